@@ -1,0 +1,43 @@
+# Two commands matter: `make run` (the local stack with the seed users) and `make test`.
+# Every setting is an environment variable and passes straight through, e.g.
+#   TIMELINE_CELEBRITY_THRESHOLD=5 make run
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run stop status test test-unit test-integration test-e2e venv logs
+
+run: ## start everything locally (installs what is missing), then print the seed curls
+	@bash deploy/local/stack.sh up
+	@bash deploy/local/seed-curls.sh
+
+stop: ## stop everything `make run` started
+	@bash deploy/local/stack.sh down
+
+status:
+	@bash deploy/local/stack.sh status
+
+test: ## bring up a separate test stack, run every test, stop it again
+	@bash deploy/local/run-tests.sh tests
+
+test-unit: venv ## the pure unit tests only (no servers needed)
+	@$(PY) -m pytest tests/unit -q
+
+test-integration:
+	@bash deploy/local/run-tests.sh tests/integration
+
+test-e2e:
+	@bash deploy/local/run-tests.sh tests/e2e
+
+logs: ## follow every log of the local stack
+	@tail -F .local/logs/*.log
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt shared_schemas/pyproject.toml users_service/pyproject.toml timeline_service/pyproject.toml
+	@echo "[make] creating the virtual environment in $(VENV) (pinned: requirements.txt)"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e shared_schemas -e users_service -e timeline_service
+	@touch $(STAMP)

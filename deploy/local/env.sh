@@ -1,0 +1,68 @@
+# shellcheck shell=bash
+# Settings of the local (no-Docker) stack. Sourced by every script in
+# deploy/local/ and meant to be sourced by anything that talks to the stack:
+#
+#   source deploy/local/env.sh
+#
+# Every value is a default only: a variable that is already set in the
+# environment wins (`: "${X:=default}"`). Note that the derived connection
+# strings (USERS_SHARD_DSNS, ...) are computed from the values in force at the
+# first `source`; if you change PG_PORT in a shell that already sourced this
+# file, unset the derived variables too.
+#
+# This file must not change shell options: it is also sourced by interactive
+# shells.
+
+# The repository root is a fact, not a default: always derived from where this
+# file lives (deploy/local/env.sh -> ../..).
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export ROOT
+
+# All state (data dirs, pid files, logs, the Kafka jars and their Maven repo)
+# lives here. It is created with a `.gitignore` of `*` so git never sees it.
+: "${STACK_DIR:=$ROOT/.local}"; export STACK_DIR
+
+# --- PostgreSQL: one server, one physical database per users shard ----------
+: "${PG_PORT:=55432}"; export PG_PORT
+: "${PG_USER:=timeline}"; export PG_USER            # superuser made by initdb
+: "${PG_SHARD_DBS:=users_shard_0 users_shard_1}"; export PG_SHARD_DBS
+: "${PG_MAX_CONNECTIONS:=300}"; export PG_MAX_CONNECTIONS  # ~10 pools x 20-30
+
+# --- Redis --------------------------------------------------------------------
+: "${REDIS_PORT:=56379}"; export REDIS_PORT
+
+# --- Kafka (single KRaft broker+controller, jars from Maven Central) -----------
+: "${KAFKA_PORT:=59092}"; export KAFKA_PORT
+: "${KAFKA_CONTROLLER_PORT:=59093}"; export KAFKA_CONTROLLER_PORT
+# Newest 4.x release on Maven Central when this was written; runs on Java 17.
+: "${KAFKA_VERSION:=4.4.0}"; export KAFKA_VERSION
+: "${KAFKA_HEAP_OPTS:=-Xmx512m -Xms256m}"; export KAFKA_HEAP_OPTS
+
+# --- Services and the nginx gateway in front of them ------------------------
+: "${GATEWAY_PORT:=8080}"; export GATEWAY_PORT
+: "${USERS_API_PORT:=8001}"; export USERS_API_PORT
+: "${TIMELINE_API_PORT:=8002}"; export TIMELINE_API_PORT
+# nginx limit_req syntax: rate per client key, and the burst allowed above it
+# (served without delay, then 429).
+: "${GATEWAY_RATE_LIMIT:=50r/s}"; export GATEWAY_RATE_LIMIT
+: "${GATEWAY_RATE_BURST:=100}"; export GATEWAY_RATE_BURST
+# host:port of the upstreams as written into the gateway config (docker uses
+# service names here; locally the services run on loopback).
+: "${USERS_UPSTREAM:=127.0.0.1:$USERS_API_PORT}"; export USERS_UPSTREAM
+: "${TIMELINE_UPSTREAM:=127.0.0.1:$TIMELINE_API_PORT}"; export TIMELINE_UPSTREAM
+
+# --- Connection strings read by the Python services --------------------------
+if [ -z "${USERS_SHARD_DSNS:-}" ]; then
+  # Comma-separated, in PG_SHARD_DBS order (shard index = position).
+  USERS_SHARD_DSNS="$(
+    sep=""
+    for db in $PG_SHARD_DBS; do
+      printf '%spostgresql+asyncpg://%s@127.0.0.1:%s/%s' "$sep" "$PG_USER" "$PG_PORT" "$db"
+      sep=","
+    done
+  )"
+fi
+export USERS_SHARD_DSNS
+: "${KAFKA_BOOTSTRAP_SERVERS:=127.0.0.1:$KAFKA_PORT}"; export KAFKA_BOOTSTRAP_SERVERS
+: "${TIMELINE_REDIS_URL:=redis://127.0.0.1:$REDIS_PORT/0}"; export TIMELINE_REDIS_URL
+: "${TIMELINE_USERS_API_URL:=http://127.0.0.1:$USERS_API_PORT}"; export TIMELINE_USERS_API_URL

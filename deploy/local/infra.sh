@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# Run the local infrastructure as plain processes, all state in $STACK_DIR:
+#   postgres  127.0.0.1:$PG_PORT       databases $PG_SHARD_DBS, superuser $PG_USER
+#   redis     127.0.0.1:$REDIS_PORT
+#   kafka     127.0.0.1:$KAFKA_PORT    single KRaft broker+controller
+#   nginx     127.0.0.1:$GATEWAY_PORT  the API gateway (deploy/nginx/gateway.conf.template)
+#
+# Usage: deploy/local/infra.sh start|stop|status
+#   start   starts what is not running and waits until each one answers;
+#           running it again is harmless (it also re-renders the gateway
+#           config and reloads nginx if that changed).
+#   stop    stops what start started (by pid file), in reverse order.
+#   status  one line per component; exit 0 if all are up, 3 otherwise.
+# Run deploy/local/install.sh first.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=env.sh
+source "$HERE/env.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+PG_DIR="$STACK_DIR/pg"
+PGDATA="$PG_DIR/data"
+REDIS_DIR="$STACK_DIR/redis"
+KAFKA_DIR="$STACK_DIR/kafka"
+KAFKA_DATA="$KAFKA_DIR/data"
+KAFKA_PROPS="$KAFKA_DIR/server.properties"
+NGINX_DIR="$STACK_DIR/nginx"
+KAFKA_CLI="$HERE/kafka-cli.sh"
+
+# Unix sockets paths are limited to ~107 bytes; a deep checkout (CI clones
+# elsewhere) could exceed that, so fall back to a short per-checkout dir.
+PG_SOCKET_DIR="$PG_DIR/run"
+if [ "${#PG_SOCKET_DIR}" -gt 80 ]; then
+  PG_SOCKET_DIR="/tmp/stack-pg-$(printf '%s' "$STACK_DIR" | sha256sum | cut -c1-12)"
+fi
+
+# Services are started from a directory every user can enter (postgres runs
+# as the postgres user, who may not be allowed into the caller's cwd).
+cd "$STACK_DIR" 2>/dev/null || { ensure_stack_dirs; cd "$STACK_DIR"; }
+
+# ----------------------------------------------------------------------------
+# PostgreSQL
+# ----------------------------------------------------------------------------
+pg_bin_dir() {
+  # Debian keeps the server binaries out of PATH, in /usr/lib/postgresql/N/bin.
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  if [ -n "$d" ] && [ -x "$d/postgres" ]; then
+    printf '%s\n' "$d"
+  elif command -v postgres >/dev/null 2>&1; then
+    dirname "$(command -v postgres)"
+  else
+    die "no postgres binaries found: run deploy/local/install.sh"
+  fi
+}
+
+# postgres and initdb refuse to run as root: as root, run them as the OS
+# user `postgres` (created by Debian's package). setpriv execs directly (no
+# su/runuser parent that would SIGKILL postgres 2 s after forwarding a signal),
+# so the pid start_bg records is the postmaster itself.
+AS_PG=()
+if [ "$(id -u)" = 0 ]; then
+  id postgres >/dev/null 2>&1 || die "OS user postgres missing: run deploy/local/install.sh"
+  AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups)
+fi
+
+psql_q() {  # psql_q DB SQL: run SQL, print unaligned tuples
+  PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" \
+    -U "$PG_USER" -d "$1" -tAc "$2"
+}
+
+start_postgres() {
+  PG_BIN="$(pg_bin_dir)"
+  mkdir -p "$PG_DIR" "$PG_SOCKET_DIR"
+  if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    # No PG_VERSION: never initialised, or an initdb was interrupted.
+    rm -rf "$PGDATA"
+    mkdir -p "$PGDATA"
+    chmod 700 "$PGDATA"
+    if [ "${#AS_PG[@]}" -gt 0 ]; then
+      chown postgres:postgres "$PGDATA"
+      "${AS_PG[@]}" test -w "$PGDATA" \
+        || die "user postgres cannot reach $PGDATA (a parent directory is not world-executable?)"
+    fi
+    say "postgres: initdb $PGDATA (superuser $PG_USER)"
+    # -U: the bootstrap superuser is $PG_USER (there is no `postgres` role).
+    # Trust auth; pg_hba.conf below narrows TCP to 127.0.0.1.
+    "${AS_PG[@]}" "$PG_BIN/initdb" -D "$PGDATA" -U "$PG_USER" -A trust -E UTF8 --locale=C \
+      >>"$LOG_DIR/postgres-initdb.log" 2>&1 \
+      || { show_log_tail postgres-initdb; die "initdb failed"; }
+    cat >"$PGDATA/pg_hba.conf" <<'EOF'
+# Local dev stack (deploy/local/infra.sh): trust, loopback IPv4 only.
+# TYPE  DATABASE  USER  ADDRESS        METHOD
+local   all       all                  trust
+host    all       all   127.0.0.1/32   trust
+EOF
+    [ "${#AS_PG[@]}" -eq 0 ] || chown postgres:postgres "$PGDATA/pg_hba.conf"
+  fi
+  [ "${#AS_PG[@]}" -eq 0 ] || chown postgres:postgres "$PG_SOCKET_DIR"
+
+  if ! is_running postgres && port_open 127.0.0.1 "$PG_PORT"; then
+    die "port $PG_PORT is in use by something that is not our postgres"
+  fi
+  # Settings go on the command line (they override postgresql.conf), so a
+  # changed PG_PORT etc. applies at the next start without editing files.
+  start_bg postgres "${AS_PG[@]}" "$PG_BIN/postgres" -D "$PGDATA" \
+    -c listen_addresses=127.0.0.1 \
+    -c port="$PG_PORT" \
+    -c unix_socket_directories="$PG_SOCKET_DIR" \
+    -c max_connections="$PG_MAX_CONNECTIONS"
+  wait_tcp 127.0.0.1 "$PG_PORT" 60 postgres
+  # Accepting TCP is not the same as accepting queries (startup/recovery).
+  wait_cmd 60 postgres psql_q postgres 'SELECT 1'
+
+  local db
+  for db in $PG_SHARD_DBS; do
+    [[ "$db" =~ ^[a-z_][a-z0-9_]*$ ]] || die "bad database name in PG_SHARD_DBS: $db"
+    if [ "$(psql_q postgres "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
+      say "postgres: creating database $db"
+      psql_q postgres "CREATE DATABASE \"$db\"" >/dev/null
+    fi
+    [ "$(psql_q "$db" 'SELECT 1')" = 1 ] || die "postgres: cannot query database $db"
+  done
+  say "postgres ready: databases $PG_SHARD_DBS"
+}
+
+# ----------------------------------------------------------------------------
+# Redis
+# ----------------------------------------------------------------------------
+redis_pong() {
+  [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]
+}
+
+start_redis() {
+  command -v redis-server >/dev/null 2>&1 || die "redis-server missing: run deploy/local/install.sh"
+  mkdir -p "$REDIS_DIR"
+  if ! is_running redis && port_open 127.0.0.1 "$REDIS_PORT"; then
+    die "port $REDIS_PORT is in use by something that is not our redis"
+  fi
+  # A cache: no RDB snapshots, no AOF. logfile "" = stdout (-> logs/redis.log).
+  start_bg redis redis-server \
+    --port "$REDIS_PORT" \
+    --bind 127.0.0.1 \
+    --protected-mode yes \
+    --dir "$REDIS_DIR" \
+    --save "" \
+    --appendonly no \
+    --daemonize no \
+    --logfile ""
+  wait_cmd 30 redis redis_pong
+}
+
+# ----------------------------------------------------------------------------
+# Kafka
+# ----------------------------------------------------------------------------
+write_kafka_props() {
+  cat >"$KAFKA_PROPS.new" <<EOF
+# Generated by deploy/local/infra.sh at every start; edit the script instead.
+# Single node in KRaft combined mode: broker and controller in one JVM.
+process.roles=broker,controller
+node.id=1
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+# Dynamic quorum (formatted with --standalone): bootstrap servers, not voters.
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+log.dirs=$KAFKA_DATA
+# One broker: every internal topic must make do with one replica.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.partitions=1
+# Topics are created explicitly by the application / tests.
+auto.create.topics.enable=false
+EOF
+  mv "$KAFKA_PROPS.new" "$KAFKA_PROPS"
+}
+
+start_kafka() {
+  local libs="$KAFKA_DIR/libs"
+  [ -f "$libs/.installed" ] || die "no Kafka jars in $libs: run deploy/local/install.sh"
+  grep -q "kafka=$KAFKA_VERSION " "$libs/.installed" \
+    || die "Kafka jars are not version $KAFKA_VERSION: run deploy/local/install.sh"
+  mkdir -p "$KAFKA_DIR"
+
+  if is_running kafka; then
+    say "kafka already running (pid $(_pid_of kafka))"
+  else
+    port_open 127.0.0.1 "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by something that is not our kafka"
+    port_open 127.0.0.1 "$KAFKA_CONTROLLER_PORT" \
+      && die "port $KAFKA_CONTROLLER_PORT is in use by something that is not our kafka"
+    write_kafka_props
+    # The controller's address is written into the metadata log at format
+    # time (the --standalone voter set), so a data dir formatted for another
+    # controller port cannot start. Say so instead of failing obscurely.
+    local formatted_for="controller=127.0.0.1:$KAFKA_CONTROLLER_PORT"
+    if [ -f "$KAFKA_DATA/meta.properties" ] && [ "$(cat "$KAFKA_DIR/formatted-for" 2>/dev/null)" != "$formatted_for" ]; then
+      die "kafka data in $KAFKA_DATA was formatted for $(cat "$KAFKA_DIR/formatted-for" 2>/dev/null || echo '?'), not $formatted_for: delete $KAFKA_DATA to start afresh"
+    fi
+    if [ ! -f "$KAFKA_DATA/meta.properties" ]; then
+      # Not formatted (or an interrupted format): format a fresh single-node
+      # cluster with this node as the only controller voter.
+      rm -rf "$KAFKA_DATA"
+      local cluster_id
+      cluster_id="$("$KAFKA_CLI" storage random-uuid)"
+      say "kafka: formatting $KAFKA_DATA (cluster id $cluster_id)"
+      "$KAFKA_CLI" storage format -t "$cluster_id" -c "$KAFKA_PROPS" --standalone \
+        >>"$LOG_DIR/kafka-format.log" 2>&1 \
+        || { show_log_tail kafka-format; die "kafka storage format failed"; }
+      printf '%s\n' "$formatted_for" >"$KAFKA_DIR/formatted-for"
+    fi
+    # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS is a list of JVM flags
+    start_bg kafka java $KAFKA_HEAP_OPTS \
+      -XX:+ExitOnOutOfMemoryError \
+      -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" \
+      -Dkafka.log.level=INFO \
+      -cp "$libs/*" kafka.Kafka "$KAFKA_PROPS"
+  fi
+  wait_tcp 127.0.0.1 "$KAFKA_PORT" 90 kafka
+  # The port opens before the broker has joined the quorum and has metadata;
+  # a topic listing needs both.
+  wait_cmd 90 kafka "$KAFKA_CLI" topics --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list
+}
+
+# ----------------------------------------------------------------------------
+# nginx (gateway)
+# ----------------------------------------------------------------------------
+nginx_bin() {
+  command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } \
+    || die "nginx missing: run deploy/local/install.sh"
+}
+
+start_nginx() {
+  local bin conf_dir changed=0
+  bin="$(nginx_bin)"
+  conf_dir="$NGINX_DIR/conf"
+  mkdir -p "$conf_dir" "$NGINX_DIR/logs" "$NGINX_DIR/run" "$NGINX_DIR/tmp"
+
+  # Render: only our five variables are substituted; nginx's own $variables
+  # in the template are left alone.
+  # shellcheck disable=SC2016  # the list is literal: envsubst expands it
+  envsubst '${GATEWAY_PORT} ${USERS_UPSTREAM} ${TIMELINE_UPSTREAM} ${GATEWAY_RATE_LIMIT} ${GATEWAY_RATE_BURST}' \
+    <"$ROOT/deploy/nginx/gateway.conf.template" >"$conf_dir/gateway.conf.new"
+  cp "$HERE/nginx.conf" "$conf_dir/nginx.conf.new"
+  local f
+  for f in gateway.conf nginx.conf; do
+    if ! cmp -s "$conf_dir/$f.new" "$conf_dir/$f"; then
+      mv "$conf_dir/$f.new" "$conf_dir/$f"
+      changed=1
+    else
+      rm -f "$conf_dir/$f.new"
+    fi
+  done
+  local nginx_args=(-p "$NGINX_DIR/" -c "$conf_dir/nginx.conf" -e stderr)
+  "$bin" "${nginx_args[@]}" -t -q || die "nginx config test failed ($conf_dir)"
+
+  if is_running nginx; then
+    if [ "$changed" = 1 ]; then
+      say "nginx: config changed, reloading"
+      kill -HUP "$(_pid_of nginx)"
+    else
+      say "nginx already running (pid $(_pid_of nginx))"
+    fi
+  else
+    port_open 127.0.0.1 "$GATEWAY_PORT" && die "port $GATEWAY_PORT is in use by something that is not our nginx"
+    # -e stderr: errors before the config's error_log takes over land in
+    # logs/nginx.log; the JSON access log (stdout) lands there too.
+    start_bg nginx "$bin" "${nginx_args[@]}" -g 'daemon off;'
+  fi
+  wait_tcp 127.0.0.1 "$GATEWAY_PORT" 20 nginx
+}
+
+# ----------------------------------------------------------------------------
+status_line() {  # status_line NAME ADDRESS PORT [EXTRA]
+  local name="$1" addr="$2:$3" extra="${4:-}" state
+  if is_running "$name"; then
+    if port_open "$2" "$3"; then state="up"; else state="starting?"; fi
+    printf '%-9s %-10s pid %-8s %-17s %s\n' "$name" "$state" "$(_pid_of "$name")" "$addr" "$extra"
+    [ "$state" = up ]
+  else
+    printf '%-9s %-10s %-12s %-17s %s\n' "$name" "stopped" "" "$addr" "$extra"
+    return 1
+  fi
+}
+
+cmd_status() {
+  local ok=0
+  status_line postgres 127.0.0.1 "$PG_PORT" "dbs: $PG_SHARD_DBS" || ok=3
+  status_line redis 127.0.0.1 "$REDIS_PORT" || ok=3
+  status_line kafka 127.0.0.1 "$KAFKA_PORT" "controller :$KAFKA_CONTROLLER_PORT, kafka $KAFKA_VERSION" || ok=3
+  status_line nginx 127.0.0.1 "$GATEWAY_PORT" "-> users $USERS_UPSTREAM, timeline $TIMELINE_UPSTREAM" || ok=3
+  return "$ok"
+}
+
+cmd_start() {
+  local t0
+  t0="$(date +%s)"
+  ensure_stack_dirs
+  start_postgres
+  start_redis
+  start_kafka
+  start_nginx
+  say "infra up in $(( $(date +%s) - t0 ))s (logs in $LOG_DIR)"
+  cmd_status || true
+}
+
+cmd_stop() {
+  # Reverse order of start.
+  stop_bg nginx 10 TERM                # fast shutdown of master + workers
+  stop_bg kafka 60 TERM                # controlled shutdown takes a few seconds
+  stop_bg redis 10 TERM
+  stop_bg postgres 30 INT leader       # SIGINT to the postmaster = "fast" shutdown
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

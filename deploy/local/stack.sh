@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The whole local stack: infrastructure (infra.sh) plus the project's own processes.
+#
+# Usage: deploy/local/stack.sh up|down|status
+#   up      install what is missing, start PostgreSQL, Redis, Kafka and nginx, migrate
+#           every shard (the seed users come with the migrations), create the topics,
+#           start the APIs, the outbox relay(s) and the timeline worker(s), and wait
+#           until the gateway serves. Running it again is harmless.
+#   down    stop everything `up` started, by pid file, apps first.
+#   status  one line per process.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=env.sh
+source "$HERE/env.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+VENV="${VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+# Process counts (several workers share the consumer group's partitions; several
+# relays split the shards between them, one relay per shard at a time).
+: "${USERS_API_WORKERS:=1}" "${TIMELINE_API_WORKERS:=1}" "${USERS_RELAY_COUNT:=1}" "${TIMELINE_WORKER_COUNT:=1}"
+: "${USERS_RELAY_METRICS_BASE_PORT:=9101}" "${TIMELINE_WORKER_METRICS_BASE_PORT:=9111}"
+
+apps() {
+  echo users-api timeline-api
+  for i in $(seq 1 "$USERS_RELAY_COUNT"); do echo "relay-$i"; done
+  for i in $(seq 1 "$TIMELINE_WORKER_COUNT"); do echo "worker-$i"; done
+}
+
+api_cmd() {  # MODULE PORT WORKERS
+  echo "$VENV/bin/uvicorn" "$1" --factory --host 127.0.0.1 --port "$2" --workers "$3" \
+    --no-access-log --log-level warning --timeout-graceful-shutdown 10
+}
+
+up() {
+  bash "$HERE/install.sh"
+  make -s -C "$ROOT" venv
+  bash "$HERE/infra.sh" start
+  say "migrating every shard"
+  "$PY" -m users.migrate >>"$LOG_DIR/migrate.log" 2>&1 || { tail -n 30 "$LOG_DIR/migrate.log"; die "migrations failed"; }
+  say "creating Kafka topics"
+  "$PY" -m users.create_topics >>"$LOG_DIR/topics.log" 2>&1 || { tail -n 30 "$LOG_DIR/topics.log"; die "topic creation failed"; }
+  # shellcheck disable=SC2046
+  start_bg users-api $(api_cmd users.api.app:create_app "$USERS_API_PORT" "$USERS_API_WORKERS")
+  # shellcheck disable=SC2046
+  start_bg timeline-api $(api_cmd timeline.api.app:create_app "$TIMELINE_API_PORT" "$TIMELINE_API_WORKERS")
+  for i in $(seq 1 "$USERS_RELAY_COUNT"); do
+    USERS_RELAY_METRICS_PORT=$((USERS_RELAY_METRICS_BASE_PORT + i - 1)) start_bg "relay-$i" "$PY" -m users.relay
+  done
+  for i in $(seq 1 "$TIMELINE_WORKER_COUNT"); do
+    TIMELINE_WORKER_METRICS_PORT=$((TIMELINE_WORKER_METRICS_BASE_PORT + i - 1)) start_bg "worker-$i" "$PY" -m timeline.worker
+  done
+  wait_http "http://127.0.0.1:$USERS_API_PORT/ready" 60 users-api
+  wait_http "http://127.0.0.1:$TIMELINE_API_PORT/ready" 60 timeline-api
+  for i in $(seq 1 "$USERS_RELAY_COUNT"); do
+    wait_http "http://127.0.0.1:$((USERS_RELAY_METRICS_BASE_PORT + i - 1))/metrics" 60 "relay-$i"
+  done
+  for i in $(seq 1 "$TIMELINE_WORKER_COUNT"); do
+    wait_http "http://127.0.0.1:$((TIMELINE_WORKER_METRICS_BASE_PORT + i - 1))/metrics" 60 "worker-$i"
+  done
+  say "stack is up: gateway http://localhost:$GATEWAY_PORT (logs in $LOG_DIR)"
+}
+
+down() {
+  local name
+  for name in $(apps | tac); do stop_bg "$name" 20; done
+  bash "$HERE/infra.sh" stop
+}
+
+status() {
+  local name
+  for name in $(apps); do
+    if is_running "$name"; then echo "$name: running (pid $(_pid_of "$name"))"; else echo "$name: stopped"; fi
+  done
+  bash "$HERE/infra.sh" status || true
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,19 @@
+# shellcheck shell=bash
+# The test stack: its own state folder and ports, so `make test` never disturbs a stack
+# started by `make run`. Sourced before env.sh. Locations and ports are assigned
+# outright (a shell that sourced env.sh for the dev stack must not point the tests at
+# it); the service settings below are defaults that the caller's environment overrides.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+unset USERS_SHARD_DSNS KAFKA_BOOTSTRAP_SERVERS TIMELINE_REDIS_URL TIMELINE_USERS_API_URL USERS_UPSTREAM TIMELINE_UPSTREAM
+export STACK_DIR="$ROOT/.local/test"
+export PG_PORT="55532"
+export REDIS_PORT="56479"
+export KAFKA_PORT="59192"
+export KAFKA_CONTROLLER_PORT="59193"
+export GATEWAY_PORT="18080"
+export USERS_API_PORT="18001"
+export TIMELINE_API_PORT="18002"
+export USERS_RELAY_METRICS_BASE_PORT="19101"
+export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
+# Low, so the tests can make a celebrity with a handful of follows.
+: "${TIMELINE_CELEBRITY_THRESHOLD:=3}"; export TIMELINE_CELEBRITY_THRESHOLD

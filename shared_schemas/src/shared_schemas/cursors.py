@@ -1,0 +1,58 @@
+"""Opaque pagination cursors: "older than this tweet id", signed by the issuing service.
+
+A cursor is the 16 bytes of a tweet id plus a truncated HMAC, base64url encoded. The
+signature is what lets a service answer 400 to "a cursor the server did not issue"
+instead of paging from an arbitrary, possibly forged, position.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import uuid
+
+# 8 bytes of HMAC-SHA256: forging one takes ~2^64 guesses, and the token stays short
+# enough (32 characters) to sit comfortably in a query string.
+_MAC_BYTES = 8
+
+
+class InvalidCursor(ValueError):
+    """The token was not issued by this service (or was altered)."""
+
+
+class CursorCodec:
+    def __init__(self, secret: str) -> None:
+        self._key = secret.encode()
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+
+    def encode(self, older_than: uuid.UUID) -> str:
+        payload = older_than.bytes
+        return base64.urlsafe_b64encode(payload + self._mac(payload)).rstrip(b"=").decode()
+
+    def decode(self, token: str) -> uuid.UUID:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidCursor("next_cursor is not a cursor this service issued") from exc
+        payload, mac = raw[:16], raw[16:]
+        if len(raw) != 16 + _MAC_BYTES or not hmac.compare_digest(mac, self._mac(payload)):
+            raise InvalidCursor("next_cursor is not a cursor this service issued")
+        return uuid.UUID(bytes=payload)
+
+
+# The page size contract of every listing: `limit` is 1..100, 20 when absent.
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+def parse_limit(raw: str | None) -> int:
+    """`limit` from a query string; ValueError (-> 400) unless an integer in 1..100."""
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return int(raw)

@@ -1,0 +1,50 @@
+"""Shapes of the Users Service's internal HTTP API (/internal/...), which the Timeline
+Service calls on a cache miss, for fan-out, backfill, merge and rebuild."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+
+class TweetItem(msgspec.Struct, frozen=True):
+    """A tweet as every timeline and listing shows it (the public item shape)."""
+
+    tweet_id: uuid.UUID
+    user_id: uuid.UUID
+    username: str
+    text: str
+    created_at: str  # ISO 8601, UTC, milliseconds, "Z" (shared_schemas.ids.iso_ms)
+
+
+class UserInfo(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    username: str
+    created_at: str
+    followers_count: int
+    following_count: int
+
+
+class FollowersPage(msgspec.Struct, frozen=True):
+    user_ids: list[uuid.UUID]
+    next_after: uuid.UUID | None  # pass as `after` for the next page; None at the end
+
+
+class Following(msgspec.Struct, frozen=True):
+    user: UserInfo
+    following: list[UserInfo]
+
+
+class RecentTweetsRequest(msgspec.Struct, frozen=True):
+    author_ids: list[uuid.UUID]
+    limit: int = 20
+    before: uuid.UUID | None = None  # only tweets older than this id
+
+
+class TweetsByIdsRequest(msgspec.Struct, frozen=True):
+    tweet_ids: list[uuid.UUID]
+
+
+class Tweets(msgspec.Struct, frozen=True):
+    tweets: list[TweetItem]

@@ -1,0 +1,46 @@
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from shared_schemas import codec
+from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
+from shared_schemas.events import TweetCreated
+from shared_schemas.ids import iso_ms, new_id
+
+
+def test_cursor_round_trip_and_forgery() -> None:
+    codec_a, codec_b = CursorCodec("a"), CursorCodec("b")
+    tweet = new_id()
+    token = codec_a.encode(tweet)
+    assert codec_a.decode(token) == tweet
+    for bad in (codec_b.encode(tweet), token[:-1], token + "A", "", "!!!!", str(tweet)):
+        with pytest.raises(InvalidCursor):
+            codec_a.decode(bad)
+
+
+@pytest.mark.parametrize("raw,expected", [(None, 20), ("1", 1), ("100", 100)])
+def test_limit_accepted(raw, expected) -> None:
+    assert parse_limit(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "101", "-1", "abc", "", "1.5", " 5"])
+def test_limit_rejected(raw) -> None:
+    with pytest.raises(ValueError):
+        parse_limit(raw)
+
+
+def test_times_have_milliseconds_and_z() -> None:
+    moment = datetime(2026, 11, 25, 9, 30, 0, 123456, tzinfo=timezone.utc)
+    assert iso_ms(moment) == "2026-11-25T09:30:00.123Z"
+
+
+def test_event_round_trips_as_json_with_its_type() -> None:
+    now = datetime.now(timezone.utc)
+    event = TweetCreated(
+        event_id=new_id(), occurred_at=now, tweet_id=new_id(), author_id=uuid.uuid4(),
+        username="alice", text="hi", created_at=now, author_followers_count=3,
+    )
+    raw = codec.encode(event)
+    assert b'"type":"tweet.created"' in raw
+    assert codec.decode(raw) == event

@@ -1,0 +1,37 @@
+import unicodedata
+
+import pytest
+
+from users.domain.errors import Invalid
+from users.domain.rules import check_username, normalize_text, username_key
+
+
+@pytest.mark.parametrize("name", ["a", "alice_01", "A" * 15, "___"])
+def test_valid_usernames(name: str) -> None:
+    assert check_username(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "a" * 16, "al ice", "élan", "a-b", "a.b", "a\n"])
+def test_invalid_usernames(name: str) -> None:
+    with pytest.raises(Invalid):
+        check_username(name)
+
+
+def test_username_key_folds_case() -> None:
+    assert username_key("Alice") == username_key("ALICE") == "alice"
+
+
+def test_280_emoji_fit() -> None:
+    assert len(normalize_text("😀" * 280)) == 280
+
+
+def test_decomposed_text_counts_after_nfc() -> None:
+    decomposed = unicodedata.normalize("NFD", "é") * 280
+    assert len(decomposed) == 560
+    assert normalize_text(decomposed) == "é" * 280
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t", "x" * 281])
+def test_rejected_text(text: str) -> None:
+    with pytest.raises(Invalid):
+        normalize_text(text)

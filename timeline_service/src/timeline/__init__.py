@@ -1,0 +1,1 @@
+"""Timeline Service: the read model (fan-out worker, celebrity merge, GET /timeline)."""

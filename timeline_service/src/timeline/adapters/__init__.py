@@ -1,0 +1,1 @@
+"""I/O behind small interfaces: Redis feeds and tweet cache, the Users Service client."""

@@ -1,0 +1,51 @@
+-- Place tweet ids into a timeline list (newest first), idempotently, in id order.
+-- KEYS[1] marker (the list is "materialized"), KEYS[2] list
+-- ARGV[1] cap, ARGV[2] "1" to write only when the marker exists, ARGV[3..] 16-byte ids
+-- Returns how many ids were added, or -1 when the timeline is not materialized.
+--
+-- Why a script: Kafka delivers at least once and partitions interleave, so an id may
+-- arrive twice or late. Check-and-insert must be atomic, or two workers could both
+-- see "absent" and insert twice.
+
+-- Raw byte comparison: Lua's `<` on strings uses strcoll, which follows the server's
+-- locale; UUIDv7 bytes must compare as bytes to sort by time.
+local function newer(a, b)
+  for i = 1, 16 do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return false
+end
+
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then
+  return -1
+end
+local list, cap, added = KEYS[2], tonumber(ARGV[1]), 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if not redis.call('LPOS', list, id) then
+    local head = redis.call('LINDEX', list, 0)
+    if (not head) or newer(id, head) then
+      redis.call('LPUSH', list, id)  -- the common case: the newest tweet goes on top
+      added = added + 1
+    else
+      -- Binary search for the first entry older than id (the list is descending).
+      local lo, hi = 0, redis.call('LLEN', list)
+      local n = hi
+      while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        if newer(id, redis.call('LINDEX', list, mid)) then hi = mid else lo = mid + 1 end
+      end
+      if lo < cap then
+        if lo == n then
+          redis.call('RPUSH', list, id)
+        else
+          redis.call('LINSERT', list, 'BEFORE', redis.call('LINDEX', list, lo), id)
+        end
+        added = added + 1
+      end
+    end
+  end
+end
+redis.call('LTRIM', list, 0, cap - 1)
+return added

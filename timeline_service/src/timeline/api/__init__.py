@@ -1,0 +1,1 @@
+"""HTTP entrypoint: GET /api/v1/timeline, health, readiness, metrics."""

@@ -1,0 +1,35 @@
+"""The Timeline API application."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from shared_schemas.cursors import CursorCodec
+from timeline import bootstrap, logs, settings as settings_module
+from timeline.api import errors, observability
+from timeline.api.routes import timeline
+
+
+def create_app(settings: settings_module.Settings | None = None) -> Litestar:
+    settings = settings or settings_module.load()
+    logs.configure(settings.log_level)
+    logging.getLogger().handlers[0].addFilter(observability.RequestIdFilter())
+    parts = bootstrap.build(settings)
+    prometheus = PrometheusConfig(app_name="timeline_service", group_path=True)
+    return Litestar(
+        route_handlers=[timeline, observability.health, observability.ready, PrometheusController],
+        middleware=[observability.access_log, prometheus.middleware],
+        exception_handlers=errors.HANDLERS,
+        state=State({
+            "reader": parts.reader, "redis": parts.redis, "users": parts.users,
+            "cursors": CursorCodec(settings.cursor_secret),
+        }),
+        on_shutdown=[parts.close],
+        openapi_config=OpenAPIConfig(title="Timeline Service", version="1.0.0", path="/api/v1/docs/timeline"),
+        logging_config=None,
+    )

@@ -1,0 +1,37 @@
+"""The composition root: builds the stores, clients and services from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from timeline.adapters.feed import Feed
+from timeline.adapters.tweet_cache import TweetCache
+from timeline.adapters.users_client import UsersClient
+from timeline.services.fanout import Fanout
+from timeline.services.reader import Reader
+from timeline.settings import Settings
+
+
+@dataclass
+class Components:
+    redis: Redis
+    users: UsersClient
+    feed: Feed
+    cache: TweetCache
+    fanout: Fanout
+    reader: Reader
+
+    async def close(self) -> None:
+        await self.users.close()
+        await self.redis.aclose()
+
+
+def build(settings: Settings) -> Components:
+    redis = Redis.from_url(settings.redis_url, decode_responses=False)
+    users = UsersClient(settings.users_api_url)
+    feed = Feed(redis, settings.max_items, settings.ttl_seconds)
+    cache = TweetCache(redis, settings.tweet_cache_ttl_seconds)
+    fanout = Fanout(feed, cache, users, settings.celebrity_threshold, settings.backfill_items, settings.fanout_batch)
+    return Components(redis, users, feed, cache, fanout, Reader(feed, cache, users, fanout))

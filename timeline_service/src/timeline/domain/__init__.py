@@ -1,0 +1,1 @@
+"""The Timeline Service's core: ordering and paging rules, with no I/O."""

@@ -1,0 +1,39 @@
+"""Ids -> timeline items: the tweet cache first, the Users Service for what it lacks."""
+
+from __future__ import annotations
+
+import uuid
+
+from prometheus_client import Counter
+
+from shared_schemas.internal_api import TweetItem
+from timeline.adapters.tweet_cache import TweetCache
+from timeline.adapters.users_client import UsersClient
+
+CACHE_LOOKUPS = Counter("timeline_tweet_cache_lookups_total", "Tweet cache lookups", ["result"])
+
+
+async def hydrate(cache: TweetCache, users: UsersClient, ids: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """(id, item JSON) for each id, in order; deleted tweets are dropped."""
+    found = await cache.get_many(ids)
+    missing = [uuid.UUID(bytes=i) for i, raw in zip(ids, found) if raw is None]
+    CACHE_LOOKUPS.labels("hit").inc(len(ids) - len(missing))
+    if missing:
+        CACHE_LOOKUPS.labels("miss").inc(len(missing))
+        fetched = await users.tweets_by_ids(missing)
+        await cache.put_many(fetched)
+        by_id = {item.tweet_id.bytes: cache.encode(item) for item in fetched}
+        found = [raw if raw is not None else by_id.get(i) for i, raw in zip(ids, found)]
+    return [(i, raw) for i, raw in zip(ids, found) if raw is not None]
+
+
+async def authors_of(cache: TweetCache, users: UsersClient, ids: list[bytes]) -> dict[bytes, uuid.UUID]:
+    """Each id's author (for unfollow, which removes one author's tweets from a home)."""
+    return {
+        item.tweet_id.bytes: item.user_id
+        for item in (cache.decode(raw) for _, raw in await hydrate(cache, users, ids))
+    }
+
+
+def item_ids(items: list[TweetItem]) -> list[uuid.UUID]:
+    return [item.tweet_id for item in items]

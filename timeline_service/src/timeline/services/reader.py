@@ -1,0 +1,67 @@
+"""GET /timeline: one page of a home timeline, from Redis on the hot path."""
+
+from __future__ import annotations
+
+import uuid
+
+from prometheus_client import Counter
+
+from timeline.adapters.feed import Feed
+from timeline.adapters.tweet_cache import TweetCache
+from timeline.adapters.users_client import UnknownUser, UsersClient
+from timeline.domain.errors import NotFound
+from timeline.domain.merge import merge_newest_first
+from timeline.services.fanout import Fanout
+from timeline.services.hydration import hydrate, item_ids
+
+REBUILDS = Counter("timeline_rebuilds_total", "Home timelines rebuilt from the source of truth")
+SOURCE_PAGES = Counter("timeline_source_pages_total", "Pages completed from the Users Service past the cached window")
+
+
+class Reader:
+    def __init__(self, feed: Feed, cache: TweetCache, users: UsersClient, fanout: Fanout) -> None:
+        self.feed, self.cache, self.users, self.fanout = feed, cache, users, fanout
+
+    async def page(self, user: uuid.UUID, older_than: uuid.UUID | None, limit: int) -> tuple[list[bytes], uuid.UUID | None]:
+        """Up to `limit` item JSONs, newest first, and the id to continue from (or None)."""
+        want = limit + 1  # one extra tells whether another page exists
+        home = await self.feed.page_home(user, older_than, want)
+        if not home.materialized:
+            await self.rebuild(user)
+            home = await self.feed.page_home(user, older_than, want)
+        sources = [home]
+        if home.celebrities:
+            sources += await self.feed.page_celebrities(home.celebrities, older_than, want)
+        ids = merge_newest_first([s.ids for s in sources], want)
+        items = await hydrate(self.cache, self.users, ids)
+        # Past the cached window (a capped list ran out before the page filled), older
+        # tweets still exist: continue from the source of truth, as far as they go.
+        window_ended = any(len(s.ids) < want and s.length >= self.feed.max_items for s in sources)
+        if len(ids) < want and window_ended:
+            items += await self._from_source(user, uuid.UUID(bytes=ids[-1]) if ids else older_than, want - len(ids))
+        page = [raw for _, raw in items[:limit]]
+        return page, uuid.UUID(bytes=items[limit - 1][0]) if len(items) >= want else None
+
+    async def _from_source(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> list[tuple[bytes, bytes]]:
+        SOURCE_PAGES.inc()
+        following = await self.users.following(user)
+        authors = [user, *(u.user_id for u in following.following)]
+        found = await self.users.recent_tweets(authors, older_than, count)
+        return [(item.tweet_id.bytes, self.cache.encode(item)) for item in found]
+
+    async def rebuild(self, user: uuid.UUID) -> None:
+        """Recompute a missing home (expired, evicted, Redis lost) from the follow graph
+        and the authors' recent tweets: Redis is a cache that may be lost."""
+        try:
+            following = await self.users.following(user)
+        except UnknownUser:
+            raise NotFound("caller (X-User-ID) not found") from None
+        threshold = self.fanout.threshold
+        celebrities = [u.user_id for u in following.following if u.followers_count >= threshold]
+        authors = [user, *(u.user_id for u in following.following if u.followers_count < threshold)]
+        recent = await self.users.recent_tweets(authors, None, self.feed.max_items)
+        await self.cache.put_many(recent)
+        for celebrity in celebrities:
+            await self.fanout.ensure_celebrity_list(celebrity)
+        await self.feed.populate_home(user, item_ids(recent), celebrities)
+        REBUILDS.inc()

@@ -1,0 +1,38 @@
+"""Every setting of the Timeline Service, read once from the environment, with local defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = field(default_factory=lambda: _env("TIMELINE_REDIS_URL", "redis://127.0.0.1:56379/0"))
+    kafka_bootstrap: str = field(default_factory=lambda: _env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092"))
+    users_api_url: str = field(default_factory=lambda: _env("TIMELINE_USERS_API_URL", "http://127.0.0.1:8001"))
+    # Authors with at least this many followers are merged at read time, not fanned out.
+    celebrity_threshold: int = field(default_factory=lambda: int(_env("TIMELINE_CELEBRITY_THRESHOLD", "10000")))
+    # Twitter kept 800 ids per home timeline; older pages come from the source of truth.
+    max_items: int = field(default_factory=lambda: int(_env("TIMELINE_MAX_ITEMS", "800")))
+    # A timeline unread this long expires (refreshed on every read) and is rebuilt on demand.
+    ttl_seconds: int = field(default_factory=lambda: int(_env("TIMELINE_TTL", str(7 * 24 * 3600))))
+    tweet_cache_ttl_seconds: int = field(default_factory=lambda: int(_env("TIMELINE_TWEET_CACHE_TTL", str(3 * 24 * 3600))))
+    # How many of a newly followed author's tweets a follow brings into the timeline.
+    backfill_items: int = field(default_factory=lambda: int(_env("TIMELINE_BACKFILL_ITEMS", "200")))
+    cursor_secret: str = field(default_factory=lambda: _env("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
+    consumer_group: str = field(default_factory=lambda: _env("TIMELINE_CONSUMER_GROUP", "timeline-fanout"))
+    max_retries: int = field(default_factory=lambda: int(_env("TIMELINE_MAX_RETRIES", "4")))
+    retry_backoff_seconds: float = field(default_factory=lambda: float(_env("TIMELINE_RETRY_BACKOFF_SECONDS", "0.2")))
+    # Followers fetched (and timelines written in one Redis pipeline) per fan-out step.
+    fanout_batch: int = field(default_factory=lambda: int(_env("TIMELINE_FANOUT_BATCH", "1000")))
+    worker_metrics_port: int = field(default_factory=lambda: int(_env("TIMELINE_WORKER_METRICS_PORT", "9102")))
+    log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+
+
+def load() -> Settings:
+    return Settings()

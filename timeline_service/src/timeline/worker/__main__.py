@@ -1,0 +1,58 @@
+"""Run a fan-out worker: `python -m timeline.worker`. Several share the partitions.
+
+SIGTERM sets the stop event: the batch in hand is applied and committed, then the
+consumer leaves the group cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import start_http_server
+
+from shared_schemas import topics
+from timeline import bootstrap, logs, settings as settings_module
+from timeline.worker.consumer import Worker
+
+log = logging.getLogger("timeline.worker")
+
+
+async def main() -> None:
+    settings = settings_module.load()
+    logs.configure(settings.log_level)
+    if settings.worker_metrics_port:
+        # Loopback by default; containers set 0.0.0.0 so a scraper on the network can reach it.
+        metrics_addr = os.environ.get("TIMELINE_WORKER_METRICS_ADDR", "127.0.0.1")
+        start_http_server(settings.worker_metrics_port, addr=metrics_addr)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    parts = bootstrap.build(settings)
+    consumer = AIOKafkaConsumer(
+        *topics.TIMELINE_SOURCES,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,  # commit after the effect, never before
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all")
+    await consumer.start()
+    await producer.start()
+    worker = Worker(consumer, producer, parts.fanout, settings.max_retries, settings.retry_backoff_seconds)
+    log.info("worker started", extra={"group": settings.consumer_group, "topics": list(topics.TIMELINE_SOURCES)})
+    try:
+        await worker.run(stop)
+    finally:
+        await consumer.stop()  # leaves the group; offsets were committed per batch
+        await producer.stop()
+        await parts.close()
+        log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

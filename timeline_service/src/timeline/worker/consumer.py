@@ -1,0 +1,80 @@
+"""Consume, apply, then commit: offsets move only after the effect is in Redis.
+
+Each partition's batch is applied in order (one user's events stay in order); the
+partitions of a batch run concurrently. A failing event is retried with backoff, then
+parked in the dead-letter topic with its error and origin, so it never stalls its
+partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from shared_schemas import codec, topics
+from timeline.services.fanout import Fanout
+
+log = logging.getLogger("timeline.worker")
+
+EVENTS = Counter("timeline_events_total", "Events applied", ["topic"])
+DEAD_LETTERS = Counter("timeline_dead_letters_total", "Events sent to the dead-letter topic", ["topic"])
+LAG = Gauge("timeline_consumer_lag", "Messages behind the end of each partition", ["topic", "partition"])
+
+
+class Worker:
+    def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, fanout: Fanout,
+                 max_retries: int, backoff_seconds: float) -> None:
+        self.consumer, self.producer, self.fanout = consumer, producer, fanout
+        self.max_retries, self.backoff = max_retries, backoff_seconds
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+            if batches:
+                await asyncio.gather(*(self._partition(tp, records) for tp, records in batches.items()))
+            await self._record_lag()
+
+    async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            await self._apply(record)
+        await self.consumer.commit({tp: records[-1].offset + 1})
+
+    async def _apply(self, record: ConsumerRecord) -> None:
+        try:
+            event = codec.decode(record.value)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await self._dead_letter(record, f"undecodable event: {exc}")  # retrying cannot help
+            return
+        for attempt in range(self.max_retries + 1):
+            try:
+                await self.fanout.handle(event)
+                EVENTS.labels(record.topic).inc()
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure is retried, then parked
+                if attempt == self.max_retries:
+                    await self._dead_letter(record, repr(exc))
+                    return
+                log.warning("event failed; retrying", extra={"topic": record.topic, "offset": record.offset, "attempt": attempt + 1, "error": repr(exc)})
+                await asyncio.sleep(self.backoff * 2**attempt)
+
+    async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
+        envelope = {
+            "error": error, "topic": record.topic, "partition": record.partition, "offset": record.offset,
+            "key": record.key.decode(errors="replace") if record.key else None,
+            "value": record.value.decode(errors="replace") if record.value else None,
+            "failed_at": time.time(),
+        }
+        await self.producer.send_and_wait(topics.TIMELINE_DEAD_LETTER.name, msgspec.json.encode(envelope), key=record.key)
+        DEAD_LETTERS.labels(record.topic).inc()
+        log.error("event dead-lettered", extra={k: v for k, v in envelope.items() if k != "value"})
+
+    async def _record_lag(self) -> None:
+        for tp in self.consumer.assignment():
+            end = self.consumer.highwater(tp)  # as of the last fetch; None before one
+            if end is not None:
+                LAG.labels(tp.topic, tp.partition).set(max(0, end - await self.consumer.position(tp)))

@@ -1,0 +1,1 @@
+"""Users Service: the write model (users, follows, tweets) and its outbox relay."""

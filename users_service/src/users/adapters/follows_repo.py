@@ -1,0 +1,67 @@
+"""SQL for the two halves of the follow graph."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from users.adapters.tables import followers, following
+
+
+async def add_following(conn: AsyncConnection, follower: uuid.UUID, followee: uuid.UUID, now: datetime) -> bool:
+    """True when the edge is new (so counts and events change only once)."""
+    stmt = (
+        insert(following)
+        .values(follower_id=follower, followee_id=followee, created_at=now)
+        .on_conflict_do_nothing()
+        .returning(following.c.follower_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def remove_following(conn: AsyncConnection, follower: uuid.UUID, followee: uuid.UUID) -> bool:
+    stmt = (
+        sa.delete(following)
+        .where(following.c.follower_id == follower, following.c.followee_id == followee)
+        .returning(following.c.follower_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def add_follower(conn: AsyncConnection, followee: uuid.UUID, follower: uuid.UUID, now: datetime) -> bool:
+    stmt = (
+        insert(followers)
+        .values(followee_id=followee, follower_id=follower, created_at=now)
+        .on_conflict_do_nothing()
+        .returning(followers.c.follower_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def remove_follower(conn: AsyncConnection, followee: uuid.UUID, follower: uuid.UUID) -> bool:
+    stmt = (
+        sa.delete(followers)
+        .where(followers.c.followee_id == followee, followers.c.follower_id == follower)
+        .returning(followers.c.follower_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def followers_page(
+    conn: AsyncConnection, followee: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """Keyset paging by follower id: constant cost per page even for a celebrity."""
+    stmt = sa.select(followers.c.follower_id).where(followers.c.followee_id == followee)
+    if after is not None:
+        stmt = stmt.where(followers.c.follower_id > after)
+    stmt = stmt.order_by(followers.c.follower_id).limit(limit)
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def followees(conn: AsyncConnection, follower: uuid.UUID) -> list[uuid.UUID]:
+    stmt = sa.select(following.c.followee_id).where(following.c.follower_id == follower)
+    return list((await conn.execute(stmt)).scalars())

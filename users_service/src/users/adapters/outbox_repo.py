@@ -1,0 +1,47 @@
+"""SQL for the transactional outbox: written by the services, drained by the relay."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared_schemas import codec
+from shared_schemas.events import Event
+from users.adapters.tables import outbox
+
+# The relay LISTENs on this channel; NOTIFY is delivered only when the transaction
+# commits, so the relay never wakes for a row it cannot see yet.
+CHANNEL = "outbox"
+
+
+async def add(conn: AsyncConnection, topic: str, key: str, event: Event) -> None:
+    """Record `event` in the caller's transaction: it is published iff the change commits."""
+    await conn.execute(sa.insert(outbox).values(topic=topic, key=key, payload=codec.encode(event)))
+    await conn.execute(sa.text(f"NOTIFY {CHANNEL}"))
+
+
+async def take_batch(conn: AsyncConnection, limit: int) -> list[tuple[int, str, str, bytes]]:
+    """The oldest unpublished rows, locked for this relay; others skip them."""
+    stmt = (
+        sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)
+        .order_by(outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [tuple(row) for row in await conn.execute(stmt)]  # type: ignore[misc]
+
+
+async def delete(conn: AsyncConnection, ids: list[int]) -> None:
+    """Published rows are removed at once: the outbox holds only what is still owed."""
+    await conn.execute(sa.delete(outbox).where(outbox.c.id.in_(ids)))
+
+
+async def backlog(conn: AsyncConnection) -> int:
+    return (await conn.execute(sa.select(sa.func.count()).select_from(outbox))).scalar_one()
+
+
+async def try_lock_shard(conn: AsyncConnection) -> bool:
+    """One relay at a time per shard (transaction-scoped advisory lock): with several
+    relays running, a shard's rows still go out in commit order, so one user's events
+    stay in order; extra relays take over the moment a holder dies."""
+    return (await conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(7314)"))).scalar_one()

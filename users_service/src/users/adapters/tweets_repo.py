@@ -1,0 +1,80 @@
+"""SQL for tweets, on their author's shard."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from users.adapters.tables import tweets, users
+from users.domain.model import Tweet
+
+_ITEM = (tweets.c.tweet_id, tweets.c.author_id, users.c.username, tweets.c.text, tweets.c.created_at)
+_JOINED = tweets.join(users, users.c.user_id == tweets.c.author_id)
+
+
+async def insert_tweet(
+    conn: AsyncConnection, tweet_id: uuid.UUID, author_id: uuid.UUID, text: str, now: datetime, key: uuid.UUID | None
+) -> bool:
+    """False when the author already used `key`: the unique constraint decides, so racing
+    retries wait on each other inside PostgreSQL and exactly one insert wins."""
+    stmt = (
+        insert(tweets)
+        .values(tweet_id=tweet_id, author_id=author_id, text=text, created_at=now, idempotency_key=key)
+        .on_conflict_do_nothing(index_elements=["author_id", "idempotency_key"])
+        .returning(tweets.c.tweet_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def by_idempotency_key(conn: AsyncConnection, author_id: uuid.UUID, key: uuid.UUID) -> tuple[uuid.UUID, str, datetime]:
+    stmt = sa.select(tweets.c.tweet_id, tweets.c.text, tweets.c.created_at).where(
+        tweets.c.author_id == author_id, tweets.c.idempotency_key == key
+    )
+    return tuple((await conn.execute(stmt)).one())  # type: ignore[return-value]
+
+
+async def mark_deleted(conn: AsyncConnection, tweet_id: uuid.UUID, author_id: uuid.UUID) -> bool:
+    stmt = (
+        sa.update(tweets)
+        .where(tweets.c.tweet_id == tweet_id, tweets.c.author_id == author_id, tweets.c.deleted.is_(False))
+        .values(deleted=True)
+        .returning(tweets.c.tweet_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def by_author(conn: AsyncConnection, author_id: uuid.UUID, before: uuid.UUID | None, limit: int) -> list[Tweet]:
+    stmt = sa.select(*_ITEM).select_from(_JOINED).where(tweets.c.author_id == author_id, tweets.c.deleted.is_(False))
+    if before is not None:
+        stmt = stmt.where(tweets.c.tweet_id < before)
+    stmt = stmt.order_by(tweets.c.tweet_id.desc()).limit(limit)
+    return [Tweet(*row) for row in await conn.execute(stmt)]
+
+
+async def recent_by_authors(
+    conn: AsyncConnection, author_ids: list[uuid.UUID], before: uuid.UUID | None, limit: int
+) -> list[Tweet]:
+    """The newest `limit` tweets of these authors (all on this shard), in one query: a
+    LATERAL per author walks its (author_id, tweet_id) index for at most `limit` rows."""
+    authors = sa.func.unnest(sa.cast(author_ids, sa.ARRAY(tweets.c.author_id.type))).table_valued("id").render_derived(name="a")
+    inner = (
+        sa.select(*_ITEM)
+        .select_from(_JOINED)
+        .where(tweets.c.author_id == authors.c.id, tweets.c.deleted.is_(False))
+        .order_by(tweets.c.tweet_id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        inner = inner.where(tweets.c.tweet_id < before)
+    per_author = inner.lateral("t")
+    stmt = sa.select(per_author).select_from(authors.join(per_author, sa.true())).order_by(per_author.c.tweet_id.desc()).limit(limit)
+    return [Tweet(*row) for row in await conn.execute(stmt)]
+
+
+async def by_ids(conn: AsyncConnection, tweet_ids: list[uuid.UUID]) -> list[Tweet]:
+    stmt = sa.select(*_ITEM).select_from(_JOINED).where(tweets.c.tweet_id.in_(tweet_ids), tweets.c.deleted.is_(False))
+    return [Tweet(*row) for row in await conn.execute(stmt)]

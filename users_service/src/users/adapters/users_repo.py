@@ -1,0 +1,82 @@
+"""SQL for users and username claims."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from users.adapters.tables import username_claims, users
+from users.domain.model import User
+
+
+async def claim_username(
+    conn: AsyncConnection, key: str, user_id: uuid.UUID, now: datetime
+) -> tuple[uuid.UUID, datetime]:
+    """Claim `key` for `user_id`; returns who holds the claim afterwards, and since when."""
+    stmt = (
+        insert(username_claims)
+        .values(username_key=key, user_id=user_id, claimed_at=now)
+        .on_conflict_do_nothing()
+        .returning(username_claims.c.user_id, username_claims.c.claimed_at)
+    )
+    claimed = (await conn.execute(stmt)).first()
+    if claimed is None:
+        holder = sa.select(username_claims.c.user_id, username_claims.c.claimed_at).where(
+            username_claims.c.username_key == key
+        )
+        claimed = (await conn.execute(holder)).one()
+    return claimed[0], claimed[1]
+
+
+async def take_over_claim(conn: AsyncConnection, key: str, old: uuid.UUID, new: uuid.UUID, now: datetime) -> bool:
+    """Move an orphaned claim (its user row never committed) to a new user, atomically."""
+    stmt = (
+        sa.update(username_claims)
+        .where(username_claims.c.username_key == key, username_claims.c.user_id == old)
+        .values(user_id=new, claimed_at=now)
+    )
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+async def release_claim(conn: AsyncConnection, key: str, user_id: uuid.UUID) -> None:
+    await conn.execute(
+        sa.delete(username_claims).where(username_claims.c.username_key == key, username_claims.c.user_id == user_id)
+    )
+
+
+async def insert_user(conn: AsyncConnection, user: User) -> None:
+    await conn.execute(
+        sa.insert(users).values(user_id=user.user_id, username=user.username, created_at=user.created_at)
+    )
+
+
+async def get_user(conn: AsyncConnection, user_id: uuid.UUID, *, for_update: bool = False) -> User | None:
+    stmt = sa.select(
+        users.c.user_id, users.c.username, users.c.created_at, users.c.followers_count, users.c.following_count
+    ).where(users.c.user_id == user_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).first()
+    return User(*row) if row else None
+
+
+async def get_users(conn: AsyncConnection, user_ids: list[uuid.UUID]) -> list[User]:
+    stmt = sa.select(
+        users.c.user_id, users.c.username, users.c.created_at, users.c.followers_count, users.c.following_count
+    ).where(users.c.user_id.in_(user_ids))
+    return [User(*row) for row in await conn.execute(stmt)]
+
+
+async def add_to_counts(conn: AsyncConnection, user_id: uuid.UUID, *, followers: int = 0, following: int = 0) -> None:
+    await conn.execute(
+        sa.update(users)
+        .where(users.c.user_id == user_id)
+        .values(
+            followers_count=users.c.followers_count + followers,
+            following_count=users.c.following_count + following,
+        )
+    )

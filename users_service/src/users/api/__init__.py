@@ -1,0 +1,1 @@
+"""HTTP entrypoints: thin handlers that parse, call a service, and shape the answer."""

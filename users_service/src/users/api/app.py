@@ -1,0 +1,41 @@
+"""The composition root of the Users API: settings, stores, routes, error mapping."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from shared_schemas.cursors import CursorCodec
+from users import logs, settings as settings_module
+from users.adapters.db import ShardedDatabase
+from users.api import errors, observability
+from users.api.internal import InternalController
+from users.api.public import FollowController, TweetController, UsersController
+
+
+def create_app(settings: settings_module.Settings | None = None) -> Litestar:
+    settings = settings or settings_module.load()
+    logs.configure(settings.log_level)
+    logging.getLogger().handlers[0].addFilter(observability.RequestIdFilter())
+    db = ShardedDatabase(settings)
+
+    async def close_db() -> None:
+        await db.dispose()
+
+    prometheus = PrometheusConfig(app_name="users_service", group_path=True)
+    return Litestar(
+        route_handlers=[
+            UsersController, FollowController, TweetController, InternalController,
+            observability.health, observability.ready, PrometheusController,
+        ],
+        middleware=[observability.access_log, prometheus.middleware],
+        exception_handlers=errors.HANDLERS,
+        state=State({"db": db, "cursors": CursorCodec(settings.cursor_secret)}),
+        on_shutdown=[close_db],
+        openapi_config=OpenAPIConfig(title="Users Service", version="1.0.0", path="/api/v1/docs/users"),
+        logging_config=None,
+    )

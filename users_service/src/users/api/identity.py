@@ -1,0 +1,42 @@
+"""Parsing of the ids a request carries: the caller's X-User-ID, path ids, cursors."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar.params import Parameter
+from typing_extensions import Annotated
+
+from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
+from shared_schemas.ids import parse_uuid
+from users.domain.errors import Invalid
+
+# The header is declared optional so that a missing one reaches us and becomes our own
+# 400 with a clear detail, instead of the framework's generic message.
+CallerHeader = Annotated[str | None, Parameter(header="X-User-ID", required=False)]
+
+
+def caller_id(raw: str | None) -> uuid.UUID:
+    if not raw:
+        raise Invalid("X-User-ID header is required")
+    parsed = parse_uuid(raw)
+    if parsed is None:
+        raise Invalid("X-User-ID must be a UUID")
+    return parsed
+
+
+def path_id(raw: str, what: str) -> uuid.UUID:
+    parsed = parse_uuid(raw)
+    if parsed is None:
+        raise Invalid(f"{what} must be a UUID")
+    return parsed
+
+
+def page_params(codec: CursorCodec, limit: str | None, cursor: str | None) -> tuple[int, uuid.UUID | None]:
+    try:
+        size = parse_limit(limit)
+        return size, codec.decode(cursor) if cursor else None
+    except InvalidCursor as exc:
+        raise Invalid(str(exc)) from exc
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc

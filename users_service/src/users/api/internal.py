@@ -1,0 +1,57 @@
+"""The internal routes for the Timeline Service: never routed by the gateway."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from shared_schemas.internal_api import FollowersPage, Following, RecentTweetsRequest, Tweets, TweetsByIdsRequest, UserInfo
+from users.api.schemas import tweet_item, user_info
+from users.services import accounts, graph_reads
+
+# Bounds on what one internal call may ask for, so a bad caller cannot make a shard
+# scan without end; the timeline pages through anything larger.
+MAX_FOLLOWERS_PAGE = 5000
+MAX_TWEETS = 1000
+
+
+class InternalController(Controller):
+    path = "/internal"
+    tags = ["internal"]
+    include_in_schema = False
+
+    @get("/users/{user_id:uuid}", operation_id="internalUser")
+    async def user(self, state: State, user_id: uuid.UUID) -> UserInfo:
+        """A user with counts."""
+        return user_info(await accounts.get_user(state.db, user_id))
+
+    @get("/users/{user_id:uuid}/followers", operation_id="internalFollowers")
+    async def followers(
+        self, state: State, user_id: uuid.UUID, after: uuid.UUID | None = None,
+        limit: int = Parameter(default=1000, ge=1, le=MAX_FOLLOWERS_PAGE),
+    ) -> FollowersPage:
+        """One page of a user's followers, ordered by id (for fan-out)."""
+        ids = await graph_reads.followers_page(state.db, user_id, after, limit)
+        return FollowersPage(user_ids=ids, next_after=ids[-1] if len(ids) == limit else None)
+
+    @get("/users/{user_id:uuid}/following", operation_id="internalFollowing")
+    async def following(self, state: State, user_id: uuid.UUID) -> Following:
+        """A user and everyone they follow, with counts (for backfill, merge, rebuild)."""
+        user, followees = await graph_reads.following(state.db, user_id)
+        return Following(user=user_info(user), following=[user_info(u) for u in followees])
+
+    @post("/tweets/recent", operation_id="internalRecentTweets", status_code=200)
+    async def recent(self, state: State, data: RecentTweetsRequest) -> Tweets:
+        """The newest tweets of a set of authors, newest first."""
+        limit = max(1, min(data.limit, MAX_TWEETS))
+        found = await graph_reads.recent_tweets(state.db, data.author_ids, data.before, limit)
+        return Tweets(tweets=[tweet_item(t) for t in found])
+
+    @post("/tweets/batch", operation_id="internalTweetsByIds", status_code=200)
+    async def batch(self, state: State, data: TweetsByIdsRequest) -> Tweets:
+        """The tweets among these ids that exist and are not deleted (for hydration)."""
+        found = await graph_reads.tweets_by_ids(state.db, data.tweet_ids[:MAX_TWEETS])
+        return Tweets(tweets=[tweet_item(t) for t in found])

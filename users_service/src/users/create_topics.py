@@ -1,0 +1,40 @@
+"""Create the event topics at their partition counts: `python -m users.create_topics`.
+
+The broker runs with auto-creation off, so a typo in a topic name fails loudly instead
+of quietly creating a one-partition topic. Creating a topic that exists is a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from shared_schemas import topics
+from users import logs, settings as settings_module
+
+log = logging.getLogger("users.topics")
+
+
+async def ensure_topics(bootstrap: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t.name, t.partitions, 1) for t in topics.ALL if t.name not in existing]
+        if missing:
+            await admin.create_topics(missing)
+        log.info("topics ready", extra={"created_topics": [t.name for t in missing]})
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    settings = settings_module.load()
+    logs.configure(settings.log_level)
+    asyncio.run(ensure_topics(settings.kafka_bootstrap))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""The application's error hierarchy; the API maps each class to one status, once."""
+
+
+class AppError(Exception):
+    """Base: `str(error)` is the `detail` the client sees."""
+
+
+class Invalid(AppError):
+    """The request breaks a rule (HTTP 400)."""
+
+
+class NotFound(AppError):
+    """The user or tweet does not exist, or is not the caller's (HTTP 404)."""
+
+
+class Conflict(AppError):
+    """The request clashes with stored state: a taken name, a reused key (HTTP 409)."""

@@ -1,0 +1,1 @@
+"""The outbox relay: publishes each shard's outbox to Kafka, in commit order."""

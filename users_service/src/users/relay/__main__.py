@@ -1,0 +1,49 @@
+"""Run the relay: `python -m users.relay`. SIGTERM finishes the batch in hand, then exits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from prometheus_client import start_http_server
+
+from users import logs, settings as settings_module
+from users.adapters.db import ShardedDatabase
+from users.adapters.kafka import make_producer
+from users.relay.outbox_relay import OutboxRelay
+
+log = logging.getLogger("users.relay")
+
+
+async def main() -> None:
+    settings = settings_module.load()
+    logs.configure(settings.log_level)
+    metrics_port = int(os.environ.get("USERS_RELAY_METRICS_PORT", "9101"))
+    # Loopback by default; containers set 0.0.0.0 so a scraper on the network can reach it.
+    metrics_addr = os.environ.get("USERS_RELAY_METRICS_ADDR", "127.0.0.1")
+    if metrics_port:
+        start_http_server(metrics_port, addr=metrics_addr)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    db = ShardedDatabase(settings)
+    producer = make_producer(settings.kafka_bootstrap)
+    await producer.start()
+    relay = OutboxRelay(db, producer, settings.relay_batch_size, settings.relay_poll_seconds)
+    listeners = await relay.listen(list(settings.shard_dsns))
+    log.info("relay started", extra={"shards": len(settings.shard_dsns), "metrics_port": metrics_port})
+    try:
+        await relay.run(stop)
+    finally:
+        for conn in listeners:
+            await conn.close()
+        await producer.stop()
+        await db.dispose()
+        log.info("relay stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,40 @@
+"""The second half of a follow: "who follows Y" on Y's shard, written from the outbox.
+
+The follow request writes "X follows Y" on X's shard with its event in the outbox.
+The relay applies the reverse edge before it publishes the event, and applies it again
+if it crashed before marking the row: the writes are idempotent (insert-if-absent,
+delete-if-present, counts moved only when a row changed), so a crash between the two
+halves heals on the next pass.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from shared_schemas import codec, topics
+from shared_schemas.events import FollowCreated, FollowRemoved
+from users.adapters import follows_repo, users_repo
+from users.adapters.db import ShardedDatabase
+
+
+async def apply(db: ShardedDatabase, rows: list[tuple[int, str, str, bytes]]) -> None:
+    by_shard: dict[int, list[FollowCreated | FollowRemoved]] = defaultdict(list)
+    for _, topic, _, payload in rows:
+        if topic != topics.FOLLOWS.name:
+            continue
+        event = codec.decode(payload)
+        if isinstance(event, (FollowCreated, FollowRemoved)):
+            by_shard[db.map.for_user(event.followee_id)].append(event)
+    for shard, events in by_shard.items():
+        # One transaction per followee shard; within it, events keep their outbox order
+        # so follow-then-unfollow ends unfollowed.
+        async with db.primaries[shard].begin() as conn:
+            for event in events:
+                if isinstance(event, FollowCreated):
+                    changed = await follows_repo.add_follower(conn, event.followee_id, event.follower_id, event.occurred_at)
+                    delta = 1
+                else:
+                    changed = await follows_repo.remove_follower(conn, event.followee_id, event.follower_id)
+                    delta = -1
+                if changed:
+                    await users_repo.add_to_counts(conn, event.followee_id, followers=delta)

@@ -1,0 +1,79 @@
+"""Drain each shard's outbox to Kafka: lock, take a batch, apply, publish, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge, Histogram
+
+from users.adapters import outbox_repo
+from users.adapters.db import ShardedDatabase
+from users.relay import follow_edges
+
+log = logging.getLogger("users.relay")
+
+PUBLISHED = Counter("outbox_published_total", "Outbox events acknowledged by Kafka", ["shard"])
+BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["shard"])
+BATCH_SECONDS = Histogram("outbox_relay_batch_seconds", "Time to publish one outbox batch", ["shard"])
+
+
+class OutboxRelay:
+    def __init__(self, db: ShardedDatabase, producer: AIOKafkaProducer, batch_size: int, poll_seconds: float) -> None:
+        self.db, self.producer = db, producer
+        self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        self.wakeup = asyncio.Event()
+
+    async def drain_shard(self, shard: int) -> int:
+        """Publish one batch of `shard`'s outbox; returns how many rows went out."""
+        started = time.perf_counter()
+        async with self.db.primaries[shard].begin() as conn:
+            if not await outbox_repo.try_lock_shard(conn):
+                return 0  # another relay owns this shard right now
+            rows = await outbox_repo.take_batch(conn, self.batch_size)
+            if not rows:
+                BACKLOG.labels(shard).set(0)
+                return 0
+            await follow_edges.apply(self.db, rows)
+            sends = [await self.producer.send(topic, payload, key=key.encode()) for _, topic, key, payload in rows]
+            results = await asyncio.gather(*sends, return_exceptions=True)
+            acked = [row[0] for row, result in zip(rows, results) if not isinstance(result, BaseException)]
+            if acked:
+                await outbox_repo.delete(conn, acked)
+            if len(acked) < len(rows):
+                error = next(r for r in results if isinstance(r, BaseException))
+                log.warning("kafka refused part of a batch", extra={"shard": shard, "failed": len(rows) - len(acked), "error": repr(error)})
+            BACKLOG.labels(shard).set(await outbox_repo.backlog(conn))
+        PUBLISHED.labels(shard).inc(len(acked))
+        BATCH_SECONDS.labels(shard).observe(time.perf_counter() - started)
+        return len(acked)
+
+    async def drain_all(self) -> int:
+        counts = await asyncio.gather(*(self.drain_shard(i) for i in range(len(self.db.primaries))))
+        return sum(counts)
+
+    async def listen(self, dsns: list[str]) -> list[asyncpg.Connection]:
+        """LISTEN on every shard: a commit that wrote an outbox row wakes the relay."""
+        connections = []
+        for dsn in dsns:
+            conn = await asyncpg.connect(dsn.replace("postgresql+asyncpg://", "postgresql://"))
+            await conn.add_listener(outbox_repo.CHANNEL, lambda *_: self.wakeup.set())
+            connections.append(conn)
+        return connections
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.wakeup.clear()
+            try:
+                if await self.drain_all():
+                    continue  # more may be waiting: go again before sleeping
+            except Exception:
+                log.exception("relay pass failed; retrying")
+                await asyncio.sleep(self.poll_seconds)
+            waits = {asyncio.ensure_future(self.wakeup.wait()), asyncio.ensure_future(stop.wait())}
+            _, pending = await asyncio.wait(waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            for task in waits:
+                task.cancel()

@@ -1,0 +1,63 @@
+"""Creating and reading users."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from shared_schemas import topics
+from shared_schemas.events import UserCreated
+from shared_schemas.ids import new_id, utcnow
+from users.adapters import outbox_repo, users_repo
+from users.adapters.db import ShardedDatabase
+from users.domain.errors import Conflict, NotFound
+from users.domain.model import User
+from users.domain.rules import check_username, username_key
+
+# A claim whose user row never committed (the process died between the two shard
+# transactions) is taken over after this long; a live request finishes far sooner.
+ORPHAN_CLAIM_AGE = timedelta(seconds=30)
+
+
+async def create_user(db: ShardedDatabase, username: str) -> User:
+    """Claim the name on the name's shard, then write the user on the user's shard."""
+    check_username(username)
+    key = username_key(username)
+    user = User(user_id=new_id(), username=username, created_at=utcnow())
+    claim_engine = db.primaries[db.map.for_username(key)]
+    async with claim_engine.begin() as conn:
+        holder, claimed_at = await users_repo.claim_username(conn, key, user.user_id, user.created_at)
+    if holder != user.user_id:
+        orphan = utcnow() - claimed_at > ORPHAN_CLAIM_AGE and await find_user(db, holder) is None
+        if not (orphan and await _take_over(db, key, holder, user)):
+            raise Conflict(f"username {username!r} is taken")
+    try:
+        async with db.primary_for_user(user.user_id).begin() as conn:
+            await users_repo.insert_user(conn, user)
+            event = UserCreated(
+                event_id=new_id(), occurred_at=user.created_at, user_id=user.user_id,
+                username=user.username, created_at=user.created_at,
+            )
+            await outbox_repo.add(conn, topics.USERS.name, str(user.user_id), event)
+    except BaseException:
+        async with claim_engine.begin() as conn:
+            await users_repo.release_claim(conn, key, user.user_id)
+        raise
+    return user
+
+
+async def _take_over(db: ShardedDatabase, key: str, holder: uuid.UUID, user: User) -> bool:
+    async with db.primaries[db.map.for_username(key)].begin() as conn:
+        return await users_repo.take_over_claim(conn, key, holder, user.user_id, user.created_at)
+
+
+async def find_user(db: ShardedDatabase, user_id: uuid.UUID) -> User | None:
+    async with db.primary_for_user(user_id).connect() as conn:
+        return await users_repo.get_user(conn, user_id)
+
+
+async def get_user(db: ShardedDatabase, user_id: uuid.UUID) -> User:
+    user = await find_user(db, user_id)
+    if user is None:
+        raise NotFound("user not found")
+    return user

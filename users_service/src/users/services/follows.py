@@ -1,0 +1,41 @@
+"""Follow and unfollow: the follower's half now, the followee's half through the outbox."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared_schemas import topics
+from shared_schemas.events import FollowCreated, FollowRemoved
+from shared_schemas.ids import new_id, utcnow
+from users.adapters import follows_repo, outbox_repo, users_repo
+from users.adapters.db import ShardedDatabase
+from users.domain.errors import Invalid, NotFound
+from users.services.accounts import find_user
+
+
+async def follow(db: ShardedDatabase, follower: uuid.UUID, followee: uuid.UUID) -> None:
+    """Idempotent: following someone already followed changes nothing and succeeds."""
+    if follower == followee:
+        raise Invalid("you cannot follow yourself")
+    if await find_user(db, followee) is None:
+        raise NotFound("user to follow not found")
+    now = utcnow()
+    async with db.primary_for_user(follower).begin() as conn:
+        if await users_repo.get_user(conn, follower) is None:
+            raise NotFound("caller (X-User-ID) not found")
+        if await follows_repo.add_following(conn, follower, followee, now):
+            await users_repo.add_to_counts(conn, follower, following=1)
+            event = FollowCreated(event_id=new_id(), occurred_at=now, follower_id=follower, followee_id=followee)
+            await outbox_repo.add(conn, topics.FOLLOWS.name, str(follower), event)
+
+
+async def unfollow(db: ShardedDatabase, follower: uuid.UUID, followee: uuid.UUID) -> None:
+    """Idempotent: unfollowing someone not followed succeeds too."""
+    now = utcnow()
+    async with db.primary_for_user(follower).begin() as conn:
+        if await users_repo.get_user(conn, follower) is None:
+            raise NotFound("caller (X-User-ID) not found")
+        if await follows_repo.remove_following(conn, follower, followee):
+            await users_repo.add_to_counts(conn, follower, following=-1)
+            event = FollowRemoved(event_id=new_id(), occurred_at=now, follower_id=follower, followee_id=followee)
+            await outbox_repo.add(conn, topics.FOLLOWS.name, str(follower), event)

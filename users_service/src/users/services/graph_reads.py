@@ -1,0 +1,63 @@
+"""Reads for the Timeline Service (the internal API), served from read replicas.
+
+Each call makes one query per physical shard involved, run concurrently, never one
+query per id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import uuid
+
+from users.adapters import follows_repo, tweets_repo, users_repo
+from users.adapters.db import ShardedDatabase
+from users.domain.model import Tweet, User
+from users.services.accounts import get_user
+
+
+async def followers_page(db: ShardedDatabase, user_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+    async with db.replica_for_user(user_id).connect() as conn:
+        return await follows_repo.followers_page(conn, user_id, after, limit)
+
+
+async def following(db: ShardedDatabase, user_id: uuid.UUID) -> tuple[User, list[User]]:
+    """The user and everyone they follow, each with counts (the timeline needs the
+    followers counts to tell celebrities apart)."""
+    user = await get_user(db, user_id)
+    async with db.replica_for_user(user_id).connect() as conn:
+        ids = await follows_repo.followees(conn, user_id)
+    return user, await users_by_ids(db, ids)
+
+
+async def users_by_ids(db: ShardedDatabase, user_ids: list[uuid.UUID]) -> list[User]:
+    async def one_shard(index: int, ids: list[uuid.UUID]) -> list[User]:
+        async with db.replicas[index].connect() as conn:
+            return await users_repo.get_users(conn, ids)
+
+    groups = db.group_users(user_ids).items()
+    return [user for part in await asyncio.gather(*(one_shard(i, ids) for i, ids in groups)) for user in part]
+
+
+async def recent_tweets(
+    db: ShardedDatabase, author_ids: list[uuid.UUID], before: uuid.UUID | None, limit: int
+) -> list[Tweet]:
+    """The newest `limit` tweets of these authors, newest first."""
+    async def one_shard(index: int, ids: list[uuid.UUID]) -> list[Tweet]:
+        async with db.replicas[index].connect() as conn:
+            return await tweets_repo.recent_by_authors(conn, ids, before, limit)
+
+    groups = db.group_users(author_ids).items()
+    parts = await asyncio.gather(*(one_shard(i, ids) for i, ids in groups))
+    merged = heapq.merge(*parts, key=lambda t: t.tweet_id, reverse=True)
+    return [tweet for _, tweet in zip(range(limit), merged)]
+
+
+async def tweets_by_ids(db: ShardedDatabase, tweet_ids: list[uuid.UUID]) -> list[Tweet]:
+    """Existing, undeleted tweets among `tweet_ids` (routed by the shard each id carries)."""
+    async def one_shard(index: int, ids: list[uuid.UUID]) -> list[Tweet]:
+        async with db.replicas[index].connect() as conn:
+            return await tweets_repo.by_ids(conn, ids)
+
+    groups = db.group_tweets(tweet_ids).items()
+    return [tweet for part in await asyncio.gather(*(one_shard(i, ids) for i, ids in groups)) for tweet in part]

@@ -1,0 +1,46 @@
+"""Every setting of the Users Service, read once from the environment, with local defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+_LOCAL_SHARDS = (
+    "postgresql+asyncpg://timeline@127.0.0.1:55432/users_shard_0,"
+    "postgresql+asyncpg://timeline@127.0.0.1:55432/users_shard_1"
+)
+
+
+def _list(name: str, default: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, default).split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    # One connection string per physical shard database, in shard-map order.
+    shard_dsns: tuple[str, ...] = field(default_factory=lambda: _list("USERS_SHARD_DSNS", _LOCAL_SHARDS))
+    # Optional read replica per shard for the internal read API; "" means the primary.
+    replica_dsns: tuple[str, ...] = field(
+        default_factory=lambda: tuple(os.environ.get("USERS_REPLICA_DSNS", "").split(","))
+    )
+    pool_size: int = field(default_factory=lambda: int(os.environ.get("USERS_DB_POOL_SIZE", "10")))
+    kafka_bootstrap: str = field(
+        default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
+    )
+    cursor_secret: str = field(
+        default_factory=lambda: os.environ.get("USERS_CURSOR_SECRET", "local-users-cursor-secret")
+    )
+    relay_batch_size: int = field(default_factory=lambda: int(os.environ.get("USERS_RELAY_BATCH_SIZE", "500")))
+    # Polling is only the fallback: the relay wakes on NOTIFY as soon as a row commits.
+    relay_poll_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("USERS_RELAY_POLL_SECONDS", "1.0"))
+    )
+    log_level: str = field(default_factory=lambda: os.environ.get("LOG_LEVEL", "INFO"))
+
+    def replica_for(self, index: int) -> str:
+        replica = self.replica_dsns[index].strip() if index < len(self.replica_dsns) else ""
+        return replica or self.shard_dsns[index]
+
+
+def load() -> Settings:
+    return Settings()
