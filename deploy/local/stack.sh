@@ -8,6 +8,9 @@
 #           until the gateway serves. Running it again is harmless.
 #   down    stop everything `up` started, by pid file, apps first.
 #   status  one line per process.
+#   stop-app NAME / start-apps   stop one of the project's processes (e.g. relay-1), or
+#           start whichever of them is not running: the tests use these to crash and
+#           revive a relay or a worker.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,6 +45,12 @@ up() {
   "$PY" -m users.migrate >>"$LOG_DIR/migrate.log" 2>&1 || { tail -n 30 "$LOG_DIR/migrate.log"; die "migrations failed"; }
   say "creating Kafka topics"
   "$PY" -m users.create_topics >>"$LOG_DIR/topics.log" 2>&1 || { tail -n 30 "$LOG_DIR/topics.log"; die "topic creation failed"; }
+  start_apps
+  wait_ready
+  say "stack is up: gateway http://localhost:$GATEWAY_PORT (logs in $LOG_DIR)"
+}
+
+start_apps() {
   # shellcheck disable=SC2046
   start_bg users-api $(api_cmd users.api.app:create_app "$USERS_API_PORT" "$USERS_API_WORKERS")
   # shellcheck disable=SC2046
@@ -52,6 +61,9 @@ up() {
   for i in $(seq 1 "$TIMELINE_WORKER_COUNT"); do
     TIMELINE_WORKER_METRICS_PORT=$((TIMELINE_WORKER_METRICS_BASE_PORT + i - 1)) start_bg "worker-$i" "$PY" -m timeline.worker
   done
+}
+
+wait_ready() {
   wait_http "http://127.0.0.1:$USERS_API_PORT/ready" 60 users-api
   wait_http "http://127.0.0.1:$TIMELINE_API_PORT/ready" 60 timeline-api
   for i in $(seq 1 "$USERS_RELAY_COUNT"); do
@@ -60,7 +72,6 @@ up() {
   for i in $(seq 1 "$TIMELINE_WORKER_COUNT"); do
     wait_http "http://127.0.0.1:$((TIMELINE_WORKER_METRICS_BASE_PORT + i - 1))/metrics" 60 "worker-$i"
   done
-  say "stack is up: gateway http://localhost:$GATEWAY_PORT (logs in $LOG_DIR)"
 }
 
 down() {
@@ -81,5 +92,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  stop-app) stop_bg "${2:?name of the process}" 20 ;;
+  start-apps) start_apps; wait_ready ;;
+  *) echo "usage: $0 up|down|status|stop-app NAME|start-apps" >&2; exit 2 ;;
 esac

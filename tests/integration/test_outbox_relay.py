@@ -1,0 +1,103 @@
+"""The outbox and its relay against real PostgreSQL and Kafka: nothing is lost when the
+relay dies between the database commit and the publish, and the follow graph's second
+half heals by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import sqlalchemy as sa
+
+from shared_schemas import topics
+from shared_schemas.events import FollowCreated, TweetCreated
+from tests.integration.kafka_tail import TopicTail
+from tests.support import eventually, unique_name
+from users.adapters import outbox_repo
+from users.adapters.tables import followers
+from users.services import accounts, follows, tweets as tweet_service
+
+
+async def _backlog(db, shard: int) -> int:
+    async with db.primaries[shard].connect() as conn:
+        return await outbox_repo.backlog(conn)
+
+
+def _tweet_events(events, tweet_id):
+    return [(key, e) for key, e in events if isinstance(e, TweetCreated) and e.tweet_id == tweet_id]
+
+
+async def test_a_tweet_event_reaches_kafka_keyed_by_author(db) -> None:
+    author = await accounts.create_user(db, unique_name())
+    async with TopicTail(topics.TWEETS) as tail:
+        tweet_id, _ = await tweet_service.publish(db, author.user_id, "hello kafka", None)
+        found = await eventually(lambda: _matching(tail, tweet_id), timeout=15, what="the tweet event")
+    key, event = found[0]
+    assert key == str(author.user_id).encode()
+    assert event.text == "hello kafka" and event.username == author.username
+
+
+async def _matching(tail, tweet_id):
+    return _tweet_events(await tail.read(), tweet_id)
+
+
+async def test_racing_retries_publish_one_event(db) -> None:
+    author = await accounts.create_user(db, unique_name())
+    key = uuid.uuid4()
+    async with TopicTail(topics.TWEETS) as tail:
+        results = await asyncio.gather(*(tweet_service.publish(db, author.user_id, "one event", key) for _ in range(20)))
+        tweet_id = results[0][0]
+        await eventually(lambda: _matching(tail, tweet_id), timeout=15, what="the tweet event")
+        shard = db.map.for_user(author.user_id)
+        await eventually(lambda: _is_zero(_backlog(db, shard)), timeout=15, what="the outbox to drain")
+        assert len(await _matching(tail, tweet_id)) == 1
+
+
+async def _is_zero(value) -> bool:
+    return await value == 0
+
+
+async def test_an_event_written_while_the_relay_is_down_goes_out_when_it_returns(db, relay_stopped) -> None:
+    author = await accounts.create_user(db, unique_name())
+    async with TopicTail(topics.TWEETS) as tail:
+        tweet_id, _ = await tweet_service.publish(db, author.user_id, "written during the outage", None)
+        assert await _backlog(db, db.map.for_user(author.user_id)) >= 1  # committed, owed
+        await asyncio.sleep(1.0)  # give a (wrongly) running publisher time to show itself
+        assert _tweet_events(await tail.read(), tweet_id) == []
+        from tests.integration.conftest import stack
+
+        stack("start-apps")
+        found = await eventually(lambda: _matching(tail, tweet_id), timeout=20, what="the event after restart")
+        assert len(found) == 1
+
+
+async def test_the_follow_graph_heals_after_a_crash_between_its_halves(db, relay_stopped) -> None:
+    follower = await accounts.create_user(db, unique_name())
+    followee = await accounts.create_user(db, unique_name())
+    await follows.follow(db, follower.user_id, followee.user_id)
+    shard = db.map.for_user(followee.user_id)
+    edge = sa.select(sa.func.count()).select_from(followers).where(
+        followers.c.followee_id == followee.user_id, followers.c.follower_id == follower.user_id
+    )
+
+    async def edge_count() -> int:
+        async with db.primaries[shard].connect() as conn:
+            return (await conn.execute(edge)).scalar_one()
+
+    assert await edge_count() == 0  # only the first half exists: the relay is down
+    assert (await accounts.get_user(db, followee.user_id)).followers_count == 0
+    async with TopicTail(topics.FOLLOWS) as tail:
+        from tests.integration.conftest import stack
+
+        stack("start-apps")
+        await eventually(edge_count, timeout=20, what="the followers edge")
+        events = await eventually(
+            lambda: _follow_events(tail, follower.user_id), timeout=20, what="the follow event"
+        )
+    assert len(events) == 1
+    assert (await accounts.get_user(db, followee.user_id)).followers_count == 1
+    assert (await accounts.get_user(db, follower.user_id)).following_count == 1
+
+
+async def _follow_events(tail, follower_id):
+    return [e for _, e in await tail.read() if isinstance(e, FollowCreated) and e.follower_id == follower_id]

@@ -1,0 +1,87 @@
+"""The write model on real PostgreSQL shards: where rows land, and the rules the
+database itself enforces."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from tests.support import unique_name
+from users.adapters.tables import tweets, username_claims, users
+from users.domain.errors import Conflict
+from users.services import accounts, tweets as tweet_service
+
+
+async def _count(db, shard: int, stmt) -> int:
+    async with db.primaries[shard].connect() as conn:
+        return (await conn.execute(sa.select(sa.func.count()).select_from(stmt.subquery()))).scalar_one()
+
+
+async def test_a_user_and_its_name_claim_land_on_their_own_shards(db) -> None:
+    name = unique_name("Shard")
+    user = await accounts.create_user(db, name)
+    home, claim = db.map.for_user(user.user_id), db.map.for_username(name.lower())
+    for shard in range(len(db.primaries)):
+        assert await _count(db, shard, sa.select(users).where(users.c.user_id == user.user_id)) == (shard == home)
+        claims = sa.select(username_claims).where(username_claims.c.username_key == name.lower())
+        assert await _count(db, shard, claims) == (shard == claim)
+
+
+async def test_both_shards_hold_users() -> None:
+    # Guards the premise of the other tests: the stack really runs two shards.
+    from users.settings import Settings
+
+    assert len(Settings().shard_dsns) >= 2
+
+
+async def test_usernames_are_unique_without_regard_to_case(db) -> None:
+    name = unique_name("Case")
+    await accounts.create_user(db, name)
+    with pytest.raises(Conflict):
+        await accounts.create_user(db, name.upper())
+    with pytest.raises(Conflict):
+        await accounts.create_user(db, name.lower())
+
+
+async def test_an_orphaned_claim_is_taken_over_but_a_fresh_one_is_not(db) -> None:
+    orphan, fresh = unique_name("orph").lower(), unique_name("fresh").lower()
+    long_ago = datetime.now(timezone.utc) - timedelta(minutes=5)
+    for key, at in ((orphan, long_ago), (fresh, datetime.now(timezone.utc))):
+        async with db.primaries[db.map.for_username(key)].begin() as conn:
+            await conn.execute(sa.insert(username_claims).values(username_key=key, user_id=uuid.uuid4(), claimed_at=at))
+    taken = await accounts.create_user(db, orphan)
+    assert (await accounts.get_user(db, taken.user_id)).username == orphan
+    with pytest.raises(Conflict):
+        await accounts.create_user(db, fresh)
+
+
+async def test_tweets_live_on_the_author_shard_and_ids_route_there(db) -> None:
+    author = await accounts.create_user(db, unique_name())
+    tweet_id, _ = await tweet_service.publish(db, author.user_id, "where am I", None)
+    assert db.map.for_tweet(tweet_id) == db.map.for_user(author.user_id)
+    for shard in range(len(db.primaries)):
+        found = await _count(db, shard, sa.select(tweets).where(tweets.c.tweet_id == tweet_id))
+        assert found == (shard == db.map.for_user(author.user_id))
+
+
+async def test_racing_retries_make_one_tweet(db) -> None:
+    author = await accounts.create_user(db, unique_name())
+    key = uuid.uuid4()
+    results = await asyncio.gather(*(tweet_service.publish(db, author.user_id, "once", key) for _ in range(20)))
+    assert len(set(results)) == 1
+    shard = db.map.for_user(author.user_id)
+    assert await _count(db, shard, sa.select(tweets).where(tweets.c.author_id == author.user_id)) == 1
+
+
+async def test_same_key_other_text_is_a_conflict_and_changes_nothing(db) -> None:
+    author = await accounts.create_user(db, unique_name())
+    key = uuid.uuid4()
+    first = await tweet_service.publish(db, author.user_id, "original", key)
+    with pytest.raises(Conflict):
+        await tweet_service.publish(db, author.user_id, "edited", key)
+    listed = await tweet_service.list_by_author(db, author.user_id, None, 10)
+    assert [(t.tweet_id, t.text) for t in listed] == [(first[0], "original")]
