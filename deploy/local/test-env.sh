@@ -17,3 +17,5 @@ export USERS_RELAY_METRICS_BASE_PORT="19101"
 export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
 # Low, so the tests can make a celebrity with a handful of follows.
 : "${TIMELINE_CELEBRITY_THRESHOLD:=3}"; export TIMELINE_CELEBRITY_THRESHOLD
+# Small, so the tests also page past the cached window into PostgreSQL.
+: "${TIMELINE_MAX_ITEMS:=40}"; export TIMELINE_MAX_ITEMS

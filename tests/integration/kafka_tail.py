@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -32,8 +33,8 @@ class TopicTail:
     async def __aexit__(self, *exc: object) -> None:
         await self.consumer.stop()
 
-    async def read(self) -> list[tuple[bytes, object]]:
-        """(key, decoded event) for everything up to the current end of the topic."""
+    async def read(self, decode: Callable[[bytes], object] = codec.decode) -> list[tuple[bytes, object]]:
+        """(key, decoded value) for everything up to the current end of the topic."""
         ends = await self.consumer.end_offsets(list(self.start))
         out = []
         for tp, end in ends.items():
@@ -42,7 +43,7 @@ class TopicTail:
                 batch = await self.consumer.getmany(tp, timeout_ms=1000)
                 for record in batch.get(tp, []):
                     if record.offset < end:
-                        out.append((record.key, codec.decode(record.value)))
+                        out.append((record.key, decode(record.value)))
                 if not batch and await self.consumer.position(tp) == position:
                     break
         return out

@@ -1,0 +1,223 @@
+"""The Timeline Service's promises, through the gateway, with the real worker, Redis and
+Kafka behind it (issue: the whole read model)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timezone
+
+import httpx
+import msgspec
+import pytest
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+
+from shared_schemas import codec, topics
+from shared_schemas.events import TweetCreated
+from shared_schemas.ids import new_id
+from tests.integration.kafka_tail import TopicTail
+from tests.support import GATEWAY, eventually, unique_name
+
+THRESHOLD = int(os.environ.get("TIMELINE_CELEBRITY_THRESHOLD", "10000"))
+MAX_ITEMS = int(os.environ.get("TIMELINE_MAX_ITEMS", "800"))
+REDIS_URL = os.environ.get("TIMELINE_REDIS_URL", "redis://127.0.0.1:56379/0")
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
+
+
+class Client:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def user(self) -> str:
+        response = await self.http.post("/api/v1/users", json={"username": unique_name()})
+        assert response.status_code == 201, response.text
+        return response.json()["user_id"]
+
+    async def follow(self, follower: str, followee: str) -> None:
+        response = await self.http.post("/api/v1/follow", headers={"X-User-ID": follower}, json={"follow_user_id": followee})
+        assert response.status_code == 201, response.text
+
+    async def unfollow(self, follower: str, followee: str) -> None:
+        response = await self.http.delete(f"/api/v1/follow/{followee}", headers={"X-User-ID": follower})
+        assert response.status_code == 204, response.text
+
+    async def tweet(self, author: str, text: str) -> str:
+        response = await self.http.post("/api/v1/tweet", headers={"X-User-ID": author}, json={"text": text})
+        assert response.status_code == 201, response.text
+        return response.json()["tweet_id"]
+
+    async def page(self, user: str, limit: int = 20, cursor: str | None = None) -> dict:
+        params = {"limit": limit, **({"next_cursor": cursor} if cursor else {})}
+        response = await self.http.get("/api/v1/timeline", headers={"X-User-ID": user}, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def ids(self, user: str, limit: int = 100) -> list[str]:
+        return [t["tweet_id"] for t in (await self.page(user, limit))["tweets"]]
+
+    async def all_ids(self, user: str, limit: int) -> list[str]:
+        seen, cursor = [], None
+        while True:
+            page = await self.page(user, limit, cursor)
+            seen += [t["tweet_id"] for t in page["tweets"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return seen
+
+
+@pytest.fixture
+async def client():
+    async with httpx.AsyncClient(base_url=GATEWAY, timeout=15.0) as http:
+        yield Client(http)
+
+
+@pytest.fixture
+async def redis():
+    connection = Redis.from_url(REDIS_URL)
+    yield connection
+    await connection.aclose()
+
+
+async def _produce(key: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.TWEETS.name, value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+def _tweet_event(author: str, username: str, tweet_id: uuid.UUID, text: str) -> TweetCreated:
+    now = datetime.now(timezone.utc)
+    return TweetCreated(
+        event_id=new_id(), occurred_at=now, tweet_id=tweet_id, author_id=uuid.UUID(author),
+        username=username, text=text, created_at=now,
+    )
+
+
+async def test_an_event_delivered_twice_or_late_leaves_one_copy_in_place(client: Client) -> None:
+    author, reader = await client.user(), await client.user()
+    await client.follow(reader, author)
+    await client.page(reader)  # materialize
+    username = (await client.http.get(f"/api/v1/users/{author}")).json()["username"]
+    older, newer = new_id(), new_id()
+    # Newest first, then the same event again, then the older one late.
+    for tweet_id, text in ((newer, "newer"), (newer, "newer"), (older, "older")):
+        await _produce(author, codec.encode(_tweet_event(author, username, tweet_id, text)))
+    ids = await eventually(lambda: _has(client, reader, 2), what="both synthetic tweets")
+    assert ids == [str(newer), str(older)]
+
+
+async def _has(client: Client, reader: str, count: int):
+    ids = await client.ids(reader)
+    return ids if len(ids) >= count else None
+
+
+async def test_45_tweets_paged_by_20_while_5_more_arrive_come_back_once_in_order(client: Client) -> None:
+    author, reader = await client.user(), await client.user()
+    await client.follow(reader, author)
+    await client.page(reader)
+    posted = [await client.tweet(author, f"tweet {i}") for i in range(45)]
+    await eventually(lambda: _has(client, reader, min(45, MAX_ITEMS)), timeout=20, what="45 tweets delivered")
+    seen, cursor, arrived = [], None, []
+    while True:
+        page = await client.page(reader, 20, cursor)
+        seen += [t["tweet_id"] for t in page["tweets"]]
+        if len(arrived) < 5:  # new tweets land on top while the reader pages down
+            arrived += [await client.tweet(author, f"late {len(arrived) + i}") for i in range(5 - len(arrived))]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == posted[::-1]
+    newest_first = arrived[::-1]
+    await eventually(lambda: _top_is(client, reader, newest_first), what="the late tweets on top")
+
+
+async def _top_is(client: Client, reader: str, expected: list[str]) -> bool:
+    return (await client.ids(reader, len(expected))) == expected
+
+
+@pytest.mark.skipif(THRESHOLD > 5, reason="needs a low TIMELINE_CELEBRITY_THRESHOLD (make test sets 3)")
+async def test_celebrity_and_normal_tweets_interleave_across_pages_without_duplicates(client: Client, redis: Redis) -> None:
+    celebrity, normal, reader = await client.user(), await client.user(), await client.user()
+    fans = [await client.user() for _ in range(THRESHOLD - 1)]
+    for fan in (reader, *fans):
+        await client.follow(fan, celebrity)
+    await client.follow(reader, normal)
+    await eventually(lambda: _followers(client, celebrity, THRESHOLD), what="celebrity status")
+    await client.page(reader)
+    posted = []
+    for i in range(3):
+        posted.append(await client.tweet(celebrity, f"celebrity {i}"))
+        posted.append(await client.tweet(normal, f"normal {i}"))
+    await eventually(lambda: _has(client, reader, 6), what="six tweets")
+    assert await client.all_ids(reader, 2) == posted[::-1]
+    # The celebrity's tweets were not fanned out: they are merged in at read time.
+    home = await redis.lrange("tl:{" + uuid.UUID(reader).hex + "}", 0, -1)
+    assert {uuid.UUID(bytes=i) for i in home}.isdisjoint({uuid.UUID(t) for t in posted[0::2]})
+
+
+async def _followers(client: Client, user: str, count: int) -> bool:
+    return (await client.http.get(f"/api/v1/users/{user}")).json()["followers_count"] >= count
+
+
+async def test_unfollow_delete_and_backfill_take_effect_within_seconds(client: Client) -> None:
+    author, other, reader = await client.user(), await client.user(), await client.user()
+    kept = await client.tweet(other, "stays")
+    gone = [await client.tweet(author, f"author {i}") for i in range(3)]
+    await client.follow(reader, other)
+    await client.page(reader)
+    await client.follow(reader, author)  # backfill brings the author's older tweets
+    await eventually(lambda: _has(client, reader, 4), what="the backfill")
+    deleted = gone.pop()
+    assert (await client.http.delete(f"/api/v1/tweet/{deleted}", headers={"X-User-ID": author})).status_code == 204
+    await eventually(lambda: _lacks(client, reader, deleted), what="the deleted tweet to leave")
+    await client.unfollow(reader, author)
+    await eventually(lambda: _equals(client, reader, [kept]), what="the unfollowed author's tweets to leave")
+    await client.tweet(author, "after unfollow")
+    assert await client.ids(reader) == [kept]
+
+
+async def _lacks(client: Client, reader: str, tweet_id: str) -> bool:
+    return tweet_id not in await client.ids(reader)
+
+
+async def _equals(client: Client, reader: str, expected: list[str]) -> bool:
+    return await client.ids(reader) == expected
+
+
+async def test_timelines_survive_a_redis_flush(client: Client, redis: Redis) -> None:
+    authors = [await client.user() for _ in range(2)]
+    readers = [await client.user() for _ in range(2)]
+    for reader in readers:
+        for author in authors:
+            await client.follow(reader, author)
+        await client.page(reader)
+    for i in range(4):
+        await client.tweet(authors[i % 2], f"before the flush {i}")
+    before = {}
+    for reader in readers:
+        before[reader] = await eventually(lambda r=reader: _has(client, r, 4), what="four tweets")
+    await redis.flushdb()
+    for reader in readers:
+        assert await client.ids(reader) == before[reader]
+
+
+async def test_a_poison_event_is_dead_lettered_and_the_partition_moves_on(client: Client) -> None:
+    author, reader = await client.user(), await client.user()
+    await client.follow(reader, author)
+    await client.page(reader)
+    async with TopicTail(topics.TIMELINE_DEAD_LETTER) as dead:
+        await _produce(author, b'{"type": "tweet.created", "this is": "not an event"')
+        behind = await client.tweet(author, "behind the poison")  # same key: same partition
+        await eventually(lambda: _has(client, reader, 1), what="the event behind the poison")
+        assert await client.ids(reader) == [behind]
+        letters = await eventually(lambda: _raw(dead), what="the dead letter")
+    letter = letters[0]
+    assert letter["topic"] == topics.TWEETS.name and "not an event" in letter["value"]
+    assert {"error", "partition", "offset"} <= set(letter)
+
+
+async def _raw(tail: TopicTail) -> list[dict]:
+    return [value for _, value in await tail.read(msgspec.json.decode)]
