@@ -20,21 +20,12 @@ source "$HERE/env.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-PG_DIR="$STACK_DIR/pg"
-PGDATA="$PG_DIR/data"
 REDIS_DIR="$STACK_DIR/redis"
 KAFKA_DIR="$STACK_DIR/kafka"
 KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_PROPS="$KAFKA_DIR/server.properties"
 NGINX_DIR="$STACK_DIR/nginx"
 KAFKA_CLI="$HERE/kafka-cli.sh"
-
-# Unix sockets paths are limited to ~107 bytes; a deep checkout (CI clones
-# elsewhere) could exceed that, so fall back to a short per-checkout dir.
-PG_SOCKET_DIR="$PG_DIR/run"
-if [ "${#PG_SOCKET_DIR}" -gt 80 ]; then
-  PG_SOCKET_DIR="/tmp/stack-pg-$(printf '%s' "$STACK_DIR" | sha256sum | cut -c1-12)"
-fi
 
 # Services are started from a directory every user can enter (postgres runs
 # as the postgres user, who may not be allowed into the caller's cwd).
@@ -65,6 +56,31 @@ if [ "$(id -u)" = 0 ]; then
   id postgres >/dev/null 2>&1 || die "OS user postgres missing: run deploy/local/install.sh"
   AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups)
 fi
+
+# postgres runs as the OS user `postgres`, which must be able to walk down to its
+# data directory. A checkout under a private folder (`mktemp -d` makes mode 700, and
+# CI may clone into one) shuts it out; then the cluster lives in a per-checkout
+# folder under /var/tmp instead, and $STACK_DIR/pg is a symlink to it, so there is
+# still one place to look. Nothing outside that folder changes permissions.
+PG_DIR="$STACK_DIR/pg"
+ensure_stack_dirs
+if [ "${#AS_PG[@]}" -gt 0 ] && [ ! -L "$PG_DIR" ] && ! "${AS_PG[@]}" test -x "$STACK_DIR"; then
+  outside="/var/tmp/timeline-pg-$(printf '%s' "$STACK_DIR" | sha256sum | cut -c1-12)"
+  mkdir -p "$outside"
+  chmod 755 "$outside"
+  rm -rf "$PG_DIR"
+  ln -s "$outside" "$PG_DIR"
+fi
+[ -L "$PG_DIR" ] && PG_DIR="$(readlink "$PG_DIR")"
+PGDATA="$PG_DIR/data"
+
+# Unix sockets paths are limited to ~107 bytes; a deep checkout (CI clones
+# elsewhere) could exceed that, so fall back to a short per-checkout dir.
+PG_SOCKET_DIR="$PG_DIR/run"
+if [ "${#PG_SOCKET_DIR}" -gt 80 ]; then
+  PG_SOCKET_DIR="/tmp/stack-pg-$(printf '%s' "$STACK_DIR" | sha256sum | cut -c1-12)"
+fi
+
 
 psql_q() {  # psql_q DB SQL: run SQL, print unaligned tuples
   PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" \
