@@ -19,3 +19,6 @@ export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
 : "${TIMELINE_CELEBRITY_THRESHOLD:=3}"; export TIMELINE_CELEBRITY_THRESHOLD
 # Small, so the tests also page past the cached window into PostgreSQL.
 : "${TIMELINE_MAX_ITEMS:=40}"; export TIMELINE_MAX_ITEMS
+# Two of each, so the tests run the consumer group and the relays the way production does.
+: "${TIMELINE_WORKER_COUNT:=2}"; export TIMELINE_WORKER_COUNT
+: "${USERS_RELAY_COUNT:=2}"; export USERS_RELAY_COUNT

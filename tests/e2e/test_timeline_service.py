@@ -221,3 +221,55 @@ async def test_a_poison_event_is_dead_lettered_and_the_partition_moves_on(client
 
 async def _raw(tail: TopicTail) -> list[dict]:
     return [value for _, value in await tail.read(msgspec.json.decode)]
+
+
+@pytest.mark.skipif(THRESHOLD > 5, reason="needs a low TIMELINE_CELEBRITY_THRESHOLD (make test sets 3)")
+async def test_crossing_the_celebrity_threshold_either_way_keeps_every_timeline_right(client: Client) -> None:
+    author = await client.user()
+    fans = [await client.user() for _ in range(THRESHOLD - 1)]
+    for fan in fans:
+        await client.follow(fan, author)
+        await client.page(fan)
+    await eventually(lambda: _followers(client, author, THRESHOLD - 1), what="followers below the threshold")
+    fanned_out = await client.tweet(author, "before becoming a celebrity")
+    for fan in fans:
+        await eventually(lambda f=fan: _top_is(client, f, [fanned_out]), what="fan-out to each fan")
+
+    newcomer = await client.user()
+    await client.page(newcomer)
+    await client.follow(newcomer, author)  # the author is now a celebrity
+    await eventually(lambda: _followers(client, author, THRESHOLD), what="celebrity status")
+    merged = await client.tweet(author, "as a celebrity")
+    for fan in (*fans, newcomer):
+        await eventually(lambda f=fan: _equals(client, f, [merged, fanned_out]), what="merged tweets, each once")
+
+    await client.unfollow(newcomer, author)  # below the threshold again
+    await eventually(lambda: _below(client, author, THRESHOLD), what="normal status")
+    again = await client.tweet(author, "ordinary again")
+    for fan in fans:
+        await eventually(lambda f=fan: _equals(client, f, [again, merged, fanned_out]), what="all three, each once")
+    assert await client.ids(newcomer) == []
+
+
+async def _below(client: Client, user: str, count: int) -> bool:
+    return (await client.http.get(f"/api/v1/users/{user}")).json()["followers_count"] < count
+
+
+async def test_bad_limit_or_cursor_is_a_400_with_detail(client: Client) -> None:
+    reader = await client.user()
+    for params in ({"limit": 0}, {"limit": 101}, {"limit": "x"}, {"next_cursor": "forged"},
+                   {"next_cursor": "AZoSIt2Ld1anvRo7I_rLtwAAAAAAAAAA"}):
+        response = await client.http.get("/api/v1/timeline", headers={"X-User-ID": reader}, params=params)
+        assert response.status_code == 400, (params, response.text)
+        assert response.headers["content-type"].startswith("application/json") and response.json()["detail"]
+
+
+async def test_a_cursor_from_the_users_service_is_not_accepted_by_the_timeline(client: Client) -> None:
+    author = await client.user()
+    for i in range(3):
+        await client.tweet(author, f"listing {i}")
+    listing = (await client.http.get(f"/api/v1/users/{author}/tweets", params={"limit": 1})).json()
+    response = await client.http.get(
+        "/api/v1/timeline", headers={"X-User-ID": author}, params={"next_cursor": listing["next_cursor"]}
+    )
+    assert response.status_code == 400

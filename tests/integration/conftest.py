@@ -39,9 +39,10 @@ def stack(*args: str) -> None:
 
 @pytest.fixture
 def relay_stopped():
-    """The relay is down for the test body (a crash between commit and publish), and
+    """Every relay is down for the test body (a crash between commit and publish), and
     back up afterwards whatever happens."""
-    stack("stop-app", "relay-1")
+    for i in range(1, int(os.environ.get("USERS_RELAY_COUNT", "1")) + 1):
+        stack("stop-app", f"relay-{i}")
     try:
         yield
     finally:

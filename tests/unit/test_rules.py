@@ -35,3 +35,8 @@ def test_decomposed_text_counts_after_nfc() -> None:
 def test_rejected_text(text: str) -> None:
     with pytest.raises(Invalid):
         normalize_text(text)
+
+
+def test_nul_is_refused() -> None:
+    with pytest.raises(Invalid):
+        normalize_text("a\x00b")

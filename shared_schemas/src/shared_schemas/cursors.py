@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import uuid
 
 # 8 bytes of HMAC-SHA256: forging one takes ~2^64 guesses, and the token stays short
@@ -35,7 +36,8 @@ class CursorCodec:
 
     def decode(self, token: str) -> uuid.UUID:
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            # validate=True: a character outside the alphabet is an error, not skipped.
+            raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError) as exc:
             raise InvalidCursor("next_cursor is not a cursor this service issued") from exc
         payload, mac = raw[:16], raw[16:]
@@ -47,12 +49,14 @@ class CursorCodec:
 # The page size contract of every listing: `limit` is 1..100, 20 when absent.
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+_DIGITS = re.compile(r"[0-9]{1,3}")
 
 
 def parse_limit(raw: str | None) -> int:
     """`limit` from a query string; ValueError (-> 400) unless an integer in 1..100."""
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit() and int() also accept "٥" and "５".
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}")
     return int(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 
@@ -14,12 +15,16 @@ def new_id() -> uuid.UUID:
     return uuid_compat.uuid7()
 
 
+# The canonical 8-4-4-4-12 form only: uuid.UUID() also takes braces, "urn:uuid:" and
+# hyphens anywhere, and an id that is accepted must be the id that is echoed back.
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def parse_uuid(value: str) -> uuid.UUID | None:
     """The UUID in `value`, or None when it is not one (callers turn None into a 400)."""
-    try:
-        return uuid.UUID(value)
-    except (ValueError, TypeError, AttributeError):
+    if not isinstance(value, str) or not _CANONICAL_UUID.fullmatch(value):
         return None
+    return uuid.UUID(value)
 
 
 def utcnow() -> datetime:

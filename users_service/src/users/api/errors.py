@@ -30,9 +30,15 @@ def http_error(_: Request, exc: HTTPException) -> Response:
     return _json(exc.status_code, exc.detail)
 
 
+def bad_encoding(_: Request, exc: UnicodeDecodeError) -> Response:
+    # msgspec reports invalid UTF-8 inside a JSON string as UnicodeDecodeError, which
+    # the framework does not translate: it is still the client's malformed body.
+    return _json(400, "request body is not valid UTF-8")
+
+
 def unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", extra={"path": request.url.path})
     return _json(500, "internal server error")
 
 
-HANDLERS = {AppError: app_error, HTTPException: http_error, Exception: unexpected}
+HANDLERS = {AppError: app_error, HTTPException: http_error, UnicodeDecodeError: bad_encoding, Exception: unexpected}

@@ -26,6 +26,9 @@ def username_key(username: str) -> str:
 def normalize_text(text: str) -> str:
     """NFC first, so 280 decomposed `é` (560 code points as sent) still fit."""
     normalized = unicodedata.normalize("NFC", text)
+    if "\x00" in normalized:
+        # PostgreSQL text cannot hold NUL; no tweet needs one.
+        raise Invalid("text must not contain the NUL character")
     if not normalized.strip():
         raise Invalid("text must not be empty or only whitespace")
     if len(normalized) > MAX_TWEET_CODE_POINTS:

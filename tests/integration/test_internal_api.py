@@ -1,0 +1,73 @@
+"""The Users Service's internal API, called as the Timeline Service calls it."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.support import GATEWAY, USERS_API, eventually, unique_name
+from timeline.adapters.users_client import UnknownUser, UsersClient
+from users.services import accounts, follows, tweets as tweet_service
+
+
+@pytest.fixture
+async def client():
+    users = UsersClient(USERS_API)
+    yield users
+    await users.close()
+
+
+async def test_followers_come_in_pages_that_cover_everyone_once(db, client: UsersClient) -> None:
+    star = await accounts.create_user(db, unique_name())
+    fans = [await accounts.create_user(db, unique_name()) for _ in range(7)]
+    for fan in fans:
+        await follows.follow(db, fan.user_id, star.user_id)
+
+    async def collected():
+        pages = [page async for page in client.follower_pages(star.user_id, 3)]
+        return pages if sum(map(len, pages)) == 7 else None
+
+    pages = await eventually(collected, timeout=15, what="all followers (written by the relay)")
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert sorted(u for p in pages for u in p) == sorted(f.user_id for f in fans)
+
+
+async def test_following_lists_followees_with_their_counts(db, client: UsersClient) -> None:
+    reader = await accounts.create_user(db, unique_name())
+    followees = [await accounts.create_user(db, unique_name()) for _ in range(3)]
+    for followee in followees:
+        await follows.follow(db, reader.user_id, followee.user_id)
+    result = await client.following(reader.user_id)
+    assert result.user.user_id == reader.user_id and result.user.following_count == 3
+    assert {u.user_id for u in result.following} == {f.user_id for f in followees}
+
+
+async def test_recent_tweets_of_authors_on_both_shards_merge_newest_first(db, client: UsersClient) -> None:
+    authors = [await accounts.create_user(db, unique_name()) for _ in range(6)]
+    assert len({db.map.for_user(a.user_id) for a in authors}) > 1 or len(db.primaries) == 1
+    posted = [(await tweet_service.publish(db, a.user_id, f"from {a.username}", None))[0] for a in authors * 2]
+    found = await client.recent_tweets([a.user_id for a in authors], None, 5)
+    assert [t.tweet_id for t in found] == sorted(posted, reverse=True)[:5]
+    older = await client.recent_tweets([a.user_id for a in authors], found[-1].tweet_id, 100)
+    assert [t.tweet_id for t in older] == sorted(posted, reverse=True)[5:]
+
+
+async def test_batch_hydration_skips_deleted_and_unknown_ids(db, client: UsersClient) -> None:
+    author = await accounts.create_user(db, unique_name())
+    kept, _ = await tweet_service.publish(db, author.user_id, "kept", None)
+    removed, _ = await tweet_service.publish(db, author.user_id, "removed", None)
+    await tweet_service.delete(db, author.user_id, removed)
+    found = await client.tweets_by_ids([kept, removed, uuid.uuid4()])
+    assert [(t.tweet_id, t.text, t.username) for t in found] == [(kept, "kept", author.username)]
+
+
+async def test_unknown_user_is_reported_as_such(client: UsersClient) -> None:
+    with pytest.raises(UnknownUser):
+        await client.following(uuid.uuid4())
+
+
+def test_internal_routes_are_not_reachable_through_the_gateway() -> None:
+    response = httpx.get(f"{GATEWAY}/internal/users/{uuid.uuid4()}")
+    assert response.status_code == 404 and response.json()["detail"]
