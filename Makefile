@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop status test test-unit test-integration test-e2e venv logs
+.PHONY: run stop status test test-unit test-integration test-e2e venv logs events
 
 run: ## start everything locally (installs what is missing), then print the seed curls
 	@bash deploy/local/stack.sh up
@@ -29,6 +29,11 @@ test-integration:
 
 test-e2e:
 	@bash deploy/local/run-tests.sh tests/e2e
+
+events: venv ## topics with offsets and lag; with TOPIC=tweets.v1, tail that topic as JSON lines
+	@source deploy/local/env.sh && if [ -n "$(TOPIC)" ]; then \
+		$(PY) -m timeline.tools.events tail "$(TOPIC)" $(if $(FROM_BEGINNING),--from-beginning); \
+	else $(PY) -m timeline.tools.events list; fi
 
 logs: ## follow every log of the local stack
 	@tail -F .local/logs/*.log

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
 
+ROOT = Path(__file__).resolve().parents[1]
 GATEWAY = f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8080')}"
 USERS_API = f"http://127.0.0.1:{os.environ.get('USERS_API_PORT', '8001')}"
 TIMELINE_API = f"http://127.0.0.1:{os.environ.get('TIMELINE_API_PORT', '8002')}"
@@ -43,3 +46,8 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 10.0, i
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {result!r}")
         await asyncio.sleep(interval)
+
+
+def stack(*args: str) -> None:
+    """Drive the running stack's processes: `stop-app NAME`, `start-apps`."""
+    subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), *args], check=True, capture_output=True)

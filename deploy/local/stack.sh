@@ -50,11 +50,24 @@ up() {
   say "stack is up: gateway http://localhost:$GATEWAY_PORT (logs in $LOG_DIR)"
 }
 
+start_api() {  # NAME MODULE PORT WORKERS
+  local name="$1" workers="$4"
+  if [ "$workers" -gt 1 ] && ! is_running "$name"; then
+    # Several worker processes: prometheus_client's multiprocess mode sums their
+    # metrics at scrape time (a scrape reaches only one of them).
+    local dir="$RUN_DIR/prometheus-$name"
+    rm -rf "$dir" && mkdir -p "$dir"
+    # shellcheck disable=SC2046
+    PROMETHEUS_MULTIPROC_DIR="$dir" start_bg "$name" $(api_cmd "$2" "$3" "$workers")
+  else
+    # shellcheck disable=SC2046
+    start_bg "$name" $(api_cmd "$2" "$3" "$workers")
+  fi
+}
+
 start_apps() {
-  # shellcheck disable=SC2046
-  start_bg users-api $(api_cmd users.api.app:create_app "$USERS_API_PORT" "$USERS_API_WORKERS")
-  # shellcheck disable=SC2046
-  start_bg timeline-api $(api_cmd timeline.api.app:create_app "$TIMELINE_API_PORT" "$TIMELINE_API_WORKERS")
+  start_api users-api users.api.app:create_app "$USERS_API_PORT" "$USERS_API_WORKERS"
+  start_api timeline-api timeline.api.app:create_app "$TIMELINE_API_PORT" "$TIMELINE_API_WORKERS"
   for i in $(seq 1 "$USERS_RELAY_COUNT"); do
     USERS_RELAY_METRICS_PORT=$((USERS_RELAY_METRICS_BASE_PORT + i - 1)) start_bg "relay-$i" "$PY" -m users.relay
   done

@@ -22,3 +22,6 @@ export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
 # Two of each, so the tests run the consumer group and the relays the way production does.
 : "${TIMELINE_WORKER_COUNT:=2}"; export TIMELINE_WORKER_COUNT
 : "${USERS_RELAY_COUNT:=2}"; export USERS_RELAY_COUNT
+# Two API worker processes each, as production runs several.
+: "${USERS_API_WORKERS:=2}"; export USERS_API_WORKERS
+: "${TIMELINE_API_WORKERS:=2}"; export TIMELINE_API_WORKERS

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
+from tests.support import stack
 from users.adapters.db import ShardedDatabase
 from users.settings import Settings as UsersSettings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -30,11 +27,6 @@ async def scratch_redis():
     await client.flushdb()
     yield client
     await client.aclose()
-
-
-def stack(*args: str) -> None:
-    """Drive the running stack's processes (stop one, start what is missing)."""
-    subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), *args], check=True, capture_output=True)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from shared_schemas import topics
 from shared_schemas.events import FollowCreated, TweetCreated
 from tests.integration.kafka_tail import TopicTail
-from tests.support import eventually, unique_name
+from tests.support import eventually, stack, unique_name
 from users.adapters import outbox_repo
 from users.adapters.tables import followers
 from users.services import accounts, follows, tweets as tweet_service
@@ -64,8 +64,6 @@ async def test_an_event_written_while_the_relay_is_down_goes_out_when_it_returns
         assert await _backlog(db, db.map.for_user(author.user_id)) >= 1  # committed, owed
         await asyncio.sleep(1.0)  # give a (wrongly) running publisher time to show itself
         assert _tweet_events(await tail.read(), tweet_id) == []
-        from tests.integration.conftest import stack
-
         stack("start-apps")
         found = await eventually(lambda: _matching(tail, tweet_id), timeout=20, what="the event after restart")
         assert len(found) == 1
@@ -87,8 +85,6 @@ async def test_the_follow_graph_heals_after_a_crash_between_its_halves(db, relay
     assert await edge_count() == 0  # only the first half exists: the relay is down
     assert (await accounts.get_user(db, followee.user_id)).followers_count == 0
     async with TopicTail(topics.FOLLOWS) as tail:
-        from tests.integration.conftest import stack
-
         stack("start-apps")
         await eventually(edge_count, timeout=20, what="the followers edge")
         events = await eventually(

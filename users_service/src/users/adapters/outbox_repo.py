@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,10 +22,10 @@ async def add(conn: AsyncConnection, topic: str, key: str, event: Event) -> None
     await conn.execute(sa.text(f"NOTIFY {CHANNEL}"))
 
 
-async def take_batch(conn: AsyncConnection, limit: int) -> list[tuple[int, str, str, bytes]]:
+async def take_batch(conn: AsyncConnection, limit: int) -> list[tuple[int, str, str, bytes, datetime]]:
     """The oldest unpublished rows, locked for this relay; others skip them."""
     stmt = (
-        sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload)
+        sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.created_at)
         .order_by(outbox.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -17,9 +17,9 @@ from users.adapters import follows_repo, users_repo
 from users.adapters.db import ShardedDatabase
 
 
-async def apply(db: ShardedDatabase, rows: list[tuple[int, str, str, bytes]]) -> None:
+async def apply(db: ShardedDatabase, rows: list[tuple]) -> None:
     by_shard: dict[int, list[FollowCreated | FollowRemoved]] = defaultdict(list)
-    for _, topic, _, payload in rows:
+    for _, topic, _, payload, *_ in rows:
         if topic != topics.FOLLOWS.name:
             continue
         event = codec.decode(payload)

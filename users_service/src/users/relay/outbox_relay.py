@@ -19,6 +19,12 @@ log = logging.getLogger("users.relay")
 PUBLISHED = Counter("outbox_published_total", "Outbox events acknowledged by Kafka", ["shard"])
 BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["shard"])
 BATCH_SECONDS = Histogram("outbox_relay_batch_seconds", "Time to publish one outbox batch", ["shard"])
+# From the commit of the change to Kafka's acknowledgement: the relay's share of the
+# delay between POST /tweet and the tweet reaching timelines.
+PUBLISH_DELAY = Histogram(
+    "outbox_publish_delay_seconds", "Outbox row age when Kafka acknowledged it",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 
 class OutboxRelay:
@@ -38,11 +44,15 @@ class OutboxRelay:
                 BACKLOG.labels(shard).set(0)
                 return 0
             await follow_edges.apply(self.db, rows)
-            sends = [await self.producer.send(topic, payload, key=key.encode()) for _, topic, key, payload in rows]
+            sends = [await self.producer.send(topic, payload, key=key.encode()) for _, topic, key, payload, _ in rows]
             results = await asyncio.gather(*sends, return_exceptions=True)
-            acked = [row[0] for row, result in zip(rows, results) if not isinstance(result, BaseException)]
+            delivered = [row for row, result in zip(rows, results) if not isinstance(result, BaseException)]
+            acked = [row[0] for row in delivered]
             if acked:
                 await outbox_repo.delete(conn, acked)
+            acked_at = time.time()
+            for row in delivered:
+                PUBLISH_DELAY.observe(max(0.0, acked_at - row[4].timestamp()))
             if len(acked) < len(rows):
                 error = next(r for r in results if isinstance(r, BaseException))
                 log.warning("kafka refused part of a batch", extra={"shard": shard, "failed": len(rows) - len(acked), "error": repr(error)})

@@ -1,0 +1,94 @@
+"""The gateway's rules, as a client meets them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import GATEWAY, ROOT, stack, wait_for
+
+JSON = "application/json"
+
+
+def _json_error(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(JSON), response.headers
+    body = response.json()
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+@pytest.mark.parametrize("path", ["/", "/nope", "/health", "/metrics", "/api/v1/usersx", "/api/v2/timeline"])
+def test_unrouted_paths_are_json_404s(api: httpx.Client, path: str) -> None:
+    _json_error(api.get(path), 404)
+
+
+@pytest.mark.parametrize("path", [f"/internal/users/{uuid.uuid4()}", "/internal/tweets/batch", "/api/v1/internal/x",
+                                  "/api/v1/users/../../internal/tweets/batch"])
+def test_internal_routes_are_never_reachable(api: httpx.Client, path: str) -> None:
+    _json_error(api.get(path), 404)
+    _json_error(api.post(path, json={"tweet_ids": []}), 404)
+
+
+def test_a_body_over_64_kib_is_a_json_413(api: httpx.Client, new_user) -> None:
+    user = new_user()
+    body = b'{"text": "' + b"x" * (70 * 1024) + b'"}'
+    _json_error(api.post("/api/v1/tweet", content=body, headers={"X-User-ID": user, "Content-Type": JSON}), 413)
+
+
+def test_writing_to_the_timeline_is_a_json_405(api: httpx.Client) -> None:
+    _json_error(api.post("/api/v1/timeline", json={}), 405)
+
+
+async def test_a_client_over_its_rate_gets_json_429_with_retry_after() -> None:
+    client_id = str(uuid.uuid4())  # a client of its own, so no other test is throttled
+    async with httpx.AsyncClient(base_url=GATEWAY, timeout=10) as http:
+        responses = await asyncio.gather(
+            *(http.get("/api/v1/timeline", headers={"X-User-ID": client_id}) for _ in range(250))
+        )
+    limited = [r for r in responses if r.status_code == 429]
+    assert limited, "250 requests at once should exceed a burst of 100"
+    _json_error(limited[0], 429)
+    assert int(limited[0].headers["retry-after"]) >= 1
+    assert any(r.status_code == 404 for r in responses)  # the first ones went through (unknown user)
+
+
+def test_a_stopped_service_gives_a_json_error_not_an_html_page(api: httpx.Client, new_user) -> None:
+    user = new_user()
+    stack("stop-app", "timeline-api")
+    try:
+        response = api.get("/api/v1/timeline", headers={"X-User-ID": user})
+        assert response.status_code in (502, 503, 504)
+        _json_error(response, response.status_code)
+    finally:
+        stack("start-apps")
+    assert api.get("/api/v1/timeline", headers={"X-User-ID": user}).status_code == 200
+
+
+def test_the_request_id_reaches_the_gateway_and_service_logs(api: httpx.Client) -> None:
+    request_id = f"test-{uuid.uuid4().hex}"
+    response = api.post("/api/v1/users", json={"username": "bad name!"}, headers={"X-Request-ID": request_id})
+    assert response.status_code == 400 and response.headers["x-request-id"] == request_id
+    logs = Path(os.environ.get("STACK_DIR", ROOT / ".local")) / "logs"
+    for name in ("nginx.log", "users-api.log"):
+        wait_for(lambda n=name: request_id in (logs / n).read_text(errors="replace"), timeout=5,
+                 what=f"{request_id} in {name}")
+
+
+def test_the_gateway_makes_a_request_id_when_the_client_sends_none(api: httpx.Client) -> None:
+    first, second = api.get("/nope"), api.get("/nope")
+    assert first.headers["x-request-id"] and first.headers["x-request-id"] != second.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("service,path", [("users", "/api/v1/users"), ("timeline", "/api/v1/timeline")])
+def test_each_service_publishes_its_openapi_through_the_gateway(api: httpx.Client, service: str, path: str) -> None:
+    response = api.get(f"/api/v1/docs/{service}/openapi.json")
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert any(p.startswith(path) for p in document["paths"])
+    assert not any(p.startswith("/internal") for p in document["paths"])
