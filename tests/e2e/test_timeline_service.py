@@ -3,6 +3,7 @@ Kafka behind it (issue: the whole read model)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from datetime import datetime, timezone
@@ -274,3 +275,25 @@ async def test_a_cursor_from_the_users_service_is_not_accepted_by_the_timeline(c
         "/api/v1/timeline", headers={"X-User-ID": author}, params={"next_cursor": listing["next_cursor"]}
     )
     assert response.status_code == 400
+
+
+WORKER_COUNT = int(os.environ.get("TIMELINE_WORKER_COUNT", "1"))
+
+
+@pytest.mark.skipif(WORKER_COUNT < 2, reason="needs two workers (make test runs two)")
+async def test_a_worker_leaving_mid_stream_loses_nothing_and_repeats_nothing(client: Client) -> None:
+    from tests.support import stack
+
+    authors = [await client.user() for _ in range(4)]
+    reader = await client.user()
+    for author in authors:
+        await client.follow(reader, author)
+    await client.page(reader)
+    posted = [await client.tweet(authors[i % 4], f"stream {i}") for i in range(10)]
+    await asyncio.to_thread(stack, "stop-app", "worker-2")  # SIGTERM: drain, commit, leave
+    try:
+        posted += [await client.tweet(authors[i % 4], f"stream {i}") for i in range(10, 20)]
+        ids = await eventually(lambda: _has(client, reader, 20), timeout=30, what="all 20 tweets")
+    finally:
+        await asyncio.to_thread(stack, "start-apps")
+    assert sorted(ids, reverse=True) == ids and set(ids) == set(posted) and len(ids) == 20

@@ -79,23 +79,24 @@ class Feed:
         )
         return Slice(bool(materialized), length, ids, [uuid.UUID(bytes=c) for c in celebs])
 
-    async def populate_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID], celebrities: list[uuid.UUID]) -> None:
-        """Rebuild: mark first, then merge, so tweets fanned out while the rebuild's
-        reads were in flight are pushed (the marker exists) rather than lost."""
+    async def begin_rebuild(self, user: uuid.UUID, celebrities: list[uuid.UUID]) -> None:
+        """Start a home afresh: mark it materialized *before* its tweets are fetched, so
+        a tweet fanned out while the fetch is in flight is pushed, not lost; clear what
+        an earlier life of the home left behind."""
         marker, home, followed = _home(user)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(marker, b"1", ex=self.ttl)
-            pipe.delete(followed)
+            pipe.delete(home, followed)
             if celebrities:
                 pipe.sadd(followed, *(c.bytes for c in celebrities))
                 pipe.expire(followed, self.ttl)
             await pipe.execute()
-        if tweet_ids:
-            await self._push(keys=[marker, home], args=[self.max_items, "0", *(t.bytes for t in tweet_ids)])
-        await self.redis.expire(home, self.ttl)
 
-    async def mark_home(self, user: uuid.UUID) -> None:
-        await self.redis.set(_home(user)[0], b"1", ex=self.ttl)
+    async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+        """Place many ids at once (the merge is idempotent and keeps id order)."""
+        if tweet_ids:
+            marker, home, _ = _home(user)
+            await self._push(keys=[marker, home], args=[self.max_items, "1", *(t.bytes for t in tweet_ids)])
 
     async def is_materialized(self, user: uuid.UUID) -> bool:
         return bool(await self.redis.exists(_home(user)[0]))

@@ -34,16 +34,16 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     parts = bootstrap.build(settings)
     consumer = AIOKafkaConsumer(
-        *topics.TIMELINE_SOURCES,
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=settings.consumer_group,
         enable_auto_commit=False,  # commit after the effect, never before
         auto_offset_reset="earliest",
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all")
+    worker = Worker(consumer, producer, parts.fanout, settings.max_retries, settings.retry_backoff_seconds)
+    worker.subscribe()
     await consumer.start()
     await producer.start()
-    worker = Worker(consumer, producer, parts.fanout, settings.max_retries, settings.retry_backoff_seconds)
     log.info("worker started", extra={"group": settings.consumer_group, "topics": list(topics.TIMELINE_SOURCES)})
     try:
         await worker.run(stop)

@@ -13,7 +13,8 @@ import logging
 import time
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from prometheus_client import Counter, Gauge
 
 from shared_schemas import codec, topics
@@ -26,23 +27,51 @@ DEAD_LETTERS = Counter("timeline_dead_letters_total", "Events sent to the dead-l
 LAG = Gauge("timeline_consumer_lag", "Messages behind the end of each partition", ["topic", "partition"])
 
 
+class FinishBatchBeforeRevoke(ConsumerRebalanceListener):
+    """A rebalance may take partitions away while a batch is being applied: hold the
+    revocation until the batch in hand is applied and committed, so its new owner
+    starts right after it instead of applying it a second time."""
+
+    def __init__(self, in_flight: asyncio.Lock) -> None:
+        self.in_flight = in_flight
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self.in_flight:
+            pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned]})
+
+
 class Worker:
     def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, fanout: Fanout,
                  max_retries: int, backoff_seconds: float) -> None:
         self.consumer, self.producer, self.fanout = consumer, producer, fanout
         self.max_retries, self.backoff = max_retries, backoff_seconds
+        self.in_flight = asyncio.Lock()
+
+    def subscribe(self) -> None:
+        self.consumer.subscribe(list(topics.TIMELINE_SOURCES), listener=FinishBatchBeforeRevoke(self.in_flight))
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
             if batches:
-                await asyncio.gather(*(self._partition(tp, records) for tp, records in batches.items()))
+                async with self.in_flight:
+                    await asyncio.gather(*(self._partition(tp, records) for tp, records in batches.items()))
             await self._record_lag()
 
     async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         for record in records:
             await self._apply(record)
-        await self.consumer.commit({tp: records[-1].offset + 1})
+        try:
+            await self.consumer.commit({tp: records[-1].offset + 1})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The partition moved to another worker anyway (e.g. this one missed its
+            # heartbeats): the new owner re-applies these events, which is harmless
+            # because every handler is idempotent. Crashing here would only add a
+            # second rebalance.
+            log.warning("commit refused; partition reassigned", extra={"partition": f"{tp.topic}:{tp.partition}", "error": repr(exc)})
 
     async def _apply(self, record: ConsumerRecord) -> None:
         try:
@@ -74,7 +103,10 @@ class Worker:
         log.error("event dead-lettered", extra={k: v for k, v in envelope.items() if k != "value"})
 
     async def _record_lag(self) -> None:
-        for tp in self.consumer.assignment():
+        for tp in list(self.consumer.assignment()):
             end = self.consumer.highwater(tp)  # as of the last fetch; None before one
             if end is not None:
-                LAG.labels(tp.topic, tp.partition).set(max(0, end - await self.consumer.position(tp)))
+                try:
+                    LAG.labels(tp.topic, tp.partition).set(max(0, end - await self.consumer.position(tp)))
+                except IllegalStateError:
+                    pass  # revoked since assignment() was read: no longer ours to report

@@ -48,4 +48,10 @@ for i = 3, #ARGV do
   end
 end
 redis.call('LTRIM', list, 0, cap - 1)
+-- A list created here (a home's first tweet) must expire with its marker, or it would
+-- outlive the marker and a later rebuild would find stale entries in it.
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 and added > 0 then
+  redis.call('PEXPIRE', list, ttl)
+end
 return added
