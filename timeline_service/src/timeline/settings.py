@@ -31,6 +31,8 @@ class Settings:
     # Followers fetched (and timelines written in one Redis pipeline) per fan-out step.
     fanout_batch: int = field(default_factory=lambda: int(_env("TIMELINE_FANOUT_BATCH", "1000")))
     worker_metrics_port: int = field(default_factory=lambda: int(_env("TIMELINE_WORKER_METRICS_PORT", "9102")))
+    # Loopback by default; containers set 0.0.0.0 so a scraper on the network reaches it.
+    worker_metrics_addr: str = field(default_factory=lambda: _env("TIMELINE_WORKER_METRICS_ADDR", "127.0.0.1"))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
 
 

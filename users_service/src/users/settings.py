@@ -35,6 +35,9 @@ class Settings:
     relay_poll_seconds: float = field(
         default_factory=lambda: float(os.environ.get("USERS_RELAY_POLL_SECONDS", "1.0"))
     )
+    relay_metrics_port: int = field(default_factory=lambda: int(os.environ.get("USERS_RELAY_METRICS_PORT", "9101")))
+    # Loopback by default; containers set 0.0.0.0 so a scraper on the network reaches it.
+    relay_metrics_addr: str = field(default_factory=lambda: os.environ.get("USERS_RELAY_METRICS_ADDR", "127.0.0.1"))
     log_level: str = field(default_factory=lambda: os.environ.get("LOG_LEVEL", "INFO"))
 
     def replica_for(self, index: int) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -25,9 +24,7 @@ async def main() -> None:
     settings = settings_module.load()
     logs.configure(settings.log_level)
     if settings.worker_metrics_port:
-        # Loopback by default; containers set 0.0.0.0 so a scraper on the network can reach it.
-        metrics_addr = os.environ.get("TIMELINE_WORKER_METRICS_ADDR", "127.0.0.1")
-        start_http_server(settings.worker_metrics_port, addr=metrics_addr)
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_addr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

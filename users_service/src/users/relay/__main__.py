@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 
 from prometheus_client import start_http_server
@@ -20,11 +19,8 @@ log = logging.getLogger("users.relay")
 async def main() -> None:
     settings = settings_module.load()
     logs.configure(settings.log_level)
-    metrics_port = int(os.environ.get("USERS_RELAY_METRICS_PORT", "9101"))
-    # Loopback by default; containers set 0.0.0.0 so a scraper on the network can reach it.
-    metrics_addr = os.environ.get("USERS_RELAY_METRICS_ADDR", "127.0.0.1")
-    if metrics_port:
-        start_http_server(metrics_port, addr=metrics_addr)
+    if settings.relay_metrics_port:
+        start_http_server(settings.relay_metrics_port, addr=settings.relay_metrics_addr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -34,7 +30,7 @@ async def main() -> None:
     await producer.start()
     relay = OutboxRelay(db, producer, settings.relay_batch_size, settings.relay_poll_seconds)
     listeners = await relay.listen(list(settings.shard_dsns))
-    log.info("relay started", extra={"shards": len(settings.shard_dsns), "metrics_port": metrics_port})
+    log.info("relay started", extra={"shards": len(settings.shard_dsns), "metrics_port": settings.relay_metrics_port})
     try:
         await relay.run(stop)
     finally:
