@@ -6,6 +6,9 @@
 # Usage:
 #   deploy/k8s/tools.sh kustomize        install if missing (idempotent), print its path
 #   deploy/k8s/tools.sh build DIR [...]  kustomize build DIR (installs first if needed)
+#   deploy/k8s/tools.sh sync-gateway     copy deploy/nginx/gateway.conf.template into
+#                                        base/gateway/ (kustomize reads no file outside
+#                                        its folder; the unit test fails on a stale copy)
 #
 # The first install takes ~20-60 s (module downloads + compile); afterwards it is a
 # version check. tests/unit/test_k8s_manifests.py runs this, so `make test` works on a
@@ -53,8 +56,11 @@ case "${1:-}" in
     install_kustomize
     exec "$KUSTOMIZE" build "$@"
     ;;
+  sync-gateway)
+    cp "$ROOT/deploy/nginx/gateway.conf.template" "$ROOT/deploy/k8s/base/gateway/gateway.conf.template"
+    ;;
   *)
-    echo "usage: $0 kustomize | build DIR" >&2
+    echo "usage: $0 kustomize | build DIR | sync-gateway" >&2
     exit 2
     ;;
 esac

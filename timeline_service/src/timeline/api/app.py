@@ -26,7 +26,7 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
         middleware=[observability.access_log, prometheus.middleware],
         exception_handlers=errors.HANDLERS,
         state=State({
-            "reader": parts.reader, "redis": parts.redis, "users": parts.users,
+            "reader": parts.reader, "redis": parts.redis,
             "cursors": CursorCodec(settings.cursor_secret),
         }),
         on_shutdown=[parts.close],

@@ -38,6 +38,11 @@ class FinishBatchBeforeRevoke(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.in_flight:
             pass
+        for tp in revoked:  # their lag is the new owner's to report now
+            try:
+                LAG.remove(tp.topic, str(tp.partition))
+            except KeyError:
+                pass
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned]})
@@ -107,6 +112,6 @@ class Worker:
             end = self.consumer.highwater(tp)  # as of the last fetch; None before one
             if end is not None:
                 try:
-                    LAG.labels(tp.topic, tp.partition).set(max(0, end - await self.consumer.position(tp)))
+                    LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - await self.consumer.position(tp)))
                 except IllegalStateError:
                     pass  # revoked since assignment() was read: no longer ours to report
