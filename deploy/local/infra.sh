@@ -168,6 +168,41 @@ start_redis() {
   wait_cmd 30 redis redis_pong
 }
 
+# A small Redis Cluster (three primaries, no replicas), only when
+# REDIS_CLUSTER_PORTS is set (the test stack sets it): the tests run the feed code
+# against it to show that the same code runs on Redis Cluster.
+start_redis_cluster() {
+  [ -n "${REDIS_CLUSTER_PORTS:-}" ] || return 0
+  local port nodes=()
+  for port in $REDIS_CLUSTER_PORTS; do
+    mkdir -p "$REDIS_DIR/cluster-$port"
+    if ! is_running "redis-cluster-$port" && port_open 127.0.0.1 "$port"; then
+      die "port $port is in use by something that is not our redis"
+    fi
+    start_bg "redis-cluster-$port" redis-server --port "$port" --bind 127.0.0.1 \
+      --dir "$REDIS_DIR/cluster-$port" --cluster-enabled yes --cluster-config-file nodes.conf \
+      --save "" --appendonly no --daemonize no --logfile ""
+    nodes+=("127.0.0.1:$port")
+  done
+  for port in $REDIS_CLUSTER_PORTS; do
+    wait_cmd 30 "redis-cluster-$port" redis-cli -p "$port" ping
+  done
+  port="${REDIS_CLUSTER_PORTS%% *}"
+  # Restarted nodes remember their cluster (nodes.conf) and only need a moment to agree;
+  # nodes that know nobody else are new: create the cluster.
+  if redis-cli -p "$port" cluster info | grep -q "cluster_known_nodes:1"; then
+    say "creating the Redis Cluster on ${nodes[*]}"
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >>"$LOG_DIR/redis-cluster-create.log" 2>&1 \
+      || die "redis cluster create failed (see $LOG_DIR/redis-cluster-create.log)"
+  fi
+  wait_cmd 30 "redis-cluster-$port" bash -c "redis-cli -p $port cluster info | grep -q cluster_state:ok"
+}
+
+stop_redis_cluster() {
+  local port
+  for port in ${REDIS_CLUSTER_PORTS:-}; do stop_bg "redis-cluster-$port" 10 TERM; done
+}
+
 # ----------------------------------------------------------------------------
 # Kafka
 # ----------------------------------------------------------------------------
@@ -322,6 +357,7 @@ cmd_start() {
   ensure_stack_dirs
   start_postgres
   start_redis
+  start_redis_cluster
   start_kafka
   start_nginx
   say "infra up in $(( $(date +%s) - t0 ))s (logs in $LOG_DIR)"
@@ -332,6 +368,7 @@ cmd_stop() {
   # Reverse order of start.
   stop_bg nginx 10 TERM                # fast shutdown of master + workers
   stop_bg kafka 60 TERM                # controlled shutdown takes a few seconds
+  stop_redis_cluster
   stop_bg redis 10 TERM
   stop_bg postgres 30 INT leader       # SIGINT to the postmaster = "fast" shutdown
 }

@@ -32,9 +32,8 @@ apps() {
   for i in $(seq 1 "$TIMELINE_WORKER_COUNT"); do echo "worker-$i"; done
 }
 
-api_cmd() {  # MODULE PORT WORKERS
-  echo "$VENV/bin/uvicorn" "$1" --factory --host 127.0.0.1 --port "$2" --workers "$3" \
-    --no-access-log --log-level warning --timeout-graceful-shutdown 10
+api_cmd() {  # MODULE PORT WORKERS (the server and its flags: api-server.sh)
+  echo bash "$HERE/api-server.sh" "$1" "$2" "$3"
 }
 
 up() {

@@ -25,3 +25,6 @@ export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
 # Two API worker processes each, as production runs several.
 : "${USERS_API_WORKERS:=2}"; export USERS_API_WORKERS
 : "${TIMELINE_API_WORKERS:=2}"; export TIMELINE_API_WORKERS
+# A three-node Redis Cluster beside the plain Redis: the feed tests run on both.
+# (Below 55535: a cluster node also listens on its port + 10000.)
+: "${REDIS_CLUSTER_PORTS:=46501 46502 46503}"; export REDIS_CLUSTER_PORTS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from tests.support import stack
 from users.adapters.db import ShardedDatabase
@@ -27,6 +27,23 @@ async def scratch_redis():
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def cluster_redis():
+    """The test stack's three-node Redis Cluster (REDIS_CLUSTER_PORTS), if it runs one."""
+    ports = os.environ.get("REDIS_CLUSTER_PORTS", "").split()
+    if not ports:
+        pytest.skip("no Redis Cluster in this stack (make test starts one)")
+    client = RedisCluster.from_url(f"redis://127.0.0.1:{ports[0]}")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["scratch_redis", "cluster_redis"])
+def any_redis(request):
+    """Each feed test runs on a single Redis and on Redis Cluster: the same code."""
+    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The feed's Redis scripts on a real Redis: idempotent, ordered, capped, expiring."""
+"""The feed's Redis scripts on a real Redis and a real Redis Cluster: idempotent,
+ordered, capped, expiring."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from timeline.adapters.feed import Feed
 
 
 @pytest.fixture
-def feed(scratch_redis) -> Feed:
-    return Feed(scratch_redis, max_items=5, ttl_seconds=600)
+def feed(any_redis) -> Feed:
+    return Feed(any_redis, max_items=5, ttl_seconds=600)
 
 
 def _ids(n: int) -> list[uuid.UUID]:
@@ -64,13 +65,13 @@ async def test_pages_start_strictly_after_the_cursor(feed: Feed) -> None:
     assert [uuid.UUID(bytes=b) for b in again.ids] == ids[3:5]
 
 
-async def test_a_home_list_expires_with_its_marker_and_a_rebuild_starts_clean(feed: Feed, scratch_redis) -> None:
+async def test_a_home_list_expires_with_its_marker_and_a_rebuild_starts_clean(feed: Feed, any_redis) -> None:
     user = uuid.uuid4()
     stale, fresh = _ids(2)
     await feed.begin_rebuild(user, [])
     await feed.push_to_homes([user], [stale])
-    marker_ttl = await scratch_redis.ttl("tlm:{" + user.hex + "}")
-    list_ttl = await scratch_redis.ttl("tl:{" + user.hex + "}")
+    marker_ttl = await any_redis.ttl("tlm:{" + user.hex + "}")
+    list_ttl = await any_redis.ttl("tl:{" + user.hex + "}")
     assert 0 < list_ttl <= marker_ttl <= 600
     await feed.begin_rebuild(user, [])
     await feed.merge_into_home(user, [fresh])
@@ -85,3 +86,14 @@ async def test_entries_are_compact(feed: Feed, scratch_redis) -> None:
     await big.merge_into_home(user, _ids(800))
     used = await scratch_redis.memory_usage("tl:{" + user.hex + "}")
     assert used / 800 < 24, used / 800
+
+
+async def test_the_scripts_come_back_after_the_server_forgets_them(feed: Feed, any_redis) -> None:
+    user = uuid.uuid4()
+    ids = _ids(2)
+    await feed.begin_rebuild(user, [])
+    await any_redis.script_flush()  # as after a Redis restart or a failover
+    await feed.push_to_homes([user], [ids[1]])
+    await any_redis.script_flush()
+    await feed.merge_into_home(user, [ids[0]])
+    assert await _home(feed, user) == ids

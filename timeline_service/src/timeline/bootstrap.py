@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from timeline.adapters import redis_client
 from timeline.adapters.feed import Feed
 from timeline.adapters.tweet_cache import TweetCache
 from timeline.adapters.users_client import UsersClient
@@ -29,7 +30,7 @@ class Components:
 
 
 def build(settings: Settings) -> Components:
-    redis = Redis.from_url(settings.redis_url, decode_responses=False)
+    redis = redis_client.connect(settings.redis_url, settings.redis_cluster)
     users = UsersClient(settings.users_api_url)
     feed = Feed(redis, settings.max_items, settings.ttl_seconds)
     cache = TweetCache(redis, settings.tweet_cache_ttl_seconds)

@@ -13,6 +13,8 @@ def _env(name: str, default: str) -> str:
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = field(default_factory=lambda: _env("TIMELINE_REDIS_URL", "redis://127.0.0.1:56379/0"))
+    # true: TIMELINE_REDIS_URL names one node of a Redis Cluster (keys carry hash tags).
+    redis_cluster: bool = field(default_factory=lambda: _env("TIMELINE_REDIS_CLUSTER", "false").lower() in ("1", "true", "yes"))
     kafka_bootstrap: str = field(default_factory=lambda: _env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092"))
     users_api_url: str = field(default_factory=lambda: _env("TIMELINE_USERS_API_URL", "http://127.0.0.1:8001"))
     # Authors with at least this many followers are merged at read time, not fanned out.

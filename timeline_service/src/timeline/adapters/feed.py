@@ -16,10 +16,12 @@ Entries are raw 16-byte ids, not 36-character strings: a list entry then costs a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import NoScriptError
 
 
 def _script(name: str) -> str:
@@ -47,28 +49,61 @@ def _celebrity(author: uuid.UUID) -> tuple[str, str]:
 CELEBRITIES = "celebs"
 
 
+def _evalsha(pipe, sha: str, keys: list, args: list) -> None:
+    # Through execute_command: redis-py's cluster pipeline blocks its evalsha() method
+    # because it cannot reload a missing script mid-pipeline; Feed._pipelined does that
+    # itself (reload, then run the idempotent pipeline again). The cluster client still
+    # routes the command by its keys.
+    pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+
+
 class Feed:
-    def __init__(self, redis: Redis, max_items: int, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis | RedisCluster, max_items: int, ttl_seconds: int) -> None:
         self.redis, self.max_items, self.ttl = redis, max_items, ttl_seconds
         self._push = redis.register_script(_script("push.lua"))
         self._page = redis.register_script(_script("page.lua"))
+
+    async def _pipelined(self, queue: Callable, *, transaction: bool = False) -> list:
+        """Run the commands `queue(pipe)` adds, in one round trip (per node on a cluster).
+
+        Scripts go in as EVALSHA; a server that lacks them (restarted, flushed, a new
+        cluster node) answers NOSCRIPT, and the whole pipeline runs again after loading
+        them: every command here is idempotent.
+        """
+        for attempt in (1, 2):
+            async with self.redis.pipeline(transaction=transaction) as pipe:
+                queue(pipe)
+                try:
+                    return await pipe.execute()
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+                    for script in (self._push, self._page):
+                        await self.redis.script_load(script.script)  # every primary on a cluster
+        return []
+
+    def _queue_push(self, pipe, marker: str, home: str, args: list) -> None:
+        _evalsha(pipe, self._push.sha, [marker, home], args)
 
     # -- home timelines -------------------------------------------------------------
     async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
         """Fan-out: place the ids in each materialized home, one pipeline per call."""
         args = [self.max_items, "1", *(t.bytes for t in tweet_ids)]
-        async with self.redis.pipeline(transaction=False) as pipe:
+
+        def queue(pipe) -> None:
             for user in users:
                 marker, home, _ = _home(user)
-                await self._push(keys=[marker, home], args=args, client=pipe)
-            await pipe.execute()
+                self._queue_push(pipe, marker, home, args)
+
+        await self._pipelined(queue)
 
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
+        def queue(pipe) -> None:
             for user in users:
                 for tweet_id in tweet_ids:
                     pipe.lrem(_home(user)[1], 0, tweet_id.bytes)
-            await pipe.execute()
+
+        await self._pipelined(queue)
 
     async def home_ids(self, user: uuid.UUID) -> list[bytes]:
         return await self.redis.lrange(_home(user)[1], 0, -1)
@@ -84,13 +119,15 @@ class Feed:
         a tweet fanned out while the fetch is in flight is pushed, not lost; clear what
         an earlier life of the home left behind."""
         marker, home, followed = _home(user)
-        async with self.redis.pipeline(transaction=True) as pipe:
+
+        def queue(pipe) -> None:  # one slot (the user's hash tag): a transaction on a cluster too
             pipe.set(marker, b"1", ex=self.ttl)
             pipe.delete(home, followed)
             if celebrities:
                 pipe.sadd(followed, *(c.bytes for c in celebrities))
                 pipe.expire(followed, self.ttl)
-            await pipe.execute()
+
+        await self._pipelined(queue, transaction=True)
 
     async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         """Place many ids at once (the merge is idempotent and keeps id order)."""
@@ -103,21 +140,19 @@ class Feed:
 
     async def follow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
         """Add `celebrity` to the merge set of each materialized home among `users`."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for user in users:
-                pipe.exists(_home(user)[0])
-            present = await pipe.execute()
-            for user, exists in zip(users, present):
-                if exists:
-                    pipe.sadd(_home(user)[2], celebrity.bytes)
-                    pipe.expire(_home(user)[2], self.ttl)
-            await pipe.execute()
+        present = await self._pipelined(lambda pipe: [pipe.exists(_home(user)[0]) for user in users])
+        readers = [user for user, exists in zip(users, present) if exists]
+
+        def queue(pipe) -> None:
+            for user in readers:
+                pipe.sadd(_home(user)[2], celebrity.bytes)
+                pipe.expire(_home(user)[2], self.ttl)
+
+        if readers:
+            await self._pipelined(queue)
 
     async def unfollow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for user in users:
-                pipe.srem(_home(user)[2], celebrity.bytes)
-            await pipe.execute()
+        await self._pipelined(lambda pipe: [pipe.srem(_home(user)[2], celebrity.bytes) for user in users])
 
     # -- celebrity lists ------------------------------------------------------------
     async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID], *, fill: bool = False) -> None:
@@ -129,18 +164,18 @@ class Feed:
         await self._push(keys=[marker, listing], args=[self.max_items, "1", *(t.bytes for t in tweet_ids)])
 
     async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for tweet_id in tweet_ids:
-                pipe.lrem(_celebrity(author)[1], 0, tweet_id.bytes)
-            await pipe.execute()
+        await self._pipelined(lambda pipe: [pipe.lrem(_celebrity(author)[1], 0, t.bytes) for t in tweet_ids])
 
     async def page_celebrities(self, authors: list[uuid.UUID], older_than: uuid.UUID | None, count: int) -> list[Slice]:
         cursor = older_than.bytes if older_than else b""
-        async with self.redis.pipeline(transaction=False) as pipe:
+
+        def queue(pipe) -> None:
             for author in authors:
                 marker, listing = _celebrity(author)
-                await self._page(keys=[marker, listing, marker], args=[cursor, count, self.ttl, "0"], client=pipe)
-            results = await pipe.execute()
+                # KEYS[3] is unused for a celebrity list; the marker stands in, same slot.
+                _evalsha(pipe, self._page.sha, [marker, listing, marker], [cursor, count, self.ttl, "0"])
+
+        results = await self._pipelined(queue)
         return [Slice(bool(m), n, ids, []) for m, n, ids, _ in results]
 
     async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:

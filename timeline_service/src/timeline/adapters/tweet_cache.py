@@ -9,6 +9,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from shared_schemas.internal_api import TweetItem
+from timeline.adapters import redis_client
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(TweetItem)
@@ -35,7 +36,7 @@ class TweetCache:
         """One MGET: a page costs one round trip however many tweets it holds."""
         if not tweet_ids:
             return []
-        return await self.redis.mget([_key(t) for t in tweet_ids])
+        return await redis_client.mget(self.redis, [_key(t) for t in tweet_ids])
 
     async def delete(self, tweet_id: uuid.UUID) -> None:
         await self.redis.delete(_key(tweet_id))

@@ -1,0 +1,106 @@
+"""Load from a separate process: wrk at a fixed number of connections, its requests
+rotating over a sample of users (each with its own X-User-ID, path and cursor), and
+its latency distribution (p50, p99, p99.9) read through wrk's Lua `done` hook."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.config import Config
+
+_SCRIPT = r"""
+local requests = {}
+local position = 0
+
+function init(args)
+  local file = assert(io.open(args[1], "r"))
+  local method = args[2]
+  for line in file:lines() do
+    local user, path, body = line:match("^([^\t]*)\t([^\t]*)\t?(.*)$")
+    local headers = { ["X-User-ID"] = user }
+    if body ~= nil and body ~= "" then
+      headers["Content-Type"] = "application/json"
+    else
+      body = nil
+    end
+    requests[#requests + 1] = wrk.format(method, path, headers, body)
+  end
+  file:close()
+  -- Each thread (its own Lua state) starts at its own place in the list.
+  local address = tonumber(tostring(requests):match("0x(%x+)") or "0", 16) or 0
+  math.randomseed(os.time() + address)
+  position = math.random(#requests) - 1
+end
+
+function request()
+  position = position % #requests + 1
+  return requests[position]
+end
+
+function done(summary, latency, requests_)
+  local e = summary.errors
+  io.write(string.format(
+    "WRKJSON {\"requests\":%d,\"duration_us\":%d,\"bytes\":%d,\"connect\":%d,\"read\":%d,\"write\":%d," ..
+    "\"status\":%d,\"timeout\":%d,\"p50_us\":%d,\"p90_us\":%d,\"p99_us\":%d,\"p999_us\":%d,\"max_us\":%d,\"mean_us\":%.1f}\n",
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
+    latency.max, latency.mean))
+end
+"""
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    requests: int
+    errors: int  # connect/read/write/timeouts and non-2xx/3xx answers
+
+    def as_dict(self) -> dict[str, float]:
+        return {"rps": round(self.rps, 1), "p50_ms": round(self.p50_ms, 2), "p99_ms": round(self.p99_ms, 2),
+                "p999_ms": round(self.p999_ms, 2), "requests": self.requests, "errors": self.errors}
+
+
+def wrk_path() -> str:
+    found = shutil.which("wrk")
+    if not found:
+        raise RuntimeError("wrk is not installed: run deploy/local/install.sh (or apt-get install wrk)")
+    return found
+
+
+def run(cfg: Config, base_url: str, lines: list[str], method: str = "GET", seconds: float | None = None,
+        connections: int | None = None, name: str = "load") -> Result:
+    """`lines`: "user<TAB>path[<TAB>body]" each; wrk sends them round-robin."""
+    work = cfg.work_dir
+    script, data = work / "rotate.lua", work / f"{name}.requests"
+    script.write_text(_SCRIPT)
+    data.write_text("\n".join(lines) + "\n")
+    connections = connections or cfg.connections
+    threads = min(2, connections)
+    duration = max(1, round(seconds if seconds is not None else cfg.seconds))
+    out = subprocess.run(
+        [wrk_path(), "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "10s",
+         "-s", str(script), base_url, "--", str(data), method, "0"],
+        capture_output=True, text=True, timeout=duration + 60,
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith("WRKJSON "):
+            raw = json.loads(line[len("WRKJSON "):])
+            seconds_run = raw["duration_us"] / 1e6
+            errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
+            return Result(
+                rps=raw["requests"] / seconds_run if seconds_run else 0.0,
+                p50_ms=raw["p50_us"] / 1000, p99_ms=raw["p99_us"] / 1000, p999_ms=raw["p999_us"] / 1000,
+                requests=raw["requests"], errors=errors,
+            )
+    raise RuntimeError(f"wrk gave no result (exit {out.returncode}): {out.stdout[-800:]} {out.stderr[-800:]}")
+
+
+def save_lines(path: Path, lines: list[str]) -> None:
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,111 @@
+"""The pull model (fan-out on read) on the same data: each page computed from
+PostgreSQL when it is asked for, served like the Timeline API (same framework, same
+server, same gateway configuration) and answering byte for byte the same pages.
+
+Per page: the caller's followees from `following` on the caller's shard; then, per
+physical shard holding any of the authors (the caller and everyone they follow), one
+query that walks each author's (author_id, tweet_id DESC) index for at most a page of
+rows (a LATERAL join), keeps the newest, and joins the usernames; the shards' answers
+are merged newest first. The same work the Users Service's internal recent-tweets
+call does, in hand-written SQL on raw asyncpg so the pull model is not slowed by an ORM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import os
+import uuid
+
+import asyncpg
+import msgspec
+from litestar import Litestar, Response, get
+from litestar.params import Parameter
+from typing_extensions import Annotated
+
+from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
+from shared_schemas.ids import iso_ms, parse_uuid
+from shared_schemas.internal_api import TweetItem
+from users.domain.sharding import ShardMap
+
+UserHeader = Annotated[str | None, Parameter(header="X-User-ID", required=False)]
+Limit = Annotated[str | None, Parameter(query="limit", required=False)]
+Cursor = Annotated[str | None, Parameter(query="next_cursor", required=False)]
+
+FOLLOWEES = "SELECT followee_id FROM following WHERE follower_id = $1"
+_PAGE = """
+SELECT t.tweet_id, t.author_id, u.username, t.text, t.created_at
+FROM (
+    SELECT x.tweet_id, x.author_id, x.text, x.created_at
+    FROM unnest($1::uuid[]) AS a(id)
+    CROSS JOIN LATERAL (
+        SELECT tweet_id, author_id, text, created_at FROM tweets
+        WHERE author_id = a.id AND NOT deleted {older}
+        ORDER BY tweet_id DESC LIMIT $2
+    ) x
+    ORDER BY x.tweet_id DESC LIMIT $2
+) t JOIN users u ON u.user_id = t.author_id
+ORDER BY t.tweet_id DESC
+"""
+FIRST_PAGE = _PAGE.format(older="")
+OLDER_PAGE = _PAGE.format(older="AND tweet_id < $3")
+
+_encoder = msgspec.json.Encoder()
+
+
+def _bad(detail: str, status: int = 400) -> Response:
+    return Response(_encoder.encode({"detail": detail}), status_code=status, media_type="application/json")
+
+
+def create_app() -> Litestar:
+    dsns = [d.strip().replace("postgresql+asyncpg://", "postgresql://")
+            for d in os.environ["USERS_SHARD_DSNS"].split(",") if d.strip()]
+    shards = ShardMap(len(dsns))
+    cursors = CursorCodec(os.environ.get("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
+    pools: list[asyncpg.Pool] = []
+
+    async def start() -> None:
+        for dsn in dsns:
+            pools.append(await asyncpg.create_pool(dsn, min_size=4, max_size=16))
+
+    async def stop() -> None:
+        for pool in pools:
+            await pool.close()
+
+    async def shard_page(index: int, authors: list[uuid.UUID], older: uuid.UUID | None, want: int) -> list:
+        async with pools[index].acquire() as conn:
+            if older is None:
+                return await conn.fetch(FIRST_PAGE, authors, want)
+            return await conn.fetch(OLDER_PAGE, authors, want, older)
+
+    @get("/api/v1/timeline")
+    async def timeline(x_user_id: UserHeader = None, limit: Limit = None, next_cursor: Cursor = None) -> Response:
+        user = parse_uuid(x_user_id or "")
+        if user is None:
+            return _bad("X-User-ID must be a UUID")
+        try:
+            size = parse_limit(limit)
+            older = cursors.decode(next_cursor) if next_cursor else None
+        except (ValueError, InvalidCursor) as exc:
+            return _bad(str(exc))
+        want = size + 1
+        async with pools[shards.for_user(user)].acquire() as conn:
+            followees = [row[0] for row in await conn.fetch(FOLLOWEES, user)]
+        groups: dict[int, list[uuid.UUID]] = {}
+        for author in [user, *followees]:
+            groups.setdefault(shards.for_user(author), []).append(author)
+        parts = await asyncio.gather(*(shard_page(i, ids, older, want) for i, ids in groups.items()))
+        rows = list(heapq.merge(*parts, key=lambda r: r[0], reverse=True))[:want]
+        items = [
+            _encoder.encode(TweetItem(tweet_id=r[0], user_id=r[1], username=r[2], text=r[3], created_at=iso_ms(r[4])))
+            for r in rows[:size]
+        ]
+        cursor = b'"' + cursors.encode(rows[size - 1][0]).encode() + b'"' if len(rows) > size else b"null"
+        body = b'{"tweets":[' + b",".join(items) + b'],"next_cursor":' + cursor + b"}"
+        return Response(body, media_type="application/json")
+
+    @get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return Litestar([timeline, health], on_startup=[start], on_shutdown=[stop], logging_config=None, openapi_config=None)

@@ -1,0 +1,20 @@
+"""The Redis connection: a single server, or Redis Cluster with the same code above it."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis, RedisCluster
+
+
+def connect(url: str, cluster: bool) -> Redis | RedisCluster:
+    # Raw bytes in and out: timeline entries are 16-byte ids and cached items are the
+    # exact JSON the API returns, so nothing is decoded on the way.
+    if cluster:
+        return RedisCluster.from_url(url, decode_responses=False)
+    return Redis.from_url(url, decode_responses=False)
+
+
+async def mget(redis: Redis | RedisCluster, keys: list[bytes]) -> list[bytes | None]:
+    """MGET, split by slot on a cluster (keys of different tweets share no slot)."""
+    if isinstance(redis, RedisCluster):
+        return await redis.mget_nonatomic(keys)
+    return await redis.mget(keys)
