@@ -297,3 +297,20 @@ async def test_a_worker_leaving_mid_stream_loses_nothing_and_repeats_nothing(cli
     finally:
         await asyncio.to_thread(stack, "start-apps")
     assert sorted(ids, reverse=True) == ids and set(ids) == set(posted) and len(ids) == 20
+
+
+@pytest.mark.skipif(THRESHOLD > 5 or MAX_ITEMS > 60, reason="needs make test's low threshold and small windows")
+async def test_paging_past_a_celebritys_cached_window_skips_nothing(client: Client) -> None:
+    celebrity, normal, reader = await client.user(), await client.user(), await client.user()
+    for fan in [reader, *[await client.user() for _ in range(THRESHOLD - 1)]]:
+        await client.follow(fan, celebrity)
+    await client.follow(reader, normal)
+    await eventually(lambda: _followers(client, celebrity, THRESHOLD), what="celebrity status")
+    await client.page(reader)
+    posted = []
+    for i in range(MAX_ITEMS + 5):  # more than the celebrity's list keeps
+        if i % 10 == 0:
+            posted.append(await client.tweet(normal, f"normal {i}"))
+        posted.append(await client.tweet(celebrity, f"celebrity {i}"))
+    await eventually(lambda: _top_is(client, reader, [posted[-1]]), timeout=20, what="the newest tweet")
+    assert await client.all_ids(reader, 20) == posted[::-1]

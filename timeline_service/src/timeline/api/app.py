@@ -7,7 +7,7 @@ import logging
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 
 from shared_schemas.cursors import CursorCodec
 from timeline import bootstrap, logs, settings as settings_module
@@ -20,10 +20,9 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     logs.configure(settings.log_level)
     logging.getLogger().handlers[0].addFilter(observability.RequestIdFilter())
     parts = bootstrap.build(settings)
-    prometheus = PrometheusConfig(app_name="timeline_service", group_path=True)
     return Litestar(
         route_handlers=[timeline, observability.health, observability.ready, PrometheusController],
-        middleware=[observability.access_log, prometheus.middleware],
+        middleware=[observability.instrument("timeline_service")],
         exception_handlers=errors.HANDLERS,
         state=State({
             "reader": parts.reader, "redis": parts.redis,

@@ -20,3 +20,26 @@ def merge_newest_first(lists: Iterable[list[bytes]], count: int) -> list[bytes]:
         if len(merged) == count:
             break
     return merged
+
+
+def merge_window(sources: list[tuple[list[bytes], bool]], count: int) -> tuple[list[bytes], bool]:
+    """Merge page slices of several capped lists, keeping only what is certain.
+
+    Each source is (its slice, newest first; whether the list is full to its cap, so
+    older ids may exist beyond its end). A full list whose slice came up short has
+    reached the end of what it caches: below its last id, the other lists' ids are no
+    longer the whole story (its own older tweets are missing). So the merge keeps only
+    ids newer than the newest such end, and says whether the caller must go on from the
+    source of truth after the last kept id.
+    """
+    horizon: bytes | None = None
+    for ids, full in sources:
+        if full and len(ids) < count:
+            if not ids:
+                return [], True  # this list knows nothing below the cursor
+            horizon = ids[-1] if horizon is None else max(horizon, ids[-1])
+    merged = merge_newest_first([ids for ids, _ in sources], count)
+    if horizon is None:
+        return merged, False
+    kept = [tweet_id for tweet_id in merged if tweet_id > horizon]
+    return kept, len(kept) < count

@@ -10,7 +10,7 @@ from timeline.adapters.feed import Feed
 from timeline.adapters.tweet_cache import TweetCache
 from timeline.adapters.users_client import UnknownUser, UsersClient
 from timeline.domain.errors import NotFound
-from timeline.domain.merge import merge_newest_first
+from timeline.domain.merge import merge_window
 from timeline.services.fanout import Fanout
 from timeline.services.hydration import hydrate, item_ids
 
@@ -32,12 +32,11 @@ class Reader:
         sources = [home]
         if home.celebrities:
             sources += await self.feed.page_celebrities(home.celebrities, older_than, want)
-        ids = merge_newest_first([s.ids for s in sources], want)
+        ids, window_ended = merge_window([(s.ids, s.length >= self.feed.max_items) for s in sources], want)
         items = await hydrate(self.cache, self.users, ids)
-        # Past the cached window (a capped list ran out before the page filled), older
-        # tweets still exist: continue from the source of truth, as far as they go.
-        window_ended = any(len(s.ids) < want and s.length >= self.feed.max_items for s in sources)
-        if len(ids) < want and window_ended:
+        # Past the cached window, older tweets still exist: continue from the source of
+        # truth, as far as they go.
+        if window_ended:
             items += await self._from_source(user, uuid.UUID(bytes=ids[-1]) if ids else older_than, want - len(ids))
         page = [raw for _, raw in items[:limit]]
         return page, uuid.UUID(bytes=items[limit - 1][0]) if len(items) >= want else None
