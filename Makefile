@@ -40,9 +40,9 @@ logs: ## follow every log of the local stack
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt shared_schemas/pyproject.toml users_service/pyproject.toml timeline_service/pyproject.toml
-	@echo "[make] creating the virtual environment in $(VENV) (pinned: requirements.txt)"
+$(STAMP): requirements.txt requirements-dev.txt shared_schemas/pyproject.toml users_service/pyproject.toml timeline_service/pyproject.toml
+	@echo "[make] creating the virtual environment in $(VENV) (pinned: requirements-dev.txt)"
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e shared_schemas -e users_service -e timeline_service
 	@touch $(STAMP)
