@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop status test test-unit test-integration test-e2e venv logs events
+.PHONY: run stop status test test-unit test-integration test-e2e venv logs events bench
 
 run: ## start everything locally (installs what is missing), then print the seed curls
 	@bash deploy/local/stack.sh up
@@ -34,6 +34,9 @@ events: venv ## topics with offsets and lag; with TOPIC=tweets.v1, tail that top
 	@source deploy/local/env.sh && if [ -n "$(TOPIC)" ]; then \
 		$(PY) -m timeline.tools.events tail "$(TOPIC)" $(if $(FROM_BEGINNING),--from-beginning); \
 	else $(PY) -m timeline.tools.events list; fi
+
+bench: venv ## measure the running stack (`make run` first; its data is replaced): make bench SCALE=100000
+	@bash bench/run.sh
 
 logs: ## follow every log of the local stack
 	@tail -F .local/logs/*.log

@@ -15,7 +15,8 @@ case "${API_SERVER:-uvicorn}" in
     # uvloop and httptools (pinned in requirements.txt) instead of asyncio and h11.
     exec "$VENV/bin/uvicorn" "$target" --factory --host 127.0.0.1 --port "$port" --workers "$workers" \
       --loop uvloop --http httptools --no-access-log --log-level warning --timeout-graceful-shutdown 10 ;;
-  granian)
+  granian)  # not in requirements.txt: `pip install granian` to compare
+    [ -x "$VENV/bin/granian" ] || { echo "API_SERVER=granian: install granian in $VENV first" >&2; exit 2; }
     exec "$VENV/bin/granian" --interface asgi --factory --host 127.0.0.1 --port "$port" --workers "$workers" \
       --loop uvloop --no-access-log --log-level warning "$target" ;;
   *) echo "API_SERVER must be uvicorn or granian" >&2; exit 2 ;;

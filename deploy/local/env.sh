@@ -42,6 +42,11 @@ export ROOT
 : "${GATEWAY_PORT:=8080}"; export GATEWAY_PORT
 : "${USERS_API_PORT:=8001}"; export USERS_API_PORT
 : "${TIMELINE_API_PORT:=8002}"; export TIMELINE_API_PORT
+# Server processes per API (deploy/local/api-server.sh): two, measured faster than one
+# on a 2-core machine (docs/benchmarks.md). Here rather than in stack.sh, so `make bench`
+# sees the count the stack runs.
+: "${USERS_API_WORKERS:=2}"; export USERS_API_WORKERS
+: "${TIMELINE_API_WORKERS:=2}"; export TIMELINE_API_WORKERS
 # nginx limit_req syntax: rate per client key, and the burst allowed above it
 # (served without delay, then 429).
 : "${GATEWAY_RATE_LIMIT:=50r/s}"; export GATEWAY_RATE_LIMIT

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what the local stack needs, skipping whatever is already there:
 #   - Debian packages: postgresql, redis-server, nginx (+ curl, gettext-base
-#     for envsubst; a JRE and Maven if missing). Only the binaries are used:
-#     the system-wide services are never started or configured.
+#     for envsubst, wrk for `make bench`; a JRE and Maven if missing). Only the
+#     binaries are used: the system-wide services are never started or configured.
 #   - Kafka: the broker, storage tool, CLI tools and a log4j2 backend, resolved
 #     from Maven Central with deploy/local/kafka/pom.xml into
 #     $STACK_DIR/kafka/libs (skipped when already done for this KAFKA_VERSION
@@ -26,7 +26,7 @@ pkg_installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
 }
 
-want=(postgresql redis-server nginx curl gettext-base)
+want=(postgresql redis-server nginx curl gettext-base wrk)  # wrk: the load generator of `make bench`
 # Java and Maven are normally there already; install Debian's if not.
 command -v java >/dev/null 2>&1 || want+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || want+=(maven)

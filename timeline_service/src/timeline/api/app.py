@@ -28,7 +28,7 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
             "reader": parts.reader, "redis": parts.redis,
             "cursors": CursorCodec(settings.cursor_secret),
         }),
-        on_shutdown=[parts.close],
+        on_shutdown=[parts.close, observability.request_lines.flush],
         openapi_config=OpenAPIConfig(title="Timeline Service", version="1.0.0", path="/api/v1/docs/timeline"),
         logging_config=None,
     )

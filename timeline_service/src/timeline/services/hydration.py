@@ -11,15 +11,16 @@ from timeline.adapters.tweet_cache import TweetCache
 from timeline.adapters.users_client import UsersClient
 
 CACHE_LOOKUPS = Counter("timeline_tweet_cache_lookups_total", "Tweet cache lookups", ["result"])
+_HITS, _MISSES = CACHE_LOOKUPS.labels("hit"), CACHE_LOOKUPS.labels("miss")  # looked up once, not per page
 
 
 async def hydrate(cache: TweetCache, users: UsersClient, ids: list[bytes]) -> list[tuple[bytes, bytes]]:
     """(id, item JSON) for each id, in order; deleted tweets are dropped."""
     found = await cache.get_many(ids)
     missing = [uuid.UUID(bytes=i) for i, raw in zip(ids, found) if raw is None]
-    CACHE_LOOKUPS.labels("hit").inc(len(ids) - len(missing))
+    _HITS.inc(len(ids) - len(missing))
     if missing:
-        CACHE_LOOKUPS.labels("miss").inc(len(missing))
+        _MISSES.inc(len(missing))
         fetched = await users.tweets_by_ids(missing)
         await cache.put_many(fetched)
         by_id = {item.tweet_id.bytes: cache.encode(item) for item in fetched}

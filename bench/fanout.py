@@ -1,0 +1,205 @@
+"""Fan-out: how many timeline deliveries a second the worker(s) sustain, and how long a
+tweet takes from POST /api/v1/tweet to a follower's timeline at a fixed tweet rate
+(also while a celebrity posts).
+
+"Visible in a follower's timeline" is observed in Redis, where GET /timeline reads it:
+the id is in the follower's home list (or, for a celebrity, in the celebrity's list
+that is merged into every follower's page). The follower watched is the author's
+follower with the highest id: fan-out walks followers in id order, so that home is
+written last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import numpy as np
+from redis.asyncio import Redis
+
+from bench.config import Config
+from bench.graph import Graph
+from bench.progress import say
+from timeline.adapters import feed as feed_keys
+
+TWEET = "/api/v1/tweet"
+
+
+async def _metric(cfg: Config, name: str) -> float:
+    """The sum of a series over every worker's /metrics."""
+    total = 0.0
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        for url in cfg.worker_metrics:
+            for line in (await client.get(url)).text.splitlines():
+                if line.startswith(name) and (line[len(name)] in " {"):
+                    total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def wait_for_quiet(cfg: Config, timeout: float = 300.0) -> float:
+    """Wait until the worker has caught up with Kafka (its lag gauge is 0 and its
+    deliveries stopped moving); returns the seconds waited."""
+    started = time.monotonic()
+    last, still, noted = -1.0, 0, started
+    while time.monotonic() - started < timeout:
+        lag = await _metric(cfg, "timeline_consumer_lag")
+        done = await _metric(cfg, "timeline_fanout_deliveries_total")
+        still = still + 1 if (lag == 0 and done == last) else 0
+        if still >= 2:
+            return time.monotonic() - started
+        last = done
+        if time.monotonic() - noted > 10:
+            say(f"waiting for the worker to catch up (lag {lag:.0f} events)")
+            noted = time.monotonic()
+        await asyncio.sleep(0.3)
+    say(f"the worker still had a backlog after {timeout:.0f}s")
+    return time.monotonic() - started
+
+
+async def _post(client: httpx.AsyncClient, graph: Graph, author: int, text: str) -> bytes:
+    response = await client.post(TWEET, headers={"X-User-ID": str(graph.user_ids[author])}, json={"text": text})
+    if response.status_code != 201:
+        raise RuntimeError(f"POST /tweet answered {response.status_code}: {response.text[:200]}")
+    import uuid
+    return uuid.UUID(response.json()["tweet_id"]).bytes
+
+
+async def deliveries_per_second(cfg: Config, graph: Graph, target: int) -> dict[str, float]:
+    """Post tweets by the non-celebrity authors with the most followers, enough for
+    about `target` deliveries, as fast as the API takes them; the rate is the
+    deliveries counted by the workers over the time they took to make them."""
+    order = np.argsort(-graph.followers_count)
+    authors = [int(a) for a in order if not graph.celebrity[a] and graph.followers_count[a] > 0]
+    if not authors:
+        raise RuntimeError("no author with followers below the celebrity threshold")
+    chosen, expected = [], 0
+    while expected < target and len(chosen) < 20 * len(authors):
+        author = authors[len(chosen) % min(len(authors), 50)]
+        chosen.append(author)
+        expected += int(graph.followers_count[author])
+    await wait_for_quiet(cfg)
+    before = await _metric(cfg, "timeline_fanout_deliveries_total")
+    started = time.monotonic()
+    first_seen = None
+    gate = asyncio.Semaphore(16)
+    async with httpx.AsyncClient(base_url=cfg.gateway, timeout=30.0) as client:
+        async def post(i: int, author: int) -> None:
+            async with gate:
+                await _post(client, graph, author, f"fan-out bench {i}")
+        posting = asyncio.gather(*(post(i, a) for i, a in enumerate(chosen)))
+        deadline = started + 300
+        done = 0.0
+        while time.monotonic() < deadline:
+            done = await _metric(cfg, "timeline_fanout_deliveries_total") - before
+            now = time.monotonic()
+            if done > 0 and first_seen is None:
+                first_seen = (now, done)
+            if done >= expected or (posting.done() and posting.exception() is not None):
+                break
+            await asyncio.sleep(0.05)
+        await posting
+    finished = time.monotonic()
+    if first_seen is None or done < expected:
+        raise RuntimeError(f"only {done:.0f} of {expected} deliveries within 300s")
+    seen_at, seen = first_seen
+    window = finished - seen_at
+    rate = (done - seen) / window if window > 0.2 and done > seen else done / (finished - started)
+    say(f"fan-out: {int(done):,} deliveries from {len(chosen)} tweets in {finished - started:.1f}s: {rate:,.0f}/s")
+    return {"deliveries_per_second": rate, "deliveries": done, "tweets": len(chosen),
+            "seconds": finished - started}
+
+
+def _last_follower(graph: Graph) -> np.ndarray:
+    last = np.full(graph.n, -1, dtype=np.int64)
+    np.maximum.at(last, graph.followee, graph.follower.astype(np.int64))
+    return last
+
+
+async def delivery_delay(cfg: Config, graph: Graph, rate: float, seconds: float, with_celebrity: bool,
+                         rng: np.random.Generator) -> dict[str, float | None]:
+    """POST tweets at `rate` a second (an open schedule: a slow answer does not delay
+    the next tweet) by random non-celebrity authors; with `with_celebrity`, the most
+    followed celebrity also posts once a second. Delay: from sending the POST to the id
+    being in the watched follower's home (or the celebrity's list)."""
+    last = _last_follower(graph)
+    authors = np.nonzero((~graph.celebrity) & (last >= 0))[0]
+    celebrities = np.nonzero(graph.celebrity)[0]
+    celebrity = int(celebrities[np.argmax(graph.followers_count[celebrities])]) if len(celebrities) else None
+    if with_celebrity and celebrity is None:
+        say("no account crosses the celebrity threshold at this scale: the celebrity does not post")
+        with_celebrity = False
+    host, port, db = cfg.redis_address
+    redis = Redis(host=host, port=port, db=db)
+    pending: dict[tuple[str, bytes], float] = {}
+    delays: list[float] = []
+    celebrity_delays: list[float] = []
+    celebrity_keys: set[tuple[str, bytes]] = set()
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        while not (stop.is_set() and not pending):
+            if pending:
+                keys = list(pending)
+                async with redis.pipeline(transaction=False) as pipe:
+                    for key, tweet in keys:
+                        # A new tweet goes on top: look at the head of the list only, so
+                        # the watching does not load Redis (a full LPOS scans 800 ids).
+                        pipe.lpos(key, tweet, maxlen=64)
+                    found = await pipe.execute()
+                now = time.monotonic()
+                for key, where in zip(keys, found):
+                    if where is not None:
+                        sent = pending.pop(key)
+                        (celebrity_delays if key in celebrity_keys else delays).append(now - sent)
+            await asyncio.sleep(0.01)  # 10 ms resolution
+
+    async def post(client: httpx.AsyncClient, author: int, watched_key: str, text: str, celeb: bool) -> None:
+        sent = time.monotonic()
+        tweet = await _post(client, graph, author, text)
+        key = (watched_key, tweet)
+        if celeb:
+            celebrity_keys.add(key)
+        pending[key] = sent
+
+    watcher = asyncio.create_task(watch())
+    count = max(1, int(rate * seconds))
+    tasks = []
+    async with httpx.AsyncClient(base_url=cfg.gateway, timeout=30.0,
+                                 limits=httpx.Limits(max_connections=200)) as client:
+        started = time.monotonic()
+        next_celebrity = started
+        for i in range(count):
+            due = started + i / rate
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            author = int(rng.choice(authors))
+            home = feed_keys._home(graph.user_ids[int(last[author])])[1]
+            tasks.append(asyncio.create_task(post(client, author, home, f"delay bench {i}", False)))
+            if with_celebrity and time.monotonic() >= next_celebrity:
+                listing = feed_keys._celebrity(graph.user_ids[celebrity])[1]
+                tasks.append(asyncio.create_task(post(client, celebrity, listing, f"celebrity {i}", True)))
+                next_celebrity += 1.0
+        await asyncio.gather(*tasks)
+        offered = count / (time.monotonic() - started)
+    deadline = time.monotonic() + 60
+    while pending and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    lost = len(pending)
+    stop.set()
+    pending.clear()
+    await watcher
+    await redis.aclose()
+
+    def pct(values: list[float], q: float) -> float | None:
+        return float(np.percentile(values, q) * 1000) if values else None
+
+    result = {
+        "rate_offered": offered, "tweets": count, "delivered": len(delays), "not_delivered_in_60s": lost,
+        "p50_ms": pct(delays, 50), "p99_ms": pct(delays, 99), "max_ms": pct(delays, 100),
+    }
+    if with_celebrity or celebrity is None:
+        result.update({"celebrity_tweets": len(celebrity_delays),
+                       "celebrity_p50_ms": pct(celebrity_delays, 50), "celebrity_p99_ms": pct(celebrity_delays, 99)})
+    say(f"delay at {offered:.0f} tweets/s{' with a celebrity posting' if with_celebrity else ''}: "
+        f"p50 {result['p50_ms'] or 0:.0f} ms, p99 {result['p99_ms'] or 0:.0f} ms ({lost} not delivered)")
+    return result

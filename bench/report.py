@@ -1,0 +1,137 @@
+"""The table (stdout), docs/benchmarks.md (the block between the bench markers; the
+hand-written parts around it stay) and docs/benchmarks.json (every figure)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+BEGIN, END = "<!-- bench:begin (written by `make bench`; edit outside this block) -->", "<!-- bench:end -->"
+
+READ_ROWS = [
+    ("service_page1_plain", "page 1, users without celebrities", "timeline service, via the gateway"),
+    ("service_page1_celebrity", "page 1, users with celebrities", "timeline service, via the gateway"),
+    ("service_page2", "page 2 (next_cursor), both kinds", "timeline service, via the gateway"),
+    ("pull_page1_plain", "page 1, users without celebrities", "pull model, via a gateway copy"),
+    ("pull_page1_celebrity", "page 1, users with celebrities", "pull model, via a gateway copy"),
+    ("pull_page2", "page 2 (next_cursor), both kinds", "pull model, via a gateway copy"),
+    ("minimal_page1", "page 1, users without celebrities", "minimal endpoint, via a gateway copy"),
+    ("minimal_page1_direct", "page 1, users without celebrities", "minimal endpoint, direct"),
+    ("service_page1_plain_direct", "page 1, users without celebrities", "timeline service, direct"),
+]
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def tables(result: dict) -> str:
+    s = result["settings"]
+    out = []
+    out.append(f"SCALE={s['scale']:,} users; {s['connections']} connections; {s['seconds']:g} s per measurement; "
+               f"celebrity threshold {s['threshold']:,}; {s['max_items']} ids per home; "
+               f"{result['machine']['asgi_server']} x{result['machine']['api_workers']} per API.")
+    out.append("")
+    out.append("**Data**")
+    out.append("")
+    out.append("| users | follows | tweets | celebrities | users following a celebrity | most followers | load time (s) |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|")
+    for scale, d in result["data"].items():
+        out.append(f"| {int(scale):,} | {d['follows']:,} | {d['tweets']:,} | {d['celebrities']:,} | "
+                   f"{d['users_following_celebrities']:,} | {d['max_followers']:,} | {_n(d['load_seconds'])} |")
+    out.append("")
+    out.append(f"**Timeline reads** (pages of 20, wrk from a separate process, {s['connections']} connections, "
+               f"requests rotating over up to {s['sample']:,} users)")
+    out.append("")
+    out.append("| page | served by | pages/s | p50 ms | p99 ms | p99.9 ms | errors |")
+    out.append("|---|---|---:|---:|---:|---:|---:|")
+    reads = result["reads"]
+    for key, page, who in READ_ROWS:
+        r = reads[key]
+        out.append(f"| {page} | {who} | {_n(r['rps'])} | {_n(r['p50_ms'], 2)} | {_n(r['p99_ms'], 2)} | "
+                   f"{_n(r['p999_ms'], 2)} | {r['errors']} |")
+    f = result["redis_floor"]
+    out.append(f"| page 1 ({f['items']} ids) | raw Redis: LRANGE + MGET (redis-benchmark) | {_n(f['page_rps'])} | | | | |")
+    out.append(f"| | raw Redis: LRANGE alone | {_n(f['lrange_rps'])} | | | | |")
+    out.append(f"| | raw Redis: MGET alone | {_n(f['mget_rps'])} | | | | |")
+    out.append(f"| | raw Redis: the service's page script (EVALSHA page.lua) alone | {_n(f['page_script_rps'])} | | | | |")
+    out.append("")
+    h = result["headline"]
+    out.append(f"**Push over pull** (timeline service / pull model, pages per second): "
+               + ", ".join(f"{k.replace('_', ' ')} {_n(v, 1)}x" for k, v in h["per_kind"].items())
+               + f"; headline (the smallest): **{_n(h['push_over_pull'], 1)}x**. "
+               f"Service / minimal endpoint (both via a gateway): **{_n(h['service_over_minimal'], 2)}**; "
+               f"minimal endpoint / raw Redis page: {_n(h['minimal_over_redis'], 3)}.")
+    out.append("")
+    fo = result["fanout"]
+    d0, d1 = fo["delay"], fo["delay_with_celebrity"]
+    out.append("**Fan-out** (the stack's worker(s); delay = POST /api/v1/tweet sent -> id in the follower's timeline)")
+    out.append("")
+    out.append("| deliveries/s sustained | tweets/s offered | delay p50 ms | delay p99 ms | max ms | "
+               "with a celebrity posting: p50 ms | p99 ms | celebrity's tweet p50 ms | p99 ms | not delivered |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append(f"| {_n(fo['deliveries_per_second'])} | {_n(d0['rate_offered'])} | {_n(d0['p50_ms'])} | {_n(d0['p99_ms'])} | "
+               f"{_n(d0['max_ms'])} | {_n(d1['p50_ms'])} | {_n(d1['p99_ms'])} | {_n(d1['celebrity_p50_ms'])} | "
+               f"{_n(d1['celebrity_p99_ms'])} | {d0['not_delivered_in_60s'] + d1['not_delivered_in_60s']} |")
+    out.append("")
+    m = result["memory"]
+    out.append("**Redis memory**")
+    out.append("")
+    out.append("| bytes per timeline entry | bytes per cached tweet | timeline entries | cached tweets | used_memory (MiB) |")
+    out.append("|---:|---:|---:|---:|---:|")
+    out.append(f"| {_n(m['bytes_per_timeline_entry'], 1)} | {_n(m['bytes_per_cached_tweet'], 0)} | "
+               f"{m['timeline_entries']:,} | {m['tweet_cache_items']:,} | {_n(m['used_memory_total'] / 2**20, 0)} |")
+    out.append("")
+    w = result["writes"]
+    out.append("**Writes** (POST /api/v1/tweet via the gateway, wrk)")
+    out.append("")
+    out.append("| requests/s | p50 ms | p99 ms | p99.9 ms | errors |")
+    out.append("|---:|---:|---:|---:|---:|")
+    out.append(f"| {_n(w['rps'])} | {_n(w['p50_ms'], 2)} | {_n(w['p99_ms'], 2)} | {_n(w['p999_ms'], 2)} | {w['errors']} |")
+    out.append("")
+    out.append("**Growth** (page 1 of users without celebrities, via a gateway; fan-out as above)")
+    out.append("")
+    out.append("| users | service pages/s | service p99 ms | pull pages/s | pull p99 ms | push/pull | deliveries/s | bytes/entry |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for scale, g in result["growth"].items():
+        out.append(f"| {int(scale):,} | {_n(g['service']['rps'])} | {_n(g['service']['p99_ms'], 2)} | "
+                   f"{_n(g['pull']['rps'])} | {_n(g['pull']['p99_ms'], 2)} | {_n(g['push_over_pull'], 1)}x | "
+                   f"{_n(g['deliveries_per_second'])} | {_n(g['bytes_per_timeline_entry'], 1)} |")
+    out.append("")
+    out.append("**Aims**")
+    out.append("")
+    out.append("| aim | target | measured | met |")
+    out.append("|---|---|---|---|")
+    for aim in result["aims"]:
+        out.append(f"| {aim['aim']} | {aim['target']} | {aim['measured']} | {'yes' if aim['met'] else '**no**'} |")
+    notes = result.get("notes") or []
+    if notes:
+        out.append("")
+        out += [f"- {n}" for n in notes]
+    return "\n".join(out)
+
+
+def machine_lines(result: dict) -> str:
+    m = result["machine"]
+    return (f"Run {result['date']} with `{result['command']}` on: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+            f"{m['os']}, kernel {m['kernel']}; Python {m['python']}, Redis {m['redis']}, PostgreSQL {m['postgresql']}, "
+            f"Kafka {m['kafka']}, nginx {m['nginx']}, wrk {m['wrk']}. Load generator, gateway, services, "
+            f"databases and broker all share this machine.")
+
+
+def write(result: dict, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "benchmarks.json"
+    json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    md_path = out_dir / "benchmarks.md"
+    block = f"{BEGIN}\n{machine_lines(result)}\n\n{tables(result)}\n{END}"
+    if md_path.exists() and BEGIN in md_path.read_text() and END in md_path.read_text():
+        text = md_path.read_text()
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        md_path.write_text(head + block + tail)
+    else:
+        md_path.write_text(f"# Benchmarks\n\n{block}\n")
+    return md_path, json_path
