@@ -1,9 +1,10 @@
 """Consume, apply, then commit: offsets move only after the effect is in Redis.
 
-Each partition's batch is applied in order (one user's events stay in order); the
-partitions of a batch run concurrently. A failing event is retried with backoff, then
-parked in the dead-letter topic with its error and origin, so it never stalls its
-partition.
+Each partition's batch is applied in order (one user's events stay in order), in a task
+of its own while the partition is paused; the other partitions keep fetching, so a
+large fan-out on one partition does not hold up the rest. A failing event is retried
+with backoff, then parked in the dead-letter topic with its error and origin, so it
+never stalls its partition.
 """
 
 from __future__ import annotations
@@ -28,16 +29,15 @@ LAG = Gauge("timeline_consumer_lag", "Messages behind the end of each partition"
 
 
 class FinishBatchBeforeRevoke(ConsumerRebalanceListener):
-    """A rebalance may take partitions away while a batch is being applied: hold the
-    revocation until the batch in hand is applied and committed, so its new owner
-    starts right after it instead of applying it a second time."""
+    """A rebalance may take partitions away while their batches are being applied: hold
+    the revocation until those batches are applied and committed, so the new owner
+    starts right after them instead of applying them a second time."""
 
-    def __init__(self, in_flight: asyncio.Lock) -> None:
-        self.in_flight = in_flight
+    def __init__(self, worker: "Worker") -> None:
+        self.worker = worker
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        async with self.in_flight:
-            pass
+        await self.worker.drain(set(revoked))
         for tp in revoked:  # their lag is the new owner's to report now
             try:
                 LAG.remove(tp.topic, str(tp.partition))
@@ -53,22 +53,45 @@ class Worker:
                  max_retries: int, backoff_seconds: float) -> None:
         self.consumer, self.producer, self.fanout = consumer, producer, fanout
         self.max_retries, self.backoff = max_retries, backoff_seconds
-        self.in_flight = asyncio.Lock()
+        self.busy: dict[TopicPartition, asyncio.Task] = {}  # partitions with a batch in hand
 
     def subscribe(self) -> None:
-        self.consumer.subscribe(list(topics.TIMELINE_SOURCES), listener=FinishBatchBeforeRevoke(self.in_flight))
+        self.consumer.subscribe(list(topics.TIMELINE_SOURCES), listener=FinishBatchBeforeRevoke(self))
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
-            if batches:
-                async with self.in_flight:
-                    await asyncio.gather(*(self._partition(tp, records) for tp, records in batches.items()))
+            # Short polls while batches are in hand, so a finished partition resumes soon.
+            batches = await self.consumer.getmany(timeout_ms=50 if self.busy else 500, max_records=500)
+            for tp, records in batches.items():
+                self.consumer.pause(tp)  # one batch per partition at a time: order kept
+                task = asyncio.create_task(self._partition(tp, records))
+                self.busy[tp] = task
+                task.add_done_callback(lambda _, tp=tp: self._finished(tp))
             await self._record_lag()
+        await self.drain()  # SIGTERM: finish and commit what is in hand
+
+    async def drain(self, partitions: set[TopicPartition] | None = None) -> None:
+        tasks = [task for tp, task in self.busy.items() if partitions is None or tp in partitions]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _finished(self, tp: TopicPartition) -> None:
+        self.busy.pop(tp, None)
+        if tp in self.consumer.assignment():
+            self.consumer.resume(tp)
 
     async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        for record in records:
-            await self._apply(record)
+        try:
+            for record in records:
+                await self._apply(record)
+        except Exception:  # noqa: BLE001 - e.g. the dead-letter topic itself unreachable
+            # Nothing of this batch is committed: go back to its start and try again
+            # after a pause (the handlers are idempotent).
+            log.exception("batch failed; it will be fetched again", extra={"partition": f"{tp.topic}:{tp.partition}"})
+            await asyncio.sleep(self.backoff * 2**self.max_retries)
+            if tp in self.consumer.assignment():
+                self.consumer.seek(tp, records[0].offset)
+            return
         try:
             await self.consumer.commit({tp: records[-1].offset + 1})
         except (CommitFailedError, IllegalStateError) as exc:
