@@ -234,6 +234,13 @@ EOF
   mv "$KAFKA_PROPS.new" "$KAFKA_PROPS"
 }
 
+ports_quiet() {  # PORT...: no TCP socket of any state is bound to these local ports
+  local port
+  for port in "$@"; do
+    [ -z "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ] || return 1
+  done
+}
+
 start_kafka() {
   local libs="$KAFKA_DIR/libs"
   [ -f "$libs/.installed" ] || die "no Kafka jars in $libs: run deploy/local/install.sh"
@@ -247,6 +254,10 @@ start_kafka() {
     port_open 127.0.0.1 "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by something that is not our kafka"
     port_open 127.0.0.1 "$KAFKA_CONTROLLER_PORT" \
       && die "port $KAFKA_CONTROLLER_PORT is in use by something that is not our kafka"
+    # A broker that just stopped leaves its connections in TIME_WAIT for up to a
+    # minute, and Kafka's listener cannot bind its port until they are gone ("Address
+    # already in use"): after a quick stop and start, wait for them.
+    wait_cmd 90 kafka ports_quiet "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
     write_kafka_props
     # The controller's address is written into the metadata log at format
     # time (the --standalone voter set), so a data dir formatted for another
