@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import uuid
+from collections.abc import Callable
 
 from users.adapters import follows_repo, tweets_repo, users_repo
 from users.adapters.db import ShardedDatabase
@@ -30,34 +31,32 @@ async def following(db: ShardedDatabase, user_id: uuid.UUID) -> tuple[User, list
     return user, await users_by_ids(db, ids)
 
 
-async def users_by_ids(db: ShardedDatabase, user_ids: list[uuid.UUID]) -> list[User]:
-    async def one_shard(index: int, ids: list[uuid.UUID]) -> list[User]:
+async def _per_shard(db: ShardedDatabase, groups: dict[int, list[uuid.UUID]], read: Callable) -> list[list]:
+    """`read(conn, ids)` on each shard's replica, concurrently: one query per shard."""
+    async def one_shard(index: int, ids: list[uuid.UUID]) -> list:
         async with db.replicas[index].connect() as conn:
-            return await users_repo.get_users(conn, ids)
+            return await read(conn, ids)
 
-    groups = db.group_users(user_ids).items()
-    return [user for part in await asyncio.gather(*(one_shard(i, ids) for i, ids in groups)) for user in part]
+    return await asyncio.gather(*(one_shard(i, ids) for i, ids in groups.items()))
+
+
+async def users_by_ids(db: ShardedDatabase, user_ids: list[uuid.UUID]) -> list[User]:
+    parts = await _per_shard(db, db.group_users(user_ids), users_repo.get_users)
+    return [user for part in parts for user in part]
 
 
 async def recent_tweets(
     db: ShardedDatabase, author_ids: list[uuid.UUID], before: uuid.UUID | None, limit: int
 ) -> list[Tweet]:
     """The newest `limit` tweets of these authors, newest first."""
-    async def one_shard(index: int, ids: list[uuid.UUID]) -> list[Tweet]:
-        async with db.replicas[index].connect() as conn:
-            return await tweets_repo.recent_by_authors(conn, ids, before, limit)
-
-    groups = db.group_users(author_ids).items()
-    parts = await asyncio.gather(*(one_shard(i, ids) for i, ids in groups))
+    parts = await _per_shard(
+        db, db.group_users(author_ids), lambda conn, ids: tweets_repo.recent_by_authors(conn, ids, before, limit)
+    )
     merged = heapq.merge(*parts, key=lambda t: t.tweet_id, reverse=True)
     return [tweet for _, tweet in zip(range(limit), merged)]
 
 
 async def tweets_by_ids(db: ShardedDatabase, tweet_ids: list[uuid.UUID]) -> list[Tweet]:
     """Existing, undeleted tweets among `tweet_ids` (routed by the shard each id carries)."""
-    async def one_shard(index: int, ids: list[uuid.UUID]) -> list[Tweet]:
-        async with db.replicas[index].connect() as conn:
-            return await tweets_repo.by_ids(conn, ids)
-
-    groups = db.group_tweets(tweet_ids).items()
-    return [tweet for part in await asyncio.gather(*(one_shard(i, ids) for i, ids in groups)) for tweet in part]
+    parts = await _per_shard(db, db.group_tweets(tweet_ids), tweets_repo.by_ids)
+    return [tweet for part in parts for tweet in part]
