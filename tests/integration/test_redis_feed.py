@@ -97,3 +97,14 @@ async def test_the_scripts_come_back_after_the_server_forgets_them(feed: Feed, a
     await any_redis.script_flush()
     await feed.merge_into_home(user, [ids[0]])
     assert await _home(feed, user) == ids
+
+
+async def test_a_read_renews_an_expiry_that_has_run_down(feed: Feed, any_redis) -> None:
+    user = uuid.uuid4()
+    await feed.begin_rebuild(user, [])
+    await feed.merge_into_home(user, _ids(1))
+    marker, home = "tlm:{" + user.hex + "}", "tl:{" + user.hex + "}"
+    for key in (marker, home):
+        await any_redis.expire(key, 60)  # as if the reader had been away for days
+    await feed.page_home(user, None, 5)
+    assert await any_redis.ttl(marker) > 590 and await any_redis.ttl(home) > 590

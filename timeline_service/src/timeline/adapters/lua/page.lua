@@ -32,10 +32,15 @@ end
 local ids = redis.call('LRANGE', list, start, start + count - 1)
 local celebrities = {}
 if home then
+  -- Refresh the expiry only when a good part of it has run out (under 99%): the
+  -- writes cost more than the read itself, and a reader reading every second would
+  -- otherwise rewrite three TTLs every second.
   local ttl = tonumber(ARGV[3])
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', list, ttl)
-  redis.call('EXPIRE', KEYS[3], ttl)
+  if redis.call('TTL', KEYS[1]) < ttl - math.floor(ttl / 100) then
+    redis.call('EXPIRE', KEYS[1], ttl)
+    redis.call('EXPIRE', list, ttl)
+    redis.call('EXPIRE', KEYS[3], ttl)
+  end
   celebrities = redis.call('SMEMBERS', KEYS[3])
 end
 return {1, n, ids, celebrities}
