@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.config import Config
 
@@ -100,7 +99,3 @@ def run(cfg: Config, base_url: str, lines: list[str], method: str = "GET", secon
                 requests=raw["requests"], errors=errors,
             )
     raise RuntimeError(f"wrk gave no result (exit {out.returncode}): {out.stdout[-800:]} {out.stderr[-800:]}")
-
-
-def save_lines(path: Path, lines: list[str]) -> None:
-    path.write_text("\n".join(lines) + "\n")

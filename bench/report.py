@@ -59,7 +59,7 @@ def tables(result: dict) -> str:
     out.append(f"| | raw Redis: the service's page script (EVALSHA page.lua) alone | {_n(f['page_script_rps'])} | | | | |")
     out.append("")
     h = result["headline"]
-    out.append(f"**Push over pull** (timeline service / pull model, pages per second): "
+    out.append("**Push over pull** (timeline service / pull model, pages per second): "
                + ", ".join(f"{k.replace('_', ' ')} {_n(v, 1)}x" for k, v in h["per_kind"].items())
                + f"; headline (the smallest): **{_n(h['push_over_pull'], 1)}x**. "
                f"Service / minimal endpoint (both via a gateway): **{_n(h['service_over_minimal'], 2)}**; "

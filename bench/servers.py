@@ -11,7 +11,6 @@ import subprocess
 import time
 from contextlib import contextmanager
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 
@@ -98,8 +97,3 @@ def gateway(cfg: Config, upstream_port: int, port: int, name: str) -> Iterator[s
     finally:
         _stop(proc)
         log.close()
-
-
-def truncate_log(path: Path) -> None:
-    if path.exists():
-        path.write_bytes(b"")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.e2e.test_users_contract_support import gw  # noqa: F401 - the contract tests' session fixture
 from tests.support import GATEWAY, unique_name
 
 

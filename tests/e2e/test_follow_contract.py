@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.support import wait_for
-from tests.e2e.test_users_contract_support import (  # noqa: F401  (gw is a fixture)
-    BAD_IDS, Gateway, assert_error, counts, follow, gw, mishyphenated, new_gateway, new_user,
+from tests.e2e.test_users_contract_support import (
+    BAD_IDS, Gateway, assert_error, counts, follow, mishyphenated, new_gateway, new_user,
     post_tweet, timeline_ids, unfollow, unknown_id, wait_counts,
 )
 

@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 
 from tests.support import wait_for
-from tests.e2e.test_users_contract_support import (  # noqa: F401  (gw is a fixture)
-    BAD_IDS, Gateway, all_tweets, assert_error, assert_recent, assert_uuid, create_user, follow, gw,
+from tests.e2e.test_users_contract_support import (
+    BAD_IDS, Gateway, all_tweets, assert_error, assert_recent, assert_uuid, create_user, follow,
     listed_ids, mishyphenated, new_gateway, new_user, post_tweet, timeline_ids, unknown_id,
 )
 from shared_schemas.ids import uuid7_time

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.support import unique_name
-from tests.e2e.test_users_contract_support import (  # noqa: F401  (gw is a fixture)
+from tests.e2e.test_users_contract_support import (
     BAD_IDS, SEED_USERS, Gateway, all_tweets, assert_error, assert_iso_ms,
-    assert_recent, assert_uuid, create_user, gw, mishyphenated, new_gateway, new_user, post_tweet, profile,
+    assert_recent, assert_uuid, create_user, mishyphenated, new_gateway, new_user, post_tweet, profile,
     tweets_page, unknown_id,
 )
 

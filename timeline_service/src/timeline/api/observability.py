@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextvars
 import logging
 import os
@@ -12,12 +11,12 @@ import uuid
 from collections.abc import Callable
 
 import msgspec
-
 from litestar import get
-from litestar.plugins.prometheus.middleware import PrometheusMiddleware
-from prometheus_client import Counter, Gauge, Histogram
 from litestar.datastructures import State
+from litestar.plugins.prometheus.middleware import PrometheusMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter, Gauge, Histogram
+
 log = logging.getLogger("timeline.request")
 
 # The gateway sets X-Request-ID (or keeps the client's); every log line of the request
@@ -76,8 +75,8 @@ class _RequestLines:
             os.write(2, data)
 
 
+# Pending lines are written at shutdown by the app's on_shutdown hook (api/app.py).
 request_lines = _RequestLines()
-atexit.register(request_lines.flush)
 
 
 def _series(kind: type, name: str, documentation: str, labels: list[str], **kwargs):
