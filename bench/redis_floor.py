@@ -53,7 +53,8 @@ def run(cfg: Config, graph: Graph, users: list[int], page: int = 21) -> dict[str
     say(f"redis-benchmark: LRANGE, MGET of {len(ids)}, EVALSHA page.lua ({cfg.connections} connections)")
     lrange = _bench(cfg, scale, "LRANGE", home, "0", str(page - 1))
     mget = _bench(cfg, scale, "MGET", *keys)
-    script = _bench(cfg, scale, "EVALSHA", sha, "3", marker, home, followed, "", str(page), str(cfg.ttl_seconds), "1")
+    script = _bench(cfg, scale, "EVALSHA", sha, "3", marker, home, followed, "", str(page), str(cfg.ttl_seconds), "1",
+                    str(cfg.max_items))
     return {
         "lrange_rps": lrange, "mget_rps": mget, "page_script_rps": script,
         # A page is both reads, one after the other, on one single-threaded server.

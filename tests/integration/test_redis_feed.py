@@ -55,7 +55,7 @@ async def test_pages_start_strictly_after_the_cursor(feed: Feed) -> None:
     await feed.begin_rebuild(user, [])
     await feed.merge_into_home(user, ids)
     first = await feed.page_home(user, None, 2)
-    assert first.materialized and first.length == 5
+    assert first.materialized and not first.truncated
     assert [uuid.UUID(bytes=b) for b in first.ids] == ids[:2]
     second = await feed.page_home(user, uuid.UUID(bytes=first.ids[-1]), 2)
     assert [uuid.UUID(bytes=b) for b in second.ids] == ids[2:4]
@@ -63,6 +63,24 @@ async def test_pages_start_strictly_after_the_cursor(feed: Feed) -> None:
     await feed.unpush_from_homes([user], [ids[2]])
     again = await feed.page_home(user, ids[2], 2)
     assert [uuid.UUID(bytes=b) for b in again.ids] == ids[3:5]
+
+
+async def test_a_short_slice_says_whether_the_list_ran_out_at_its_cap(feed: Feed) -> None:
+    """`truncated`: older tweets exist that the capped list no longer holds, so the
+    reader must go on from the source of truth; a list below its cap is the whole story."""
+    full, short = uuid.uuid4(), uuid.uuid4()
+    ids = _ids(5)
+    for user, held in ((full, ids), (short, ids[:3])):
+        await feed.begin_rebuild(user, [])
+        await feed.merge_into_home(user, held)
+    whole = await feed.page_home(full, None, 5)  # a complete slice: nothing to say
+    assert len(whole.ids) == 5 and not whole.truncated
+    end = await feed.page_home(full, ids[2], 5)  # past the cursor, two left of five
+    assert [uuid.UUID(bytes=b) for b in end.ids] == ids[3:] and end.truncated
+    below = await feed.page_home(short, None, 5)
+    assert len(below.ids) == 3 and not below.truncated
+    unread = await feed.page_home(uuid.uuid4(), None, 5)
+    assert not unread.materialized and unread.ids == []
 
 
 async def test_a_home_list_expires_with_its_marker_and_a_rebuild_starts_clean(feed: Feed, any_redis) -> None:
@@ -97,6 +115,9 @@ async def test_the_scripts_come_back_after_the_server_forgets_them(feed: Feed, a
     await any_redis.script_flush()
     await feed.merge_into_home(user, [ids[0]])
     assert await _home(feed, user) == ids
+    await any_redis.script_flush()
+    page = await feed.page_home(user, None, 5)  # the read path loads its script itself
+    assert page.materialized and [uuid.UUID(bytes=b) for b in page.ids] == ids
 
 
 async def test_a_read_renews_an_expiry_that_has_run_down(feed: Feed, any_redis) -> None:

@@ -25,10 +25,13 @@ class InvalidCursor(ValueError):
 
 class CursorCodec:
     def __init__(self, secret: str) -> None:
-        self._key = secret.encode()
+        # The keyed state made once and copied per cursor: a page read signs one.
+        self._keyed = hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
     def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+        mac = self._keyed.copy()
+        mac.update(payload)
+        return mac.digest()[:_MAC_BYTES]
 
     def encode(self, older_than: uuid.UUID) -> str:
         payload = older_than.bytes

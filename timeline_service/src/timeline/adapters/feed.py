@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import resources
+from typing import NamedTuple
 
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
@@ -28,10 +28,11 @@ def _script(name: str) -> str:
     return resources.files("timeline.adapters").joinpath(f"lua/{name}").read_text()
 
 
-@dataclass(frozen=True)
-class Slice:
+class Slice(NamedTuple):  # a NamedTuple: built on every read, and cheaper than a dataclass
     materialized: bool
-    length: int  # of the whole list, to tell "end of the cached window" from "end"
+    # The slice came up short at the list's cap: older tweets exist that the list no
+    # longer holds (the end of the cached window, not the end of the timeline).
+    truncated: bool
     ids: list[bytes]
     celebrities: list[uuid.UUID]
 
@@ -109,10 +110,17 @@ class Feed:
         return await self.redis.lrange(_home(user)[1], 0, -1)
 
     async def page_home(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Slice:
-        materialized, length, ids, celebs = await self._page(
-            keys=list(_home(user)), args=[older_than.bytes if older_than else b"", count, self.ttl, "1"]
-        )
-        return Slice(bool(materialized), length, ids, [uuid.UUID(bytes=c) for c in celebs])
+        # The hot path of every read: EVALSHA straight through execute_command (what
+        # AsyncScript.__call__ does, less a layer), loading the script on NOSCRIPT.
+        tag = "{" + user.hex + "}"
+        args = ("EVALSHA", self._page.sha, 3, "tlm:" + tag, "tl:" + tag, "fc:" + tag,
+                older_than.bytes if older_than else b"", count, self.ttl, b"1", self.max_items)
+        try:
+            materialized, truncated, ids, celebs = await self.redis.execute_command(*args)
+        except NoScriptError:
+            await self.redis.script_load(self._page.script)
+            materialized, truncated, ids, celebs = await self.redis.execute_command(*args)
+        return Slice(materialized == 1, truncated == 1, ids, [uuid.UUID(bytes=c) for c in celebs] if celebs else [])
 
     async def begin_rebuild(self, user: uuid.UUID, celebrities: list[uuid.UUID]) -> None:
         """Start a home afresh: mark it materialized *before* its tweets are fetched, so
@@ -173,10 +181,10 @@ class Feed:
             for author in authors:
                 marker, listing = _celebrity(author)
                 # KEYS[3] is unused for a celebrity list; the marker stands in, same slot.
-                _evalsha(pipe, self._page.sha, [marker, listing, marker], [cursor, count, self.ttl, "0"])
+                _evalsha(pipe, self._page.sha, [marker, listing, marker], [cursor, count, self.ttl, "0", self.max_items])
 
         results = await self._pipelined(queue)
-        return [Slice(bool(m), n, ids, []) for m, n, ids, _ in results]
+        return [Slice(m == 1, t == 1, ids, []) for m, t, ids, _ in results]
 
     async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:
         return await self.redis.lrange(_celebrity(author)[1], 0, -1)

@@ -12,7 +12,7 @@ from litestar.plugins.prometheus import PrometheusController
 from shared_schemas.cursors import CursorCodec
 from timeline import bootstrap, logs, settings as settings_module
 from timeline.api import errors, observability
-from timeline.api.routes import timeline
+from timeline.api.routes import timeline_route
 
 
 def create_app(settings: settings_module.Settings | None = None) -> Litestar:
@@ -20,15 +20,13 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     logs.configure(settings.log_level)
     logging.getLogger().handlers[0].addFilter(observability.RequestIdFilter())
     parts = bootstrap.build(settings)
+    cursors = CursorCodec(settings.cursor_secret)
     return Litestar(
-        route_handlers=[timeline, observability.health, observability.ready, PrometheusController],
+        route_handlers=[timeline_route(parts.reader, cursors), observability.health, observability.ready, PrometheusController],
         middleware=[observability.instrument("timeline_service")],
         exception_handlers=errors.HANDLERS,
-        state=State({
-            "reader": parts.reader, "redis": parts.redis,
-            "cursors": CursorCodec(settings.cursor_secret),
-        }),
-        on_shutdown=[parts.close, observability.request_lines.flush],
+        state=State({"redis": parts.redis}),  # for /ready
+        on_shutdown=[parts.close, observability.request_records.flush],
         openapi_config=OpenAPIConfig(title="Timeline Service", version="1.0.0", path="/api/v1/docs/timeline"),
         logging_config=None,
     )

@@ -29,17 +29,19 @@ class Reader:
         if not home.materialized:
             await self.rebuild(user)
             home = await self.feed.page_home(user, older_than, want)
-        sources = [home]
         if home.celebrities:
-            sources += await self.feed.page_celebrities(home.celebrities, older_than, want)
-        ids, window_ended = merge_window([(s.ids, s.length >= self.feed.max_items) for s in sources], want)
+            sources = [home, *await self.feed.page_celebrities(home.celebrities, older_than, want)]
+        else:
+            sources = [home]
+        ids, window_ended = merge_window([(s.ids, s.truncated) for s in sources], want)
         items = await hydrate(self.cache, self.users, ids)
         # Past the cached window, older tweets still exist: continue from the source of
         # truth, as far as they go.
         if window_ended:
             items += await self._from_source(user, uuid.UUID(bytes=ids[-1]) if ids else older_than, want - len(ids))
-        page = [raw for _, raw in items[:limit]]
-        return page, uuid.UUID(bytes=items[limit - 1][0]) if len(items) >= want else None
+        if len(items) < want:
+            return [raw for _, raw in items], None
+        return [raw for _, raw in items[:limit]], uuid.UUID(bytes=items[limit - 1][0])
 
     async def _from_source(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> list[tuple[bytes, bytes]]:
         SOURCE_PAGES.inc()
