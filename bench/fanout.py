@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 from redis.asyncio import Redis
 
+from bench import cpu
 from bench.config import Config
 from bench.graph import Graph
 from bench.progress import say
@@ -110,6 +111,18 @@ async def deliveries_per_second(cfg: Config, graph: Graph, target: int) -> dict[
             "seconds": finished - started}
 
 
+# The 1-based positions of the (KEYS[i], ARGV[i]) pairs whose id is near the head of its
+# list. A new tweet goes on top: look at the first 64 entries only (a full LPOS scans 800).
+# The keys span slots: the bench watches a single Redis server, as `make run` starts.
+_FIND = """
+local found = {}
+for i = 1, #KEYS do
+  if redis.call('LPOS', KEYS[i], ARGV[i], 'MAXLEN', 64) then found[#found + 1] = i end
+end
+return found
+"""
+
+
 def _last_follower(graph: Graph) -> np.ndarray:
     last = np.full(graph.n, -1, dtype=np.int64)
     np.maximum.at(last, graph.followee, graph.follower.astype(np.int64))
@@ -131,6 +144,7 @@ async def delivery_delay(cfg: Config, graph: Graph, rate: float, seconds: float,
         with_celebrity = False
     host, port, db = cfg.redis_address
     redis = Redis(host=host, port=port, db=db)
+    find_sha = await redis.script_load(_FIND)
     pending: dict[tuple[str, bytes], float] = {}
     delays: list[float] = []
     celebrity_delays: list[float] = []
@@ -141,17 +155,16 @@ async def delivery_delay(cfg: Config, graph: Graph, rate: float, seconds: float,
         while not (stop.is_set() and not pending):
             if pending:
                 keys = list(pending)
-                async with redis.pipeline(transaction=False) as pipe:
-                    for key, tweet in keys:
-                        # A new tweet goes on top: look at the head of the list only, so
-                        # the watching does not load Redis (a full LPOS scans 800 ids).
-                        pipe.lpos(key, tweet, maxlen=64)
-                    found = await pipe.execute()
+                # One command per look, however many tweets are pending: a pipeline of one
+                # LPOS each cost the bench (and Redis) more the further delivery fell
+                # behind, and that load made it fall further behind (a run could spiral
+                # to seconds of delay that the watching itself caused).
+                found = await redis.evalsha(find_sha, len(keys), *(k for k, _ in keys), *(t for _, t in keys))
                 now = time.monotonic()
-                for key, where in zip(keys, found):
-                    if where is not None:
-                        sent = pending.pop(key)
-                        (celebrity_delays if key in celebrity_keys else delays).append(now - sent)
+                for index in found:
+                    key = keys[int(index) - 1]
+                    sent = pending.pop(key)
+                    (celebrity_delays if key in celebrity_keys else delays).append(now - sent)
             await asyncio.sleep(0.01)  # 10 ms resolution
 
     async def post(client: httpx.AsyncClient, author: int, watched_key: str, text: str, celeb: bool) -> None:
@@ -164,6 +177,7 @@ async def delivery_delay(cfg: Config, graph: Graph, rate: float, seconds: float,
 
     watcher = asyncio.create_task(watch())
     count = max(1, int(rate * seconds))
+    before = cpu.snapshot()
     tasks = []
     async with httpx.AsyncClient(base_url=cfg.gateway, timeout=30.0,
                                  limits=httpx.Limits(max_connections=200)) as client:
@@ -184,6 +198,7 @@ async def delivery_delay(cfg: Config, graph: Graph, rate: float, seconds: float,
     deadline = time.monotonic() + 60
     while pending and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+    used = cpu.per_request(before, cpu.snapshot(), count)  # per tweet: its POST, relay, fan-out
     lost = len(pending)
     stop.set()
     pending.clear()
@@ -196,6 +211,7 @@ async def delivery_delay(cfg: Config, graph: Graph, rate: float, seconds: float,
     result = {
         "rate_offered": offered, "tweets": count, "delivered": len(delays), "not_delivered_in_60s": lost,
         "p50_ms": pct(delays, 50), "p99_ms": pct(delays, 99), "max_ms": pct(delays, 100),
+        "cpu_us_per_tweet": used,
     }
     if with_celebrity or celebrity is None:
         result.update({"celebrity_tweets": len(celebrity_delays),

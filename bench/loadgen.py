@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from bench import cpu
 from bench.config import Config
 
 _SCRIPT = r"""
@@ -60,10 +61,12 @@ class Result:
     p999_ms: float
     requests: int
     errors: int  # connect/read/write/timeouts and non-2xx/3xx answers
+    cpu_us: dict[str, float] | None = None  # CPU per request by process kind (bench/cpu.py)
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict:
         return {"rps": round(self.rps, 1), "p50_ms": round(self.p50_ms, 2), "p99_ms": round(self.p99_ms, 2),
-                "p999_ms": round(self.p999_ms, 2), "requests": self.requests, "errors": self.errors}
+                "p999_ms": round(self.p999_ms, 2), "requests": self.requests, "errors": self.errors,
+                "cpu_us_per_request": self.cpu_us}
 
 
 def wrk_path() -> str:
@@ -83,6 +86,7 @@ def run(cfg: Config, base_url: str, lines: list[str], method: str = "GET", secon
     connections = connections or cfg.connections
     threads = min(2, connections)
     duration = max(1, round(seconds if seconds is not None else cfg.seconds))
+    before = cpu.snapshot()
     out = subprocess.run(
         [wrk_path(), "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "10s",
          "-s", str(script), base_url, "--", str(data), method, "0"],
@@ -91,11 +95,12 @@ def run(cfg: Config, base_url: str, lines: list[str], method: str = "GET", secon
     for line in out.stdout.splitlines():
         if line.startswith("WRKJSON "):
             raw = json.loads(line[len("WRKJSON "):])
+            used = cpu.per_request(before, cpu.snapshot(), raw["requests"])
             seconds_run = raw["duration_us"] / 1e6
             errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
             return Result(
                 rps=raw["requests"] / seconds_run if seconds_run else 0.0,
                 p50_ms=raw["p50_us"] / 1000, p99_ms=raw["p99_us"] / 1000, p999_ms=raw["p999_us"] / 1000,
-                requests=raw["requests"], errors=errors,
+                requests=raw["requests"], errors=errors, cpu_us=used,
             )
     raise RuntimeError(f"wrk gave no result (exit {out.returncode}): {out.stdout[-800:]} {out.stderr[-800:]}")

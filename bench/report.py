@@ -21,6 +21,20 @@ READ_ROWS = [
 ]
 
 
+CPU_KINDS = [("api", "API"), ("redis", "Redis"), ("nginx", "nginx"), ("postgres", "PostgreSQL"),
+             ("load generator", "wrk"), ("total", "all")]
+
+
+def _cpu_line(what: str, used: dict | None) -> str:
+    if not used:
+        return f"{what}: n/a."
+    parts = sorted(((k, v) for k, v in used.items() if k != "total"), key=lambda kv: -kv[1])
+    names = {"users_api": "Users API", "api": "Timeline API", "postgres": "PostgreSQL", "redis": "Redis",
+             "kafka": "Kafka", "relay": "relay", "worker": "worker", "nginx": "nginx"}
+    return (f"{what}: " + ", ".join(f"{names.get(k, k)} {_n(v)}" for k, v in parts if v >= 1)
+            + f"; all {_n(used['total'])}.")
+
+
 def _n(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "n/a"
@@ -45,18 +59,27 @@ def tables(result: dict) -> str:
     out.append(f"**Timeline reads** (pages of 20, wrk from a separate process, {s['connections']} connections, "
                f"requests rotating over up to {s['sample']:,} users)")
     out.append("")
-    out.append("| page | served by | pages/s | p50 ms | p99 ms | p99.9 ms | errors |")
-    out.append("|---|---|---:|---:|---:|---:|---:|")
+    out.append("| page | served by | pages/s | p50 ms | p99 ms | p99.9 ms | errors | "
+               + " | ".join(f"CPU µs/page: {label}" for _, label in CPU_KINDS) + " |")
+    out.append("|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(CPU_KINDS))
     reads = result["reads"]
     for key, page, who in READ_ROWS:
         r = reads[key]
+        used = r.get("cpu_us_per_request") or {}
         out.append(f"| {page} | {who} | {_n(r['rps'])} | {_n(r['p50_ms'], 2)} | {_n(r['p99_ms'], 2)} | "
-                   f"{_n(r['p999_ms'], 2)} | {r['errors']} |")
+                   f"{_n(r['p999_ms'], 2)} | {r['errors']} | "
+                   + " | ".join(_n(used.get(kind), 0) if used else "n/a" for kind, _ in CPU_KINDS) + " |")
     f = result["redis_floor"]
-    out.append(f"| page 1 ({f['items']} ids) | raw Redis: LRANGE + MGET (redis-benchmark) | {_n(f['page_rps'])} | | | | |")
-    out.append(f"| | raw Redis: LRANGE alone | {_n(f['lrange_rps'])} | | | | |")
-    out.append(f"| | raw Redis: MGET alone | {_n(f['mget_rps'])} | | | | |")
-    out.append(f"| | raw Redis: the service's page script (EVALSHA page.lua) alone | {_n(f['page_script_rps'])} | | | | |")
+    blank = " |" * len(CPU_KINDS)
+    out.append(f"| page 1 ({f['items']} ids) | raw Redis: LRANGE + MGET (redis-benchmark) | {_n(f['page_rps'])} | | | | |{blank}")
+    out.append(f"| | raw Redis: LRANGE alone | {_n(f['lrange_rps'])} | | | | |{blank}")
+    out.append(f"| | raw Redis: MGET alone | {_n(f['mget_rps'])} | | | | |{blank}")
+    out.append(f"| | raw Redis: the service's page script (EVALSHA page.lua) alone | {_n(f['page_script_rps'])} | | | | |{blank}")
+    out.append("")
+    out.append("CPU µs/page: user + system CPU time each kind of process spent during the run, divided by the "
+               "pages served (bench/cpu.py); steadier than pages/s, and what to compare between rows. "
+               "\"API\" is whichever Python server that row measured; \"all\" includes the load generator "
+               "and everything else on the machine.")
     out.append("")
     h = result["headline"]
     out.append("**Push over pull** (timeline service / pull model, pages per second): "
@@ -90,6 +113,11 @@ def tables(result: dict) -> str:
     out.append("| requests/s | p50 ms | p99 ms | p99.9 ms | errors |")
     out.append("|---:|---:|---:|---:|---:|")
     out.append(f"| {_n(w['rps'])} | {_n(w['p50_ms'], 2)} | {_n(w['p99_ms'], 2)} | {_n(w['p999_ms'], 2)} | {w['errors']} |")
+    out.append("")
+    out.append(_cpu_line("CPU per tweet while writing (µs; the POST, the relay and the fan-out it starts)",
+                         w.get("cpu_us_per_request")))
+    out.append(_cpu_line(f"CPU per tweet in the delay test at {_n(d0['rate_offered'])} tweets/s (µs)",
+                         d0.get("cpu_us_per_tweet")))
     out.append("")
     out.append("**Growth** (page 1 of users without celebrities, via a gateway; fan-out as above)")
     out.append("")

@@ -43,3 +43,10 @@ def test_a_full_list_with_nothing_below_the_cursor_defers_everything() -> None:
 def test_a_full_list_that_fills_the_page_is_trusted() -> None:
     ids = _desc(5)
     assert merge_window([(ids, True)], 5) == (ids, False)
+
+
+def test_one_list_is_its_own_merge_up_to_count() -> None:
+    ids = _desc(5)
+    assert merge_newest_first([ids], 3) == ids[:3]
+    assert merge_newest_first(iter([ids]), 9) == ids  # any iterable of lists, not only a list
+    assert merge_newest_first([], 3) == []

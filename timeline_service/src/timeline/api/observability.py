@@ -54,8 +54,7 @@ class _RequestRecords:
         self.lines: list[bytes] = []
         self.size = 0
         self.samples: list[tuple[tuple, float]] = []  # (children of the label set, seconds)
-        self.in_flight = 0
-        self.gauges: dict[int, object] = {}  # id -> the in-progress gauge child, set per batch
+        self.in_flight: dict = {}  # in-progress gauge child (one per route) -> requests under way
 
     def add(self, series: tuple, seconds: float, method: str, path: str, status: int) -> None:
         first = not self.samples
@@ -85,20 +84,18 @@ class _RequestRecords:
         samples, self.samples = self.samples, []
         counts: dict[int, list] = {}
         for series, seconds in samples:
-            count, duration, failed, gauge = series
-            duration.observe(seconds)
+            series[1].observe(seconds)
             found = counts.get(id(series))
             if found is None:
                 counts[id(series)] = [series, 1]
             else:
                 found[1] += 1
-            self.gauges[id(gauge)] = gauge
         for (count, _, failed, _), n in counts.values():
             count.inc(n)
             if failed is not None:
                 failed.inc(n)
-        for gauge in self.gauges.values():
-            gauge.set(self.in_flight)
+        for gauge, n in self.in_flight.items():
+            gauge.set(n)
         if self.lines:
             data, self.lines, self.size = b"".join(self.lines), [], 0
             os.write(2, data)
@@ -127,8 +124,8 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
     once, one `send` wrapper for the log line and the metrics together, and the
     updates applied per batch (_RequestRecords): the plugin's middleware and a separate
     access-log middleware cost about a third of a timeline read (see
-    docs/benchmarks.md). The in-progress gauge is this process's count of requests
-    under way, set at every batch.
+    docs/benchmarks.md). The in-progress gauge of each route is this process's count
+    of its requests under way, set at every batch.
     """
     labels = ["method", "path", "status_code", "app_name"]
     total = _series(Counter, "litestar_requests_total", "Total requests", labels)
@@ -162,8 +159,10 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
                     given = value
                     break
             token = request_id.set(given.decode() if given else uuid.uuid4().hex)
+            method = scope["method"]
             started, status, ended = time.perf_counter(), 500, 0.0
-            records.in_flight += 1
+            gauge = series(method, scope.get("path_template", scope["path"]), 200)[3]
+            records.in_flight[gauge] = records.in_flight.get(gauge, 0) + 1
 
             async def send_wrapper(message: Message) -> None:
                 nonlocal status, ended
@@ -177,8 +176,7 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
             try:
                 await app(scope, receive, send_wrapper)
             finally:
-                records.in_flight -= 1
-                method = scope["method"]
+                records.in_flight[gauge] -= 1
                 records.add(series(method, scope.get("path_template", scope["path"]), status),
                             (ended or time.perf_counter()) - started, method, scope["path"], status)
                 request_id.reset(token)

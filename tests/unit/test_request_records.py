@@ -1,0 +1,44 @@
+"""The Timeline API's request bookkeeping, applied per batch (docs/decisions/0010)."""
+
+from __future__ import annotations
+
+from timeline.api.observability import _RequestRecords
+
+
+class _Child:
+    """Stands in for a prometheus_client child: records what it was told."""
+
+    def __init__(self) -> None:
+        self.value, self.observed = 0.0, []
+
+    def inc(self, amount: float = 1) -> None:
+        self.value += amount
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+    def observe(self, seconds: float) -> None:
+        self.observed.append(seconds)
+
+
+def test_a_batch_counts_each_label_set_observes_each_duration_and_sets_in_flight_per_route() -> None:
+    records = _RequestRecords()
+    timeline, health = _Child(), _Child()  # the in-progress gauges of two routes
+    ok = (_Child(), _Child(), None, timeline)
+    failed = (_Child(), _Child(), _Child(), timeline)
+    records.in_flight = {timeline: 2, health: 0}
+    records.samples = [(ok, 0.01), (ok, 0.02), (failed, 0.5)]
+    records.flush()
+    assert ok[0].value == 2 and ok[1].observed == [0.01, 0.02]
+    assert failed[0].value == 1 and failed[2].value == 1 and failed[1].observed == [0.5]
+    assert timeline.value == 2 and health.value == 0
+    assert records.samples == []
+    records.flush()  # nothing pending: nothing counted twice
+    assert ok[0].value == 2 and failed[2].value == 1
+
+
+def test_outside_an_event_loop_a_request_is_applied_at_once() -> None:
+    records = _RequestRecords()
+    ok = (_Child(), _Child(), None, _Child())
+    records.add(ok, 0.003, "GET", "/api/v1/timeline", 200)
+    assert ok[0].value == 1 and ok[1].observed == [0.003]
