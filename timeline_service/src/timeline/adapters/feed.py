@@ -112,8 +112,7 @@ class Feed:
     async def page_home(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Slice:
         # The hot path of every read: EVALSHA straight through execute_command (what
         # AsyncScript.__call__ does, less a layer), loading the script on NOSCRIPT.
-        tag = "{" + user.hex + "}"
-        args = ("EVALSHA", self._page.sha, 3, "tlm:" + tag, "tl:" + tag, "fc:" + tag,
+        args = ("EVALSHA", self._page.sha, 3, *_home(user),
                 older_than.bytes if older_than else b"", count, self.ttl, b"1", self.max_items)
         try:
             materialized, truncated, ids, celebs = await self.redis.execute_command(*args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import logging
 import os
@@ -82,15 +83,9 @@ class _RequestRecords:
 
     def flush(self) -> None:
         samples, self.samples = self.samples, []
-        counts: dict[int, list] = {}
         for series, seconds in samples:
             series[1].observe(seconds)
-            found = counts.get(id(series))
-            if found is None:
-                counts[id(series)] = [series, 1]
-            else:
-                found[1] += 1
-        for (count, _, failed, _), n in counts.values():
+        for (count, _, failed, _), n in collections.Counter(series for series, _ in samples).items():
             count.inc(n)
             if failed is not None:
                 failed.inc(n)
@@ -146,8 +141,6 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
             )
         return found
 
-    records = request_records
-
     def middleware(app: ASGIApp) -> ASGIApp:
         async def handle(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
@@ -159,10 +152,10 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
                     given = value
                     break
             token = request_id.set(given.decode() if given else uuid.uuid4().hex)
-            method = scope["method"]
+            method, template = scope["method"], scope.get("path_template", scope["path"])
             started, status, ended = time.perf_counter(), 500, 0.0
-            gauge = series(method, scope.get("path_template", scope["path"]), 200)[3]
-            records.in_flight[gauge] = records.in_flight.get(gauge, 0) + 1
+            gauge = series(method, template, 200)[3]
+            request_records.in_flight[gauge] = request_records.in_flight.get(gauge, 0) + 1
 
             async def send_wrapper(message: Message) -> None:
                 nonlocal status, ended
@@ -176,9 +169,9 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
             try:
                 await app(scope, receive, send_wrapper)
             finally:
-                records.in_flight[gauge] -= 1
-                records.add(series(method, scope.get("path_template", scope["path"]), status),
-                            (ended or time.perf_counter()) - started, method, scope["path"], status)
+                request_records.in_flight[gauge] -= 1
+                request_records.add(series(method, template, status),
+                                    (ended or time.perf_counter()) - started, method, scope["path"], status)
                 request_id.reset(token)
 
         return handle

@@ -12,8 +12,7 @@ def merge_newest_first(lists: Iterable[list[bytes]], count: int) -> list[bytes]:
     Ids are 16-byte UUIDv7s, so byte order is time order. An id present in more than
     one list (a tweet fanned out before its author became a celebrity) appears once.
     """
-    if not isinstance(lists, list):
-        lists = list(lists)
+    lists = list(lists)
     if len(lists) == 1:
         # Most pages: a home and no celebrities. A list holds each id once (push.lua),
         # and heapq.merge's generator costs more than the rest of the merge.

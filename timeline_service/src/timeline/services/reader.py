@@ -29,10 +29,9 @@ class Reader:
         if not home.materialized:
             await self.rebuild(user)
             home = await self.feed.page_home(user, older_than, want)
+        sources = [home]
         if home.celebrities:
-            sources = [home, *await self.feed.page_celebrities(home.celebrities, older_than, want)]
-        else:
-            sources = [home]
+            sources += await self.feed.page_celebrities(home.celebrities, older_than, want)
         ids, window_ended = merge_window([(s.ids, s.truncated) for s in sources], want)
         items = await hydrate(self.cache, self.users, ids)
         # Past the cached window, older tweets still exist: continue from the source of
