@@ -11,13 +11,13 @@ printing progress on stderr:
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from datetime import datetime, timezone
 
 import httpx
 import numpy as np
+import uvloop
 
 from bench import check, fanout, graph as graph_module, load_graph, loadgen, machine, reads, redis_floor, report, servers, writes
 from bench.config import Config, load
@@ -198,4 +198,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(uvloop.run(main()))

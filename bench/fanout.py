@@ -12,9 +12,11 @@ written last.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import uuid
 
-import httpx
+import aiohttp
 import numpy as np
 from redis.asyncio import Redis
 
@@ -27,12 +29,22 @@ from timeline.adapters import feed as feed_keys
 TWEET = "/api/v1/tweet"
 
 
+def _client(connections: int = 100) -> aiohttp.ClientSession:
+    """The bench's HTTP client. aiohttp, not httpx: a POST costs it about a third of
+    httpx's CPU here, and the load generator shares the two cores with the stack it
+    measures (docs/benchmarks.md, the write path)."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30.0),
+                                 connector=aiohttp.TCPConnector(limit=connections))
+
+
 async def _metric(cfg: Config, name: str) -> float:
     """The sum of a series over every worker's /metrics."""
     total = 0.0
-    async with httpx.AsyncClient(timeout=5.0) as client:
+    async with _client() as client:
         for url in cfg.worker_metrics:
-            for line in (await client.get(url)).text.splitlines():
+            async with client.get(url) as response:
+                text = await response.text()
+            for line in text.splitlines():
                 if line.startswith(name) and (line[len(name)] in " {"):
                     total += float(line.rsplit(" ", 1)[1])
     return total
@@ -58,12 +70,12 @@ async def wait_for_quiet(cfg: Config, timeout: float = 300.0) -> float:
     return time.monotonic() - started
 
 
-async def _post(client: httpx.AsyncClient, graph: Graph, author: int, text: str) -> bytes:
-    response = await client.post(TWEET, headers={"X-User-ID": str(graph.user_ids[author])}, json={"text": text})
-    if response.status_code != 201:
-        raise RuntimeError(f"POST /tweet answered {response.status_code}: {response.text[:200]}")
-    import uuid
-    return uuid.UUID(response.json()["tweet_id"]).bytes
+async def _post(client: aiohttp.ClientSession, url: str, graph: Graph, author: int, text: str) -> bytes:
+    async with client.post(url, headers={"X-User-ID": str(graph.user_ids[author])}, json={"text": text}) as response:
+        body = await response.read()
+    if response.status != 201:
+        raise RuntimeError(f"POST /tweet answered {response.status}: {body[:200]!r}")
+    return uuid.UUID(json.loads(body)["tweet_id"]).bytes
 
 
 async def deliveries_per_second(cfg: Config, graph: Graph, target: int) -> dict[str, float]:
@@ -84,10 +96,10 @@ async def deliveries_per_second(cfg: Config, graph: Graph, target: int) -> dict[
     started = time.monotonic()
     first_seen = None
     gate = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(base_url=cfg.gateway, timeout=30.0) as client:
+    async with _client() as client:
         async def post(i: int, author: int) -> None:
             async with gate:
-                await _post(client, graph, author, f"fan-out bench {i}")
+                await _post(client, cfg.gateway + TWEET, graph, author, f"fan-out bench {i}")
         posting = asyncio.gather(*(post(i, a) for i, a in enumerate(chosen)))
         deadline = started + 300
         done = 0.0
@@ -167,9 +179,9 @@ async def delivery_delay(cfg: Config, graph: Graph, rate: float, seconds: float,
                     (celebrity_delays if key in celebrity_keys else delays).append(now - sent)
             await asyncio.sleep(0.01)  # 10 ms resolution
 
-    async def post(client: httpx.AsyncClient, author: int, watched_key: str, text: str, celeb: bool) -> None:
+    async def post(client: aiohttp.ClientSession, author: int, watched_key: str, text: str, celeb: bool) -> None:
         sent = time.monotonic()
-        tweet = await _post(client, graph, author, text)
+        tweet = await _post(client, cfg.gateway + TWEET, graph, author, text)
         key = (watched_key, tweet)
         if celeb:
             celebrity_keys.add(key)
@@ -179,8 +191,7 @@ async def delivery_delay(cfg: Config, graph: Graph, rate: float, seconds: float,
     count = max(1, int(rate * seconds))
     before = cpu.snapshot()
     tasks = []
-    async with httpx.AsyncClient(base_url=cfg.gateway, timeout=30.0,
-                                 limits=httpx.Limits(max_connections=200)) as client:
+    async with _client(200) as client:
         started = time.monotonic()
         next_celebrity = started
         for i in range(count):

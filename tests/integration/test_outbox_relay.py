@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import asyncpg
 import sqlalchemy as sa
 
 from shared_schemas import topics
 from shared_schemas.events import FollowCreated, TweetCreated
+from shared_schemas.ids import utcnow
 from tests.integration.kafka_tail import TopicTail
 from tests.support import eventually, stack, unique_name
 from users.adapters import outbox_repo
-from users.adapters.tables import followers
+from users.adapters.tables import followers, outbox
 from users.services import accounts, follows, tweets as tweet_service
 
 
@@ -97,3 +99,34 @@ async def test_the_follow_graph_heals_after_a_crash_between_its_halves(db, relay
 
 async def _follow_events(tail, follower_id):
     return [e for _, e in await tail.read() if isinstance(e, FollowCreated) and e.follower_id == follower_id]
+
+
+async def test_an_outbox_row_wakes_the_relay_at_commit_and_a_rollback_wakes_nobody(db) -> None:
+    # The relay sleeps until NOTIFY (the poll is only a fallback, seconds apart): the
+    # outbox's own trigger must send it for every writer, and only for committed rows.
+    shard = 0
+    dsn = db.primaries[shard].url.set(drivername="postgresql").render_as_string(hide_password=False)
+    listener = await asyncpg.connect(dsn)
+    heard: asyncio.Queue = asyncio.Queue()
+    await listener.add_listener(outbox_repo.CHANNEL, lambda *args: heard.put_nowait(args))
+    topic = f"test-never-published-{uuid.uuid4()}"  # the rows never leave their transaction
+    event = TweetCreated(
+        event_id=uuid.uuid4(), occurred_at=utcnow(), tweet_id=uuid.uuid4(), author_id=uuid.uuid4(),
+        username="nobody", text="never published", created_at=utcnow(), author_followers_count=0,
+    )
+    try:
+        async with db.primaries[shard].connect() as conn:
+            transaction = await conn.begin()
+            await outbox_repo.add(conn, topic, "k", event)
+            await transaction.rollback()
+        await asyncio.sleep(0.5)  # a notification sent for the rollback would have arrived
+        assert heard.empty()
+        async with db.primaries[shard].begin() as conn:
+            await outbox_repo.add(conn, topic, "k", event)
+            # Taken out again before the commit: the relay wakes and finds nothing to send.
+            await conn.execute(sa.delete(outbox).where(outbox.c.topic == topic))
+            await asyncio.sleep(0.3)
+            assert heard.empty()  # not before the commit
+        await asyncio.wait_for(heard.get(), timeout=10)
+    finally:
+        await listener.close()

@@ -4,16 +4,20 @@ database itself enforces."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 
 from tests.support import unique_name
+from users.adapters.db import ShardedDatabase
 from users.adapters.tables import tweets, username_claims, users
 from users.domain.errors import Conflict
 from users.services import accounts, tweets as tweet_service
+from users.settings import Settings as UsersSettings
 
 
 async def _count(db, shard: int, stmt) -> int:
@@ -85,3 +89,24 @@ async def test_same_key_other_text_is_a_conflict_and_changes_nothing(db) -> None
         await tweet_service.publish(db, author.user_id, "edited", key)
     listed = await tweet_service.list_by_author(db, author.user_id, None, 10)
     assert [(t.tweet_id, t.text) for t in listed] == [(first[0], "original")]
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced_not_failed(db) -> None:
+    # As after a PostgreSQL restart or failover: the next request must not fail on the
+    # dead connection its pool still holds (there is no pre-ping; the pool drops closed
+    # connections at checkout). A pool of one, so the next read is handed that one.
+    user = await accounts.create_user(db, unique_name())
+    small = ShardedDatabase(dataclasses.replace(UsersSettings(), pool_size=1))
+    try:
+        engine = small.readers[small.map.for_user(user.user_id)]
+        async with engine.connect() as conn:
+            pid = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+        killer = await asyncpg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+        try:
+            assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await killer.close()
+        await asyncio.sleep(0.2)  # the closed socket reaches the event loop
+        assert (await accounts.get_user(small, user.user_id)).username == user.username
+    finally:
+        await small.dispose()

@@ -24,6 +24,3 @@ def configure(level: str = "INFO") -> None:
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("aiokafka").setLevel("WARNING")
-    # httpx logs every request at INFO: one line per follower page of every fan-out, which
-    # is noise (failures still log) and, at tens of pages a second, a cost of its own.
-    logging.getLogger("httpx").setLevel("WARNING")

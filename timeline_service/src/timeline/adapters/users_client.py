@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
-import httpx
+import aiohttp
 import msgspec
 
 from shared_schemas.internal_api import (
@@ -20,23 +20,37 @@ class UnknownUser(Exception):
 
 
 class UsersClient:
+    """aiohttp rather than httpx: the worker asks for a follower page for every tweet it
+    fans out, and aiohttp's client spends about a third of httpx's CPU a request here
+    (docs/benchmarks.md, the write path)."""
+
     def __init__(self, base_url: str) -> None:
-        # Keep-alive pool: fan-out and hydration misses call this many times a second.
-        self.http = httpx.AsyncClient(
-            base_url=base_url, timeout=10.0, limits=httpx.Limits(max_connections=50, max_keepalive_connections=20)
-        )
+        self.base_url = base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the running event loop, as aiohttp requires. A
+        # keep-alive pool: fan-out and hydration misses call this many times a second.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10.0), connector=aiohttp.TCPConnector(limit=50),
+            )
+        return self._session
 
     async def _get(self, path: str, model: type, **params: object):
-        response = await self.http.get(path, params={k: str(v) for k, v in params.items() if v is not None})
-        if response.status_code == 404:
-            raise UnknownUser(path)
-        response.raise_for_status()
-        return msgspec.json.decode(response.content, type=model)
+        query = {k: str(v) for k, v in params.items() if v is not None}
+        async with self._http().get(self.base_url + path, params=query) as response:
+            if response.status == 404:
+                raise UnknownUser(path)
+            response.raise_for_status()
+            return msgspec.json.decode(await response.read(), type=model)
 
     async def _post(self, path: str, body: msgspec.Struct, model: type):
-        response = await self.http.post(path, content=_encoder.encode(body), headers={"content-type": "application/json"})
-        response.raise_for_status()
-        return msgspec.json.decode(response.content, type=model)
+        async with self._http().post(
+            self.base_url + path, data=_encoder.encode(body), headers={"content-type": "application/json"}
+        ) as response:
+            response.raise_for_status()
+            return msgspec.json.decode(await response.read(), type=model)
 
     async def user(self, user_id: uuid.UUID) -> UserInfo:
         return await self._get(f"/internal/users/{user_id}", UserInfo)
@@ -68,4 +82,5 @@ class UsersClient:
         return (await self._post("/internal/tweets/batch", TweetsByIdsRequest(tweet_ids=tweet_ids), Tweets)).tweets
 
     async def close(self) -> None:
-        await self.http.aclose()
+        if self._session is not None:
+            await self._session.close()

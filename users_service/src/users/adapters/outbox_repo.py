@@ -11,15 +11,15 @@ from shared_schemas import codec
 from shared_schemas.events import Event
 from users.adapters.tables import outbox
 
-# The relay LISTENs on this channel; NOTIFY is delivered only when the transaction
-# commits, so the relay never wakes for a row it cannot see yet.
+# The relay LISTENs on this channel. An insert into the outbox NOTIFYs it (a statement
+# trigger, migration 0003), delivered only when the transaction commits: the relay
+# never wakes for a row it cannot see yet.
 CHANNEL = "outbox"
 
 
 async def add(conn: AsyncConnection, topic: str, key: str, event: Event) -> None:
     """Record `event` in the caller's transaction: it is published iff the change commits."""
     await conn.execute(sa.insert(outbox).values(topic=topic, key=key, payload=codec.encode(event)))
-    await conn.execute(sa.text(f"NOTIFY {CHANNEL}"))
 
 
 async def take_batch(conn: AsyncConnection, limit: int) -> list[tuple[int, str, str, bytes, datetime]]:

@@ -52,7 +52,7 @@ async def _take_over(db: ShardedDatabase, key: str, holder: uuid.UUID, user: Use
 
 
 async def find_user(db: ShardedDatabase, user_id: uuid.UUID) -> User | None:
-    async with db.primary_for_user(user_id).connect() as conn:
+    async with db.reader_for_user(user_id).connect() as conn:
         return await users_repo.get_user(conn, user_id)
 
 

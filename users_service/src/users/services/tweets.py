@@ -53,5 +53,5 @@ async def delete(db: ShardedDatabase, caller: uuid.UUID, tweet_id: uuid.UUID) ->
 
 async def list_by_author(db: ShardedDatabase, author_id: uuid.UUID, before: uuid.UUID | None, limit: int) -> list[Tweet]:
     await get_user(db, author_id)
-    async with db.primary_for_user(author_id).connect() as conn:
+    async with db.reader_for_user(author_id).connect() as conn:
         return await tweets_repo.by_author(conn, author_id, before, limit)
