@@ -41,6 +41,7 @@ def test_apis_are_alive_and_ready(base: str) -> None:
 
 
 def test_request_latency_histograms_by_route_and_status_move() -> None:
+    users_before = _sum([f"{USERS_API}/metrics"], "litestar_requests_total", path="/api/v1/users", status_code="201")
     with httpx.Client(base_url=GATEWAY) as api:
         user = api.post("/api/v1/users", json={"username": unique_name()}).json()["user_id"]
         before = _sum([f"{TIMELINE_API}/metrics"], "litestar_request_duration_seconds_count", path="/api/v1/timeline", status_code="200")
@@ -52,6 +53,8 @@ def test_request_latency_histograms_by_route_and_status_move() -> None:
                           path="/api/v1/timeline", status_code="200") - before >= 3,
              timeout=5, what="three timeline requests counted")
     _present(f"{USERS_API}/metrics", "litestar_request_duration_seconds_bucket", "litestar_requests_total")
+    # The Users API counts by route template and status too, at once.
+    assert _sum([f"{USERS_API}/metrics"], "litestar_requests_total", path="/api/v1/users", status_code="201") > users_before
 
 
 def test_relay_worker_and_timeline_series_move_when_a_tweet_flows() -> None:

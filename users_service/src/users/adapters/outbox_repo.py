@@ -17,25 +17,32 @@ from users.adapters.tables import outbox
 CHANNEL = "outbox"
 
 
+# The statements of every event, built once and run with bind parameters: building one
+# cost as much CPU as running it (docs/decisions/0011).
+_INSERT = sa.insert(outbox)
+_BATCH = (
+    sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.created_at)
+    .order_by(outbox.c.id)
+    .limit(sa.bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_DELETE = sa.delete(outbox).where(outbox.c.id.in_(sa.bindparam("ids", expanding=True)))
+_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(7314)")
+
+
 async def add(conn: AsyncConnection, topic: str, key: str, event: Event) -> None:
     """Record `event` in the caller's transaction: it is published iff the change commits."""
-    await conn.execute(sa.insert(outbox).values(topic=topic, key=key, payload=codec.encode(event)))
+    await conn.execute(_INSERT, {"topic": topic, "key": key, "payload": codec.encode(event)})
 
 
 async def take_batch(conn: AsyncConnection, limit: int) -> list[tuple[int, str, str, bytes, datetime]]:
     """The oldest unpublished rows, locked for this relay; others skip them."""
-    stmt = (
-        sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.created_at)
-        .order_by(outbox.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [tuple(row) for row in await conn.execute(stmt)]  # type: ignore[misc]
+    return [tuple(row) for row in await conn.execute(_BATCH, {"limit": limit})]  # type: ignore[misc]
 
 
 async def delete(conn: AsyncConnection, ids: list[int]) -> None:
     """Published rows are removed at once: the outbox holds only what is still owed."""
-    await conn.execute(sa.delete(outbox).where(outbox.c.id.in_(ids)))
+    await conn.execute(_DELETE, {"ids": ids})
 
 
 async def backlog(conn: AsyncConnection) -> int:
@@ -46,4 +53,4 @@ async def try_lock_shard(conn: AsyncConnection) -> bool:
     """One relay at a time per shard (transaction-scoped advisory lock): with several
     relays running, a shard's rows still go out in commit order, so one user's events
     stay in order; extra relays take over the moment a holder dies."""
-    return (await conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(7314)"))).scalar_one()
+    return (await conn.execute(_LOCK)).scalar_one()

@@ -54,13 +54,16 @@ async def insert_user(conn: AsyncConnection, user: User) -> None:
     )
 
 
+# Built once, run with bind parameters: on the path of every tweet (its author), where
+# building a statement costs about as much CPU as running it (docs/decisions/0011).
+_USER = sa.select(
+    users.c.user_id, users.c.username, users.c.created_at, users.c.followers_count, users.c.following_count
+).where(users.c.user_id == sa.bindparam("user_id"))
+_USER_FOR_UPDATE = _USER.with_for_update()
+
+
 async def get_user(conn: AsyncConnection, user_id: uuid.UUID, *, for_update: bool = False) -> User | None:
-    stmt = sa.select(
-        users.c.user_id, users.c.username, users.c.created_at, users.c.followers_count, users.c.following_count
-    ).where(users.c.user_id == user_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = (await conn.execute(stmt)).first()
+    row = (await conn.execute(_USER_FOR_UPDATE if for_update else _USER, {"user_id": user_id})).first()
     return User(*row) if row else None
 
 

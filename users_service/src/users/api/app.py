@@ -7,7 +7,7 @@ import logging
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 
 from shared_schemas.cursors import CursorCodec
 from users import logs, settings as settings_module
@@ -26,13 +26,12 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     async def close_db() -> None:
         await db.dispose()
 
-    prometheus = PrometheusConfig(app_name="users_service", group_path=True)
     return Litestar(
         route_handlers=[
             UsersController, FollowController, TweetController, InternalController,
             observability.health, observability.ready, PrometheusController,
         ],
-        middleware=[observability.access_log, prometheus.middleware],
+        middleware=[observability.instrument("users_service")],
         exception_handlers=errors.HANDLERS,
         state=State({"db": db, "cursors": CursorCodec(settings.cursor_secret)}),
         on_shutdown=[close_db],
