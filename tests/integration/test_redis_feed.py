@@ -30,6 +30,20 @@ async def test_a_home_that_nobody_reads_is_not_written(feed: Feed) -> None:
     assert await _home(feed, user) == []
 
 
+async def test_one_fan_out_reaches_every_reading_home_among_hundreds_and_no_other(feed: Feed) -> None:
+    # More homes than one script call takes (PUSH_HOMES), read and unread interleaved:
+    # each reading home gets the tweet once, in order; an unread one gets nothing.
+    users = [uuid.uuid4() for _ in range(250)]
+    readers = users[::3]
+    older, newer = _ids(2)[::-1]
+    for user in readers:
+        await feed.begin_rebuild(user, [])
+    await feed.push_to_homes(users, [older])
+    await feed.push_to_homes(users, [newer, older])  # a redelivery with a newer one
+    for user in users:
+        assert await _home(feed, user) == ([newer, older] if user in readers else [])
+
+
 async def test_duplicates_and_late_arrivals_land_once_in_order(feed: Feed) -> None:
     user = uuid.uuid4()
     newest, middle, oldest = _ids(3)

@@ -1,7 +1,11 @@
--- Place tweet ids into a timeline list (newest first), idempotently, in id order.
--- KEYS[1] marker (the list is "materialized"), KEYS[2] list
--- ARGV[1] cap, ARGV[2] "1" to write only when the marker exists, ARGV[3..] 16-byte ids
--- Returns how many ids were added, or -1 when the timeline is not materialized.
+-- Place tweet ids into timeline lists (newest first), idempotently, in id order.
+-- KEYS: pairs of marker (the list is "materialized") and list, one pair per timeline
+-- ARGV[1] cap, ARGV[2] "1" to write only where the marker exists, ARGV[3..] 16-byte ids
+-- Returns how many ids were added over all the lists.
+--
+-- Several timelines a call: fan-out writes one tweet into a hundred homes, and one
+-- command for them all costs the worker and Redis far less than a hundred (on Redis
+-- Cluster, where a script's keys must share a slot, a call holds the homes of one slot).
 --
 -- Why a script: Kafka delivers at least once and partitions interleave, so an id may
 -- arrive twice or late. Check-and-insert must be atomic, or two workers could both
@@ -17,44 +21,54 @@ local function newer(a, b)
   return false
 end
 
-if ARGV[2] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then
-  return -1
-end
-local list, cap, added = KEYS[2], tonumber(ARGV[1]), 0
--- The list is always in descending id order (this script is the only writer that adds),
--- so presence needs no scan of the whole list (LPOS read all 800 ids of a full home, and
--- was half of Redis's time during fan-out): an id newer than the head is absent, and
--- otherwise it can only sit just above the place the binary search finds.
-for i = 3, #ARGV do
-  local id = ARGV[i]
-  local head = redis.call('LINDEX', list, 0)
-  if (not head) or newer(id, head) then
-    redis.call('LPUSH', list, id)  -- the common case: the newest tweet goes on top
-    added = added + 1
-  else
-    -- Binary search for the first entry older than id (the list is descending).
-    local lo, hi = 0, redis.call('LLEN', list)
-    local n = hi
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      if newer(id, redis.call('LINDEX', list, mid)) then hi = mid else lo = mid + 1 end
-    end
-    -- Entries above lo are not older than id: if id is present, it is the last of them.
-    if not (lo > 0 and redis.call('LINDEX', list, lo - 1) == id) and lo < cap then
-      if lo == n then
-        redis.call('RPUSH', list, id)
-      else
-        redis.call('LINSERT', list, 'BEFORE', redis.call('LINDEX', list, lo), id)
-      end
+local cap = tonumber(ARGV[1])
+
+local function place(marker, list)
+  if ARGV[2] == '1' and redis.call('EXISTS', marker) == 0 then
+    return 0
+  end
+  local added = 0
+  -- The list is always in descending id order (this script is the only writer that
+  -- adds), so presence needs no scan of the whole list (LPOS read all 800 ids of a full
+  -- home, and was half of Redis's time during fan-out): an id newer than the head is
+  -- absent, and otherwise it can only sit just above the place the binary search finds.
+  for i = 3, #ARGV do
+    local id = ARGV[i]
+    local head = redis.call('LINDEX', list, 0)
+    if (not head) or newer(id, head) then
+      redis.call('LPUSH', list, id)  -- the common case: the newest tweet goes on top
       added = added + 1
+    else
+      -- Binary search for the first entry older than id (the list is descending).
+      local lo, hi = 0, redis.call('LLEN', list)
+      local n = hi
+      while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        if newer(id, redis.call('LINDEX', list, mid)) then hi = mid else lo = mid + 1 end
+      end
+      -- Entries above lo are not older than id: if id is present, it is the last of them.
+      if not (lo > 0 and redis.call('LINDEX', list, lo - 1) == id) and lo < cap then
+        if lo == n then
+          redis.call('RPUSH', list, id)
+        else
+          redis.call('LINSERT', list, 'BEFORE', redis.call('LINDEX', list, lo), id)
+        end
+        added = added + 1
+      end
     end
   end
+  redis.call('LTRIM', list, 0, cap - 1)
+  -- A list created here (a home's first tweet) must expire with its marker, or it
+  -- would outlive the marker and a later rebuild would find stale entries in it.
+  local ttl = redis.call('PTTL', marker)
+  if ttl > 0 and added > 0 then
+    redis.call('PEXPIRE', list, ttl)
+  end
+  return added
 end
-redis.call('LTRIM', list, 0, cap - 1)
--- A list created here (a home's first tweet) must expire with its marker, or it would
--- outlive the marker and a later rebuild would find stale entries in it.
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 and added > 0 then
-  redis.call('PEXPIRE', list, ttl)
+
+local total = 0
+for k = 1, #KEYS, 2 do
+  total = total + place(KEYS[k], KEYS[k + 1])
 end
-return added
+return total
