@@ -91,6 +91,11 @@ start_bg() {
   fi
   rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.start"
   local log="$LOG_DIR/$name.log"
+  # Logs are kept across restarts; one past 100 MiB (a day of `make bench` grows the
+  # gateway's and the Timeline API's by gigabytes) starts afresh, the last one kept as .1.
+  if [ -f "$log" ] && [ "$(stat -c %s "$log")" -gt $((100 * 1024 * 1024)) ]; then
+    mv -f "$log" "$log.1"
+  fi
   printf '\n===== %s starting: %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$*" >>"$log"
   # The inner shell writes its own pid and then execs CMD, so the pid file is
   # right even if setsid had to fork. setsid makes that pid the process group
