@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from users.adapters.tables import tweets, users
@@ -16,22 +16,42 @@ _ITEM = (tweets.c.tweet_id, tweets.c.author_id, users.c.username, tweets.c.text,
 _JOINED = tweets.join(users, users.c.user_id == tweets.c.author_id)
 
 
-# Built once, run with bind parameters: building it cost as much CPU as running it
+# A POST's first two statements in one round trip: the author's row, and the insert,
+# which selects from it (so a missing author inserts nothing). Built once and run with
+# bind parameters: building a statement cost as much CPU as running it
 # (docs/decisions/0011).
-_INSERT = (
+_AUTHOR = (
+    sa.select(users.c.user_id, users.c.username, users.c.followers_count)
+    .where(users.c.user_id == sa.bindparam("author_id", type_=UUID(as_uuid=True)))
+    .cte("author")
+)
+_INSERTED = (
     insert(tweets)
+    .from_select(
+        ["tweet_id", "author_id", "text", "created_at", "idempotency_key"],
+        sa.select(
+            sa.bindparam("tweet_id", type_=UUID(as_uuid=True)), _AUTHOR.c.user_id, sa.bindparam("text", type_=sa.Text),
+            sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
+            sa.bindparam("idempotency_key", type_=UUID(as_uuid=True)),
+        ),
+    )
     .on_conflict_do_nothing(index_elements=["author_id", "idempotency_key"])
     .returning(tweets.c.tweet_id)
+    .cte("inserted")
 )
+_PUBLISH = sa.select(_AUTHOR.c.username, _AUTHOR.c.followers_count, sa.select(_INSERTED.c.tweet_id).scalar_subquery())
 
 
-async def insert_tweet(
+async def insert_for_author(
     conn: AsyncConnection, tweet_id: uuid.UUID, author_id: uuid.UUID, text: str, now: datetime, key: uuid.UUID | None
-) -> bool:
-    """False when the author already used `key`: the unique constraint decides, so racing
-    retries wait on each other inside PostgreSQL and exactly one insert wins."""
-    row = {"tweet_id": tweet_id, "author_id": author_id, "text": text, "created_at": now, "idempotency_key": key}
-    return (await conn.execute(_INSERT, row)).first() is not None
+) -> tuple[str, int, bool] | None:
+    """The author's username and followers count, and whether the tweet went in; None
+    when there is no such author. Not in when the author already used `key`: the unique
+    constraint decides, so racing retries wait on each other inside PostgreSQL and
+    exactly one insert wins."""
+    params = {"tweet_id": tweet_id, "author_id": author_id, "text": text, "created_at": now, "idempotency_key": key}
+    row = (await conn.execute(_PUBLISH, params)).first()
+    return None if row is None else (row[0], row[1], row[2] is not None)
 
 
 async def by_idempotency_key(conn: AsyncConnection, author_id: uuid.UUID, key: uuid.UUID) -> tuple[uuid.UUID, str, datetime]:

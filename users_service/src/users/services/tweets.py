@@ -8,7 +8,7 @@ from datetime import datetime
 from shared_schemas import topics
 from shared_schemas.events import TweetCreated, TweetDeleted
 from shared_schemas.ids import new_id, utcnow
-from users.adapters import outbox_repo, tweets_repo, users_repo
+from users.adapters import outbox_repo, tweets_repo
 from users.adapters.db import ShardedDatabase
 from users.domain.errors import Conflict, NotFound
 from users.domain.model import Tweet
@@ -22,12 +22,13 @@ async def publish(
 ) -> tuple[uuid.UUID, datetime]:
     """A retry with the same key and text returns the original tweet's id and time."""
     text = normalize_text(text)
+    tweet_id, now = new_tweet_id(author_id), utcnow()
     async with db.primary_for_user(author_id).begin() as conn:
-        author = await users_repo.get_user(conn, author_id)
+        author = await tweets_repo.insert_for_author(conn, tweet_id, author_id, text, now, key)
         if author is None:
             raise NotFound("caller (X-User-ID) not found")
-        tweet_id, now = new_tweet_id(author_id), utcnow()
-        if not await tweets_repo.insert_tweet(conn, tweet_id, author_id, text, now, key):
+        username, followers_count, inserted = author
+        if not inserted:
             assert key is not None  # only a keyed insert can conflict
             tweet_id, stored_text, created_at = await tweets_repo.by_idempotency_key(conn, author_id, key)
             if stored_text != text:
@@ -35,8 +36,7 @@ async def publish(
             return tweet_id, created_at
         event = TweetCreated(
             event_id=new_id(), occurred_at=now, tweet_id=tweet_id, author_id=author_id,
-            username=author.username, text=text, created_at=now,
-            author_followers_count=author.followers_count,
+            username=username, text=text, created_at=now, author_followers_count=followers_count,
         )
         await outbox_repo.add(conn, topics.TWEETS.name, str(author_id), event)
     return tweet_id, now
