@@ -85,7 +85,7 @@ def tables(result: dict) -> str:
     out.append("**Push over pull** (timeline service / pull model, pages per second): "
                + ", ".join(f"{k.replace('_', ' ')} {_n(v, 1)}x" for k, v in h["per_kind"].items())
                + f"; headline (the smallest): **{_n(h['push_over_pull'], 1)}x**. "
-               f"Service / minimal endpoint (both via a gateway): **{_n(h['service_over_minimal'], 2)}**; "
+               f"Service / minimal endpoint (both via a gateway): **{_n(h['service_over_minimal'], 3)}**; "
                f"minimal endpoint / raw Redis page: {_n(h['minimal_over_redis'], 3)}.")
     out.append("")
     fo = result["fanout"]
