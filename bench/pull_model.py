@@ -1,6 +1,6 @@
 """The pull model (fan-out on read) on the same data: each page computed from
-PostgreSQL when it is asked for, served like the Timeline API (same framework, same
-server, same gateway configuration) and answering byte for byte the same pages.
+PostgreSQL when it is asked for, served like the Timeline API (its route, framework,
+server and gateway configuration) and answering byte for byte the same pages.
 
 Per page: the caller's followees from `following` on the caller's shard; then, per
 physical shard holding any of the authors (the caller and everyone they follow), one
@@ -19,18 +19,14 @@ import uuid
 
 import asyncpg
 import msgspec
-from litestar import Litestar, Response, get
-from litestar.params import Parameter
-from typing_extensions import Annotated
+from litestar import Litestar, get
 
-from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
-from shared_schemas.ids import iso_ms, parse_uuid
+from shared_schemas.cursors import CursorCodec
+from shared_schemas.ids import iso_ms
 from shared_schemas.internal_api import TweetItem
+from timeline.api import errors
+from timeline.api.routes import timeline_route
 from users.domain.sharding import ShardMap
-
-UserHeader = Annotated[str | None, Parameter(header="X-User-ID", required=False)]
-Limit = Annotated[str | None, Parameter(query="limit", required=False)]
-Cursor = Annotated[str | None, Parameter(query="next_cursor", required=False)]
 
 FOLLOWEES = "SELECT followee_id FROM following WHERE follower_id = $1"
 _PAGE = """
@@ -51,10 +47,6 @@ FIRST_PAGE = _PAGE.format(older="")
 OLDER_PAGE = _PAGE.format(older="AND tweet_id < $3")
 
 _encoder = msgspec.json.Encoder()
-
-
-def _bad(detail: str, status: int = 400) -> Response:
-    return Response(_encoder.encode({"detail": detail}), status_code=status, media_type="application/json")
 
 
 def create_app() -> Litestar:
@@ -78,34 +70,28 @@ def create_app() -> Litestar:
                 return await conn.fetch(FIRST_PAGE, authors, want)
             return await conn.fetch(OLDER_PAGE, authors, want, older)
 
-    @get("/api/v1/timeline")
-    async def timeline(x_user_id: UserHeader = None, limit: Limit = None, next_cursor: Cursor = None) -> Response:
-        user = parse_uuid(x_user_id or "")
-        if user is None:
-            return _bad("X-User-ID must be a UUID")
-        try:
-            size = parse_limit(limit)
-            older = cursors.decode(next_cursor) if next_cursor else None
-        except (ValueError, InvalidCursor) as exc:
-            return _bad(str(exc))
-        want = size + 1
-        async with pools[shards.for_user(user)].acquire() as conn:
-            followees = [row[0] for row in await conn.fetch(FOLLOWEES, user)]
-        groups: dict[int, list[uuid.UUID]] = {}
-        for author in [user, *followees]:
-            groups.setdefault(shards.for_user(author), []).append(author)
-        parts = await asyncio.gather(*(shard_page(i, ids, older, want) for i, ids in groups.items()))
-        rows = list(heapq.merge(*parts, key=lambda r: r[0], reverse=True))[:want]
-        items = [
-            _encoder.encode(TweetItem(tweet_id=r[0], user_id=r[1], username=r[2], text=r[3], created_at=iso_ms(r[4])))
-            for r in rows[:size]
-        ]
-        cursor = b'"' + cursors.encode(rows[size - 1][0]).encode() + b'"' if len(rows) > size else b"null"
-        body = b'{"tweets":[' + b",".join(items) + b'],"next_cursor":' + cursor + b"}"
-        return Response(body, media_type="application/json")
+    class PullReader:
+        """The Timeline API's route (parameters, errors, the page's JSON) over pages
+        computed on read: only where the page comes from differs."""
+
+        async def page(self, user: uuid.UUID, older: uuid.UUID | None, size: int) -> tuple[list[bytes], uuid.UUID | None]:
+            want = size + 1
+            async with pools[shards.for_user(user)].acquire() as conn:
+                followees = [row[0] for row in await conn.fetch(FOLLOWEES, user)]
+            groups: dict[int, list[uuid.UUID]] = {}
+            for author in [user, *followees]:
+                groups.setdefault(shards.for_user(author), []).append(author)
+            parts = await asyncio.gather(*(shard_page(i, ids, older, want) for i, ids in groups.items()))
+            rows = list(heapq.merge(*parts, key=lambda r: r[0], reverse=True))[:want]
+            items = [
+                _encoder.encode(TweetItem(tweet_id=r[0], user_id=r[1], username=r[2], text=r[3], created_at=iso_ms(r[4])))
+                for r in rows[:size]
+            ]
+            return items, rows[size - 1][0] if len(rows) > size else None
 
     @get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    return Litestar([timeline, health], on_startup=[start], on_shutdown=[stop], logging_config=None, openapi_config=None)
+    return Litestar([timeline_route(PullReader(), cursors), health], exception_handlers=errors.HANDLERS,
+                    on_startup=[start], on_shutdown=[stop], logging_config=None, openapi_config=None)

@@ -54,8 +54,9 @@ async def insert_user(conn: AsyncConnection, user: User) -> None:
     )
 
 
-# Built once, run with bind parameters: on the path of every tweet (its author), where
-# building a statement costs about as much CPU as running it (docs/decisions/0011).
+# Built once, run with bind parameters: on the path of every follow, profile read and
+# internal user lookup, where building a statement costs about as much CPU as running
+# it (docs/decisions/0011).
 _USER = sa.select(
     users.c.user_id, users.c.username, users.c.created_at, users.c.followers_count, users.c.following_count
 ).where(users.c.user_id == sa.bindparam("user_id"))
