@@ -74,7 +74,7 @@ def tables(result: dict) -> str:
     out.append(f"| page 1 ({f['items']} ids) | raw Redis: LRANGE + MGET (redis-benchmark) | {_n(f['page_rps'])} | | | | |{blank}")
     out.append(f"| | raw Redis: LRANGE alone | {_n(f['lrange_rps'])} | | | | |{blank}")
     out.append(f"| | raw Redis: MGET alone | {_n(f['mget_rps'])} | | | | |{blank}")
-    out.append(f"| | raw Redis: the service's page script (EVALSHA page.lua) alone | {_n(f['page_script_rps'])} | | | | |{blank}")
+    out.append(f"| | raw Redis: the service's page script (EVALSHA page.lua: ids and items in one call) | {_n(f['page_script_rps'])} | | | | |{blank}")
     out.append("")
     out.append("CPU µs/page: user + system CPU time each kind of process spent during the run, divided by the "
                "pages served (bench/cpu.py); steadier than pages/s, and what to compare between rows. "

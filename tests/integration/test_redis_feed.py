@@ -6,8 +6,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from redis.asyncio import RedisCluster
 
 from shared_schemas.ids import new_id
+from timeline.adapters import tweet_cache
 from timeline.adapters.feed import Feed
 
 
@@ -77,6 +79,30 @@ async def test_pages_start_strictly_after_the_cursor(feed: Feed) -> None:
     await feed.unpush_from_homes([user], [ids[2]])
     again = await feed.page_home(user, ids[2], 2)
     assert [uuid.UUID(bytes=b) for b in again.ids] == ids[3:5]
+
+
+async def test_a_page_without_celebrities_comes_with_its_cached_items_on_a_single_redis(any_redis) -> None:
+    """One round trip a page where it can be: on a single Redis the page script reads
+    the cached items too, and says which ones the cache lacks. Not on a cluster (the
+    items live on other nodes), and not for a home that merges in a celebrity (its
+    page is only known after the merge)."""
+    feed = Feed(any_redis, max_items=5, ttl_seconds=600, items_prefix=tweet_cache.KEY_PREFIX)
+    plain, fan = uuid.uuid4(), uuid.uuid4()
+    ids = _ids(3)
+    for tweet_id in (ids[0], ids[2]):  # ids[1] is not cached (evicted, say)
+        await any_redis.set(tweet_cache.KEY_PREFIX + tweet_id.bytes, b'{"n":"%d"}' % ids.index(tweet_id))
+    await feed.begin_rebuild(plain, [])
+    await feed.begin_rebuild(fan, [uuid.uuid4()])
+    for user in (plain, fan):
+        await feed.merge_into_home(user, ids)
+    page = await feed.page_home(plain, None, 5)
+    merged = await feed.page_home(fan, None, 5)
+    assert [uuid.UUID(bytes=b) for b in page.ids] == ids == [uuid.UUID(bytes=b) for b in merged.ids]
+    single = not isinstance(any_redis, RedisCluster)
+    assert page.items == ([b'{"n":"0"}', None, b'{"n":"2"}'] if single else None)
+    assert merged.items is None and len(merged.celebrities) == 1
+    empty = await feed.page_home(plain, ids[-1], 5)  # past the end: nothing to read
+    assert empty.ids == [] and empty.items == ([] if single else None)
 
 
 async def test_a_short_slice_says_whether_the_list_ran_out_at_its_cap(feed: Feed) -> None:

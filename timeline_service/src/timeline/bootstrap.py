@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from timeline.adapters import redis_client
+from timeline.adapters import redis_client, tweet_cache
 from timeline.adapters.feed import Feed
 from timeline.adapters.tweet_cache import TweetCache
 from timeline.adapters.users_client import UsersClient
@@ -32,7 +32,7 @@ class Components:
 def build(settings: Settings) -> Components:
     redis = redis_client.connect(settings.redis_url, settings.redis_cluster)
     users = UsersClient(settings.users_api_url)
-    feed = Feed(redis, settings.max_items, settings.ttl_seconds)
+    feed = Feed(redis, settings.max_items, settings.ttl_seconds, items_prefix=tweet_cache.KEY_PREFIX)
     cache = TweetCache(redis, settings.tweet_cache_ttl_seconds)
     fanout = Fanout(feed, cache, users, settings.celebrity_threshold, settings.backfill_items, settings.fanout_batch)
     return Components(redis, users, feed, cache, fanout, Reader(feed, cache, users, fanout))

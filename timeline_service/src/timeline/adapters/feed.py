@@ -35,6 +35,9 @@ class Slice(NamedTuple):  # a NamedTuple: built on every read, and cheaper than 
     truncated: bool
     ids: list[bytes]
     celebrities: list[uuid.UUID]
+    # Each id's cached item (None where not cached), when the read fetched them with
+    # the ids (a home without celebrities on a single Redis); otherwise None.
+    items: list[bytes | None] | None = None
 
 
 def _home(user: uuid.UUID) -> tuple[str, str, str]:
@@ -62,8 +65,11 @@ def _evalsha(pipe, sha: str, keys: list, args: list) -> None:
 
 
 class Feed:
-    def __init__(self, redis: Redis | RedisCluster, max_items: int, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis | RedisCluster, max_items: int, ttl_seconds: int, items_prefix: bytes = b"") -> None:
+        """`items_prefix`: the tweet cache's key prefix, to read a page's items in the
+        page script's round trip; ignored on a cluster, where they live on other nodes."""
         self.redis, self.max_items, self.ttl = redis, max_items, ttl_seconds
+        self.items_prefix = b"" if isinstance(redis, RedisCluster) else items_prefix
         self._push = redis.register_script(_script("push.lua"))
         self._page = redis.register_script(_script("page.lua"))
 
@@ -126,13 +132,16 @@ class Feed:
         # The hot path of every read: EVALSHA straight through execute_command (what
         # AsyncScript.__call__ does, less a layer), loading the script on NOSCRIPT.
         args = ("EVALSHA", self._page.sha, 3, *_home(user),
-                older_than.bytes if older_than else b"", count, self.ttl, b"1", self.max_items)
+                older_than.bytes if older_than else b"", count, self.ttl, b"1", self.max_items, self.items_prefix)
         try:
-            materialized, truncated, ids, celebs = await self.redis.execute_command(*args)
+            materialized, truncated, ids, celebs, items = await self.redis.execute_command(*args)
         except NoScriptError:
             await self.redis.script_load(self._page.script)
-            materialized, truncated, ids, celebs = await self.redis.execute_command(*args)
-        return Slice(materialized == 1, truncated == 1, ids, [uuid.UUID(bytes=c) for c in celebs] if celebs else [])
+            materialized, truncated, ids, celebs, items = await self.redis.execute_command(*args)
+        if celebs:
+            return Slice(materialized == 1, truncated == 1, ids, [uuid.UUID(bytes=c) for c in celebs])
+        # Without celebrities the script read the items too, when asked to.
+        return Slice(materialized == 1, truncated == 1, ids, [], items if self.items_prefix else None)
 
     async def begin_rebuild(self, user: uuid.UUID, celebrities: list[uuid.UUID]) -> None:
         """Start a home afresh: mark it materialized *before* its tweets are fetched, so
@@ -193,10 +202,10 @@ class Feed:
             for author in authors:
                 marker, listing = _celebrity(author)
                 # KEYS[3] is unused for a celebrity list; the marker stands in, same slot.
-                _evalsha(pipe, self._page.sha, [marker, listing, marker], [cursor, count, self.ttl, "0", self.max_items])
+                _evalsha(pipe, self._page.sha, [marker, listing, marker], [cursor, count, self.ttl, "0", self.max_items, ""])
 
         results = await self._pipelined(queue)
-        return [Slice(m == 1, t == 1, ids, []) for m, t, ids, _ in results]
+        return [Slice(m == 1, t == 1, ids, []) for m, t, ids, _, _ in results]
 
     async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:
         return await self.redis.lrange(_celebrity(author)[1], 0, -1)

@@ -15,9 +15,12 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(TweetItem)
 
 
+KEY_PREFIX = b"tw:"  # + the tweet's 16-byte id; the page script reads these keys too
+
+
 def _key(tweet_id: uuid.UUID | bytes) -> bytes:
     raw = tweet_id.bytes if isinstance(tweet_id, uuid.UUID) else tweet_id
-    return b"tw:" + raw
+    return KEY_PREFIX + raw
 
 
 class TweetCache:

@@ -14,9 +14,13 @@ CACHE_LOOKUPS = Counter("timeline_tweet_cache_lookups_total", "Tweet cache looku
 _HITS, _MISSES = CACHE_LOOKUPS.labels("hit"), CACHE_LOOKUPS.labels("miss")  # looked up once, not per page
 
 
-async def hydrate(cache: TweetCache, users: UsersClient, ids: list[bytes]) -> list[tuple[bytes, bytes]]:
-    """(id, item JSON) for each id, in order; deleted tweets are dropped."""
-    found = await cache.get_many(ids)
+async def hydrate(
+    cache: TweetCache, users: UsersClient, ids: list[bytes], found: list[bytes | None] | None = None
+) -> list[tuple[bytes, bytes]]:
+    """(id, item JSON) for each id, in order; deleted tweets are dropped. `found`: the
+    cache's answer for `ids` when the caller already has it (the page script's)."""
+    if found is None:
+        found = await cache.get_many(ids)
     if None not in found:  # the usual page: every item cached
         _HITS.inc(len(ids))
         return list(zip(ids, found))

@@ -33,7 +33,10 @@ class Reader:
         if home.celebrities:
             sources += await self.feed.page_celebrities(home.celebrities, older_than, want)
         ids, window_ended = merge_window([(s.ids, s.truncated) for s in sources], want)
-        items = await hydrate(self.cache, self.users, ids)
+        # Without celebrities the page is a prefix of the home's slice, whose items the
+        # page script may have read already (a single Redis).
+        cached = home.items[:len(ids)] if home.items is not None and len(sources) == 1 else None
+        items = await hydrate(self.cache, self.users, ids, cached)
         # Past the cached window, older tweets still exist: continue from the source of
         # truth, as far as they go.
         if window_ended:

@@ -2,12 +2,16 @@
 -- KEYS[1] marker, KEYS[2] list, KEYS[3] set of followed celebrities
 -- ARGV[1] cursor id (16 bytes, "older than this") or "", ARGV[2] count, ARGV[3] ttl,
 -- ARGV[4] "1" for a home timeline (also refresh its expiry and read its celebrities),
--- "0" for a celebrity's own list (KEYS[3] unused), ARGV[5] the lists' cap
--- Returns {materialized 0/1, truncated 0/1, {ids...}, {celebrity ids...}}, where
--- truncated = the slice came up short and the list is at its cap: older tweets exist
--- that the list no longer holds.
+-- "0" for a celebrity's own list (KEYS[3] unused), ARGV[5] the lists' cap,
+-- ARGV[6] the tweet cache's key prefix, or "" (on Redis Cluster, where the cached items
+-- live on other nodes)
+-- Returns {materialized 0/1, truncated 0/1, {ids...}, {celebrity ids...}, {items...}},
+-- where truncated = the slice came up short and the list is at its cap: older tweets
+-- exist that the list no longer holds; and items = each id's cached item (false where
+-- it is not cached), read here when ARGV[6] is given and the home follows no
+-- celebrity (then the ids are the page: nothing is merged in), otherwise {}.
 -- Every call here is paid on every page read, so the common page (the first, a full
--- slice) makes three: TTL (doubles as the marker check), LRANGE, SMEMBERS.
+-- slice) makes four: TTL (doubles as the marker check), LRANGE, SMEMBERS, MGET.
 local function newer(a, b)
   for i = 1, 16 do
     local x, y = string.byte(a, i), string.byte(b, i)
@@ -18,7 +22,7 @@ end
 
 local left = redis.call('TTL', KEYS[1])
 if left == -2 then  -- no marker: not materialized
-  return {0, 0, {}, {}}
+  return {0, 0, {}, {}, {}}
 end
 local list, cursor, count = KEYS[2], ARGV[1], tonumber(ARGV[2])
 local n = nil
@@ -55,4 +59,14 @@ if ARGV[4] == '1' then
   end
   celebrities = redis.call('SMEMBERS', KEYS[3])
 end
-return {1, truncated, ids, celebrities}
+local items = {}
+if ARGV[6] ~= '' and #celebrities == 0 and #ids > 0 then
+  -- The page's items in the same round trip: the client's second command (an MGET
+  -- after the ids came back) cost the API more CPU than anything else it does for a
+  -- page. The item keys are not in KEYS, which only a single Redis allows (on a
+  -- cluster ARGV[6] is ""), and they are only read.
+  local keys = {}
+  for i, id in ipairs(ids) do keys[i] = ARGV[6] .. id end
+  items = redis.call('MGET', unpack(keys))
+end
+return {1, truncated, ids, celebrities, items}

@@ -1,10 +1,12 @@
-"""The whole read path on Redis Cluster: rebuild, celebrity merge, hydration, paging."""
+"""The whole read path, on a single Redis and on Redis Cluster: rebuild, celebrity
+merge, hydration (with the page script's items or on its own), paging."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.support import USERS_API, eventually, unique_name
+from timeline.adapters import tweet_cache
 from timeline.adapters.feed import Feed
 from timeline.adapters.tweet_cache import TweetCache
 from timeline.adapters.users_client import UsersClient
@@ -14,16 +16,17 @@ from users.services import accounts, follows, tweets as tweet_service
 
 
 @pytest.fixture
-async def reader(cluster_redis):
+async def reader(any_redis):
     users = UsersClient(USERS_API)
-    feed, cache = Feed(cluster_redis, max_items=50, ttl_seconds=600), TweetCache(cluster_redis, 600)
+    feed = Feed(any_redis, max_items=50, ttl_seconds=600, items_prefix=tweet_cache.KEY_PREFIX)
+    cache = TweetCache(any_redis, 600)
     # Threshold 2: an author with two followers is a celebrity, merged at read time.
     fanout = Fanout(feed, cache, users, celebrity_threshold=2, backfill_items=50, batch=100)
     yield Reader(feed, cache, users, fanout)
     await users.close()
 
 
-async def test_a_page_with_a_celebrity_merged_in_reads_the_same_on_a_cluster(db, reader: Reader, cluster_redis) -> None:
+async def test_a_page_with_a_celebrity_merged_in_reads_whole_and_in_order(db, reader: Reader, any_redis) -> None:
     me, star, friend, fan = [await accounts.create_user(db, unique_name()) for _ in range(4)]
     for follower, followee in ((me.user_id, star.user_id), (fan.user_id, star.user_id), (me.user_id, friend.user_id)):
         await follows.follow(db, follower, followee)
@@ -32,7 +35,7 @@ async def test_a_page_with_a_celebrity_merged_in_reads_the_same_on_a_cluster(db,
     for i in range(3):
         for author in (star, friend, me):
             posted.append((await tweet_service.publish(db, author.user_id, f"{author.username} {i}", None))[0])
-    await cluster_redis.delete("tw:" .encode() + posted[0].bytes)  # one cache miss, refilled from the source
+    await any_redis.delete(tweet_cache.KEY_PREFIX + posted[0].bytes)  # one cache miss, refilled from the source
     seen, cursor = [], None
     while True:
         items, cursor = await reader.page(me.user_id, cursor, 4)
@@ -40,8 +43,24 @@ async def test_a_page_with_a_celebrity_merged_in_reads_the_same_on_a_cluster(db,
         if cursor is None:
             break
     assert seen == sorted(posted, reverse=True)
-    celebrities = await cluster_redis.smembers("fc:{" + me.user_id.hex + "}")
+    celebrities = await any_redis.smembers("fc:{" + me.user_id.hex + "}")
     assert celebrities == {star.user_id.bytes}
+
+
+async def test_a_page_without_celebrities_fills_what_the_cache_lacks(db, reader: Reader, any_redis) -> None:
+    # On a single Redis the page script brings the cached items with the ids; the
+    # ones it lacks still come from the Users Service, in place, and are cached again.
+    me, friend = [await accounts.create_user(db, unique_name()) for _ in range(2)]
+    await follows.follow(db, me.user_id, friend.user_id)
+    posted = [(await tweet_service.publish(db, friend.user_id, f"plain {i}", None))[0] for i in range(5)]
+    first, _ = await reader.page(me.user_id, None, 5)  # builds the home, caches the items
+    missing = [tweet_cache.KEY_PREFIX + posted[i].bytes for i in (1, 3)]
+    for key in missing:  # one by one: on a cluster they are on different nodes
+        await any_redis.delete(key)
+    again, cursor = await reader.page(me.user_id, None, 5)
+    assert again == first and [reader.cache.decode(raw).tweet_id for raw in again] == posted[::-1]
+    assert cursor is None
+    assert all([await any_redis.exists(key) for key in missing])
 
 
 async def _followers(db, user_id, count) -> bool:
