@@ -81,26 +81,36 @@ async def test_pages_start_strictly_after_the_cursor(feed: Feed) -> None:
     assert [uuid.UUID(bytes=b) for b in again.ids] == ids[3:5]
 
 
-async def test_a_page_without_celebrities_comes_with_its_cached_items_on_a_single_redis(any_redis) -> None:
-    """One round trip a page where it can be: on a single Redis the page script reads
-    the cached items too, and says which ones the cache lacks. Not on a cluster (the
-    items live on other nodes), and not for a home that merges in a celebrity (its
-    page is only known after the merge)."""
+async def test_a_home_read_brings_the_rest_of_its_page_on_a_single_redis(any_redis) -> None:
+    """One round trip a page where it can be: on a single Redis the page script also
+    reads a plain home's cached items (saying which ones the cache lacks), or the
+    lists of the celebrities a home merges in (its page is only known after the
+    merge). Not on a cluster, where those keys live on other nodes."""
     feed = Feed(any_redis, max_items=5, ttl_seconds=600, items_prefix=tweet_cache.KEY_PREFIX)
-    plain, fan = uuid.uuid4(), uuid.uuid4()
-    ids = _ids(3)
-    for tweet_id in (ids[0], ids[2]):  # ids[1] is not cached (evicted, say)
+    plain, fan, star, quiet = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ids = _ids(6)
+    home, theirs = ids[1::2], ids[0::2]
+    for tweet_id in (home[0], home[2]):  # home[1] is not cached (evicted, say)
         await any_redis.set(tweet_cache.KEY_PREFIX + tweet_id.bytes, b'{"n":"%d"}' % ids.index(tweet_id))
+    await feed.push_to_celebrity(star, theirs, fill=True)  # `quiet`'s list is not filled
     await feed.begin_rebuild(plain, [])
-    await feed.begin_rebuild(fan, [uuid.uuid4()])
+    await feed.begin_rebuild(fan, [star, quiet])
     for user in (plain, fan):
-        await feed.merge_into_home(user, ids)
+        await feed.merge_into_home(user, home)
     page = await feed.page_home(plain, None, 5)
     merged = await feed.page_home(fan, None, 5)
-    assert [uuid.UUID(bytes=b) for b in page.ids] == ids == [uuid.UUID(bytes=b) for b in merged.ids]
+    assert [uuid.UUID(bytes=b) for b in page.ids] == home == [uuid.UUID(bytes=b) for b in merged.ids]
     single = not isinstance(any_redis, RedisCluster)
-    assert page.items == ([b'{"n":"0"}', None, b'{"n":"2"}'] if single else None)
-    assert merged.items is None and len(merged.celebrities) == 1
+    assert page.items == ([b'{"n":"1"}', None, b'{"n":"5"}'] if single else None)
+    assert merged.items is None and set(merged.celebrities) == {star, quiet}
+    if single:
+        lists = dict(zip(merged.celebrities, merged.celebrity_slices))
+        assert [uuid.UUID(bytes=b) for b in lists[star].ids] == theirs and lists[star].materialized
+        assert not lists[quiet].materialized and lists[quiet].ids == []
+        after = await feed.page_home(fan, home[0], 5)  # the cursor applies to them too
+        assert [uuid.UUID(bytes=b) for b in after.celebrity_slices[merged.celebrities.index(star)].ids] == theirs[1:]
+    else:
+        assert merged.celebrity_slices is None
     empty = await feed.page_home(plain, ids[-1], 5)  # past the end: nothing to read
     assert empty.ids == [] and empty.items == ([] if single else None)
 

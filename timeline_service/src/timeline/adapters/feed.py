@@ -35,9 +35,11 @@ class Slice(NamedTuple):  # a NamedTuple: built on every read, and cheaper than 
     truncated: bool
     ids: list[bytes]
     celebrities: list[uuid.UUID]
-    # Each id's cached item (None where not cached), when the read fetched them with
-    # the ids (a home without celebrities on a single Redis); otherwise None.
+    # What the home's read brought along on a single Redis (page.lua), else None:
+    # without celebrities, each id's cached item (None where not cached); with them,
+    # each followed celebrity's slice, in the order of `celebrities`.
     items: list[bytes | None] | None = None
+    celebrity_slices: list[Slice] | None = None
 
 
 def _home(user: uuid.UUID) -> tuple[str, str, str]:
@@ -46,6 +48,7 @@ def _home(user: uuid.UUID) -> tuple[str, str, str]:
 
 
 def _celebrity(author: uuid.UUID) -> tuple[str, str]:
+    # page.lua builds these two names too (from a followed celebrity's id)
     tag = "{" + author.hex + "}"
     return f"clm:{tag}", f"cl:{tag}"
 
@@ -66,8 +69,9 @@ def _evalsha(pipe, sha: str, keys: list, args: list) -> None:
 
 class Feed:
     def __init__(self, redis: Redis | RedisCluster, max_items: int, ttl_seconds: int, items_prefix: bytes = b"") -> None:
-        """`items_prefix`: the tweet cache's key prefix, to read a page's items in the
-        page script's round trip; ignored on a cluster, where they live on other nodes."""
+        """`items_prefix`: the tweet cache's key prefix, to read a page's items (or its
+        celebrities' lists) in the page script's round trip; ignored on a cluster,
+        where those keys live on other nodes."""
         self.redis, self.max_items, self.ttl = redis, max_items, ttl_seconds
         self.items_prefix = b"" if isinstance(redis, RedisCluster) else items_prefix
         self._push = redis.register_script(_script("push.lua"))
@@ -134,14 +138,16 @@ class Feed:
         args = ("EVALSHA", self._page.sha, 3, *_home(user),
                 older_than.bytes if older_than else b"", count, self.ttl, b"1", self.max_items, self.items_prefix)
         try:
-            materialized, truncated, ids, celebs, items = await self.redis.execute_command(*args)
+            materialized, truncated, ids, celebs, items, lists = await self.redis.execute_command(*args)
         except NoScriptError:
             await self.redis.script_load(self._page.script)
-            materialized, truncated, ids, celebs, items = await self.redis.execute_command(*args)
+            materialized, truncated, ids, celebs, items, lists = await self.redis.execute_command(*args)
+        if not self.items_prefix:
+            return Slice(materialized == 1, truncated == 1, ids, [uuid.UUID(bytes=c) for c in celebs] if celebs else [])
         if celebs:
-            return Slice(materialized == 1, truncated == 1, ids, [uuid.UUID(bytes=c) for c in celebs])
-        # Without celebrities the script read the items too, when asked to.
-        return Slice(materialized == 1, truncated == 1, ids, [], items if self.items_prefix else None)
+            slices = [Slice(m == 1, t == 1, theirs, []) for m, t, theirs in lists]
+            return Slice(materialized == 1, truncated == 1, ids, [uuid.UUID(bytes=c) for c in celebs], None, slices)
+        return Slice(materialized == 1, truncated == 1, ids, [], items)
 
     async def begin_rebuild(self, user: uuid.UUID, celebrities: list[uuid.UUID]) -> None:
         """Start a home afresh: mark it materialized *before* its tweets are fetched, so
@@ -205,7 +211,7 @@ class Feed:
                 _evalsha(pipe, self._page.sha, [marker, listing, marker], [cursor, count, self.ttl, "0", self.max_items, ""])
 
         results = await self._pipelined(queue)
-        return [Slice(m == 1, t == 1, ids, []) for m, t, ids, _, _ in results]
+        return [Slice(m == 1, t == 1, ids, []) for m, t, ids, *_ in results]
 
     async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:
         return await self.redis.lrange(_celebrity(author)[1], 0, -1)

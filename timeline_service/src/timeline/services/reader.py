@@ -30,7 +30,9 @@ class Reader:
             await self.rebuild(user)
             home = await self.feed.page_home(user, older_than, want)
         sources = [home]
-        if home.celebrities:
+        if home.celebrity_slices is not None:  # read with the home (a single Redis)
+            sources += home.celebrity_slices
+        elif home.celebrities:
             sources += await self.feed.page_celebrities(home.celebrities, older_than, want)
         ids, window_ended = merge_window([(s.ids, s.truncated) for s in sources], want)
         # Without celebrities the page is a prefix of the home's slice, whose items the
