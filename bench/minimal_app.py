@@ -8,6 +8,7 @@ metrics, the access log, error handling) costs on top of Python and Redis.
 
 from __future__ import annotations
 
+import gc
 import os
 
 from litestar import Litestar, Response, get
@@ -40,4 +41,5 @@ def create_app() -> Litestar:
     async def close() -> None:
         await redis.aclose()
 
-    return Litestar([timeline, health], on_shutdown=[close], logging_config=None, openapi_config=None)
+    # Frozen at start-up as the services are (their app.py), so that both are served alike.
+    return Litestar([timeline, health], on_startup=[gc.freeze], on_shutdown=[close], logging_config=None, openapi_config=None)

@@ -13,6 +13,7 @@ call does, in hand-written SQL on raw asyncpg so the pull model is not slowed by
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import os
 import uuid
@@ -94,4 +95,4 @@ def create_app() -> Litestar:
         return {"status": "ok"}
 
     return Litestar([timeline_route(PullReader(), cursors), health], exception_handlers=errors.HANDLERS,
-                    on_startup=[start], on_shutdown=[stop], logging_config=None, openapi_config=None)
+                    on_startup=[start, gc.freeze], on_shutdown=[stop], logging_config=None, openapi_config=None)
