@@ -35,11 +35,12 @@ class Slice(NamedTuple):  # a NamedTuple: built on every read, and cheaper than 
     truncated: bool
     ids: list[bytes]
     celebrities: list[uuid.UUID]
-    # What the home's read brought along on a single Redis (page.lua), else None:
-    # without celebrities, each id's cached item (None where not cached); with them,
-    # each followed celebrity's slice, in the order of `celebrities`.
-    items: list[bytes | None] | None = None
+    # What a home's read brought along on a single Redis (page.lua), else None: each
+    # followed celebrity's slice, in the order of `celebrities`; the newest distinct
+    # ids of all the slices, which the page is a prefix of, and their cached items
+    # (None where not cached).
     celebrity_slices: list[Slice] | None = None
+    prefetched: tuple[list[bytes], list[bytes | None]] | None = None
 
 
 def _home(user: uuid.UUID) -> tuple[str, str, str]:
@@ -138,16 +139,15 @@ class Feed:
         args = ("EVALSHA", self._page.sha, 3, *_home(user),
                 older_than.bytes if older_than else b"", count, self.ttl, b"1", self.max_items, self.items_prefix)
         try:
-            materialized, truncated, ids, celebs, items, lists = await self.redis.execute_command(*args)
+            materialized, truncated, ids, celebs, lists, page, items = await self.redis.execute_command(*args)
         except NoScriptError:
             await self.redis.script_load(self._page.script)
-            materialized, truncated, ids, celebs, items, lists = await self.redis.execute_command(*args)
+            materialized, truncated, ids, celebs, lists, page, items = await self.redis.execute_command(*args)
+        celebrities = [uuid.UUID(bytes=c) for c in celebs] if celebs else []
         if not self.items_prefix:
-            return Slice(materialized == 1, truncated == 1, ids, [uuid.UUID(bytes=c) for c in celebs] if celebs else [])
-        if celebs:
-            slices = [Slice(m == 1, t == 1, theirs, []) for m, t, theirs in lists]
-            return Slice(materialized == 1, truncated == 1, ids, [uuid.UUID(bytes=c) for c in celebs], None, slices)
-        return Slice(materialized == 1, truncated == 1, ids, [], items)
+            return Slice(materialized == 1, truncated == 1, ids, celebrities)
+        slices = [Slice(m == 1, t == 1, theirs, []) for m, t, theirs in lists] if lists else []
+        return Slice(materialized == 1, truncated == 1, ids, celebrities, slices, (page, items))
 
     async def begin_rebuild(self, user: uuid.UUID, celebrities: list[uuid.UUID]) -> None:
         """Start a home afresh: mark it materialized *before* its tweets are fetched, so

@@ -35,9 +35,11 @@ class Reader:
         elif home.celebrities:
             sources += await self.feed.page_celebrities(home.celebrities, older_than, want)
         ids, window_ended = merge_window([(s.ids, s.truncated) for s in sources], want)
-        # Without celebrities the page is a prefix of the home's slice, whose items the
-        # page script may have read already (a single Redis).
-        cached = home.items[:len(ids)] if home.items is not None and len(sources) == 1 else None
+        cached = None
+        if home.prefetched is not None:  # the page script's own merge, and its items
+            merged, found = home.prefetched
+            if merged[:len(ids)] == ids:  # always, as the merges agree; else an MGET
+                cached = found[:len(ids)]
         items = await hydrate(self.cache, self.users, ids, cached)
         # Past the cached window, older tweets still exist: continue from the source of
         # truth, as far as they go.

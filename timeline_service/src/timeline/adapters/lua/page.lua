@@ -7,18 +7,19 @@
 -- a home's read also takes what the page needs from keys it was not given (which
 -- only a single Redis allows: on a cluster they live on other nodes). They are only
 -- read, and their names are the ones timeline/adapters/feed.py and tweet_cache.py use.
--- Returns {materialized 0/1, truncated 0/1, {ids...}, {celebrity ids...}, {items...},
--- {celebrity slices...}}, where
+-- Returns {materialized 0/1, truncated 0/1, {ids...}, {celebrity ids...},
+-- {celebrity slices...}, {page ids...}, {items...}}, where
 --   truncated = the slice came up short and the list is at its cap: older tweets exist
 --     that the list no longer holds;
---   items = with ARGV[6], for a home that follows no celebrity (its ids are the page:
---     nothing is merged in), each id's cached item (false where it is not cached);
---   celebrity slices = with ARGV[6], for a home that does, each followed celebrity's
---     list read the same way ({materialized, truncated, {ids...}}, in the order of the
---     celebrity ids), for the caller to merge;
+--   celebrity slices = with ARGV[6], each followed celebrity's list read the same way
+--     ({materialized, truncated, {ids...}}, in the order of the celebrity ids);
+--   page ids = with ARGV[6], the `count` newest distinct ids of the home's slice and
+--     those (what the caller's merge starts from: it keeps a prefix of them), and
+--     items = each one's cached item (false where it is not cached);
 -- otherwise {}.
 -- Every call here is paid on every page read, so the common page (the first, a full
--- slice) makes four: TTL (doubles as the marker check), LRANGE, SMEMBERS, MGET.
+-- slice, no celebrity) makes four: TTL (doubles as the marker check), LRANGE,
+-- SMEMBERS, MGET.
 local function newer(a, b)
   for i = 1, 16 do
     local x, y = string.byte(a, i), string.byte(b, i)
@@ -64,12 +65,30 @@ local function hex(id)
   return (string.gsub(id, '.', function(c) return string.format('%02x', string.byte(c)) end))
 end
 
+-- The `count` newest distinct ids of newest-first lists (an id fanned out to a home
+-- before its author became a celebrity is in both: it comes once).
+local function merge(lists)
+  local page, heads = {}, {}
+  for i = 1, #lists do heads[i] = 1 end
+  while #page < count do
+    local best, from = nil, nil
+    for i, ids in ipairs(lists) do
+      local id = ids[heads[i]]
+      if id and (best == nil or newer(id, best)) then best, from = id, i end
+    end
+    if best == nil then break end
+    heads[from] = heads[from] + 1
+    if page[#page] ~= best then page[#page + 1] = best end
+  end
+  return page
+end
+
 local left, truncated, ids = slice(KEYS[1], KEYS[2])
 if not left then
-  return {0, 0, {}, {}, {}, {}}
+  return {0, 0, {}, {}, {}, {}, {}}
 end
 if ARGV[4] ~= '1' then
-  return {1, truncated, ids, {}, {}, {}}
+  return {1, truncated, ids, {}, {}, {}, {}}
 end
 -- Refresh the expiry only when a good part of it has run out (under 99%): the writes
 -- cost more than the read itself, and a reader reading every second would otherwise
@@ -81,18 +100,25 @@ if left < ttl - math.floor(ttl / 100) then
   redis.call('EXPIRE', KEYS[3], ttl)
 end
 local celebrities = redis.call('SMEMBERS', KEYS[3])
-local items, lists = {}, {}
--- What the client would otherwise ask for next, in the same round trip: a command
+if ARGV[6] == '' then
+  return {1, truncated, ids, celebrities, {}, {}, {}}
+end
+-- What the client would otherwise ask for next, in the same round trip: each command
 -- more cost the API more CPU than anything else it does for a page.
-if ARGV[6] ~= '' and #celebrities == 0 and #ids > 0 then
-  local keys = {}
-  for i, id in ipairs(ids) do keys[i] = ARGV[6] .. id end
-  items = redis.call('MGET', unpack(keys))
-elseif ARGV[6] ~= '' then
+local lists, page, items = {}, ids, {}
+if #celebrities > 0 then
+  local all = {ids}
   for i, celebrity in ipairs(celebrities) do
     local tag = '{' .. hex(celebrity) .. '}'
     local found, short, theirs = slice('clm:' .. tag, 'cl:' .. tag)
     lists[i] = {found and 1 or 0, short, theirs}
+    all[i + 1] = theirs
   end
+  page = merge(all)
 end
-return {1, truncated, ids, celebrities, items, lists}
+if #page > 0 then
+  local keys = {}
+  for i, id in ipairs(page) do keys[i] = ARGV[6] .. id end
+  items = redis.call('MGET', unpack(keys))
+end
+return {1, truncated, ids, celebrities, lists, page, items}
