@@ -3,6 +3,7 @@ ordered, capped, expiring."""
 
 from __future__ import annotations
 
+import random
 import uuid
 
 import pytest
@@ -63,6 +64,24 @@ async def test_the_home_keeps_only_the_newest_max_items(feed: Feed) -> None:
     assert await _home(feed, user) == ids[:5]
     await feed.push_to_homes([user], [ids[7]])  # older than everything kept: skipped
     assert await _home(feed, user) == ids[:5]
+
+
+async def test_many_ids_at_once_merge_in_one_pass_with_what_the_home_holds(any_redis) -> None:
+    """A rebuild or a backfill (more than 16 ids, in any order) goes through the
+    script's one-pass merge: the same result as placing them one by one."""
+    feed = Feed(any_redis, max_items=30, ttl_seconds=600)
+    user = uuid.uuid4()
+    ids = _ids(45)
+    await feed.begin_rebuild(user, [])
+    for tweet_id in (ids[3], ids[20], ids[44]):  # fanned out while the rebuild ran
+        await feed.push_to_homes([user], [tweet_id])
+    given = ids[:40]
+    random.shuffle(given)
+    await feed.merge_into_home(user, given + given[:5])  # repeats too
+    assert await _home(feed, user) == ids[:30]  # the newest 30 of everything, once each
+    assert 0 < await any_redis.ttl("tl:{" + user.hex + "}") <= 600  # written anew, still expiring
+    await feed.merge_into_home(user, ids[:20])  # nothing new: nothing rewritten
+    assert await _home(feed, user) == ids[:30]
 
 
 async def test_pages_start_strictly_after_the_cursor(feed: Feed) -> None:

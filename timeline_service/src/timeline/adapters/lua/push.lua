@@ -1,6 +1,7 @@
 -- Place tweet ids into timeline lists (newest first), idempotently, in id order.
 -- KEYS: pairs of marker (the list is "materialized") and list, one pair per timeline
 -- ARGV[1] cap, ARGV[2] "1" to write only where the marker exists, ARGV[3..] 16-byte ids
+-- (best newest first: many ids in that order are merged in one pass)
 -- Returns how many ids were added over all the lists.
 --
 -- Several timelines a call: fan-out writes one tweet into a hundred homes, and one
@@ -23,17 +24,58 @@ end
 
 local cap = tonumber(ARGV[1])
 
+-- Many ids at once (a rebuild, a backfill, a celebrity list filled): merged with the
+-- list in one pass instead of one binary search each, which cost a rebuild of 800 ids
+-- some 10,000 calls and 3 ms of the server. Only when they come newest first with no
+-- repeats (Feed sorts them), which is checked here rather than trusted.
+local ids = {}
+for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+local bulk = #ids > 16
+for i = 2, #ids do
+  if not bulk then break end
+  bulk = newer(ids[i - 1], ids[i])
+end
+
+local function merge_into(list)
+  local current = redis.call('LRANGE', list, 0, -1)
+  local merged, i, j, added = {}, 1, 1, 0
+  while #merged < cap and (i <= #current or j <= #ids) do
+    local have, new = current[i], ids[j]
+    if new == nil or (have ~= nil and newer(have, new)) then
+      merged[#merged + 1], i = have, i + 1
+    elseif have == nil or newer(new, have) then
+      merged[#merged + 1], j, added = new, j + 1, added + 1
+    else  -- already there
+      merged[#merged + 1], i, j = have, i + 1, j + 1
+    end
+  end
+  if added > 0 then
+    redis.call('DEL', list)
+    for k = 1, #merged, 1000 do  -- unpack's arguments go on Lua's stack: in slices
+      redis.call('RPUSH', list, unpack(merged, k, math.min(k + 999, #merged)))
+    end
+  end
+  return added
+end
+
 local function place(marker, list)
   if ARGV[2] == '1' and redis.call('EXISTS', marker) == 0 then
     return 0
+  end
+  if bulk then
+    local added = merge_into(list)
+    local ttl = redis.call('PTTL', marker)
+    if ttl > 0 and added > 0 then
+      redis.call('PEXPIRE', list, ttl)  -- the list was written anew: its expiry too
+    end
+    return added
   end
   local added = 0
   -- The list is always in descending id order (this script is the only writer that
   -- adds), so presence needs no scan of the whole list (LPOS read all 800 ids of a full
   -- home, and was half of Redis's time during fan-out): an id newer than the head is
   -- absent, and otherwise it can only sit just above the place the binary search finds.
-  for i = 3, #ARGV do
-    local id = ARGV[i]
+  for _, id in ipairs(ids) do
     local head = redis.call('LINDEX', list, 0)
     if (not head) or newer(id, head) then
       redis.call('LPUSH', list, id)  -- the common case: the newest tweet goes on top
