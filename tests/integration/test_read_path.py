@@ -3,8 +3,12 @@ merge, hydration (with the page script's items or on its own), paging."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from shared_schemas.ids import new_id
+from shared_schemas.internal_api import TweetItem
 from tests.support import USERS_API, eventually, unique_name
 from timeline.adapters import tweet_cache
 from timeline.adapters.feed import Feed
@@ -65,3 +69,19 @@ async def test_a_page_without_celebrities_fills_what_the_cache_lacks(db, reader:
 
 async def _followers(db, user_id, count) -> bool:
     return (await accounts.get_user(db, user_id)).followers_count >= count
+
+
+async def test_items_cached_together_are_each_cached_with_the_expiry(any_redis) -> None:
+    # Many at once (a rebuild caches up to 800) go in one script call on a single Redis,
+    # as a pipeline on a cluster: either way, each item under its key, expiring.
+    cache = TweetCache(any_redis, 600)
+    items = [
+        TweetItem(tweet_id=new_id(), user_id=uuid.uuid4(), username="someone", text=f"text {i}",
+                  created_at="2026-11-25T10:00:00.000Z")
+        for i in range(30)
+    ]
+    await cache.put_many(items)
+    found = await cache.get_many([item.tweet_id.bytes for item in items])
+    assert [cache.decode(raw) for raw in found] == items
+    for item in items[:3]:
+        assert 0 < await any_redis.ttl(tweet_cache.KEY_PREFIX + item.tweet_id.bytes) <= 600

@@ -4,9 +4,10 @@ so a page is assembled by joining bytes, not by decoding and re-encoding tweets.
 from __future__ import annotations
 
 import uuid
+from importlib import resources
 
 import msgspec
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from shared_schemas.internal_api import TweetItem
 from timeline.adapters import redis_client
@@ -24,11 +25,18 @@ def _key(tweet_id: uuid.UUID | bytes) -> bytes:
 
 
 class TweetCache:
-    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis | RedisCluster, ttl_seconds: int) -> None:
         self.redis, self.ttl = redis, ttl_seconds
+        # One call for many items on a single Redis; on a cluster their keys share no slot.
+        script = resources.files("timeline.adapters").joinpath("lua/cache_put.lua").read_text()
+        self._put = None if isinstance(redis, RedisCluster) else redis.register_script(script)
 
     async def put_many(self, items: list[TweetItem]) -> None:
         if not items:
+            return
+        if self._put is not None and len(items) > 1:
+            await self._put(keys=[_key(item.tweet_id) for item in items],
+                            args=[self.ttl, *(_encoder.encode(item) for item in items)])
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for item in items:
