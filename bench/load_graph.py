@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -234,27 +233,10 @@ def load_redis(cfg: Config, graph: Graph) -> dict[str, float]:
     return figures
 
 
-async def settle(cfg: Config) -> None:
-    """Let the load's writes reach the disk before anything is measured. Left alone,
-    PostgreSQL spreads the load's checkpoint over minutes and the kernel writes its
-    gigabytes of dirty pages back in the background, both on the cores the first
-    measurements then share: those (the service's reads, measured first) came out up
-    to a fifth slower in CPU per page than the same pages measured a minute later."""
-    with step("settling: a CHECKPOINT on every shard, then the kernel's dirty pages written"):
-        for dsn in cfg.pg_dsns:
-            conn = await asyncpg.connect(dsn)
-            try:
-                await conn.execute("CHECKPOINT")
-            finally:
-                await conn.close()
-        await asyncio.to_thread(os.sync)
-
-
 async def load(cfg: Config, graph: Graph) -> dict[str, float]:
     started = time.monotonic()
     await load_postgres(cfg, graph)
     figures = load_redis(cfg, graph)
     figures["load_seconds"] = time.monotonic() - started
     say(f"loaded in {figures['load_seconds']:.0f}s")
-    await settle(cfg)
     return figures
