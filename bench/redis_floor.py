@@ -13,7 +13,7 @@ import redis
 from bench.config import Config
 from bench.graph import Graph
 from bench.progress import say
-from timeline.adapters import feed as feed_keys
+from timeline.adapters import feed as feed_keys, redis_client
 from timeline.adapters.tweet_cache import KEY_PREFIX, _key as tweet_key
 
 
@@ -49,7 +49,7 @@ def run(cfg: Config, graph: Graph, users: list[int], page: int = 21) -> dict[str
                 break
         else:
             raise RuntimeError("no user follows no celebrity and has a page whose keys are free of NUL bytes")
-        sha = client.script_load(feed_keys._script("page.lua"))
+        sha = client.script_load(redis_client.script_source("page.lua"))
         marker, home, followed = feed_keys._home(graph.user_ids[u])
     finally:
         client.close()

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from importlib import resources
 from typing import NamedTuple
 
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
 
-
-def _script(name: str) -> str:
-    return resources.files("timeline.adapters").joinpath(f"lua/{name}").read_text()
+from timeline.adapters.redis_client import script_source
 
 
 class Slice(NamedTuple):  # a NamedTuple: built on every read, and cheaper than a dataclass
@@ -80,8 +77,8 @@ class Feed:
         where those keys live on other nodes."""
         self.redis, self.max_items, self.ttl = redis, max_items, ttl_seconds
         self.items_prefix = b"" if isinstance(redis, RedisCluster) else items_prefix
-        self._push = redis.register_script(_script("push.lua"))
-        self._page = redis.register_script(_script("page.lua"))
+        self._push = redis.register_script(script_source("push.lua"))
+        self._page = redis.register_script(script_source("page.lua"))
 
     async def _pipelined(self, queue: Callable, *, transaction: bool = False) -> list:
         """Run the commands `queue(pipe)` adds, in one round trip (per node on a cluster).

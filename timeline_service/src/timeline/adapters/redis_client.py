@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 from redis.asyncio import Redis, RedisCluster
 
 
@@ -18,3 +20,8 @@ async def mget(redis: Redis | RedisCluster, keys: list[bytes]) -> list[bytes | N
     if isinstance(redis, RedisCluster):
         return await redis.mget_nonatomic(keys)
     return await redis.mget(keys)
+
+
+def script_source(name: str) -> str:
+    """The text of one of the Lua scripts in timeline/adapters/lua."""
+    return resources.files("timeline.adapters").joinpath(f"lua/{name}").read_text()

@@ -4,7 +4,6 @@ so a page is assembled by joining bytes, not by decoding and re-encoding tweets.
 from __future__ import annotations
 
 import uuid
-from importlib import resources
 
 import msgspec
 from redis.asyncio import Redis, RedisCluster
@@ -28,8 +27,8 @@ class TweetCache:
     def __init__(self, redis: Redis | RedisCluster, ttl_seconds: int) -> None:
         self.redis, self.ttl = redis, ttl_seconds
         # One call for many items on a single Redis; on a cluster their keys share no slot.
-        script = resources.files("timeline.adapters").joinpath("lua/cache_put.lua").read_text()
-        self._put = None if isinstance(redis, RedisCluster) else redis.register_script(script)
+        self._put = None if isinstance(redis, RedisCluster) else redis.register_script(
+            redis_client.script_source("cache_put.lua"))
 
     async def put_many(self, items: list[TweetItem]) -> None:
         if not items:

@@ -58,18 +58,8 @@ local function merge_into(list)
   return added
 end
 
-local function place(marker, list)
-  if ARGV[2] == '1' and redis.call('EXISTS', marker) == 0 then
-    return 0
-  end
-  if bulk then
-    local added = merge_into(list)
-    local ttl = redis.call('PTTL', marker)
-    if ttl > 0 and added > 0 then
-      redis.call('PEXPIRE', list, ttl)  -- the list was written anew: its expiry too
-    end
-    return added
-  end
+-- One id at a time: the common case, a tweet fanned out.
+local function insert_each(list)
   local added = 0
   -- The list is always in descending id order (this script is the only writer that
   -- adds), so presence needs no scan of the whole list (LPOS read all 800 ids of a full
@@ -100,8 +90,17 @@ local function place(marker, list)
     end
   end
   redis.call('LTRIM', list, 0, cap - 1)
-  -- A list created here (a home's first tweet) must expire with its marker, or it
-  -- would outlive the marker and a later rebuild would find stale entries in it.
+  return added
+end
+
+local function place(marker, list)
+  if ARGV[2] == '1' and redis.call('EXISTS', marker) == 0 then
+    return 0
+  end
+  local added
+  if bulk then added = merge_into(list) else added = insert_each(list) end
+  -- A list created or written anew here must expire with its marker, or it would
+  -- outlive the marker and a later rebuild would find stale entries in it.
   local ttl = redis.call('PTTL', marker)
   if ttl > 0 and added > 0 then
     redis.call('PEXPIRE', list, ttl)
