@@ -22,7 +22,7 @@ UserHeader = Annotated[str | None, Parameter(header="X-User-ID", required=False)
 
 
 def create_app() -> Litestar:
-    redis = Redis.from_url(os.environ.get("TIMELINE_REDIS_URL", "redis://127.0.0.1:56379/0"))
+    redis = Redis.from_url(os.environ.get("TIMELINE_REDIS_URL", "redis://127.0.0.1:16379/0"))
 
     @get("/api/v1/timeline")
     async def timeline(x_user_id: UserHeader = None) -> Response:

@@ -22,18 +22,23 @@ export ROOT
 # lives here. It is created with a `.gitignore` of `*` so git never sees it.
 : "${STACK_DIR:=$ROOT/.local}"; export STACK_DIR
 
+# Every port here is below 32768: Linux hands out 32768-60999 (ip_local_port_range) to
+# outgoing connections, and a client that keeps retrying a closed local port in that
+# range can be given that very port and connect to itself, so the crashed server can
+# never bind it again (docs/decisions/0013). infra.sh refuses a port in that range.
+
 # --- PostgreSQL: one server, one physical database per users shard ----------
-: "${PG_PORT:=55432}"; export PG_PORT
+: "${PG_PORT:=15432}"; export PG_PORT
 : "${PG_USER:=timeline}"; export PG_USER            # superuser made by initdb
 : "${PG_SHARD_DBS:=users_shard_0 users_shard_1}"; export PG_SHARD_DBS
 : "${PG_MAX_CONNECTIONS:=300}"; export PG_MAX_CONNECTIONS  # ~10 pools x 20-30
 
 # --- Redis --------------------------------------------------------------------
-: "${REDIS_PORT:=56379}"; export REDIS_PORT
+: "${REDIS_PORT:=16379}"; export REDIS_PORT
 
 # --- Kafka (single KRaft broker+controller, jars from Maven Central) -----------
-: "${KAFKA_PORT:=59092}"; export KAFKA_PORT
-: "${KAFKA_CONTROLLER_PORT:=59093}"; export KAFKA_CONTROLLER_PORT
+: "${KAFKA_PORT:=19092}"; export KAFKA_PORT
+: "${KAFKA_CONTROLLER_PORT:=19093}"; export KAFKA_CONTROLLER_PORT
 # Newest 4.x release on Maven Central when this was written; runs on Java 17.
 : "${KAFKA_VERSION:=4.4.0}"; export KAFKA_VERSION
 : "${KAFKA_HEAP_OPTS:=-Xmx512m -Xms256m}"; export KAFKA_HEAP_OPTS

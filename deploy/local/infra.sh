@@ -234,10 +234,10 @@ EOF
   mv "$KAFKA_PROPS.new" "$KAFKA_PROPS"
 }
 
-ports_quiet() {  # PORT...: no TCP socket of any state is bound to these local ports
+ports_free() {  # PORT...: no socket but one in TIME_WAIT holds these local ports
   local port
   for port in "$@"; do
-    [ -z "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ] || return 1
+    [ -z "$(ss -Htan state all exclude time-wait "( sport = :$port )" 2>/dev/null)" ] || return 1
   done
 }
 
@@ -254,10 +254,10 @@ start_kafka() {
     port_open 127.0.0.1 "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by something that is not our kafka"
     port_open 127.0.0.1 "$KAFKA_CONTROLLER_PORT" \
       && die "port $KAFKA_CONTROLLER_PORT is in use by something that is not our kafka"
-    # A broker that just stopped leaves its connections in TIME_WAIT for up to a
-    # minute, and Kafka's listener cannot bind its port until they are gone ("Address
-    # already in use"): after a quick stop and start, wait for them.
-    wait_cmd 90 kafka ports_quiet "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+    # A broker that was just killed may leave sockets closing for a moment; its
+    # connections in TIME_WAIT do not matter (the listener binds with SO_REUSEADDR).
+    rm -f "$RUN_DIR/kafka.pid" "$RUN_DIR/kafka.start"  # a crashed broker's, if any
+    wait_cmd 30 kafka-ports ports_free "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
     write_kafka_props
     # The controller's address is written into the metadata log at format
     # time (the --standalone voter set), so a data dir formatted for another
@@ -362,9 +362,25 @@ cmd_status() {
   return "$ok"
 }
 
+# A listening port inside the kernel's ephemeral range can be taken by an outgoing
+# connection (a client retrying it while the server is down connects to itself), and
+# then the server cannot come back: refuse such a port up front (env.sh says more).
+check_ports() {
+  local low high port ports
+  read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+  ports="$PG_PORT $REDIS_PORT $KAFKA_PORT $KAFKA_CONTROLLER_PORT $GATEWAY_PORT $USERS_API_PORT $TIMELINE_API_PORT"
+  for port in ${REDIS_CLUSTER_PORTS:-}; do ports="$ports $port $((port + 10000))"; done
+  for port in $ports; do
+    if [ "$port" -ge "$low" ] && [ "$port" -le "$high" ]; then
+      die "port $port lies in the kernel's ephemeral range ($low-$high): choose one below $low"
+    fi
+  done
+}
+
 cmd_start() {
   local t0
   t0="$(date +%s)"
+  check_ports
   ensure_stack_dirs
   start_postgres
   start_redis

@@ -2,11 +2,11 @@
 # Run Kafka's own command-line tools with the jars install.sh put in
 # $STACK_DIR/kafka/libs (there is no Kafka tarball, hence no bin/kafka-*.sh).
 #
-#   deploy/local/kafka-cli.sh topics --bootstrap-server 127.0.0.1:59092 --list
-#   deploy/local/kafka-cli.sh console-consumer --bootstrap-server 127.0.0.1:59092 \
+#   deploy/local/kafka-cli.sh topics --bootstrap-server 127.0.0.1:19092 --list
+#   deploy/local/kafka-cli.sh console-consumer --bootstrap-server 127.0.0.1:19092 \
 #       --topic tweets --from-beginning
-#   echo hi | deploy/local/kafka-cli.sh console-producer --bootstrap-server 127.0.0.1:59092 --topic tweets
-#   deploy/local/kafka-cli.sh consumer-groups --bootstrap-server 127.0.0.1:59092 --describe --all-groups
+#   echo hi | deploy/local/kafka-cli.sh console-producer --bootstrap-server 127.0.0.1:19092 --topic tweets
+#   deploy/local/kafka-cli.sh consumer-groups --bootstrap-server 127.0.0.1:19092 --describe --all-groups
 #   deploy/local/kafka-cli.sh class <fully.qualified.Main> ARGS...   # anything else
 #
 # Subcommand names are those of bin/kafka-<name>.sh. Main classes checked

@@ -154,6 +154,18 @@ stop_bg() {
   say "$name stopped"
 }
 
+# kill_bg NAME: SIGKILL the whole process group we started, as a crash or the OOM
+# killer would (the fault tests use it); the pid file stays, naming a dead process,
+# so `is_running` says no and a start brings it back. Only ever uses the pid file.
+kill_bg() {
+  local name="$1" pid
+  is_running "$name" || die "$name is not running"
+  pid="$(_pid_of "$name")"
+  say "killing $name (pid $pid, SIGKILL to its process group)"
+  kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid" 2>/dev/null || true
+  while _group_alive "$pid"; do sleep 0.05; done
+}
+
 # port_open HOST PORT: true if something accepts TCP connections there.
 port_open() {
   (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null

@@ -11,6 +11,9 @@
 #   stop-app NAME / start-apps   stop one of the project's processes (e.g. relay-1), or
 #           start whichever of them is not running: the tests use these to crash and
 #           revive a relay or a worker.
+#   kill NAME   SIGKILL any process of the stack (postgres, kafka, redis, worker-1, ...)
+#           with its children, as a crash would; `start-infra` or `up` starts it again.
+#   start-infra  start whichever of the servers is not running.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -105,6 +108,8 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   stop-app) stop_bg "${2:?name of the process}" 20 ;;
+  kill) kill_bg "${2:?name of the process}" ;;
+  start-infra) bash "$HERE/infra.sh" start ;;
   start-apps) start_apps; wait_ready ;;
-  *) echo "usage: $0 up|down|status|stop-app NAME|start-apps" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|stop-app NAME|start-apps|kill NAME|start-infra" >&2; exit 2 ;;
 esac

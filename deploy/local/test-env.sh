@@ -6,10 +6,10 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 unset USERS_SHARD_DSNS KAFKA_BOOTSTRAP_SERVERS TIMELINE_REDIS_URL TIMELINE_USERS_API_URL USERS_UPSTREAM TIMELINE_UPSTREAM
 export STACK_DIR="$ROOT/.local/test"
-export PG_PORT="55532"
-export REDIS_PORT="56479"
-export KAFKA_PORT="59192"
-export KAFKA_CONTROLLER_PORT="59193"
+export PG_PORT="15532"
+export REDIS_PORT="16479"
+export KAFKA_PORT="19192"
+export KAFKA_CONTROLLER_PORT="19193"
 export GATEWAY_PORT="18080"
 export USERS_API_PORT="18001"
 export TIMELINE_API_PORT="18002"
@@ -26,5 +26,6 @@ export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
 : "${USERS_API_WORKERS:=2}"; export USERS_API_WORKERS
 : "${TIMELINE_API_WORKERS:=2}"; export TIMELINE_API_WORKERS
 # A three-node Redis Cluster beside the plain Redis: the feed tests run on both.
-# (Below 55535: a cluster node also listens on its port + 10000.)
-: "${REDIS_CLUSTER_PORTS:=46501 46502 46503}"; export REDIS_CLUSTER_PORTS
+# (Below 22768: a cluster node also listens on its port + 10000, and that one too must
+# stay below Linux's ephemeral range; see env.sh.)
+: "${REDIS_CLUSTER_PORTS:=16501 16502 16503}"; export REDIS_CLUSTER_PORTS

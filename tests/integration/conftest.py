@@ -22,7 +22,7 @@ async def db():
 @pytest.fixture(scope="session")
 async def scratch_redis():
     """A Redis database of its own (15), so adapter tests never meet the worker's keys."""
-    base = os.environ.get("TIMELINE_REDIS_URL", "redis://127.0.0.1:56379/0").rsplit("/", 1)[0]
+    base = os.environ.get("TIMELINE_REDIS_URL", "redis://127.0.0.1:16379/0").rsplit("/", 1)[0]
     client = Redis.from_url(f"{base}/15")
     await client.flushdb()
     yield client

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared_schemas import codec
 from shared_schemas.topics import Topic
 
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
 
 
 class TopicTail:
@@ -35,15 +35,17 @@ class TopicTail:
 
     async def read(self, decode: Callable[[bytes], object] = codec.decode) -> list[tuple[bytes, object]]:
         """(key, decoded value) for everything up to the current end of the topic."""
+        return [(record.key, decode(record.value)) for record in await self.records()]
+
+    async def records(self) -> list[ConsumerRecord]:
+        """Every record (key, value, headers as sent) up to the current end of the topic."""
         ends = await self.consumer.end_offsets(list(self.start))
         out = []
         for tp, end in ends.items():
             self.consumer.seek(tp, self.start[tp])
             while (position := await self.consumer.position(tp)) < end:
                 batch = await self.consumer.getmany(tp, timeout_ms=1000)
-                for record in batch.get(tp, []):
-                    if record.offset < end:
-                        out.append((record.key, decode(record.value)))
+                out += [record for record in batch.get(tp, []) if record.offset < end]
                 if not batch and await self.consumer.position(tp) == position:
                     break
         return out

@@ -17,7 +17,7 @@ GROUP = os.environ.get("TIMELINE_CONSUMER_GROUP", "timeline-fanout")
 
 @pytest.mark.skipif(WORKERS < 2, reason="the stack runs one worker (make test runs two)")
 async def test_every_worker_owns_some_partitions_and_none_is_owned_twice() -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))
     await admin.start()
     try:
         async def assignments():

@@ -30,8 +30,9 @@ class Components:
 
 
 def build(settings: Settings) -> Components:
-    redis = redis_client.connect(settings.redis_url, settings.redis_cluster)
-    users = UsersClient(settings.users_api_url)
+    redis = redis_client.connect(
+        settings.redis_url, settings.redis_cluster, settings.redis_connect_timeout, settings.redis_timeout)
+    users = UsersClient(settings.users_api_url, settings.users_api_connect_timeout, settings.users_api_timeout)
     feed = Feed(redis, settings.max_items, settings.ttl_seconds, items_prefix=tweet_cache.KEY_PREFIX)
     cache = TweetCache(redis, settings.tweet_cache_ttl_seconds)
     fanout = Fanout(feed, cache, users, settings.celebrity_threshold, settings.backfill_items, settings.fanout_batch)

@@ -12,10 +12,10 @@ def _env(name: str, default: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    redis_url: str = field(default_factory=lambda: _env("TIMELINE_REDIS_URL", "redis://127.0.0.1:56379/0"))
+    redis_url: str = field(default_factory=lambda: _env("TIMELINE_REDIS_URL", "redis://127.0.0.1:16379/0"))
     # true: TIMELINE_REDIS_URL names one node of a Redis Cluster (keys carry hash tags).
     redis_cluster: bool = field(default_factory=lambda: _env("TIMELINE_REDIS_CLUSTER", "false").lower() in ("1", "true", "yes"))
-    kafka_bootstrap: str = field(default_factory=lambda: _env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092"))
+    kafka_bootstrap: str = field(default_factory=lambda: _env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))
     users_api_url: str = field(default_factory=lambda: _env("TIMELINE_USERS_API_URL", "http://127.0.0.1:8001"))
     # Authors with at least this many followers are merged at read time, not fanned out.
     celebrity_threshold: int = field(default_factory=lambda: int(_env("TIMELINE_CELEBRITY_THRESHOLD", "10000")))
@@ -28,8 +28,17 @@ class Settings:
     backfill_items: int = field(default_factory=lambda: int(_env("TIMELINE_BACKFILL_ITEMS", "200")))
     cursor_secret: str = field(default_factory=lambda: _env("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
     consumer_group: str = field(default_factory=lambda: _env("TIMELINE_CONSUMER_GROUP", "timeline-fanout"))
-    max_retries: int = field(default_factory=lambda: int(_env("TIMELINE_MAX_RETRIES", "4")))
+    # A failed event is tried again after this, twice that, ... up to the cap, for as
+    # long as it takes (docs/decisions/0013): nothing that can pass is ever dropped.
     retry_backoff_seconds: float = field(default_factory=lambda: float(_env("TIMELINE_RETRY_BACKOFF_SECONDS", "0.2")))
+    retry_max_backoff_seconds: float = field(default_factory=lambda: float(_env("TIMELINE_RETRY_MAX_BACKOFF_SECONDS", "30")))
+    # Every client has a timeout, so a hung store turns into a retry, never a hang.
+    redis_connect_timeout: float = field(default_factory=lambda: float(_env("TIMELINE_REDIS_CONNECT_TIMEOUT_SECONDS", "2")))
+    redis_timeout: float = field(default_factory=lambda: float(_env("TIMELINE_REDIS_TIMEOUT_SECONDS", "5")))
+    users_api_connect_timeout: float = field(default_factory=lambda: float(_env("TIMELINE_USERS_API_CONNECT_TIMEOUT_SECONDS", "2")))
+    users_api_timeout: float = field(default_factory=lambda: float(_env("TIMELINE_USERS_API_TIMEOUT_SECONDS", "10")))
+    # Connecting to a broker and each Kafka request (fetch, commit, send) give up after this.
+    kafka_request_timeout_ms: int = field(default_factory=lambda: int(_env("KAFKA_REQUEST_TIMEOUT_MS", "15000")))
     # Followers fetched (and timelines written in one Redis pipeline) per fan-out step.
     fanout_batch: int = field(default_factory=lambda: int(_env("TIMELINE_FANOUT_BATCH", "1000")))
     worker_metrics_port: int = field(default_factory=lambda: int(_env("TIMELINE_WORKER_METRICS_PORT", "9102")))

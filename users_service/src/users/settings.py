@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, field
 
 _LOCAL_SHARDS = (
-    "postgresql+asyncpg://timeline@127.0.0.1:55432/users_shard_0,"
-    "postgresql+asyncpg://timeline@127.0.0.1:55432/users_shard_1"
+    "postgresql+asyncpg://timeline@127.0.0.1:15432/users_shard_0,"
+    "postgresql+asyncpg://timeline@127.0.0.1:15432/users_shard_1"
 )
 
 
@@ -24,9 +24,16 @@ class Settings:
         default_factory=lambda: tuple(os.environ.get("USERS_REPLICA_DSNS", "").split(","))
     )
     pool_size: int = field(default_factory=lambda: int(os.environ.get("USERS_DB_POOL_SIZE", "10")))
+    # Every client has a timeout, so a hung database turns into an error, never a hang:
+    # connecting, each statement, and waiting for a pooled connection.
+    db_connect_timeout: float = field(default_factory=lambda: float(os.environ.get("USERS_DB_CONNECT_TIMEOUT_SECONDS", "5")))
+    db_statement_timeout: float = field(default_factory=lambda: float(os.environ.get("USERS_DB_STATEMENT_TIMEOUT_SECONDS", "10")))
+    db_pool_timeout: float = field(default_factory=lambda: float(os.environ.get("USERS_DB_POOL_TIMEOUT_SECONDS", "10")))
     kafka_bootstrap: str = field(
-        default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
+        default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     )
+    # Connecting to a broker and each Kafka request give up after this.
+    kafka_request_timeout_ms: int = field(default_factory=lambda: int(os.environ.get("KAFKA_REQUEST_TIMEOUT_MS", "15000")))
     cursor_secret: str = field(
         default_factory=lambda: os.environ.get("USERS_CURSOR_SECRET", "local-users-cursor-secret")
     )

@@ -7,12 +7,14 @@ from importlib import resources
 from redis.asyncio import Redis, RedisCluster
 
 
-def connect(url: str, cluster: bool) -> Redis | RedisCluster:
+def connect(url: str, cluster: bool, connect_timeout: float = 2.0, timeout: float = 5.0) -> Redis | RedisCluster:
     # Raw bytes in and out: timeline entries are 16-byte ids and cached items are the
-    # exact JSON the API returns, so nothing is decoded on the way.
+    # exact JSON the API returns, so nothing is decoded on the way. The timeouts turn a
+    # hung server into an error the caller retries (the worker) or answers (the API).
+    options = {"decode_responses": False, "socket_connect_timeout": connect_timeout, "socket_timeout": timeout}
     if cluster:
-        return RedisCluster.from_url(url, decode_responses=False)
-    return Redis.from_url(url, decode_responses=False)
+        return RedisCluster.from_url(url, **options)
+    return Redis.from_url(url, **options)
 
 
 async def mget(redis: Redis | RedisCluster, keys: list[bytes]) -> list[bytes | None]:

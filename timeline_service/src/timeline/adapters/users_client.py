@@ -24,8 +24,9 @@ class UsersClient:
     fans out, and aiohttp's client spends about a third of httpx's CPU a request here
     (docs/benchmarks.md, the write path)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, connect_timeout: float = 2.0, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
@@ -33,7 +34,7 @@ class UsersClient:
         # keep-alive pool: fan-out and hydration misses call this many times a second.
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=10.0), connector=aiohttp.TCPConnector(limit=50),
+                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=50),
             )
         return self._session
 

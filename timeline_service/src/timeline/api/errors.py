@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from redis import exceptions as redis_errors
 
 from timeline.domain.errors import AppError, Invalid, NotFound
 
@@ -26,9 +28,23 @@ def http_error(_: Request, exc: HTTPException) -> Response:
     return _json(exc.status_code, exc.detail)
 
 
+def unavailable(request: Request, exc: Exception) -> Response:
+    # Redis or the Users Service unreachable or too slow (the clients' timeouts): a
+    # read that a retry soon may well answer.
+    log.warning("a dependency is unavailable", extra={"path": request.url.path, "error": repr(exc)})
+    response = _json(503, "the timeline is unavailable; retry shortly")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", extra={"path": request.url.path})
     return _json(500, "internal server error")
 
 
-HANDLERS = {AppError: app_error, HTTPException: http_error, Exception: unexpected}
+HANDLERS = {
+    AppError: app_error, HTTPException: http_error,
+    redis_errors.ConnectionError: unavailable, redis_errors.TimeoutError: unavailable,
+    redis_errors.ClusterDownError: unavailable, aiohttp.ClientError: unavailable,
+    OSError: unavailable, Exception: unexpected,  # OSError: a refused connection, a timeout
+}

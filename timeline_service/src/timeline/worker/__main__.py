@@ -1,7 +1,8 @@
 """Run a fan-out worker: `python -m timeline.worker`. Several share the partitions.
 
-SIGTERM sets the stop event: the batch in hand is applied and committed, then the
-consumer leaves the group cleanly.
+SIGTERM sets the stop event: the batch in hand is applied and committed (a batch
+waiting to retry stops waiting), then the consumer leaves the group cleanly. Kafka
+unreachable at start is waited for, as any store is: the worker comes up with it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -17,8 +19,27 @@ from prometheus_client import start_http_server
 from shared_schemas import topics
 from timeline import bootstrap, logs, settings as settings_module
 from timeline.worker.consumer import Worker
+from timeline.worker.retry import Backoff
 
 log = logging.getLogger("timeline.worker")
+
+
+async def until_started(what: str, start: Callable[[], Awaitable[None]], backoff: Backoff, stop: asyncio.Event) -> None:
+    failures = 0
+    while True:
+        try:
+            await start()
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. the broker not up yet
+            failures += 1
+            delay = backoff.delay(failures)
+            log.warning("cannot start; retrying", extra={"what": what, "attempt": failures,
+                                                         "retry_in_s": round(delay, 3), "error": repr(exc)})
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                raise SystemExit(0)  # SIGTERM before the stores came up: nothing to drain
+            except asyncio.TimeoutError:
+                pass
 
 
 async def main() -> None:
@@ -31,6 +52,7 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     parts = bootstrap.build(settings)
+    timeout_ms = settings.kafka_request_timeout_ms
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=settings.consumer_group,
@@ -40,12 +62,15 @@ async def main() -> None:
         # quickly instead of after the default 500 ms.
         fetch_max_wait_ms=25,
         auto_offset_reset="earliest",
+        request_timeout_ms=timeout_ms,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all")
-    worker = Worker(consumer, producer, parts.fanout, settings.max_retries, settings.retry_backoff_seconds)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
+                                request_timeout_ms=timeout_ms)
+    backoff = Backoff(settings.retry_backoff_seconds, settings.retry_max_backoff_seconds)
+    worker = Worker(consumer, producer, parts.fanout, backoff, commit_timeout=timeout_ms / 1000)
     worker.subscribe()
-    await consumer.start()
-    await producer.start()
+    await until_started("kafka consumer", consumer.start, backoff, stop)
+    await until_started("kafka producer", producer.start, backoff, stop)
     log.info("worker started", extra={"group": settings.consumer_group, "topics": list(topics.TIMELINE_SOURCES)})
     try:
         await worker.run(stop)

@@ -2,9 +2,16 @@
 
 Each partition's batch is applied in order (one user's events stay in order), in a task
 of its own while the partition is paused; the other partitions keep fetching, so a
-large fan-out on one partition does not hold up the rest. A failing event is retried
-with backoff, then parked in the dead-letter topic with its error and origin, so it
-never stalls its partition.
+large fan-out, or a store that is down for one partition's events, does not hold up
+the rest.
+
+What fails is retried or parked, never dropped (docs/decisions/0013):
+- bytes that are no event (no value, too large, not JSON or UTF-8, an unknown type,
+  wrong fields) can never be applied: they go to the dead-letter topic, verbatim, with
+  the error and their origin in headers, and the partition moves on;
+- anything else (a store or the Users API unreachable, a timeout, a 5xx) can pass: the
+  event is tried again with capped exponential backoff for as long as it takes, its
+  partition waiting, a log line and a metric per retry.
 """
 
 from __future__ import annotations
@@ -12,20 +19,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
-import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import IllegalStateError
 from prometheus_client import Counter, Gauge
 
 from shared_schemas import codec, topics
+from shared_schemas.events import Event
 from timeline.services.fanout import Fanout
+from timeline.worker.retry import Backoff
 
 log = logging.getLogger("timeline.worker")
 
 EVENTS = Counter("timeline_events_total", "Events applied", ["topic"])
 DEAD_LETTERS = Counter("timeline_dead_letters_total", "Events sent to the dead-letter topic", ["topic"])
+RETRIES = Counter("timeline_event_retries_total", "Failed attempts at an event that will be tried again", ["topic"])
 LAG = Gauge("timeline_consumer_lag", "Messages behind the end of each partition", ["topic", "partition"])
+
+
+def dead_letter_headers(record: ConsumerRecord, error: str) -> list[tuple[str, bytes]]:
+    """Where a parked record came from and why, as Kafka Connect's dead-letter queues
+    carry it: the value itself stays byte for byte what was consumed."""
+    return [
+        ("dlq.error", error.encode()), ("dlq.topic", record.topic.encode()),
+        ("dlq.partition", str(record.partition).encode()), ("dlq.offset", str(record.offset).encode()),
+        ("dlq.failed_at", f"{time.time():.3f}".encode()),
+    ]
 
 
 class FinishBatchBeforeRevoke(ConsumerRebalanceListener):
@@ -50,10 +70,13 @@ class FinishBatchBeforeRevoke(ConsumerRebalanceListener):
 
 class Worker:
     def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, fanout: Fanout,
-                 max_retries: int, backoff_seconds: float) -> None:
+                 backoff: Backoff, commit_timeout: float = 30.0) -> None:
         self.consumer, self.producer, self.fanout = consumer, producer, fanout
-        self.max_retries, self.backoff = max_retries, backoff_seconds
+        self.backoff, self.commit_timeout = backoff, commit_timeout
         self.busy: dict[TopicPartition, asyncio.Task] = {}  # partitions with a batch in hand
+        # Set when a partition's batch must stop waiting to retry (revoked, or SIGTERM):
+        # what it has not applied is left uncommitted for the partition's next owner.
+        self.leaving: dict[TopicPartition, asyncio.Event] = {}
 
     def subscribe(self) -> None:
         self.consumer.subscribe(list(topics.TIMELINE_SOURCES), listener=FinishBatchBeforeRevoke(self))
@@ -64,77 +87,101 @@ class Worker:
             batches = await self.consumer.getmany(timeout_ms=50 if self.busy else 500, max_records=500)
             for tp, records in batches.items():
                 self.consumer.pause(tp)  # one batch per partition at a time: order kept
-                task = asyncio.create_task(self._partition(tp, records))
+                self.leaving[tp] = asyncio.Event()
+                task = asyncio.create_task(self._partition(tp, records, self.leaving[tp]))
                 self.busy[tp] = task
                 task.add_done_callback(lambda _, tp=tp: self._finished(tp))
             await self._record_lag()
         await self.drain()  # SIGTERM: finish and commit what is in hand
 
     async def drain(self, partitions: set[TopicPartition] | None = None) -> None:
-        tasks = [task for tp, task in self.busy.items() if partitions is None or tp in partitions]
+        """Let the batches in hand finish; one that is waiting to retry an event stops
+        at once, and its partition's next owner starts from that event."""
+        chosen = [tp for tp in self.busy if partitions is None or tp in partitions]
+        for tp in chosen:
+            self.leaving[tp].set()
+        tasks = [self.busy[tp] for tp in chosen if tp in self.busy]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _finished(self, tp: TopicPartition) -> None:
         self.busy.pop(tp, None)
+        self.leaving.pop(tp, None)
         if tp in self.consumer.assignment():
             self.consumer.resume(tp)
 
-    async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord], leaving: asyncio.Event) -> None:
+        applied: int | None = None
         try:
             for record in records:
-                await self._apply(record)
-        except Exception:  # noqa: BLE001 - e.g. the dead-letter topic itself unreachable
-            # Nothing of this batch is committed: go back to its start and try again
-            # after a pause (the handlers are idempotent).
-            log.exception("batch failed; it will be fetched again", extra={"partition": f"{tp.topic}:{tp.partition}"})
-            await asyncio.sleep(self.backoff * 2**self.max_retries)
-            if tp in self.consumer.assignment():
-                self.consumer.seek(tp, records[0].offset)
-            return
-        try:
-            await self.consumer.commit({tp: records[-1].offset + 1})
-        except (CommitFailedError, IllegalStateError) as exc:
-            # The partition moved to another worker anyway (e.g. this one missed its
-            # heartbeats): the new owner re-applies these events, which is harmless
-            # because every handler is idempotent. Crashing here would only add a
-            # second rebalance.
-            log.warning("commit refused; partition reassigned", extra={"partition": f"{tp.topic}:{tp.partition}", "error": repr(exc)})
+                if not await self._apply(record, leaving):
+                    # Given up while waiting to retry: fetch this record again, unless the
+                    # partition is going (then its next owner starts from the commit).
+                    if tp in self.consumer.assignment():
+                        self.consumer.seek(tp, record.offset)
+                    break
+                applied = record.offset
+        finally:
+            if applied is not None:
+                await self._commit(tp, applied + 1)
 
-    async def _apply(self, record: ConsumerRecord) -> None:
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            await asyncio.wait_for(self.consumer.commit({tp: offset}), self.commit_timeout)
+        except (Exception, asyncio.TimeoutError) as exc:  # noqa: BLE001
+            # The partition moved to another worker (this one missed its heartbeats), or
+            # Kafka is unreachable: whoever reads these events next applies them again,
+            # which is harmless because every handler is idempotent. Crashing would only
+            # add a rebalance.
+            log.warning("commit failed; the events may be applied again", extra={
+                "partition": f"{tp.topic}:{tp.partition}", "offset": offset, "error": repr(exc)})
+
+    async def _apply(self, record: ConsumerRecord, leaving: asyncio.Event) -> bool:
+        """Apply (or park) one record, retrying until it is done; False if the
+        partition is leaving this worker before then."""
         try:
             event = codec.decode(record.value)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            await self._dead_letter(record, f"undecodable event: {exc}")  # retrying cannot help
-            return
-        for attempt in range(self.max_retries + 1):
+        except codec.Undecodable as exc:
+            error = str(exc)
+            return await self._until_done(record, lambda: self._dead_letter(record, error), leaving)
+        return await self._until_done(record, lambda: self._fan_out(record, event), leaving)
+
+    async def _until_done(self, record: ConsumerRecord, attempt: Callable[[], Awaitable[None]], leaving: asyncio.Event) -> bool:
+        failures = 0
+        while True:
             try:
-                await self.fanout.handle(event)
-                EVENTS.labels(record.topic).inc()
-                return
-            except Exception as exc:  # noqa: BLE001 - any failure is retried, then parked
-                if attempt == self.max_retries:
-                    await self._dead_letter(record, repr(exc))
-                    return
-                log.warning("event failed; retrying", extra={"topic": record.topic, "offset": record.offset, "attempt": attempt + 1, "error": repr(exc)})
-                await asyncio.sleep(self.backoff * 2**attempt)
+                await attempt()
+                return True
+            except Exception as exc:  # noqa: BLE001 - it may pass: a store down, a timeout, a 5xx
+                failures += 1
+                delay = self.backoff.delay(failures)
+                RETRIES.labels(record.topic).inc()
+                log.warning("event failed; retrying", extra={
+                    "topic": record.topic, "partition": record.partition, "offset": record.offset,
+                    "attempt": failures, "retry_in_s": round(delay, 3), "error": repr(exc)})
+            try:
+                await asyncio.wait_for(leaving.wait(), delay)
+                return False
+            except asyncio.TimeoutError:
+                pass
+
+    async def _fan_out(self, record: ConsumerRecord, event: Event) -> None:
+        await self.fanout.handle(event)
+        EVENTS.labels(record.topic).inc()
 
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
-        envelope = {
-            "error": error, "topic": record.topic, "partition": record.partition, "offset": record.offset,
-            "key": record.key.decode(errors="replace") if record.key else None,
-            "value": record.value.decode(errors="replace") if record.value else None,
-            "failed_at": time.time(),
-        }
-        await self.producer.send_and_wait(topics.TIMELINE_DEAD_LETTER.name, msgspec.json.encode(envelope), key=record.key)
+        await self.producer.send_and_wait(
+            topics.TIMELINE_DEAD_LETTER.name, record.value, key=record.key, headers=dead_letter_headers(record, error))
         DEAD_LETTERS.labels(record.topic).inc()
-        log.error("event dead-lettered", extra={k: v for k, v in envelope.items() if k != "value"})
+        log.error("event dead-lettered", extra={
+            "topic": record.topic, "partition": record.partition, "offset": record.offset, "error": error})
 
     async def _record_lag(self) -> None:
         for tp in list(self.consumer.assignment()):
             end = self.consumer.highwater(tp)  # as of the last fetch; None before one
             if end is not None:
                 try:
-                    LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - await self.consumer.position(tp)))
-                except IllegalStateError:
-                    pass  # revoked since assignment() was read: no longer ours to report
+                    position = await asyncio.wait_for(self.consumer.position(tp), 1.0)
+                except (IllegalStateError, asyncio.TimeoutError):
+                    continue  # revoked since assignment() was read, or no position yet
+                LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - position))

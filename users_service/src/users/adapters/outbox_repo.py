@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,9 +36,17 @@ async def add(conn: AsyncConnection, topic: str, key: str, event: Event) -> None
     await conn.execute(_INSERT, {"topic": topic, "key": key, "payload": codec.encode(event)})
 
 
-async def take_batch(conn: AsyncConnection, limit: int) -> list[tuple[int, str, str, bytes, datetime]]:
-    """The oldest unpublished rows, locked for this relay; others skip them."""
-    return [tuple(row) for row in await conn.execute(_BATCH, {"limit": limit})]  # type: ignore[misc]
+class OutboxRow(NamedTuple):
+    id: int  # commit order within the shard
+    topic: str
+    key: str
+    payload: bytes
+    created_at: datetime
+
+
+async def take_batch(conn: AsyncConnection, limit: int) -> list[OutboxRow]:
+    """The oldest unpublished rows, in order, locked for this relay; others skip them."""
+    return [OutboxRow(*row) for row in await conn.execute(_BATCH, {"limit": limit})]
 
 
 async def delete(conn: AsyncConnection, ids: list[int]) -> None:

@@ -6,6 +6,7 @@ import logging
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy import exc as db_errors
 
 from users.domain.errors import AppError, Conflict, Invalid, NotFound
 
@@ -36,9 +37,22 @@ def bad_encoding(_: Request, exc: UnicodeDecodeError) -> Response:
     return _json(400, "request body is not valid UTF-8")
 
 
+def unavailable(request: Request, exc: Exception) -> Response:
+    # A database unreachable, restarting or too slow (the clients' timeouts): nothing
+    # was written that the client cannot retry, and a retry soon may well succeed.
+    log.warning("a database is unavailable", extra={"path": request.url.path, "error": repr(exc)})
+    response = _json(503, "a database is unavailable; retry shortly")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", extra={"path": request.url.path})
     return _json(500, "internal server error")
 
 
-HANDLERS = {AppError: app_error, HTTPException: http_error, UnicodeDecodeError: bad_encoding, Exception: unexpected}
+HANDLERS = {
+    AppError: app_error, HTTPException: http_error, UnicodeDecodeError: bad_encoding,
+    db_errors.OperationalError: unavailable, db_errors.InterfaceError: unavailable, db_errors.TimeoutError: unavailable,
+    OSError: unavailable, Exception: unexpected,  # OSError: a refused connection, a timeout
+}

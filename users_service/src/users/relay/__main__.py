@@ -27,16 +27,22 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     db = ShardedDatabase(settings)
-    producer = make_producer(settings.kafka_bootstrap)
-    await producer.start()
-    relay = OutboxRelay(db, producer, settings.relay_batch_size, settings.relay_poll_seconds)
-    listeners = await relay.listen(list(settings.shard_dsns))
+    producer = make_producer(settings.kafka_bootstrap, settings.kafka_request_timeout_ms)
+    while not stop.is_set():  # Kafka not up yet: wait for it, as for any store
+        try:
+            await producer.start()
+            break
+        except Exception as exc:  # noqa: BLE001
+            log.warning("cannot reach kafka; retrying", extra={"error": repr(exc)})
+            await asyncio.sleep(settings.relay_poll_seconds)
+    relay = OutboxRelay(db, producer, settings.relay_batch_size, settings.relay_poll_seconds,
+                        list(settings.shard_dsns), settings.db_connect_timeout)
+    await relay.listen()
     log.info("relay started", extra={"shards": len(settings.shard_dsns), "metrics_port": settings.relay_metrics_port})
     try:
         await relay.run(stop)
     finally:
-        for conn in listeners:
-            await conn.close()
+        await relay.close()
         await producer.stop()
         await db.dispose()
         log.info("relay stopped")

@@ -15,14 +15,15 @@ from shared_schemas import codec, topics
 from shared_schemas.events import FollowCreated, FollowRemoved
 from users.adapters import follows_repo, users_repo
 from users.adapters.db import ShardedDatabase
+from users.adapters.outbox_repo import OutboxRow
 
 
-async def apply(db: ShardedDatabase, rows: list[tuple]) -> None:
+async def apply(db: ShardedDatabase, rows: list[OutboxRow]) -> None:
     by_shard: dict[int, list[FollowCreated | FollowRemoved]] = defaultdict(list)
-    for _, topic, _, payload, *_ in rows:
-        if topic != topics.FOLLOWS.name:
+    for row in rows:
+        if row.topic != topics.FOLLOWS.name:
             continue
-        event = codec.decode(payload)
+        event = codec.decode(row.payload)
         if isinstance(event, (FollowCreated, FollowRemoved)):
             by_shard[db.map.for_user(event.followee_id)].append(event)
     for shard, events in by_shard.items():

@@ -28,9 +28,12 @@ PUBLISH_DELAY = Histogram(
 
 
 class OutboxRelay:
-    def __init__(self, db: ShardedDatabase, producer: AIOKafkaProducer, batch_size: int, poll_seconds: float) -> None:
+    def __init__(self, db: ShardedDatabase, producer: AIOKafkaProducer, batch_size: int, poll_seconds: float,
+                 dsns: list[str] | None = None, connect_timeout: float = 5.0) -> None:
         self.db, self.producer = db, producer
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        self.dsns, self.connect_timeout = dsns or [], connect_timeout
+        self.listeners: dict[int, asyncpg.Connection] = {}
         self.wakeup = asyncio.Event()
         self.notified: set[int] = set()  # shards whose NOTIFY arrived since the last pass
 
@@ -45,26 +48,44 @@ class OutboxRelay:
                 BACKLOG.labels(shard).set(0)
                 return 0
             await follow_edges.apply(self.db, rows)
-            sends = [await self.producer.send(topic, payload, key=key.encode()) for _, topic, key, payload, _ in rows]
-            results = await asyncio.gather(*sends, return_exceptions=True)
-            delivered = [row for row, result in zip(rows, results) if not isinstance(result, BaseException)]
-            acked = [row[0] for row in delivered]
+            acked, error = await self.publish(rows)
             if acked:
-                await outbox_repo.delete(conn, acked)
+                await outbox_repo.delete(conn, [row.id for row in rows[:acked]])
             acked_at = time.time()
-            for row in delivered:
-                PUBLISH_DELAY.observe(max(0.0, acked_at - row[4].timestamp()))
-            if len(acked) < len(rows):
-                error = next(r for r in results if isinstance(r, BaseException))
-                log.warning("kafka refused part of a batch", extra={"shard": shard, "failed": len(rows) - len(acked), "error": repr(error)})
+            for row in rows[:acked]:
+                PUBLISH_DELAY.observe(max(0.0, acked_at - row.created_at.timestamp()))
+            if error is not None:
+                log.warning("kafka refused part of a batch; the rest stays for the next pass",
+                            extra={"shard": shard, "kept": len(rows) - acked, "error": repr(error)})
             # What is still owed. A short batch took every row its snapshot could see, so
             # only refused rows remain; counting the table each time was one more query
             # per batch, and at a hundred tweets a second most batches are one row.
             full = len(rows) >= self.batch_size
-            BACKLOG.labels(shard).set(await outbox_repo.backlog(conn) if full else len(rows) - len(acked))
-        PUBLISHED.labels(shard).inc(len(acked))
+            BACKLOG.labels(shard).set(await outbox_repo.backlog(conn) if full else len(rows) - acked)
+        PUBLISHED.labels(shard).inc(acked)
         BATCH_SECONDS.labels(shard).observe(time.perf_counter() - started)
-        return len(acked)
+        return acked if error is None else 0  # a refused row: no "full batch" hurry
+
+    async def publish(self, rows: list[outbox_repo.OutboxRow]) -> tuple[int, BaseException | None]:
+        """Send `rows` in their order: how many from the first on Kafka acknowledged,
+        and the first failure. Only that prefix leaves the outbox: a row after a
+        failed one stays (even if it went out) and goes again after it on the next
+        pass, so a user's later event never becomes the last word before an earlier
+        one (a delete overtaking its tweet)."""
+        sends, error = [], None
+        for row in rows:
+            try:
+                sends.append(await self.producer.send(row.topic, row.payload, key=row.key.encode()))
+            except Exception as exc:  # noqa: BLE001 - e.g. no metadata: the broker is down
+                error = exc
+                break
+        acked = 0
+        for result in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(result, BaseException):
+                error = result
+                break
+            acked += 1
+        return acked, error
 
     async def drain(self, shards: list[int]) -> list[int]:
         """One batch of each of `shards`: the shards whose batch came back full (more
@@ -76,21 +97,33 @@ class OutboxRelay:
         self.notified.add(shard)
         self.wakeup.set()
 
-    async def listen(self, dsns: list[str]) -> list[asyncpg.Connection]:
-        """LISTEN on every shard: a commit that wrote an outbox row wakes the relay."""
-        connections = []
-        for shard, dsn in enumerate(dsns):
-            conn = await asyncpg.connect(dsn.replace("postgresql+asyncpg://", "postgresql://"))
-            await conn.add_listener(outbox_repo.CHANNEL, lambda *_, shard=shard: self._notify(shard))
-            connections.append(conn)
-        return connections
+    async def listen(self) -> None:
+        """LISTEN on every shard whose listening connection is missing or lost (the
+        database restarted): a commit that wrote an outbox row wakes the relay. A shard
+        that cannot be reached now is tried again at the next idle pass; meanwhile the
+        poll finds its rows."""
+        for shard, dsn in enumerate(self.dsns):
+            conn = self.listeners.get(shard)
+            if conn is not None and not conn.is_closed():
+                continue
+            try:
+                conn = await asyncpg.connect(dsn.replace("postgresql+asyncpg://", "postgresql://"),
+                                             timeout=self.connect_timeout)
+                await conn.add_listener(outbox_repo.CHANNEL, lambda *_, shard=shard: self._notify(shard))
+            except Exception as exc:  # noqa: BLE001 - the database is down: poll until it is back
+                log.warning("cannot listen to a shard; polling it", extra={"shard": shard, "error": repr(exc)})
+                continue
+            self.listeners[shard] = conn
+            self._notify(shard)  # rows may have come while nobody listened
+
+    async def close(self) -> None:
+        for conn in self.listeners.values():
+            conn.terminate() if conn.is_closed() else await conn.close()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain the shards a NOTIFY named, every shard when the poll interval passes
-        without one (a missed notification, another relay's leftovers), and a shard
-        again at once while its batches come back full. It used to drain every shard on
-        any NOTIFY and then again to find them empty: four transactions per tweet at a
-        hundred tweets a second with two shards (docs/benchmarks.md)."""
+        without one (a missed notification, another relay's leftovers, a shard that
+        was down), and a shard again at once while its batches come back full."""
         every = list(range(len(self.db.primaries)))
         shards = every
         while not stop.is_set():
@@ -102,6 +135,8 @@ class OutboxRelay:
                 if shards:
                     continue  # full batches: more is waiting there
             except Exception:
+                # A shard or Kafka unreachable: nothing was deleted that was not
+                # acknowledged; try every shard again after the poll interval.
                 log.exception("relay pass failed; retrying")
                 shards = every
                 await asyncio.sleep(self.poll_seconds)
@@ -112,3 +147,4 @@ class OutboxRelay:
                 task.cancel()
             if not self.wakeup.is_set():  # the poll interval passed without a NOTIFY
                 shards = every
+                await self.listen()
