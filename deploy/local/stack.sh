@@ -11,6 +11,7 @@
 #   stop-app NAME / start-apps   stop one of the project's processes (e.g. relay-1), or
 #           start whichever of them is not running: the tests use these to crash and
 #           revive a relay or a worker.
+#   start-app NAME   start one of them, and wait until it answers.
 #   kill NAME   SIGKILL any process of the stack (postgres, kafka, redis, worker-1, ...)
 #           with its children, as a crash would; `start-infra` or `up` starts it again.
 #   start-infra  start whichever of the servers is not running.
@@ -67,26 +68,37 @@ start_api() {  # NAME MODULE PORT WORKERS
   fi
 }
 
+start_app() {  # NAME: start one of the project's processes (as listed by apps)
+  local name="$1" i
+  case "$name" in
+    users-api) start_api users-api users.api.app:create_app "$USERS_API_PORT" "$USERS_API_WORKERS" ;;
+    timeline-api) start_api timeline-api timeline.api.app:create_app "$TIMELINE_API_PORT" "$TIMELINE_API_WORKERS" ;;
+    relay-*) i="${name#relay-}"
+      USERS_RELAY_METRICS_PORT=$((USERS_RELAY_METRICS_BASE_PORT + i - 1)) start_bg "$name" "$PY" -m users.relay ;;
+    worker-*) i="${name#worker-}"
+      TIMELINE_WORKER_METRICS_PORT=$((TIMELINE_WORKER_METRICS_BASE_PORT + i - 1)) start_bg "$name" "$PY" -m timeline.worker ;;
+    *) die "no such process: $name" ;;
+  esac
+}
+
+wait_app() {  # NAME: until it answers (the APIs: ready, their stores reachable)
+  local name="$1" i
+  case "$name" in
+    users-api) wait_http "http://127.0.0.1:$USERS_API_PORT/ready" 60 users-api ;;
+    timeline-api) wait_http "http://127.0.0.1:$TIMELINE_API_PORT/ready" 60 timeline-api ;;
+    relay-*) i="${name#relay-}"; wait_http "http://127.0.0.1:$((USERS_RELAY_METRICS_BASE_PORT + i - 1))/metrics" 60 "$name" ;;
+    worker-*) i="${name#worker-}"; wait_http "http://127.0.0.1:$((TIMELINE_WORKER_METRICS_BASE_PORT + i - 1))/metrics" 60 "$name" ;;
+  esac
+}
+
 start_apps() {
-  start_api users-api users.api.app:create_app "$USERS_API_PORT" "$USERS_API_WORKERS"
-  start_api timeline-api timeline.api.app:create_app "$TIMELINE_API_PORT" "$TIMELINE_API_WORKERS"
-  for i in $(seq 1 "$USERS_RELAY_COUNT"); do
-    USERS_RELAY_METRICS_PORT=$((USERS_RELAY_METRICS_BASE_PORT + i - 1)) start_bg "relay-$i" "$PY" -m users.relay
-  done
-  for i in $(seq 1 "$TIMELINE_WORKER_COUNT"); do
-    TIMELINE_WORKER_METRICS_PORT=$((TIMELINE_WORKER_METRICS_BASE_PORT + i - 1)) start_bg "worker-$i" "$PY" -m timeline.worker
-  done
+  local name
+  for name in $(apps); do start_app "$name"; done
 }
 
 wait_ready() {
-  wait_http "http://127.0.0.1:$USERS_API_PORT/ready" 60 users-api
-  wait_http "http://127.0.0.1:$TIMELINE_API_PORT/ready" 60 timeline-api
-  for i in $(seq 1 "$USERS_RELAY_COUNT"); do
-    wait_http "http://127.0.0.1:$((USERS_RELAY_METRICS_BASE_PORT + i - 1))/metrics" 60 "relay-$i"
-  done
-  for i in $(seq 1 "$TIMELINE_WORKER_COUNT"); do
-    wait_http "http://127.0.0.1:$((TIMELINE_WORKER_METRICS_BASE_PORT + i - 1))/metrics" 60 "worker-$i"
-  done
+  local name
+  for name in $(apps); do wait_app "$name"; done
 }
 
 down() {
@@ -111,5 +123,6 @@ case "${1:-}" in
   kill) kill_bg "${2:?name of the process}" ;;
   start-infra) bash "$HERE/infra.sh" start ;;
   start-apps) start_apps; wait_ready ;;
-  *) echo "usage: $0 up|down|status|stop-app NAME|start-apps|kill NAME|start-infra" >&2; exit 2 ;;
+  start-app) start_app "${2:?name of the process}"; wait_app "$2" ;;
+  *) echo "usage: $0 up|down|status|stop-app NAME|start-apps|start-app NAME|kill NAME|start-infra" >&2; exit 2 ;;
 esac

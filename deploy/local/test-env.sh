@@ -19,6 +19,9 @@ export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
 : "${TIMELINE_CELEBRITY_THRESHOLD:=3}"; export TIMELINE_CELEBRITY_THRESHOLD
 # Small, so the tests also page past the cached window into PostgreSQL.
 : "${TIMELINE_MAX_ITEMS:=40}"; export TIMELINE_MAX_ITEMS
+# A store that comes back is retried within 5 s (30 s in production): the fault suite's
+# outages then converge soon after they end.
+: "${TIMELINE_RETRY_MAX_BACKOFF_SECONDS:=5}"; export TIMELINE_RETRY_MAX_BACKOFF_SECONDS
 # Two of each, so the tests run the consumer group and the relays the way production does.
 : "${TIMELINE_WORKER_COUNT:=2}"; export TIMELINE_WORKER_COUNT
 : "${USERS_RELAY_COUNT:=2}"; export USERS_RELAY_COUNT

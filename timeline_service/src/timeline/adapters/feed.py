@@ -166,6 +166,11 @@ class Feed:
 
         await self._pipelined(queue, transaction=True)
 
+    async def abandon_rebuild(self, user: uuid.UUID) -> None:
+        """A rebuild that failed half-way leaves no marker behind: the next read
+        rebuilds the home instead of serving it incomplete."""
+        await self.redis.delete(_home(user)[0])
+
     async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         """Place many ids at once (the merge is idempotent and keeps id order)."""
         if tweet_ids:
@@ -199,6 +204,15 @@ class Feed:
         if fill:
             await self.redis.set(marker, b"1")
         await self._push(keys=[marker, listing], args=[self.max_items, "1", *_newest_first(tweet_ids)])
+
+    async def begin_celebrity_list(self, author: uuid.UUID) -> None:
+        """Mark a celebrity's list filled *before* its tweets are fetched, as a home's
+        rebuild does: a tweet that arrives while the fetch is in flight is then pushed,
+        not skipped (the fetch may have read the database before it committed)."""
+        await self.redis.set(_celebrity(author)[0], b"1")
+
+    async def abandon_celebrity_list(self, author: uuid.UUID) -> None:
+        await self.redis.delete(_celebrity(author)[0])
 
     async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         await self._pipelined(lambda pipe: [pipe.lrem(_celebrity(author)[1], 0, t.bytes) for t in tweet_ids])

@@ -5,13 +5,20 @@ from __future__ import annotations
 from importlib import resources
 
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 def connect(url: str, cluster: bool, connect_timeout: float = 2.0, timeout: float = 5.0) -> Redis | RedisCluster:
     # Raw bytes in and out: timeline entries are 16-byte ids and cached items are the
     # exact JSON the API returns, so nothing is decoded on the way. The timeouts turn a
     # hung server into an error the caller retries (the worker) or answers (the API).
-    options = {"decode_responses": False, "socket_connect_timeout": connect_timeout, "socket_timeout": timeout}
+    # A pooled connection that a Redis restart closed fails its next command: reconnect
+    # and send it again (every command here is idempotent), twice at most, at once.
+    retry = Retry(ExponentialBackoff(cap=0.1, base=0.01), 2, supported_errors=(RedisConnectionError,))
+    options = {"decode_responses": False, "socket_connect_timeout": connect_timeout, "socket_timeout": timeout,
+               "retry": retry}
     if cluster:
         return RedisCluster.from_url(url, **options)
     return Redis.from_url(url, **options)

@@ -89,9 +89,14 @@ class Fanout:
         (current,) = await self.feed.page_celebrities([author], None, 1)
         if current.materialized:
             return
-        recent = await self.users.recent_tweets([author], None, self.feed.max_items)
-        await self.cache.put_many(recent)
-        await self.feed.push_to_celebrity(author, item_ids(recent), fill=True)
+        await self.feed.begin_celebrity_list(author)
+        try:
+            recent = await self.users.recent_tweets([author], None, self.feed.max_items)
+            await self.cache.put_many(recent)
+            await self.feed.push_to_celebrity(author, item_ids(recent))
+        except BaseException:
+            await self.feed.abandon_celebrity_list(author)
+            raise
 
     async def _notice_crossing(self, author: uuid.UUID, celebrity: bool) -> None:
         """An author who crosses the threshold changes how followers get their tweets;

@@ -67,9 +67,13 @@ class Reader:
         celebrities = [u.user_id for u in following.following if u.followers_count >= threshold]
         authors = [user, *(u.user_id for u in following.following if u.followers_count < threshold)]
         await self.feed.begin_rebuild(user, celebrities)
-        recent = await self.users.recent_tweets(authors, None, self.feed.max_items)
-        await self.cache.put_many(recent)
-        await self.feed.merge_into_home(user, item_ids(recent))
-        for celebrity in celebrities:
-            await self.fanout.ensure_celebrity_list(celebrity)
+        try:
+            recent = await self.users.recent_tweets(authors, None, self.feed.max_items)
+            await self.cache.put_many(recent)
+            await self.feed.merge_into_home(user, item_ids(recent))
+            for celebrity in celebrities:
+                await self.fanout.ensure_celebrity_list(celebrity)
+        except BaseException:
+            await self.feed.abandon_rebuild(user)
+            raise
         REBUILDS.inc()
