@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop status test test-unit test-integration test-e2e venv logs events bench
+.PHONY: run stop status test test-unit test-integration test-e2e test-faults venv logs events replay bench
 
 run: ## start everything locally (installs what is missing), then print the seed curls
 	@bash deploy/local/stack.sh up
@@ -30,10 +30,17 @@ test-integration:
 test-e2e:
 	@bash deploy/local/run-tests.sh tests/e2e
 
+test-faults: ## the fault suite alone (it is part of `make test` too)
+	@bash deploy/local/run-tests.sh tests/faults
+
 events: venv ## topics with offsets and lag; with TOPIC=tweets.v1, tail that topic as JSON lines
 	@source deploy/local/env.sh && if [ -n "$(TOPIC)" ]; then \
 		$(PY) -m timeline.tools.events tail "$(TOPIC)" $(if $(FROM_BEGINNING),--from-beginning); \
 	else $(PY) -m timeline.tools.events list; fi
+
+replay: venv ## apply the dead-letter topic again: make replay [FROM=offset] [TO=offset] [KEY=user-id] [DRY_RUN=1]
+	@source deploy/local/env.sh && $(PY) -m timeline.tools.replay $(if $(FROM),--from-offset $(FROM)) \
+		$(if $(TO),--to-offset $(TO)) $(if $(KEY),--key $(KEY)) $(if $(DRY_RUN),--dry-run)
 
 bench: venv ## measure the running stack (`make run` first; its data is replaced): make bench SCALE=100000
 	@bash bench/run.sh

@@ -4,6 +4,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_users_contract_support import gw  # noqa: F401 - the contract tests' session fixture
+from tests.e2e.timeline_client import Client
 from tests.support import GATEWAY, unique_name
 
 
@@ -21,3 +22,9 @@ def new_user(api: httpx.Client):
         return response.json()["user_id"]
 
     return make
+
+
+@pytest.fixture
+async def client():
+    async with httpx.AsyncClient(base_url=GATEWAY, timeout=15.0) as http:
+        yield Client(http)

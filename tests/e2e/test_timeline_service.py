@@ -8,7 +8,6 @@ import os
 import uuid
 from datetime import datetime, timezone
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
@@ -17,59 +16,13 @@ from shared_schemas import codec, topics
 from shared_schemas.events import TweetCreated
 from shared_schemas.ids import new_id
 from tests.integration.kafka_tail import TopicTail
-from tests.support import GATEWAY, eventually, unique_name
+from tests.e2e.timeline_client import Client
+from tests.support import eventually
 
 THRESHOLD = int(os.environ.get("TIMELINE_CELEBRITY_THRESHOLD", "10000"))
 MAX_ITEMS = int(os.environ.get("TIMELINE_MAX_ITEMS", "800"))
 REDIS_URL = os.environ.get("TIMELINE_REDIS_URL", "redis://127.0.0.1:16379/0")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
-
-
-class Client:
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def user(self) -> str:
-        response = await self.http.post("/api/v1/users", json={"username": unique_name()})
-        assert response.status_code == 201, response.text
-        return response.json()["user_id"]
-
-    async def follow(self, follower: str, followee: str) -> None:
-        response = await self.http.post("/api/v1/follow", headers={"X-User-ID": follower}, json={"follow_user_id": followee})
-        assert response.status_code == 201, response.text
-
-    async def unfollow(self, follower: str, followee: str) -> None:
-        response = await self.http.delete(f"/api/v1/follow/{followee}", headers={"X-User-ID": follower})
-        assert response.status_code == 204, response.text
-
-    async def tweet(self, author: str, text: str) -> str:
-        response = await self.http.post("/api/v1/tweet", headers={"X-User-ID": author}, json={"text": text})
-        assert response.status_code == 201, response.text
-        return response.json()["tweet_id"]
-
-    async def page(self, user: str, limit: int = 20, cursor: str | None = None) -> dict:
-        params = {"limit": limit, **({"next_cursor": cursor} if cursor else {})}
-        response = await self.http.get("/api/v1/timeline", headers={"X-User-ID": user}, params=params)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    async def ids(self, user: str, limit: int = 100) -> list[str]:
-        return [t["tweet_id"] for t in (await self.page(user, limit))["tweets"]]
-
-    async def all_ids(self, user: str, limit: int) -> list[str]:
-        seen, cursor = [], None
-        while True:
-            page = await self.page(user, limit, cursor)
-            seen += [t["tweet_id"] for t in page["tweets"]]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return seen
-
-
-@pytest.fixture
-async def client():
-    async with httpx.AsyncClient(base_url=GATEWAY, timeout=15.0) as http:
-        yield Client(http)
 
 
 @pytest.fixture
