@@ -166,6 +166,20 @@ kill_bg() {
   while _group_alive "$pid"; do sleep 0.05; done
 }
 
+# freeze_bg NAME / thaw_bg NAME: SIGSTOP / SIGCONT the process group, as a hung
+# process looks to its clients (connections open, nothing answers): the fault tests
+# show that every client's timeout turns that into a retry.
+freeze_bg() {
+  is_running "$1" || die "$1 is not running"
+  say "freezing $1 (SIGSTOP to its process group)"
+  kill -s STOP -- "-$(_pid_of "$1")"
+}
+
+thaw_bg() {
+  say "thawing $1 (SIGCONT to its process group)"
+  kill -s CONT -- "-$(_pid_of "$1")"
+}
+
 # port_open HOST PORT: true if something accepts TCP connections there.
 port_open() {
   (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null

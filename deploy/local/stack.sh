@@ -14,6 +14,7 @@
 #   start-app NAME   start one of them, and wait until it answers.
 #   kill NAME   SIGKILL any process of the stack (postgres, kafka, redis, worker-1, ...)
 #           with its children, as a crash would; `start-infra` or `up` starts it again.
+#   freeze NAME / thaw NAME   SIGSTOP / SIGCONT any process of the stack: hung, not gone.
 #   start-infra  start whichever of the servers is not running.
 set -euo pipefail
 
@@ -121,8 +122,10 @@ case "${1:-}" in
   status) status ;;
   stop-app) stop_bg "${2:?name of the process}" 20 ;;
   kill) kill_bg "${2:?name of the process}" ;;
+  freeze) freeze_bg "${2:?name of the process}" ;;
+  thaw) thaw_bg "${2:?name of the process}" ;;
   start-infra) bash "$HERE/infra.sh" start ;;
   start-apps) start_apps; wait_ready ;;
   start-app) start_app "${2:?name of the process}"; wait_app "$2" ;;
-  *) echo "usage: $0 up|down|status|stop-app NAME|start-apps|start-app NAME|kill NAME|start-infra" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|stop-app NAME|start-apps|start-app NAME|kill NAME|freeze NAME|thaw NAME|start-infra" >&2; exit 2 ;;
 esac

@@ -51,3 +51,10 @@ async def test_a_backlog_while_postgres_is_down_for_30_seconds(group: Group) -> 
 async def test_a_backlog_while_the_users_api_is_down(group: Group) -> None:
     await _backlog(group, "backlog, Users API down 12 s", 12,
                    lambda: astack("kill", "users-api"), lambda: astack("start-app", "users-api"))
+
+
+async def test_a_backlog_while_the_users_api_hangs(group: Group) -> None:
+    # Frozen, not gone: connections are accepted and never answered; only the client's
+    # timeout turns each call into a retry.
+    await _backlog(group, "backlog, Users API frozen 12 s", 12,
+                   lambda: astack("freeze", "users-api"), lambda: astack("thaw", "users-api"))
