@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop status test test-unit test-integration test-e2e test-faults venv logs events replay bench
+.PHONY: run stop status lint test test-unit test-integration test-e2e test-faults venv logs events replay bench
 
 run: ## start everything locally (installs what is missing), then print the seed curls
 	@bash deploy/local/stack.sh up
@@ -18,7 +18,15 @@ stop: ## stop everything `make run` started
 status:
 	@bash deploy/local/stack.sh status
 
-test: ## bring up a separate test stack, run every test, stop it again
+lint: venv ## ruff (lint and format), mypy on the three packages, shellcheck on every script
+	@echo "[lint] ruff check"; $(VENV)/bin/ruff check .
+	@echo "[lint] ruff format --check"; $(VENV)/bin/ruff format --check .
+	@echo "[lint] mypy"; $(VENV)/bin/mypy
+	@command -v shellcheck >/dev/null || bash deploy/local/install.sh
+	@echo "[lint] shellcheck"; git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck -x
+	@echo "[lint] clean"
+
+test: lint ## make lint, then bring up a separate test stack, run every test, stop it again
 	@bash deploy/local/run-tests.sh tests
 
 test-unit: venv ## the pure unit tests only (no servers needed)

@@ -13,13 +13,27 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import numpy as np
 import uvloop
 
-from bench import check, fanout, graph as graph_module, load_graph, loadgen, machine, reads, redis_floor, report, servers, writes
+from bench import (
+    check,
+    fanout,
+    load_graph,
+    loadgen,
+    machine,
+    reads,
+    redis_floor,
+    report,
+    servers,
+    writes,
+)
+from bench import (
+    graph as graph_module,
+)
 from bench.config import Config, load
 from bench.progress import say, step
 
@@ -28,14 +42,18 @@ def _measure(cfg: Config, base: str, lines: list[str], what: str) -> dict:
     if cfg.seconds >= 2:
         loadgen.run(cfg, base, lines, seconds=1, name="warmup")  # connections, pools and caches warm
     result = loadgen.run(cfg, base, lines, name=what.replace(" ", "_")).as_dict()
-    say(f"{what}: {result['rps']:,.0f} pages/s, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
-        f"p99.9 {result['p999_ms']:.2f} ms, {result['errors']} errors")
+    say(
+        f"{what}: {result['rps']:,.0f} pages/s, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
+        f"p99.9 {result['p999_ms']:.2f} ms, {result['errors']} errors"
+    )
     return result
 
 
 def _data_figures(g: graph_module.Graph, loaded: dict) -> dict:
     return {
-        "users": g.n, "follows": g.edges, "tweets": g.tweets,
+        "users": g.n,
+        "follows": g.edges,
+        "tweets": g.tweets,
         "celebrities": int(g.celebrity.sum()),
         "users_following_celebrities": int(g.follows_celebrity().sum()),
         "max_followers": int(g.followers_count.max()) if g.n else 0,
@@ -48,8 +66,10 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
     rng = np.random.default_rng(cfg.seed + n)
     with step(f"[{n:,} users] generating the graph"):
         g = graph_module.build(n, cfg.follows, cfg.tweets_per_user, cfg.threshold, cfg.seed)
-    say(f"[{n:,} users] {g.edges:,} follows, {g.tweets:,} tweets, {int(g.celebrity.sum())} celebrities "
-        f"(>= {cfg.threshold:,} followers), {int(g.follows_celebrity().sum()):,} users follow one")
+    say(
+        f"[{n:,} users] {g.edges:,} follows, {g.tweets:,} tweets, {int(g.celebrity.sum())} celebrities "
+        f"(>= {cfg.threshold:,} followers), {int(g.follows_celebrity().sum()):,} users follow one"
+    )
     await fanout.wait_for_quiet(cfg, timeout=120)
     loaded = await load_graph.load(cfg, g)
     result["data"][str(n)] = _data_figures(g, loaded)
@@ -74,14 +94,22 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
         figures["service_page2"] = _measure(cfg, cfg.gateway, second, "service page 2")
 
     pull_port, pull_gateway = cfg.port_base + 2, cfg.port_base + 12
-    with servers.app(cfg, "bench.pull_model:create_app", pull_port, "pull-model") as pull_url, \
-            servers.gateway(cfg, pull_port, pull_gateway, "gateway-pull") as pull_gw:
+    with (
+        servers.app(cfg, "bench.pull_model:create_app", pull_port, "pull-model") as pull_url,
+        servers.gateway(cfg, pull_port, pull_gateway, "gateway-pull") as pull_gw,
+    ):
         users = kinds["plain"].users[:3] + kinds["celebrity"].users[:3]
-        check.same_pages(await reads.pages(cfg.timeline_api, g, users), await reads.pages(pull_url, g, users),
-                         "page 1: service vs pull model")
+        check.same_pages(
+            await reads.pages(cfg.timeline_api, g, users),
+            await reads.pages(pull_url, g, users),
+            "page 1: service vs pull model",
+        )
         with_cursor = [u for u in users if u in found]
-        check.same_pages(await reads.pages(cfg.timeline_api, g, with_cursor, found),
-                         await reads.pages(pull_url, g, with_cursor, found), "page 2: service vs pull model")
+        check.same_pages(
+            await reads.pages(cfg.timeline_api, g, with_cursor, found),
+            await reads.pages(pull_url, g, with_cursor, found),
+            "page 2: service vs pull model",
+        )
         say(f"check: the pull model answers the service's pages byte for byte ({len(users)} users, page 1 and 2)")
         figures["pull_page1_plain"] = _measure(cfg, pull_gw, plain, "pull model page 1, without celebrities")
         if full:
@@ -90,8 +118,10 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
 
     if full:
         minimal_port, minimal_gateway = cfg.port_base + 1, cfg.port_base + 11
-        with servers.app(cfg, "bench.minimal_app:create_app", minimal_port, "minimal") as minimal_url, \
-                servers.gateway(cfg, minimal_port, minimal_gateway, "gateway-minimal") as minimal_gw:
+        with (
+            servers.app(cfg, "bench.minimal_app:create_app", minimal_port, "minimal") as minimal_url,
+            servers.gateway(cfg, minimal_port, minimal_gateway, "gateway-minimal") as minimal_gw,
+        ):
             figures["minimal_page1"] = _measure(cfg, minimal_gw, plain, "minimal endpoint page 1, via a gateway")
             figures["minimal_page1_direct"] = _measure(cfg, minimal_url, plain, "minimal endpoint page 1, direct")
         figures["service_page1_plain_direct"] = _measure(cfg, cfg.timeline_api, plain, "service page 1, direct")
@@ -101,7 +131,8 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
     target = max(200, min(cfg.fanout_deliveries, int(g.edges * 0.5)))
     throughput = await fanout.deliveries_per_second(cfg, g, target)
     scale_figures = {
-        "service": figures["service_page1_plain"], "pull": figures["pull_page1_plain"],
+        "service": figures["service_page1_plain"],
+        "pull": figures["pull_page1_plain"],
         "push_over_pull": figures["service_page1_plain"]["rps"] / max(1e-9, figures["pull_page1_plain"]["rps"]),
         "deliveries_per_second": throughput["deliveries_per_second"],
         "bytes_per_timeline_entry": loaded["bytes_per_timeline_entry"],
@@ -111,8 +142,16 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
         return result
 
     result["reads"] = figures
-    result["memory"] = {k: loaded[k] for k in ("bytes_per_timeline_entry", "bytes_per_cached_tweet", "timeline_entries",
-                                               "tweet_cache_items", "used_memory_total")}
+    result["memory"] = {
+        k: loaded[k]
+        for k in (
+            "bytes_per_timeline_entry",
+            "bytes_per_cached_tweet",
+            "timeline_entries",
+            "tweet_cache_items",
+            "used_memory_total",
+        )
+    }
     say(f"[{n:,} users] delivery delay at {cfg.tweet_rate:g} tweets/s")
     await fanout.wait_for_quiet(cfg)
     delay = await fanout.delivery_delay(cfg, g, cfg.tweet_rate, cfg.seconds, False, rng)
@@ -139,17 +178,36 @@ def _aims(result: dict) -> list[dict]:
     entry = result["memory"]["bytes_per_timeline_entry"]
     c = result["settings"]["connections"]
     return [
-        {"aim": "reads via the gateway / pull model (smallest of the three page kinds)", "target": ">= 10x",
-         "measured": f"{h['push_over_pull']:.1f}x", "met": h["push_over_pull"] >= 10},
-        {"aim": "reads via the gateway / minimal endpoint via a gateway (page 1)", "target": ">= 0.8",
-         "measured": f"{h['service_over_minimal']:.3f}", "met": h["service_over_minimal"] >= 0.8},
-        {"aim": f"read p99 at {c} connections (worst of the three page kinds)", "target": "< 20 ms",
-         "measured": f"{worst_p99:.1f} ms", "met": worst_p99 < 20},
-        {"aim": f"delivery p99 at {delay['rate_offered']:.0f} tweets/s (worst of without/with a celebrity posting)",
-         "target": "< 1000 ms", "measured": f"{max(delays):.0f} ms" if delays else "n/a",
-         "met": bool(delays) and max(delays) < 1000 and delay["not_delivered_in_60s"] == 0},
-        {"aim": "Redis memory per timeline entry", "target": "about 20 bytes",
-         "measured": f"{entry:.1f} bytes", "met": entry <= 24},
+        {
+            "aim": "reads via the gateway / pull model (smallest of the three page kinds)",
+            "target": ">= 10x",
+            "measured": f"{h['push_over_pull']:.1f}x",
+            "met": h["push_over_pull"] >= 10,
+        },
+        {
+            "aim": "reads via the gateway / minimal endpoint via a gateway (page 1)",
+            "target": ">= 0.8",
+            "measured": f"{h['service_over_minimal']:.3f}",
+            "met": h["service_over_minimal"] >= 0.8,
+        },
+        {
+            "aim": f"read p99 at {c} connections (worst of the three page kinds)",
+            "target": "< 20 ms",
+            "measured": f"{worst_p99:.1f} ms",
+            "met": worst_p99 < 20,
+        },
+        {
+            "aim": f"delivery p99 at {delay['rate_offered']:.0f} tweets/s (worst of without/with a celebrity posting)",
+            "target": "< 1000 ms",
+            "measured": f"{max(delays):.0f} ms" if delays else "n/a",
+            "met": bool(delays) and max(delays) < 1000 and delay["not_delivered_in_60s"] == 0,
+        },
+        {
+            "aim": "Redis memory per timeline entry",
+            "target": "about 20 bytes",
+            "measured": f"{entry:.1f} bytes",
+            "met": entry <= 24,
+        },
     ]
 
 
@@ -157,15 +215,24 @@ async def main() -> int:
     cfg = load()
     loadgen.wrk_path()
     result: dict = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": f"make bench SCALE={cfg.scale}",
         "machine": await machine.describe(cfg),
         "settings": {
-            "scale": cfg.scale, "growth_scale": cfg.growth, "seconds": cfg.seconds, "connections": cfg.connections,
-            "sample": cfg.sample, "threshold": cfg.threshold, "max_items": cfg.max_items,
-            "follows": cfg.follows, "tweets_per_user": cfg.tweets_per_user, "tweet_rate": cfg.tweet_rate,
+            "scale": cfg.scale,
+            "growth_scale": cfg.growth,
+            "seconds": cfg.seconds,
+            "connections": cfg.connections,
+            "sample": cfg.sample,
+            "threshold": cfg.threshold,
+            "max_items": cfg.max_items,
+            "follows": cfg.follows,
+            "tweets_per_user": cfg.tweets_per_user,
+            "tweet_rate": cfg.tweet_rate,
         },
-        "data": {}, "growth": {}, "notes": [],
+        "data": {},
+        "growth": {},
+        "notes": [],
     }
     started = time.monotonic()
     try:
@@ -173,8 +240,10 @@ async def main() -> int:
     except httpx.HTTPError as exc:
         print(f"the stack is not running ({exc}): start it with `make run`", file=sys.stderr)
         return 2
-    say(f"bench of the stack at {cfg.gateway} (SCALE={cfg.scale:,}, then {cfg.growth:,} for growth first); "
-        "its data will be replaced")
+    say(
+        f"bench of the stack at {cfg.gateway} (SCALE={cfg.scale:,}, then {cfg.growth:,} for growth first); "
+        "its data will be replaced"
+    )
     if cfg.growth and cfg.growth != cfg.scale:
         await one_scale(cfg, cfg.growth, False, result)
     await one_scale(cfg, cfg.scale, True, result)
@@ -185,7 +254,8 @@ async def main() -> int:
         "page 2": reads_["service_page2"]["rps"] / reads_["pull_page2"]["rps"],
     }
     result["headline"] = {
-        "push_over_pull": min(per_kind.values()), "per_kind": per_kind,
+        "push_over_pull": min(per_kind.values()),
+        "per_kind": per_kind,
         "service_over_minimal": reads_["service_page1_plain"]["rps"] / reads_["minimal_page1"]["rps"],
         "minimal_over_redis": reads_["minimal_page1"]["rps"] / result["redis_floor"]["page_rps"],
     }

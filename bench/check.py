@@ -14,9 +14,11 @@ from redis.asyncio import Redis
 from bench.config import Config
 from bench.graph import Graph
 from bench.progress import say
-from timeline import bootstrap, settings as timeline_settings
+from timeline import bootstrap
+from timeline import settings as timeline_settings
 from timeline.adapters import feed as feed_keys
-from timeline.adapters.tweet_cache import TweetCache, _key as tweet_key
+from timeline.adapters.tweet_cache import TweetCache
+from timeline.adapters.tweet_cache import _key as tweet_key
 
 
 async def homes_match_rebuild(cfg: Config, graph: Graph, users: list[int]) -> int:
@@ -36,7 +38,9 @@ async def homes_match_rebuild(cfg: Config, graph: Graph, users: list[int]) -> in
                     f"bulk-built home of {user} differs from Reader.rebuild: {len(bulk[0])} vs {len(rebuilt[0])} ids, "
                     f"{len(bulk[1])} vs {len(rebuilt[1])} celebrities"
                 )
-        sample = np.linspace(0, graph.tweets - 1, num=min(50, graph.tweets), dtype=np.int64).tolist() if graph.tweets else []
+        sample = (
+            np.linspace(0, graph.tweets - 1, num=min(50, graph.tweets), dtype=np.int64).tolist() if graph.tweets else []
+        )
         ids = [graph.tweet_ids[t] for t in sample]
         items = await parts.users.tweets_by_ids(ids)
         cached = await redis.mget([tweet_key(i) for i in ids])
@@ -70,4 +74,4 @@ def uuid_str(graph: Graph, u: int) -> str:
     return str(graph.user_ids[u])
 
 
-__all__ = ["homes_match_rebuild", "pick", "same_pages", "uuid_str", "uuid"]
+__all__ = ["homes_match_rebuild", "pick", "same_pages", "uuid", "uuid_str"]

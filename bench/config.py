@@ -49,13 +49,17 @@ class Config:
     timeline_api_port: int = field(default_factory=lambda: _int("TIMELINE_API_PORT", 8002))
     api_workers: int = field(default_factory=lambda: _int("TIMELINE_API_WORKERS", 1))
     redis_url: str = field(default_factory=lambda: _env("TIMELINE_REDIS_URL", "redis://127.0.0.1:16379/0"))
-    shard_dsns: tuple[str, ...] = field(default_factory=lambda: tuple(
-        d.strip() for d in _env(
-            "USERS_SHARD_DSNS",
-            "postgresql+asyncpg://timeline@127.0.0.1:15432/users_shard_0,"
-            "postgresql+asyncpg://timeline@127.0.0.1:15432/users_shard_1",
-        ).split(",") if d.strip()
-    ))
+    shard_dsns: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            d.strip()
+            for d in _env(
+                "USERS_SHARD_DSNS",
+                "postgresql+asyncpg://timeline@127.0.0.1:15432/users_shard_0,"
+                "postgresql+asyncpg://timeline@127.0.0.1:15432/users_shard_1",
+            ).split(",")
+            if d.strip()
+        )
+    )
     threshold: int = field(default_factory=lambda: _int("TIMELINE_CELEBRITY_THRESHOLD", 10_000))
     max_items: int = field(default_factory=lambda: _int("TIMELINE_MAX_ITEMS", 800))
     ttl_seconds: int = field(default_factory=lambda: _int("TIMELINE_TTL", 7 * 24 * 3600))

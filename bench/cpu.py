@@ -16,8 +16,13 @@ from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _APPS = {  # a process's kind, by what its command line (or its parent's) runs
-    "timeline.api.app": "api", "bench.minimal_app": "api", "bench.pull_model": "api",
-    "users.api.app": "users_api", "timeline.worker": "worker", "users.relay": "relay", "kafka.Kafka": "kafka",
+    "timeline.api.app": "api",
+    "bench.minimal_app": "api",
+    "bench.pull_model": "api",
+    "users.api.app": "users_api",
+    "timeline.worker": "worker",
+    "users.relay": "relay",
+    "kafka.Kafka": "kafka",
 }
 
 
@@ -27,7 +32,7 @@ def _read(pid: str) -> tuple[int, int, str] | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
     return int(fields[1]), int(fields[11]) + int(fields[12]), cmdline  # ppid, utime + stime
 
 

@@ -33,8 +33,9 @@ def _client(connections: int = 100) -> aiohttp.ClientSession:
     """The bench's HTTP client. aiohttp, not httpx: a POST costs it about a third of
     httpx's CPU here, and the load generator shares the two cores with the stack it
     measures (docs/benchmarks.md, the write path)."""
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30.0),
-                                 connector=aiohttp.TCPConnector(limit=connections))
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=30.0), connector=aiohttp.TCPConnector(limit=connections)
+    )
 
 
 async def _metric(cfg: Config, name: str, client: aiohttp.ClientSession | None = None) -> float:
@@ -101,9 +102,11 @@ async def deliveries_per_second(cfg: Config, graph: Graph, target: int) -> dict[
     first_seen = None
     gate = asyncio.Semaphore(16)
     async with _client() as client:
+
         async def post(i: int, author: int) -> None:
             async with gate:
                 await _post(client, cfg.gateway + TWEET, graph, author, f"fan-out bench {i}")
+
         posting = asyncio.gather(*(post(i, a) for i, a in enumerate(chosen)))
         deadline = started + 300
         done = 0.0
@@ -123,8 +126,7 @@ async def deliveries_per_second(cfg: Config, graph: Graph, target: int) -> dict[
     window = finished - seen_at
     rate = (done - seen) / window if window > 0.2 and done > seen else done / (finished - started)
     say(f"fan-out: {int(done):,} deliveries from {len(chosen)} tweets in {finished - started:.1f}s: {rate:,.0f}/s")
-    return {"deliveries_per_second": rate, "deliveries": done, "tweets": len(chosen),
-            "seconds": finished - started}
+    return {"deliveries_per_second": rate, "deliveries": done, "tweets": len(chosen), "seconds": finished - started}
 
 
 # The 1-based positions of the (KEYS[i], ARGV[i]) pairs whose id is near the head of its
@@ -145,8 +147,9 @@ def _last_follower(graph: Graph) -> np.ndarray:
     return last
 
 
-async def delivery_delay(cfg: Config, graph: Graph, rate: float, seconds: float, with_celebrity: bool,
-                         rng: np.random.Generator) -> dict[str, float | None]:
+async def delivery_delay(
+    cfg: Config, graph: Graph, rate: float, seconds: float, with_celebrity: bool, rng: np.random.Generator
+) -> dict[str, float | None]:
     """POST tweets at `rate` a second (an open schedule: a slow answer does not delay
     the next tweet) by random non-celebrity authors; with `with_celebrity`, the most
     followed celebrity also posts once a second. Delay: from sending the POST to the id
@@ -224,13 +227,25 @@ async def delivery_delay(cfg: Config, graph: Graph, rate: float, seconds: float,
         return float(np.percentile(values, q) * 1000) if values else None
 
     result = {
-        "rate_offered": offered, "tweets": count, "delivered": len(delays), "not_delivered_in_60s": lost,
-        "p50_ms": pct(delays, 50), "p99_ms": pct(delays, 99), "max_ms": pct(delays, 100),
+        "rate_offered": offered,
+        "tweets": count,
+        "delivered": len(delays),
+        "not_delivered_in_60s": lost,
+        "p50_ms": pct(delays, 50),
+        "p99_ms": pct(delays, 99),
+        "max_ms": pct(delays, 100),
         "cpu_us_per_tweet": used,
     }
     if with_celebrity or celebrity is None:
-        result.update({"celebrity_tweets": len(celebrity_delays),
-                       "celebrity_p50_ms": pct(celebrity_delays, 50), "celebrity_p99_ms": pct(celebrity_delays, 99)})
-    say(f"delay at {offered:.0f} tweets/s{' with a celebrity posting' if with_celebrity else ''}: "
-        f"p50 {result['p50_ms'] or 0:.0f} ms, p99 {result['p99_ms'] or 0:.0f} ms ({lost} not delivered)")
+        result.update(
+            {
+                "celebrity_tweets": len(celebrity_delays),
+                "celebrity_p50_ms": pct(celebrity_delays, 50),
+                "celebrity_p99_ms": pct(celebrity_delays, 99),
+            }
+        )
+    say(
+        f"delay at {offered:.0f} tweets/s{' with a celebrity posting' if with_celebrity else ''}: "
+        f"p50 {result['p50_ms'] or 0:.0f} ms, p99 {result['p99_ms'] or 0:.0f} ms ({lost} not delivered)"
+    )
     return result

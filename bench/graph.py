@@ -37,19 +37,19 @@ _WORDS = (
 @dataclass
 class Graph:
     n: int
-    user_ids: list[uuid.UUID]          # ascending
-    user_bytes: np.ndarray             # (n, 16) uint8
+    user_ids: list[uuid.UUID]  # ascending
+    user_bytes: np.ndarray  # (n, 16) uint8
     usernames: list[str]
-    follower: np.ndarray               # (E,) int32, edges sorted by (follower, followee)
-    followee: np.ndarray               # (E,) int32
-    followers_count: np.ndarray        # (n,) int64
-    following_count: np.ndarray        # (n,) int64
-    tweet_ids: list[uuid.UUID]         # ascending = oldest first
-    tweet_bytes: np.ndarray            # (T, 16) uint8
-    tweet_author: np.ndarray           # (T,) int32
-    tweet_text: np.ndarray             # (T,) int32 index into texts
+    follower: np.ndarray  # (E,) int32, edges sorted by (follower, followee)
+    followee: np.ndarray  # (E,) int32
+    followers_count: np.ndarray  # (n,) int64
+    following_count: np.ndarray  # (n,) int64
+    tweet_ids: list[uuid.UUID]  # ascending = oldest first
+    tweet_bytes: np.ndarray  # (T, 16) uint8
+    tweet_author: np.ndarray  # (T,) int32
+    tweet_text: np.ndarray  # (T,) int32 index into texts
     texts: list[str]
-    celebrity: np.ndarray              # (n,) bool: followers_count >= threshold
+    celebrity: np.ndarray  # (n,) bool: followers_count >= threshold
 
     @property
     def edges(self) -> int:
@@ -164,10 +164,18 @@ def build(n: int, follows: int, tweets_per_user: int, threshold: int, seed: int)
     tweet_bytes = np.frombuffer(b"".join(t.bytes for t in tweet_ids), dtype=np.uint8).reshape(-1, 16)
     texts = _texts(rng)
     return Graph(
-        n=n, user_ids=ids, user_bytes=user_bytes, usernames=usernames,
-        follower=follower, followee=followee,
-        followers_count=followers_count, following_count=following_count,
-        tweet_ids=tweet_ids, tweet_bytes=tweet_bytes, tweet_author=authors,
-        tweet_text=rng.integers(0, len(texts), size=total).astype(np.int32), texts=texts,
+        n=n,
+        user_ids=ids,
+        user_bytes=user_bytes,
+        usernames=usernames,
+        follower=follower,
+        followee=followee,
+        followers_count=followers_count,
+        following_count=following_count,
+        tweet_ids=tweet_ids,
+        tweet_bytes=tweet_bytes,
+        tweet_author=authors,
+        tweet_text=rng.integers(0, len(texts), size=total).astype(np.int32),
+        texts=texts,
         celebrity=followers_count >= threshold,
     )

@@ -23,8 +23,8 @@ def chunks(graph: Graph, max_items: int, users_per_chunk: int = 4000) -> Iterato
     total_tweets = max(graph.tweets, 1)
     for first in range(0, graph.n, users_per_chunk):
         last = min(graph.n, first + users_per_chunk)
-        follower = graph.follower[e_ptr[first]:e_ptr[last]]
-        followee = graph.followee[e_ptr[first]:e_ptr[last]]
+        follower = graph.follower[e_ptr[first] : e_ptr[last]]
+        followee = graph.followee[e_ptr[first] : e_ptr[last]]
         keep = ~graph.celebrity[followee]
         own = np.arange(first, last, dtype=np.int64)
         f = np.concatenate([follower[keep].astype(np.int64), own])
@@ -51,6 +51,6 @@ def celebrity_lists(graph: Graph, max_items: int) -> dict[int, np.ndarray]:
     """Each celebrity's newest max_items tweet indices, newest first."""
     a_ptr, a_tweets = graph.author_tweets()
     return {
-        int(c): a_tweets[max(a_ptr[c], a_ptr[c + 1] - max_items):a_ptr[c + 1]][::-1]
+        int(c): a_tweets[max(a_ptr[c], a_ptr[c + 1] - max_items) : a_ptr[c + 1]][::-1]
         for c in np.nonzero(graph.celebrity)[0]
     }

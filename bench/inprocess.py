@@ -37,11 +37,25 @@ def _requests(path: str) -> list[tuple[dict, bytes]]:
         headers = [(b"host", b"bench"), (b"x-user-id", user.encode()), (b"x-request-id", b"bench")]
         if body:
             headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        requests.append(({
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST" if body else "GET",
-            "scheme": "http", "path": route, "raw_path": route.encode(), "query_string": query.encode(),
-            "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
-        }, body))
+        requests.append(
+            (
+                {
+                    "type": "http",
+                    "asgi": {"version": "3.0"},
+                    "http_version": "1.1",
+                    "method": "POST" if body else "GET",
+                    "scheme": "http",
+                    "path": route,
+                    "raw_path": route.encode(),
+                    "query_string": query.encode(),
+                    "root_path": "",
+                    "headers": headers,
+                    "client": ("127.0.0.1", 1),
+                    "server": ("127.0.0.1", 2),
+                },
+                body,
+            )
+        )
     return requests
 
 
@@ -52,12 +66,13 @@ async def _run(app, scopes: list[tuple[dict, bytes]], requests: int) -> None:
         for i in range(n):
             scope, body = scopes[(k * 997 + i) % len(scopes)]
 
-            async def receive() -> dict:
+            async def receive(body: bytes = body) -> dict:
                 return {"type": "http.request", "body": body, "more_body": False}
 
             async def send(message: dict) -> None:
                 if message["type"] == "http.response.start":
                     statuses[message["status"]] = statuses.get(message["status"], 0) + 1
+
             await app(dict(scope), receive, send)
 
     for hook in getattr(app, "on_startup", []):

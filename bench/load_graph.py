@@ -21,7 +21,7 @@ import asyncio
 import importlib.util
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import numpy as np
@@ -34,11 +34,12 @@ from bench.progress import say, step
 from shared_schemas.ids import iso_ms, uuid7_time
 from shared_schemas.internal_api import TweetItem
 from timeline.adapters import feed as feed_keys
-from timeline.adapters.tweet_cache import TweetCache, _key as tweet_key
+from timeline.adapters.tweet_cache import TweetCache
+from timeline.adapters.tweet_cache import _key as tweet_key
 from users.domain.sharding import ShardMap
 
 TABLES = ("outbox", "tweets", "followers", "following", "username_claims", "users")
-PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _EDGE = np.dtype([("n", ">i2"), ("l1", ">i4"), ("a", "V16"), ("l2", ">i4"), ("b", "V16"), ("l3", ">i4"), ("ts", ">i8")])
 
@@ -65,7 +66,7 @@ async def _copy_bytes(conn: asyncpg.Connection, table: str, columns: list[str], 
     async def chunks():
         view = memoryview(data)
         for start in range(0, len(data), 4 << 20):
-            yield bytes(view[start:start + (4 << 20)])
+            yield bytes(view[start : start + (4 << 20)])
 
     await conn.copy_to_table(table, source=chunks(), columns=columns, format="binary", freeze=True)
 
@@ -73,7 +74,7 @@ async def _copy_bytes(conn: asyncpg.Connection, table: str, columns: list[str], 
 async def load_postgres(cfg: Config, graph: Graph) -> None:
     shards = ShardMap(len(cfg.pg_dsns))
     user_shard = np.array([shards.for_user(u) for u in graph.user_ids], dtype=np.int32)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     micros = int((now - PG_EPOCH) / timedelta(microseconds=1))
     created = now - timedelta(days=30)
     tweet_author_id = [graph.user_ids[a] for a in graph.tweet_author.tolist()]
@@ -89,43 +90,74 @@ async def load_postgres(cfg: Config, graph: Graph) -> None:
                 await conn.execute(f"TRUNCATE {', '.join(TABLES)}")
                 mine = np.nonzero(user_shard == index)[0]
                 await conn.copy_records_to_table(
-                    "users", columns=["user_id", "username", "created_at", "followers_count", "following_count"],
-                    records=[(graph.user_ids[i], graph.usernames[i], created, int(graph.followers_count[i]),
-                              int(graph.following_count[i])) for i in mine.tolist()],
+                    "users",
+                    columns=["user_id", "username", "created_at", "followers_count", "following_count"],
+                    records=[
+                        (
+                            graph.user_ids[i],
+                            graph.usernames[i],
+                            created,
+                            int(graph.followers_count[i]),
+                            int(graph.following_count[i]),
+                        )
+                        for i in mine.tolist()
+                    ],
                 )
                 claims = [
                     (name.lower(), graph.user_ids[i], created)
-                    for i, name in enumerate(graph.usernames) if shards.for_username(name.lower()) == index
+                    for i, name in enumerate(graph.usernames)
+                    if shards.for_username(name.lower()) == index
                 ]
-                await conn.copy_records_to_table("username_claims", columns=["username_key", "user_id", "claimed_at"],
-                                                 records=claims)
+                await conn.copy_records_to_table(
+                    "username_claims", columns=["username_key", "user_id", "claimed_at"], records=claims
+                )
                 # Edges sorted by the primary key, so the B-tree only ever appends.
                 sel = user_shard[graph.follower] == index
-                await _copy_bytes(conn, "following", ["follower_id", "followee_id", "created_at"],
-                                  _edge_copy(graph.follower[sel], graph.followee[sel], graph.user_bytes, micros))
+                await _copy_bytes(
+                    conn,
+                    "following",
+                    ["follower_id", "followee_id", "created_at"],
+                    _edge_copy(graph.follower[sel], graph.followee[sel], graph.user_bytes, micros),
+                )
                 sel = user_shard[graph.followee] == index
                 order = np.lexsort((graph.follower[sel], graph.followee[sel]))
-                await _copy_bytes(conn, "followers", ["followee_id", "follower_id", "created_at"],
-                                  _edge_copy(graph.followee[sel][order], graph.follower[sel][order], graph.user_bytes, micros))
+                await _copy_bytes(
+                    conn,
+                    "followers",
+                    ["followee_id", "follower_id", "created_at"],
+                    _edge_copy(graph.followee[sel][order], graph.follower[sel][order], graph.user_bytes, micros),
+                )
                 await conn.copy_records_to_table(
-                    "tweets", columns=["tweet_id", "author_id", "text", "created_at"],
-                    records=[(graph.tweet_ids[t], tweet_author_id[t], graph.texts[graph.tweet_text[t]],
-                              uuid7_time(graph.tweet_ids[t])) for t in np.nonzero(tweet_shard == index)[0].tolist()],
+                    "tweets",
+                    columns=["tweet_id", "author_id", "text", "created_at"],
+                    records=[
+                        (
+                            graph.tweet_ids[t],
+                            tweet_author_id[t],
+                            graph.texts[graph.tweet_text[t]],
+                            uuid7_time(graph.tweet_ids[t]),
+                        )
+                        for t in np.nonzero(tweet_shard == index)[0].tolist()
+                    ],
                 )
         finally:
             await conn.close()
 
-    with step(f"PostgreSQL: COPY {graph.n:,} users, {graph.edges:,} follows (both directions), "
-              f"{graph.tweets:,} tweets into {len(cfg.pg_dsns)} shards"):
+    with step(
+        f"PostgreSQL: COPY {graph.n:,} users, {graph.edges:,} follows (both directions), "
+        f"{graph.tweets:,} tweets into {len(cfg.pg_dsns)} shards"
+    ):
         await asyncio.gather(*(one_shard(i) for i in range(len(cfg.pg_dsns))))
     await _reseed(cfg)
     with step("PostgreSQL: VACUUM ANALYZE"):
+
         async def analyze(dsn: str) -> None:
             conn = await asyncpg.connect(dsn)
             try:
                 await conn.execute("VACUUM (ANALYZE)")
             finally:
                 await conn.close()
+
         await asyncio.gather(*(analyze(d) for d in cfg.pg_dsns))
 
 
@@ -139,11 +171,20 @@ async def _reseed(cfg: Config) -> None:
             for raw_id, name in seed.SEED_USERS.items():
                 user_id = uuid.UUID(raw_id)
                 if shards.for_user(user_id) == index:
-                    await conn.execute("INSERT INTO users (user_id, username, created_at) VALUES ($1, $2, $3) "
-                                       "ON CONFLICT DO NOTHING", user_id, name, seed.CREATED_AT)
+                    await conn.execute(
+                        "INSERT INTO users (user_id, username, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        user_id,
+                        name,
+                        seed.CREATED_AT,
+                    )
                 if shards.for_username(name.lower()) == index:
-                    await conn.execute("INSERT INTO username_claims (username_key, user_id, claimed_at) "
-                                       "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", name.lower(), user_id, seed.CREATED_AT)
+                    await conn.execute(
+                        "INSERT INTO username_claims (username_key, user_id, claimed_at) "
+                        "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        name.lower(),
+                        user_id,
+                        seed.CREATED_AT,
+                    )
         finally:
             await conn.close()
 
@@ -167,8 +208,13 @@ def load_redis(cfg: Config, graph: Graph) -> dict[str, float]:
             parts = []
             for t in range(start, min(graph.tweets, start + 20000)):
                 tweet_id, author = graph.tweet_ids[t], int(graph.tweet_author[t])
-                item = TweetItem(tweet_id=tweet_id, user_id=graph.user_ids[author], username=graph.usernames[author],
-                                 text=graph.texts[graph.tweet_text[t]], created_at=iso_ms(uuid7_time(tweet_id)))
+                item = TweetItem(
+                    tweet_id=tweet_id,
+                    user_id=graph.user_ids[author],
+                    username=graph.usernames[author],
+                    text=graph.texts[graph.tweet_text[t]],
+                    created_at=iso_ms(uuid7_time(tweet_id)),
+                )
                 parts.append(resp.command(b"SET", tweet_key(tweet_id), TweetCache.encode(item), b"EX", ttl))
             pipe.write(b"".join(parts))
         pipe.close()
@@ -201,7 +247,7 @@ def load_redis(cfg: Config, graph: Graph) -> dict[str, float]:
                 _, home, _ = feed_keys._home(graph.user_ids[first + i])
                 key = home.encode()
                 parts.append(b"*%d\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n" % (count + 2, len(key), key))
-                parts.append(block[ptr[i] * 23:ptr[i + 1] * 23])
+                parts.append(block[ptr[i] * 23 : ptr[i + 1] * 23])
                 parts.append(resp.command(b"EXPIRE", key, ttl))
             entries += len(tweets)
             pipe.write(b"".join(parts))
@@ -218,7 +264,7 @@ def load_redis(cfg: Config, graph: Graph) -> dict[str, float]:
         for u in range(graph.n):
             marker, _, followed = feed_keys._home(graph.user_ids[u])
             parts.append(resp.command(b"SET", marker, b"1", b"EX", ttl))
-            followees = graph.followee[e_ptr[u]:e_ptr[u + 1]]
+            followees = graph.followee[e_ptr[u] : e_ptr[u + 1]]
             celebs = followees[graph.celebrity[followees]]
             if len(celebs):
                 parts.append(resp.command(b"SADD", followed, *(celebrity_bytes[c] for c in celebs.tolist())))

@@ -64,9 +64,15 @@ class Result:
     cpu_us: dict[str, float] | None = None  # CPU per request by process kind (bench/cpu.py)
 
     def as_dict(self) -> dict:
-        return {"rps": round(self.rps, 1), "p50_ms": round(self.p50_ms, 2), "p99_ms": round(self.p99_ms, 2),
-                "p999_ms": round(self.p999_ms, 2), "requests": self.requests, "errors": self.errors,
-                "cpu_us_per_request": self.cpu_us}
+        return {
+            "rps": round(self.rps, 1),
+            "p50_ms": round(self.p50_ms, 2),
+            "p99_ms": round(self.p99_ms, 2),
+            "p999_ms": round(self.p999_ms, 2),
+            "requests": self.requests,
+            "errors": self.errors,
+            "cpu_us_per_request": self.cpu_us,
+        }
 
 
 def wrk_path() -> str:
@@ -76,8 +82,15 @@ def wrk_path() -> str:
     return found
 
 
-def run(cfg: Config, base_url: str, lines: list[str], method: str = "GET", seconds: float | None = None,
-        connections: int | None = None, name: str = "load") -> Result:
+def run(
+    cfg: Config,
+    base_url: str,
+    lines: list[str],
+    method: str = "GET",
+    seconds: float | None = None,
+    connections: int | None = None,
+    name: str = "load",
+) -> Result:
     """`lines`: "user<TAB>path[<TAB>body]" each; wrk sends them round-robin."""
     work = cfg.work_dir
     script, data = work / "rotate.lua", work / f"{name}.requests"
@@ -88,19 +101,41 @@ def run(cfg: Config, base_url: str, lines: list[str], method: str = "GET", secon
     duration = max(1, round(seconds if seconds is not None else cfg.seconds))
     before = cpu.snapshot()
     out = subprocess.run(
-        [wrk_path(), "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "10s",
-         "-s", str(script), base_url, "--", str(data), method, "0"],
-        capture_output=True, text=True, timeout=duration + 60,
+        [
+            wrk_path(),
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            base_url,
+            "--",
+            str(data),
+            method,
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
     )
     for line in out.stdout.splitlines():
         if line.startswith("WRKJSON "):
-            raw = json.loads(line[len("WRKJSON "):])
+            raw = json.loads(line[len("WRKJSON ") :])
             used = cpu.per_request(before, cpu.snapshot(), raw["requests"])
             seconds_run = raw["duration_us"] / 1e6
             errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
             return Result(
                 rps=raw["requests"] / seconds_run if seconds_run else 0.0,
-                p50_ms=raw["p50_us"] / 1000, p99_ms=raw["p99_us"] / 1000, p999_ms=raw["p999_us"] / 1000,
-                requests=raw["requests"], errors=errors, cpu_us=used,
+                p50_ms=raw["p50_us"] / 1000,
+                p99_ms=raw["p99_us"] / 1000,
+                p999_ms=raw["p999_us"] / 1000,
+                requests=raw["requests"],
+                errors=errors,
+                cpu_us=used,
             )
     raise RuntimeError(f"wrk gave no result (exit {out.returncode}): {out.stdout[-800:]} {out.stderr[-800:]}")

@@ -41,7 +41,9 @@ async def describe(cfg: Config) -> dict[str, str | int]:
         "cores": os.cpu_count() or 0,
         "memory_gib": round(int(_first(r"^MemTotal:\s*(\d+)", meminfo, "0")) / 1024 / 1024, 1),
         "kernel": platform.release(),
-        "os": _first(r'^PRETTY_NAME="?([^"\n]+)', open("/etc/os-release").read()) if os.path.exists("/etc/os-release") else "?",
+        "os": _first(r'^PRETTY_NAME="?([^"\n]+)', open("/etc/os-release").read())
+        if os.path.exists("/etc/os-release")
+        else "?",
         "python": platform.python_version(),
         "redis": redis_version,
         "postgresql": pg_version,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import gc
 import os
+from typing import Annotated
 
 from litestar import Litestar, Response, get
 from litestar.params import Parameter
 from redis.asyncio import Redis
-from typing_extensions import Annotated
 
 from shared_schemas.ids import parse_uuid
 
@@ -42,4 +42,6 @@ def create_app() -> Litestar:
         await redis.aclose()
 
     # Frozen at start-up as the services are (their app.py), so that both are served alike.
-    return Litestar([timeline, health], on_startup=[gc.freeze], on_shutdown=[close], logging_config=None, openapi_config=None)
+    return Litestar(
+        [timeline, health], on_startup=[gc.freeze], on_shutdown=[close], logging_config=None, openapi_config=None
+    )

@@ -51,8 +51,11 @@ _encoder = msgspec.json.Encoder()
 
 
 def create_app() -> Litestar:
-    dsns = [d.strip().replace("postgresql+asyncpg://", "postgresql://")
-            for d in os.environ["USERS_SHARD_DSNS"].split(",") if d.strip()]
+    dsns = [
+        d.strip().replace("postgresql+asyncpg://", "postgresql://")
+        for d in os.environ["USERS_SHARD_DSNS"].split(",")
+        if d.strip()
+    ]
     shards = ShardMap(len(dsns))
     cursors = CursorCodec(os.environ.get("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
     pools: list[asyncpg.Pool] = []
@@ -75,7 +78,9 @@ def create_app() -> Litestar:
         """The Timeline API's route (parameters, errors, the page's JSON) over pages
         computed on read: only where the page comes from differs."""
 
-        async def page(self, user: uuid.UUID, older: uuid.UUID | None, size: int) -> tuple[list[bytes], uuid.UUID | None]:
+        async def page(
+            self, user: uuid.UUID, older: uuid.UUID | None, size: int
+        ) -> tuple[list[bytes], uuid.UUID | None]:
             want = size + 1
             async with pools[shards.for_user(user)].acquire() as conn:
                 followees = [row[0] for row in await conn.fetch(FOLLOWEES, user)]
@@ -85,7 +90,9 @@ def create_app() -> Litestar:
             parts = await asyncio.gather(*(shard_page(i, ids, older, want) for i, ids in groups.items()))
             rows = list(heapq.merge(*parts, key=lambda r: r[0], reverse=True))[:want]
             items = [
-                _encoder.encode(TweetItem(tweet_id=r[0], user_id=r[1], username=r[2], text=r[3], created_at=iso_ms(r[4])))
+                _encoder.encode(
+                    TweetItem(tweet_id=r[0], user_id=r[1], username=r[2], text=r[3], created_at=iso_ms(r[4]))
+                )
                 for r in rows[:size]
             ]
             return items, rows[size - 1][0] if len(rows) > size else None
@@ -94,5 +101,11 @@ def create_app() -> Litestar:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    return Litestar([timeline_route(PullReader(), cursors), health], exception_handlers=errors.HANDLERS,
-                    on_startup=[start, gc.freeze], on_shutdown=[stop], logging_config=None, openapi_config=None)
+    return Litestar(
+        [timeline_route(PullReader(), cursors), health],
+        exception_handlers=errors.HANDLERS,
+        on_startup=[start, gc.freeze],
+        on_shutdown=[stop],
+        logging_config=None,
+        openapi_config=None,
+    )

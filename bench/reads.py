@@ -53,6 +53,7 @@ async def cursors(base_url: str, graph: Graph, users: list[int]) -> dict[int, st
     found: dict[int, str] = {}
     gate = asyncio.Semaphore(32)
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+
         async def one(u: int) -> None:
             async with gate:
                 response = await client.get(PATH, headers={"X-User-ID": str(graph.user_ids[u])})
@@ -60,6 +61,7 @@ async def cursors(base_url: str, graph: Graph, users: list[int]) -> dict[int, st
                 cursor = response.json()["next_cursor"]
                 if cursor:
                     found[u] = cursor
+
         await asyncio.gather(*(one(u) for u in users))
     return found
 

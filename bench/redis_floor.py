@@ -13,16 +13,32 @@ import redis
 from bench.config import Config
 from bench.graph import Graph
 from bench.progress import say
-from timeline.adapters import feed as feed_keys, redis_client
-from timeline.adapters.tweet_cache import KEY_PREFIX, _key as tweet_key
+from timeline.adapters import feed as feed_keys
+from timeline.adapters import redis_client
+from timeline.adapters.tweet_cache import KEY_PREFIX
+from timeline.adapters.tweet_cache import _key as tweet_key
 
 
 def _bench(cfg: Config, requests: int, *command: bytes | str) -> float:
     host, port, db = cfg.redis_address
     out = subprocess.run(
-        ["redis-benchmark", "-h", host, "-p", str(port), "--dbnum", str(db), "-c", str(cfg.connections),
-         "-n", str(requests), "--csv", *command],
-        capture_output=True, timeout=300,
+        [
+            "redis-benchmark",
+            "-h",
+            host,
+            "-p",
+            str(port),
+            "--dbnum",
+            str(db),
+            "-c",
+            str(cfg.connections),
+            "-n",
+            str(requests),
+            "--csv",
+            *command,
+        ],
+        capture_output=True,
+        timeout=300,
     )
     # The last line: "<test name>","rps","avg",...; the name quotes the command, binary
     # keys and all, so the numbers are read from the right.
@@ -44,8 +60,12 @@ def run(cfg: Config, graph: Graph, users: list[int], page: int = 21) -> dict[str
             _, home, followed = feed_keys._home(graph.user_ids[u])
             ids = client.lrange(home, 0, page - 1)
             keys = [tweet_key(i) for i in ids]
-            if ids and not any(b"\x00" in k for k in keys) and b"\x00" not in home.encode() \
-                    and not client.exists(followed):
+            if (
+                ids
+                and not any(b"\x00" in k for k in keys)
+                and b"\x00" not in home.encode()
+                and not client.exists(followed)
+            ):
                 break
         else:
             raise RuntimeError("no user follows no celebrity and has a page whose keys are free of NUL bytes")
@@ -58,10 +78,26 @@ def run(cfg: Config, graph: Graph, users: list[int], page: int = 21) -> dict[str
     say(f"redis-benchmark: LRANGE, MGET of {len(ids)}, EVALSHA page.lua ({cfg.connections} connections)")
     lrange = _bench(cfg, scale, "LRANGE", home, "0", str(page - 1))
     mget = _bench(cfg, scale, "MGET", *keys)
-    script = _bench(cfg, scale, "EVALSHA", sha, "3", marker, home, followed, "", str(page), str(cfg.ttl_seconds), "1",
-                    str(cfg.max_items), KEY_PREFIX.decode())
+    script = _bench(
+        cfg,
+        scale,
+        "EVALSHA",
+        sha,
+        "3",
+        marker,
+        home,
+        followed,
+        "",
+        str(page),
+        str(cfg.ttl_seconds),
+        "1",
+        str(cfg.max_items),
+        KEY_PREFIX.decode(),
+    )
     return {
-        "lrange_rps": lrange, "mget_rps": mget, "page_script_rps": script,
+        "lrange_rps": lrange,
+        "mget_rps": mget,
+        "page_script_rps": script,
         # A page is both reads, one after the other, on one single-threaded server.
         "page_rps": 1.0 / (1.0 / lrange + 1.0 / mget),
         "items": len(ids),

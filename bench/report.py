@@ -21,18 +21,35 @@ READ_ROWS = [
 ]
 
 
-CPU_KINDS = [("api", "API"), ("redis", "Redis"), ("nginx", "nginx"), ("postgres", "PostgreSQL"),
-             ("load generator", "wrk"), ("total", "all")]
+CPU_KINDS = [
+    ("api", "API"),
+    ("redis", "Redis"),
+    ("nginx", "nginx"),
+    ("postgres", "PostgreSQL"),
+    ("load generator", "wrk"),
+    ("total", "all"),
+]
 
 
 def _cpu_line(what: str, used: dict | None) -> str:
     if not used:
         return f"{what}: n/a."
     parts = sorted(((k, v) for k, v in used.items() if k != "total"), key=lambda kv: -kv[1])
-    names = {"users_api": "Users API", "api": "Timeline API", "postgres": "PostgreSQL", "redis": "Redis",
-             "kafka": "Kafka", "relay": "relay", "worker": "worker", "nginx": "nginx"}
-    return (f"{what}: " + ", ".join(f"{names.get(k, k)} {_n(v)}" for k, v in parts if v >= 1)
-            + f"; all {_n(used['total'])}.")
+    names = {
+        "users_api": "Users API",
+        "api": "Timeline API",
+        "postgres": "PostgreSQL",
+        "redis": "Redis",
+        "kafka": "Kafka",
+        "relay": "relay",
+        "worker": "worker",
+        "nginx": "nginx",
+    }
+    return (
+        f"{what}: "
+        + ", ".join(f"{names.get(k, k)} {_n(v)}" for k, v in parts if v >= 1)
+        + f"; all {_n(used['total'])}."
+    )
 
 
 def _n(value: float | None, digits: int = 0) -> str:
@@ -44,89 +61,131 @@ def _n(value: float | None, digits: int = 0) -> str:
 def tables(result: dict) -> str:
     s = result["settings"]
     out = []
-    out.append(f"SCALE={s['scale']:,} users; {s['connections']} connections; {s['seconds']:g} s per measurement; "
-               f"celebrity threshold {s['threshold']:,}; {s['max_items']} ids per home; "
-               f"{result['machine']['asgi_server']} x{result['machine']['api_workers']} per API.")
+    out.append(
+        f"SCALE={s['scale']:,} users; {s['connections']} connections; {s['seconds']:g} s per measurement; "
+        f"celebrity threshold {s['threshold']:,}; {s['max_items']} ids per home; "
+        f"{result['machine']['asgi_server']} x{result['machine']['api_workers']} per API."
+    )
     out.append("")
     out.append("**Data**")
     out.append("")
-    out.append("| users | follows | tweets | celebrities | users following a celebrity | most followers | load time (s) |")
+    out.append(
+        "| users | follows | tweets | celebrities | users following a celebrity | most followers | load time (s) |"
+    )
     out.append("|---:|---:|---:|---:|---:|---:|---:|")
     for scale, d in result["data"].items():
-        out.append(f"| {int(scale):,} | {d['follows']:,} | {d['tweets']:,} | {d['celebrities']:,} | "
-                   f"{d['users_following_celebrities']:,} | {d['max_followers']:,} | {_n(d['load_seconds'])} |")
+        out.append(
+            f"| {int(scale):,} | {d['follows']:,} | {d['tweets']:,} | {d['celebrities']:,} | "
+            f"{d['users_following_celebrities']:,} | {d['max_followers']:,} | {_n(d['load_seconds'])} |"
+        )
     out.append("")
-    out.append(f"**Timeline reads** (pages of 20, wrk from a separate process, {s['connections']} connections, "
-               f"requests rotating over up to {s['sample']:,} users)")
+    out.append(
+        f"**Timeline reads** (pages of 20, wrk from a separate process, {s['connections']} connections, "
+        f"requests rotating over up to {s['sample']:,} users)"
+    )
     out.append("")
-    out.append("| page | served by | pages/s | p50 ms | p99 ms | p99.9 ms | errors | "
-               + " | ".join(f"CPU µs/page: {label}" for _, label in CPU_KINDS) + " |")
+    out.append(
+        "| page | served by | pages/s | p50 ms | p99 ms | p99.9 ms | errors | "
+        + " | ".join(f"CPU µs/page: {label}" for _, label in CPU_KINDS)
+        + " |"
+    )
     out.append("|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(CPU_KINDS))
     reads = result["reads"]
     for key, page, who in READ_ROWS:
         r = reads[key]
         used = r.get("cpu_us_per_request") or {}
-        out.append(f"| {page} | {who} | {_n(r['rps'])} | {_n(r['p50_ms'], 2)} | {_n(r['p99_ms'], 2)} | "
-                   f"{_n(r['p999_ms'], 2)} | {r['errors']} | "
-                   + " | ".join(_n(used.get(kind), 0) if used else "n/a" for kind, _ in CPU_KINDS) + " |")
+        out.append(
+            f"| {page} | {who} | {_n(r['rps'])} | {_n(r['p50_ms'], 2)} | {_n(r['p99_ms'], 2)} | "
+            f"{_n(r['p999_ms'], 2)} | {r['errors']} | "
+            + " | ".join(_n(used.get(kind), 0) if used else "n/a" for kind, _ in CPU_KINDS)
+            + " |"
+        )
     f = result["redis_floor"]
     blank = " |" * len(CPU_KINDS)
-    out.append(f"| page 1 ({f['items']} ids) | raw Redis: LRANGE + MGET (redis-benchmark) | {_n(f['page_rps'])} | | | | |{blank}")
+    floor = "raw Redis: LRANGE + MGET (redis-benchmark)"
+    out.append(f"| page 1 ({f['items']} ids) | {floor} | {_n(f['page_rps'])} | | | | |{blank}")
     out.append(f"| | raw Redis: LRANGE alone | {_n(f['lrange_rps'])} | | | | |{blank}")
     out.append(f"| | raw Redis: MGET alone | {_n(f['mget_rps'])} | | | | |{blank}")
-    out.append(f"| | raw Redis: the service's page script (EVALSHA page.lua: ids and items in one call) | {_n(f['page_script_rps'])} | | | | |{blank}")
+    script = "raw Redis: the service's page script (EVALSHA page.lua: ids and items in one call)"
+    out.append(f"| | {script} | {_n(f['page_script_rps'])} | | | | |{blank}")
     out.append("")
-    out.append("CPU µs/page: user + system CPU time each kind of process spent during the run, divided by the "
-               "pages served (bench/cpu.py); steadier than pages/s, and what to compare between rows. "
-               "\"API\" is whichever Python server that row measured; \"all\" includes the load generator "
-               "and everything else on the machine.")
+    out.append(
+        "CPU µs/page: user + system CPU time each kind of process spent during the run, divided by the "
+        "pages served (bench/cpu.py); steadier than pages/s, and what to compare between rows. "
+        '"API" is whichever Python server that row measured; "all" includes the load generator '
+        "and everything else on the machine."
+    )
     out.append("")
     h = result["headline"]
-    out.append("**Push over pull** (timeline service / pull model, pages per second): "
-               + ", ".join(f"{k.replace('_', ' ')} {_n(v, 1)}x" for k, v in h["per_kind"].items())
-               + f"; headline (the smallest): **{_n(h['push_over_pull'], 1)}x**. "
-               f"Service / minimal endpoint (both via a gateway): **{_n(h['service_over_minimal'], 3)}**; "
-               f"minimal endpoint / raw Redis page: {_n(h['minimal_over_redis'], 3)}.")
+    out.append(
+        "**Push over pull** (timeline service / pull model, pages per second): "
+        + ", ".join(f"{k.replace('_', ' ')} {_n(v, 1)}x" for k, v in h["per_kind"].items())
+        + f"; headline (the smallest): **{_n(h['push_over_pull'], 1)}x**. "
+        f"Service / minimal endpoint (both via a gateway): **{_n(h['service_over_minimal'], 3)}**; "
+        f"minimal endpoint / raw Redis page: {_n(h['minimal_over_redis'], 3)}."
+    )
     out.append("")
     fo = result["fanout"]
     d0, d1 = fo["delay"], fo["delay_with_celebrity"]
     out.append("**Fan-out** (the stack's worker(s); delay = POST /api/v1/tweet sent -> id in the follower's timeline)")
     out.append("")
-    out.append("| deliveries/s sustained | tweets/s offered | delay p50 ms | delay p99 ms | max ms | "
-               "with a celebrity posting: p50 ms | p99 ms | celebrity's tweet p50 ms | p99 ms | not delivered |")
+    out.append(
+        "| deliveries/s sustained | tweets/s offered | delay p50 ms | delay p99 ms | max ms | "
+        "with a celebrity posting: p50 ms | p99 ms | celebrity's tweet p50 ms | p99 ms | not delivered |"
+    )
     out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    out.append(f"| {_n(fo['deliveries_per_second'])} | {_n(d0['rate_offered'])} | {_n(d0['p50_ms'])} | {_n(d0['p99_ms'])} | "
-               f"{_n(d0['max_ms'])} | {_n(d1['p50_ms'])} | {_n(d1['p99_ms'])} | {_n(d1['celebrity_p50_ms'])} | "
-               f"{_n(d1['celebrity_p99_ms'])} | {d0['not_delivered_in_60s'] + d1['not_delivered_in_60s']} |")
+    out.append(
+        f"| {_n(fo['deliveries_per_second'])} | {_n(d0['rate_offered'])} | {_n(d0['p50_ms'])} | {_n(d0['p99_ms'])} | "
+        f"{_n(d0['max_ms'])} | {_n(d1['p50_ms'])} | {_n(d1['p99_ms'])} | {_n(d1['celebrity_p50_ms'])} | "
+        f"{_n(d1['celebrity_p99_ms'])} | {d0['not_delivered_in_60s'] + d1['not_delivered_in_60s']} |"
+    )
     out.append("")
     m = result["memory"]
     out.append("**Redis memory**")
     out.append("")
-    out.append("| bytes per timeline entry | bytes per cached tweet | timeline entries | cached tweets | used_memory (MiB) |")
+    out.append(
+        "| bytes per timeline entry | bytes per cached tweet | timeline entries | cached tweets | used_memory (MiB) |"
+    )
     out.append("|---:|---:|---:|---:|---:|")
-    out.append(f"| {_n(m['bytes_per_timeline_entry'], 1)} | {_n(m['bytes_per_cached_tweet'], 0)} | "
-               f"{m['timeline_entries']:,} | {m['tweet_cache_items']:,} | {_n(m['used_memory_total'] / 2**20, 0)} |")
+    out.append(
+        f"| {_n(m['bytes_per_timeline_entry'], 1)} | {_n(m['bytes_per_cached_tweet'], 0)} | "
+        f"{m['timeline_entries']:,} | {m['tweet_cache_items']:,} | {_n(m['used_memory_total'] / 2**20, 0)} |"
+    )
     out.append("")
     w = result["writes"]
     out.append("**Writes** (POST /api/v1/tweet via the gateway, wrk)")
     out.append("")
     out.append("| requests/s | p50 ms | p99 ms | p99.9 ms | errors |")
     out.append("|---:|---:|---:|---:|---:|")
-    out.append(f"| {_n(w['rps'])} | {_n(w['p50_ms'], 2)} | {_n(w['p99_ms'], 2)} | {_n(w['p999_ms'], 2)} | {w['errors']} |")
+    out.append(
+        f"| {_n(w['rps'])} | {_n(w['p50_ms'], 2)} | {_n(w['p99_ms'], 2)} | {_n(w['p999_ms'], 2)} | {w['errors']} |"
+    )
     out.append("")
-    out.append(_cpu_line("CPU per tweet while writing (µs; the POST, the relay and the fan-out it starts)",
-                         w.get("cpu_us_per_request")))
-    out.append(_cpu_line(f"CPU per tweet in the delay test at {_n(d0['rate_offered'])} tweets/s (µs)",
-                         d0.get("cpu_us_per_tweet")))
+    out.append(
+        _cpu_line(
+            "CPU per tweet while writing (µs; the POST, the relay and the fan-out it starts)",
+            w.get("cpu_us_per_request"),
+        )
+    )
+    out.append(
+        _cpu_line(
+            f"CPU per tweet in the delay test at {_n(d0['rate_offered'])} tweets/s (µs)", d0.get("cpu_us_per_tweet")
+        )
+    )
     out.append("")
     out.append("**Growth** (page 1 of users without celebrities, via a gateway; fan-out as above)")
     out.append("")
-    out.append("| users | service pages/s | service p99 ms | pull pages/s | pull p99 ms | push/pull | deliveries/s | bytes/entry |")
+    out.append(
+        "| users | service pages/s | service p99 ms | pull pages/s | pull p99 ms | push/pull "
+        "| deliveries/s | bytes/entry |"
+    )
     out.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for scale, g in result["growth"].items():
-        out.append(f"| {int(scale):,} | {_n(g['service']['rps'])} | {_n(g['service']['p99_ms'], 2)} | "
-                   f"{_n(g['pull']['rps'])} | {_n(g['pull']['p99_ms'], 2)} | {_n(g['push_over_pull'], 1)}x | "
-                   f"{_n(g['deliveries_per_second'])} | {_n(g['bytes_per_timeline_entry'], 1)} |")
+        out.append(
+            f"| {int(scale):,} | {_n(g['service']['rps'])} | {_n(g['service']['p99_ms'], 2)} | "
+            f"{_n(g['pull']['rps'])} | {_n(g['pull']['p99_ms'], 2)} | {_n(g['push_over_pull'], 1)}x | "
+            f"{_n(g['deliveries_per_second'])} | {_n(g['bytes_per_timeline_entry'], 1)} |"
+        )
     out.append("")
     out.append("**Aims**")
     out.append("")
@@ -143,10 +202,12 @@ def tables(result: dict) -> str:
 
 def machine_lines(result: dict) -> str:
     m = result["machine"]
-    return (f"Run {result['date']} with `{result['command']}` on: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
-            f"{m['os']}, kernel {m['kernel']}; Python {m['python']}, Redis {m['redis']}, PostgreSQL {m['postgresql']}, "
-            f"Kafka {m['kafka']}, nginx {m['nginx']}, wrk {m['wrk']}. Load generator, gateway, services, "
-            f"databases and broker all share this machine.")
+    return (
+        f"Run {result['date']} with `{result['command']}` on: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+        f"{m['os']}, kernel {m['kernel']}; Python {m['python']}, Redis {m['redis']}, PostgreSQL {m['postgresql']}, "
+        f"Kafka {m['kafka']}, nginx {m['nginx']}, wrk {m['wrk']}. Load generator, gateway, services, "
+        f"databases and broker all share this machine."
+    )
 
 
 def write(result: dict, out_dir: Path) -> tuple[Path, Path]:

@@ -33,7 +33,9 @@ class Pipe:
     def __init__(self, host: str, port: int, db: int) -> None:
         self.proc = subprocess.Popen(
             ["redis-cli", "-h", host, "-p", str(port), "-n", str(db), "--pipe"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         self.pending: list[bytes] = []
         self.size = 0

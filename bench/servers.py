@@ -9,8 +9,8 @@ import shutil
 import signal
 import subprocess
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -50,7 +50,11 @@ def app(cfg: Config, target: str, port: int, name: str) -> Iterator[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(
         ["bash", str(ROOT / "deploy/local/api-server.sh"), target, str(port), str(cfg.api_workers)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         _wait(f"http://127.0.0.1:{port}/health", proc, name)
@@ -76,20 +80,27 @@ def gateway(cfg: Config, upstream_port: int, port: int, name: str) -> Iterator[s
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "deploy/local/nginx.conf", conf / "nginx.conf")
     template = (ROOT / "deploy/nginx/gateway.conf.template").read_text()
-    (conf / "gateway.conf").write_text(_render(template, {
-        "GATEWAY_PORT": str(port),
-        "USERS_UPSTREAM": f"127.0.0.1:{cfg.users_api_port}",
-        "TIMELINE_UPSTREAM": f"127.0.0.1:{upstream_port}",
-        # The bench's requests rotate over thousands of users, as the real gateway's do;
-        # the limit is the stack's, so both gateways do the same work per request.
-        "GATEWAY_RATE_LIMIT": os.environ.get("GATEWAY_RATE_LIMIT", "50r/s"),
-        "GATEWAY_RATE_BURST": os.environ.get("GATEWAY_RATE_BURST", "100"),
-    }))
+    (conf / "gateway.conf").write_text(
+        _render(
+            template,
+            {
+                "GATEWAY_PORT": str(port),
+                "USERS_UPSTREAM": f"127.0.0.1:{cfg.users_api_port}",
+                "TIMELINE_UPSTREAM": f"127.0.0.1:{upstream_port}",
+                # The bench's requests rotate over thousands of users, as the real gateway's do;
+                # the limit is the stack's, so both gateways do the same work per request.
+                "GATEWAY_RATE_LIMIT": os.environ.get("GATEWAY_RATE_LIMIT", "50r/s"),
+                "GATEWAY_RATE_BURST": os.environ.get("GATEWAY_RATE_BURST", "100"),
+            },
+        )
+    )
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     log = open(prefix / "nginx.log", "ab")  # the JSON access log, as the stack's nginx.log
     proc = subprocess.Popen(
         [nginx, "-p", f"{prefix}/", "-c", str(conf / "nginx.conf"), "-e", "stderr", "-g", "daemon off;"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         _wait(f"http://127.0.0.1:{port}/api/v1/nothing", proc, f"{name} nginx")

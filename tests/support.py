@@ -37,7 +37,9 @@ def wait_for(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.
         time.sleep(interval)
 
 
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.1, what: str = "condition") -> T:
+async def eventually(
+    check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.1, what: str = "condition"
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         result = await check()

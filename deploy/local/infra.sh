@@ -37,7 +37,7 @@ cd "$STACK_DIR" 2>/dev/null || { ensure_stack_dirs; cd "$STACK_DIR"; }
 pg_bin_dir() {
   # Debian keeps the server binaries out of PATH, in /usr/lib/postgresql/N/bin.
   local d
-  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  d="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
   if [ -n "$d" ] && [ -x "$d/postgres" ]; then
     printf '%s\n' "$d"
   elif command -v postgres >/dev/null 2>&1; then

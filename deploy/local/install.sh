@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the local stack needs, skipping whatever is already there:
 #   - Debian packages: postgresql, redis-server, nginx (+ curl, gettext-base
-#     for envsubst, wrk for `make bench`; a JRE and Maven if missing). Only the
+#     for envsubst, wrk for `make bench`, shellcheck for `make lint`; a JRE and Maven if missing). Only the
 #     binaries are used: the system-wide services are never started or configured.
 #   - Kafka: the broker, storage tool, CLI tools and a log4j2 backend, resolved
 #     from Maven Central with deploy/local/kafka/pom.xml into
@@ -26,7 +26,8 @@ pkg_installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
 }
 
-want=(postgresql redis-server nginx curl gettext-base wrk)  # wrk: the load generator of `make bench`
+# wrk: the load generator of `make bench`; shellcheck: `make lint`
+want=(postgresql redis-server nginx curl gettext-base wrk shellcheck)
 # Java and Maven are normally there already; install Debian's if not.
 command -v java >/dev/null 2>&1 || want+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || want+=(maven)
@@ -79,7 +80,7 @@ marker="$LIBS/.installed"
 stamp="kafka=$KAFKA_VERSION pom=$(sha256sum "$POM" | cut -c1-16)"
 
 if [ -f "$marker" ] && [ "$(cat "$marker")" = "$stamp" ]; then
-  say "kafka $KAFKA_VERSION jars already in $LIBS ($(ls "$LIBS" | wc -l) jars)"
+  say "kafka $KAFKA_VERSION jars already in $LIBS ($(find "$LIBS" -name '*.jar' | wc -l) jars)"
 else
   say "resolving kafka $KAFKA_VERSION from Maven Central into $LIBS"
   mkdir -p "$KAFKA_DIR" "$STACK_DIR/m2"
@@ -108,7 +109,7 @@ else
   rm -rf "$LIBS"
   mv "$tmp" "$LIBS"
   printf '%s\n' "$stamp" >"$marker"
-  say "kafka $KAFKA_VERSION: $(ls "$LIBS" | wc -l) jars in $LIBS"
+  say "kafka $KAFKA_VERSION: $(find "$LIBS" -name '*.jar' | wc -l) jars in $LIBS"
 fi
 
 say "install done in $(( $(date +%s) - t0 ))s"

@@ -41,12 +41,18 @@ def _leaves(value: object, path: str = ""):
 def test_bench_produces_every_figure(tmp_path) -> None:
     env = {
         **os.environ,
-        "SCALE": "300", "BENCH_SECONDS": "1", "BENCH_SAMPLE": "100", "BENCH_FANOUT_DELIVERIES": "200",
-        "BENCH_TWEET_RATE": "20", "BENCH_OUT_DIR": str(tmp_path),
+        "SCALE": "300",
+        "BENCH_SECONDS": "1",
+        "BENCH_SAMPLE": "100",
+        "BENCH_FANOUT_DELIVERIES": "200",
+        "BENCH_TWEET_RATE": "20",
+        "BENCH_OUT_DIR": str(tmp_path),
         # The bench's own servers, clear of the dev stack's ports (8900...).
         "BENCH_PORT_BASE": os.environ.get("BENCH_PORT_BASE", "18900"),
     }
-    run = subprocess.run([sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, f"bench failed:\n{run.stderr[-4000:]}"
     result = json.loads((tmp_path / "benchmarks.json").read_text())
     figures = dict(_leaves(result))
@@ -54,9 +60,17 @@ def test_bench_produces_every_figure(tmp_path) -> None:
     assert not missing, f"figures not produced: {missing}"
     for section in ("reads", "redis_floor", "fanout", "memory", "writes", "growth", "headline", "data"):
         assert result[section], f"{section} is empty"
-    for key in ("service_page1_plain", "service_page1_celebrity", "service_page2", "pull_page1_plain",
-                "pull_page1_celebrity", "pull_page2", "minimal_page1", "minimal_page1_direct",
-                "service_page1_plain_direct"):
+    for key in (
+        "service_page1_plain",
+        "service_page1_celebrity",
+        "service_page2",
+        "pull_page1_plain",
+        "pull_page1_celebrity",
+        "pull_page2",
+        "minimal_page1",
+        "minimal_page1_direct",
+        "service_page1_plain_direct",
+    ):
         for figure in ("rps", "p50_ms", "p99_ms", "p999_ms"):
             assert isinstance(result["reads"][key][figure], Number), (key, figure)
     assert len(result["growth"]) == 2, "reads and fan-out at two scales"

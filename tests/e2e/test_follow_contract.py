@@ -8,16 +8,28 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support import wait_for
 from tests.e2e.test_users_contract_support import (
-    BAD_IDS, Gateway, assert_error, counts, follow, mishyphenated, new_gateway, new_user,
-    post_tweet, timeline_ids, unfollow, unknown_id, wait_counts,
+    BAD_IDS,
+    Gateway,
+    assert_error,
+    counts,
+    follow,
+    mishyphenated,
+    new_gateway,
+    new_user,
+    post_tweet,
+    timeline_ids,
+    unfollow,
+    unknown_id,
+    wait_counts,
 )
+from tests.support import wait_for
 
 FOLLOW = "/api/v1/follow"
 
 
 # --- POST /api/v1/follow: success and counts --------------------------------------------------
+
 
 def test_follow_is_201_and_moves_both_counts(gw: Gateway) -> None:
     follower, followee = new_user(gw), new_user(gw)
@@ -83,6 +95,7 @@ def test_unfollowing_someone_never_followed_is_204_and_changes_nothing(gw: Gatew
 
 
 # --- POST /api/v1/follow: errors -------------------------------------------------------------
+
 
 def test_following_yourself_is_400(gw: Gateway) -> None:
     user = new_user(gw)
@@ -182,6 +195,7 @@ def test_rejected_follows_change_no_counts(gw: Gateway) -> None:
 
 # --- DELETE /api/v1/follow/{id}: errors ------------------------------------------------------
 
+
 @pytest.mark.parametrize("bad", BAD_IDS)
 def test_unfollow_with_a_bad_id_is_400(gw: Gateway, bad: str) -> None:
     caller = new_user(gw)
@@ -226,6 +240,7 @@ def test_rejected_unfollows_keep_the_follow(gw: Gateway) -> None:
 
 # --- Follow rules: backfill, and unfollow empties and stops ------------------------------------
 
+
 def test_follow_backfills_and_unfollow_removes_and_stops_new_tweets(gw: Gateway) -> None:
     author, reader, witness = new_user(gw), new_user(gw), new_user(gw)
     old = [post_tweet(gw, author, f"old {i}")["tweet_id"] for i in range(3)]
@@ -237,7 +252,9 @@ def test_follow_backfills_and_unfollow_removes_and_stops_new_tweets(gw: Gateway)
     wait_for(lambda: set(old) | {own} <= set(timeline_ids(gw, reader)), what="backfill into the reader's timeline")
 
     unfollow(gw, reader, author)
-    wait_for(lambda: not set(old) & set(timeline_ids(gw, reader)), what="the author's tweets to leave the reader's timeline")
+    wait_for(
+        lambda: not set(old) & set(timeline_ids(gw, reader)), what="the author's tweets to leave the reader's timeline"
+    )
 
     new = post_tweet(gw, author, "after the unfollow")["tweet_id"]
     wait_for(lambda: new in timeline_ids(gw, witness), what="the new tweet to reach a remaining follower")

@@ -28,8 +28,15 @@ def test_unrouted_paths_are_json_404s(api: httpx.Client, path: str) -> None:
     _json_error(api.get(path), 404)
 
 
-@pytest.mark.parametrize("path", [f"/internal/users/{uuid.uuid4()}", "/internal/tweets/batch", "/api/v1/internal/x",
-                                  "/api/v1/users/../../internal/tweets/batch"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/internal/users/{uuid.uuid4()}",
+        "/internal/tweets/batch",
+        "/api/v1/internal/x",
+        "/api/v1/users/../../internal/tweets/batch",
+    ],
+)
 def test_internal_routes_are_never_reachable(api: httpx.Client, path: str) -> None:
     _json_error(api.get(path), 404)
     _json_error(api.post(path, json={"tweet_ids": []}), 404)
@@ -76,8 +83,11 @@ def test_the_request_id_reaches_the_gateway_and_service_logs(api: httpx.Client) 
     assert response.status_code == 400 and response.headers["x-request-id"] == request_id
     logs = Path(os.environ.get("STACK_DIR", ROOT / ".local")) / "logs"
     for name in ("nginx.log", "users-api.log"):
-        wait_for(lambda n=name: request_id in (logs / n).read_text(errors="replace"), timeout=5,
-                 what=f"{request_id} in {name}")
+        wait_for(
+            lambda n=name: request_id in (logs / n).read_text(errors="replace"),
+            timeout=5,
+            what=f"{request_id} in {name}",
+        )
 
 
 def test_the_gateway_makes_a_request_id_when_the_client_sends_none(api: httpx.Client) -> None:

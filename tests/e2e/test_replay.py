@@ -36,18 +36,34 @@ async def _end_of_dead_letters() -> int:
 
 
 def _replay(*args: str) -> tuple[int, list[dict]]:
-    done = subprocess.run([sys.executable, "-m", "timeline.tools.replay", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=os.environ, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "timeline.tools.replay", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ,
+        timeout=120,
+    )
     return done.returncode, [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
 async def _tweet_event(client: Client, author: str, tweet_id: str) -> TweetCreated:
-    item = next(t for t in (await client.http.get(f"/api/v1/users/{author}/tweets")).json()["tweets"]
-                if t["tweet_id"] == tweet_id)
+    item = next(
+        t
+        for t in (await client.http.get(f"/api/v1/users/{author}/tweets")).json()["tweets"]
+        if t["tweet_id"] == tweet_id
+    )
     created = datetime.fromisoformat(item["created_at"].replace("Z", "+00:00"))
-    return TweetCreated(event_id=new_id(), occurred_at=created, tweet_id=uuid.UUID(tweet_id),
-                        author_id=uuid.UUID(author), username=item["username"], text=item["text"],
-                        created_at=created, author_followers_count=1)
+    return TweetCreated(
+        event_id=new_id(),
+        occurred_at=created,
+        tweet_id=uuid.UUID(tweet_id),
+        author_id=uuid.UUID(author),
+        username=item["username"],
+        text=item["text"],
+        created_at=created,
+        author_followers_count=1,
+    )
 
 
 async def test_replay_applies_what_was_parked_skips_what_was_undone_and_can_run_twice(client: Client) -> None:
@@ -75,14 +91,25 @@ async def test_replay_applies_what_was_parked_skips_what_was_undone_and_can_run_
     try:
         start = await _end_of_dead_letters()
         key = author.encode()
-        headers = [("dlq.topic", topics.TWEETS.name.encode()), ("dlq.partition", b"0"), ("dlq.offset", b"7"),
-                   ("dlq.error", b"users api unreachable")]
+        headers = [
+            ("dlq.topic", topics.TWEETS.name.encode()),
+            ("dlq.partition", b"0"),
+            ("dlq.offset", b"7"),
+            ("dlq.error", b"users api unreachable"),
+        ]
         lost_event = codec.encode(await _tweet_event(client, author, lost))
         # Parked as the worker parks (verbatim, headers), as older workers did (an
         # envelope with the value as text), a deleted tweet's, and bytes that are no event.
         await producer.send_and_wait(DLQ, lost_event, key=key, headers=headers)
-        legacy = {"error": "timeout", "topic": topics.TWEETS.name, "partition": 0, "offset": 8,
-                  "key": author, "value": lost_event.decode(), "failed_at": 0}
+        legacy = {
+            "error": "timeout",
+            "topic": topics.TWEETS.name,
+            "partition": 0,
+            "offset": 8,
+            "key": author,
+            "value": lost_event.decode(),
+            "failed_at": 0,
+        }
         await producer.send_and_wait(DLQ, msgspec.json.encode(legacy), key=key)
         await producer.send_and_wait(DLQ, codec.encode(gone_event), key=key, headers=headers)
         await producer.send_and_wait(DLQ, b"\xff not an event", key=key, headers=headers)

@@ -33,8 +33,11 @@ def test_seed_curls_follow_tweet_and_read_timeline(api: httpx.Client) -> None:
 
     item = wait_for(timeline_holds_tweet, timeout=10, what="a15's timeline to hold a11's tweet")
     assert item == {
-        "tweet_id": body["tweet_id"], "user_id": A11, "username": "alice",
-        "text": "test redis #3", "created_at": body["created_at"],
+        "tweet_id": body["tweet_id"],
+        "user_id": A11,
+        "username": "alice",
+        "text": "test redis #3",
+        "created_at": body["created_at"],
     }
 
 

@@ -22,7 +22,10 @@ def _tweet(api: httpx.Client, user: str, text: str) -> str:
 def test_a_follower_sees_new_tweets_newest_first(api: httpx.Client, new_user) -> None:
     author_a, author_b, reader = new_user(), new_user(), new_user()
     for author in (author_a, author_b):
-        assert api.post("/api/v1/follow", headers={"X-User-ID": reader}, json={"follow_user_id": author}).status_code == 201
+        assert (
+            api.post("/api/v1/follow", headers={"X-User-ID": reader}, json={"follow_user_id": author}).status_code
+            == 201
+        )
     assert _timeline(api, reader)["tweets"] == []  # materializes the reader's timeline
 
     posted = [_tweet(api, author_a, "one"), _tweet(api, author_b, "two"), _tweet(api, author_a, "three")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from shared_schemas import codec, topics
 from shared_schemas.events import TweetCreated
 from shared_schemas.ids import new_id
-from tests.integration.kafka_tail import TopicTail
 from tests.e2e.timeline_client import Client
+from tests.integration.kafka_tail import TopicTail
 from tests.support import eventually
 
 THRESHOLD = int(os.environ.get("TIMELINE_CELEBRITY_THRESHOLD", "10000"))
@@ -42,10 +42,15 @@ async def _produce(key: str, value: bytes) -> None:
 
 
 def _tweet_event(author: str, username: str, tweet_id: uuid.UUID, text: str) -> TweetCreated:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return TweetCreated(
-        event_id=new_id(), occurred_at=now, tweet_id=tweet_id, author_id=uuid.UUID(author),
-        username=username, text=text, created_at=now,
+        event_id=new_id(),
+        occurred_at=now,
+        tweet_id=tweet_id,
+        author_id=uuid.UUID(author),
+        username=username,
+        text=text,
+        created_at=now,
     )
 
 
@@ -97,7 +102,9 @@ async def _in_first_page(client: Client, reader: str, expected: list[str]) -> bo
 
 
 @pytest.mark.skipif(THRESHOLD > 5, reason="needs a low TIMELINE_CELEBRITY_THRESHOLD (make test sets 3)")
-async def test_celebrity_and_normal_tweets_interleave_across_pages_without_duplicates(client: Client, redis: Redis) -> None:
+async def test_celebrity_and_normal_tweets_interleave_across_pages_without_duplicates(
+    client: Client, redis: Redis
+) -> None:
     celebrity, normal, reader = await client.user(), await client.user(), await client.user()
     fans = [await client.user() for _ in range(THRESHOLD - 1)]
     for fan in (reader, *fans):
@@ -175,7 +182,9 @@ async def test_a_poison_event_is_dead_lettered_and_the_partition_moves_on(client
     letter = letters[0]
     headers = dict(letter.headers)
     assert letter.value == b'{"type": "tweet.created", "this is": "not an event"' and letter.key == author.encode()
-    assert headers["dlq.topic"] == topics.TWEETS.name.encode() and {"dlq.error", "dlq.partition", "dlq.offset"} <= set(headers)
+    assert headers["dlq.topic"] == topics.TWEETS.name.encode() and {"dlq.error", "dlq.partition", "dlq.offset"} <= set(
+        headers
+    )
 
 
 @pytest.mark.skipif(THRESHOLD > 5, reason="needs a low TIMELINE_CELEBRITY_THRESHOLD (make test sets 3)")
@@ -212,8 +221,13 @@ async def _below(client: Client, user: str, count: int) -> bool:
 
 async def test_bad_limit_or_cursor_is_a_400_with_detail(client: Client) -> None:
     reader = await client.user()
-    for params in ({"limit": 0}, {"limit": 101}, {"limit": "x"}, {"next_cursor": "forged"},
-                   {"next_cursor": "AZoSIt2Ld1anvRo7I_rLtwAAAAAAAAAA"}):
+    for params in (
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "x"},
+        {"next_cursor": "forged"},
+        {"next_cursor": "AZoSIt2Ld1anvRo7I_rLtwAAAAAAAAAA"},
+    ):
         response = await client.http.get("/api/v1/timeline", headers={"X-User-ID": reader}, params=params)
         assert response.status_code == 400, (params, response.text)
         assert response.headers["content-type"].startswith("application/json") and response.json()["detail"]
@@ -268,6 +282,9 @@ async def test_paging_past_a_celebritys_cached_window_skips_nothing(client: Clie
         posted.append(await client.tweet(celebrity, f"celebrity {i}"))
     # Each author's tweets arrive in order (one partition per author), the two authors'
     # independently of each other: wait for the newest of each.
-    await eventually(lambda: _in_first_page(client, reader, [posted[-1], normals[-1]]), timeout=20,
-                     what="the newest tweet of each author")
+    await eventually(
+        lambda: _in_first_page(client, reader, [posted[-1], normals[-1]]),
+        timeout=20,
+        what="the newest tweet of each author",
+    )
     assert await client.all_ids(reader, 20) == posted[::-1]

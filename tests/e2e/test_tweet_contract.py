@@ -11,17 +11,31 @@ from datetime import timedelta
 
 import pytest
 
-from tests.support import wait_for
-from tests.e2e.test_users_contract_support import (
-    BAD_IDS, Gateway, all_tweets, assert_error, assert_recent, assert_uuid, create_user, follow,
-    listed_ids, mishyphenated, new_gateway, new_user, post_tweet, timeline_ids, unknown_id,
-)
 from shared_schemas.ids import uuid7_time
+from tests.e2e.test_users_contract_support import (
+    BAD_IDS,
+    Gateway,
+    all_tweets,
+    assert_error,
+    assert_recent,
+    assert_uuid,
+    create_user,
+    follow,
+    listed_ids,
+    mishyphenated,
+    new_gateway,
+    new_user,
+    post_tweet,
+    timeline_ids,
+    unknown_id,
+)
+from tests.support import wait_for
 
 TWEET = "/api/v1/tweet"
 
 
 # --- POST /api/v1/tweet: success ---------------------------------------------------------
+
 
 def test_a_tweet_is_201_with_a_time_ordered_id_and_a_millisecond_time(gw: Gateway) -> None:
     author = create_user(gw)
@@ -33,10 +47,15 @@ def test_a_tweet_is_201_with_a_time_ordered_id_and_a_millisecond_time(gw: Gatewa
     tweet_id = assert_uuid(body["tweet_id"], version=7)
     created = assert_recent(body["created_at"])
     assert abs(uuid7_time(tweet_id) - created) < timedelta(seconds=1)
-    assert all_tweets(gw, author["user_id"]) == [{
-        "tweet_id": body["tweet_id"], "user_id": author["user_id"], "username": author["username"],
-        "text": "hello world", "created_at": body["created_at"],
-    }]
+    assert all_tweets(gw, author["user_id"]) == [
+        {
+            "tweet_id": body["tweet_id"],
+            "user_id": author["user_id"],
+            "username": author["username"],
+            "text": "hello world",
+            "created_at": body["created_at"],
+        }
+    ]
 
 
 def test_tweet_ids_grow_in_publishing_order(gw: Gateway) -> None:
@@ -51,11 +70,11 @@ VALID_TEXTS = {
     "280 ascii": "a" * 280,
     "280 precomposed é": "\u00e9" * 280,
     "280 decomposed é": "e\u0301" * 280,  # 560 code points as sent, 280 after NFC
-    "280 emoji": "\U0001F600" * 280,  # 560 UTF-16 units, 1120 UTF-8 bytes
+    "280 emoji": "\U0001f600" * 280,  # 560 UTF-16 units, 1120 UTF-8 bytes
     "280 cjk": "語" * 280,
-    "140 flags": "\U0001F1EB\U0001F1F7" * 140,  # 280 code points
+    "140 flags": "\U0001f1eb\U0001f1f7" * 140,  # 280 code points
     "279 + surrounding spaces": " " + "b" * 278 + " ",
-    "zero width joiner family": "\U0001F468\u200d\U0001F469\u200d\U0001F467",
+    "zero width joiner family": "\U0001f468\u200d\U0001f469\u200d\U0001f467",
     "markup and quotes": "<b>\"hi\"</b> & 'bye' \\ \u2028 %s {0}",
 }
 
@@ -73,7 +92,7 @@ BAD_TEXTS = {
     "empty": "",
     "281 ascii": "a" * 281,
     "281 decomposed é": "e\u0301" * 281,
-    "281 emoji": "\U0001F600" * 281,
+    "281 emoji": "\U0001f600" * 281,
     "281 cjk": "語" * 281,
     "one space": " ",
     "spaces tabs newlines": " \t\n\r  \n",
@@ -127,7 +146,7 @@ def test_malformed_tweet_bodies_are_400_never_500(gw: Gateway, body: bytes) -> N
 
 
 def test_a_text_with_a_nul_character_is_never_a_500(gw: Gateway) -> None:
-    """"a\\u0000b" is valid JSON and a 3-code-point string. The contract allows either
+    """ "a\\u0000b" is valid JSON and a 3-code-point string. The contract allows either
     publishing it as is or refusing it as bad text (400) - never a 500."""
     author = new_user(gw)
     response = gw.post(TWEET, user=author, json={"text": "a\x00b"})
@@ -139,6 +158,7 @@ def test_a_text_with_a_nul_character_is_never_a_500(gw: Gateway) -> None:
 
 
 # --- POST /api/v1/tweet: idempotency --------------------------------------------------------
+
 
 def test_a_retry_with_the_same_key_and_text_returns_the_same_tweet(gw: Gateway) -> None:
     author, key = new_user(gw), str(uuid.uuid4())
@@ -228,9 +248,12 @@ def test_an_idempotency_key_that_is_not_a_uuid_is_400(gw: Gateway, key: object) 
 
 # --- POST /api/v1/tweet: the caller -----------------------------------------------------------
 
+
 def test_a_tweet_by_an_unknown_author_is_404(gw: Gateway) -> None:
     assert_error(gw.post(TWEET, user=unknown_id(), json={"text": "who am I"}), 404)
-    assert_error(gw.post(TWEET, user=unknown_id(), json={"text": "who am I", "idempotency_key": str(uuid.uuid4())}), 404)
+    assert_error(
+        gw.post(TWEET, user=unknown_id(), json={"text": "who am I", "idempotency_key": str(uuid.uuid4())}), 404
+    )
 
 
 def test_a_tweet_without_x_user_id_is_400(gw: Gateway) -> None:
@@ -250,6 +273,7 @@ def test_a_tweet_with_a_mishyphenated_x_user_id_is_400(gw: Gateway) -> None:
 
 
 # --- DELETE /api/v1/tweet/{id} -------------------------------------------------------------------
+
 
 def test_delete_is_204_then_404_and_the_tweet_leaves_the_listing(gw: Gateway) -> None:
     author = new_user(gw)

@@ -12,17 +12,31 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support import unique_name
 from tests.e2e.test_users_contract_support import (
-    BAD_IDS, SEED_USERS, Gateway, all_tweets, assert_error, assert_iso_ms,
-    assert_recent, assert_uuid, create_user, mishyphenated, new_gateway, new_user, post_tweet, profile,
-    tweets_page, unknown_id,
+    BAD_IDS,
+    SEED_USERS,
+    Gateway,
+    all_tweets,
+    assert_error,
+    assert_iso_ms,
+    assert_recent,
+    assert_uuid,
+    create_user,
+    mishyphenated,
+    new_gateway,
+    new_user,
+    post_tweet,
+    profile,
+    tweets_page,
+    unknown_id,
 )
+from tests.support import unique_name
 
 USERS = "/api/v1/users"
 
 
 # --- POST /api/v1/users: success ---------------------------------------------------------
+
 
 def test_create_user_answers_201_with_id_name_and_millisecond_utc_time(gw: Gateway) -> None:
     name = unique_name("Cr")
@@ -99,7 +113,12 @@ def test_bad_usernames_are_400(gw: Gateway, name: str) -> None:
 
 
 NON_STRING_USERNAMES = {
-    "int": 5, "float": 1.5, "true": True, "null": None, "list": ["alice"], "object": {"name": "x"},
+    "int": 5,
+    "float": 1.5,
+    "true": True,
+    "null": None,
+    "list": ["alice"],
+    "object": {"name": "x"},
 }
 
 
@@ -108,7 +127,9 @@ def test_non_string_usernames_are_400(gw: Gateway, value: object) -> None:
     assert_error(gw.post(USERS, json={"username": value}), 400)
 
 
-@pytest.mark.parametrize("body", [{}, {"user_name": "x"}, {"Username": "x"}], ids=["empty object", "misspelt", "wrong case key"])
+@pytest.mark.parametrize(
+    "body", [{}, {"user_name": "x"}, {"Username": "x"}], ids=["empty object", "misspelt", "wrong case key"]
+)
 def test_a_missing_username_field_is_400(gw: Gateway, body: dict) -> None:
     assert_error(gw.post(USERS, json=body), 400)
 
@@ -151,7 +172,8 @@ def test_form_bodies_under_other_content_types_are_400(gw: Gateway, content_type
     name = unique_name("fm")
     body = (
         f'--x\r\nContent-Disposition: form-data; name="username"\r\n\r\n{name}\r\n--x--\r\n'
-        if content_type.startswith("multipart") else f"username={name}"
+        if content_type.startswith("multipart")
+        else f"username={name}"
     )
     assert_error(gw.post(USERS, content=body.encode(), headers={"Content-Type": content_type}), 400)
     # ...and the rejected request did not take the name.
@@ -166,7 +188,12 @@ def test_a_json_body_is_read_as_json_whatever_its_content_type(gw: Gateway) -> N
     response = gw.post(USERS, content=json.dumps({"username": name}).encode(), headers={"Content-Type": "text/plain"})
     assert response.status_code == 201, response.text
     assert profile(gw, response.json()["user_id"])["username"] == name
-    assert_error(gw.post(USERS, content=b"username=" + name.encode(), headers={"Content-Type": "application/x-www-form-urlencoded"}), 400)
+    assert_error(
+        gw.post(
+            USERS, content=b"username=" + name.encode(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+        ),
+        400,
+    )
 
 
 def test_rejected_creates_do_not_take_the_name(gw: Gateway) -> None:
@@ -177,6 +204,7 @@ def test_rejected_creates_do_not_take_the_name(gw: Gateway) -> None:
 
 
 # --- POST /api/v1/users: 409 taken --------------------------------------------------------
+
 
 def test_usernames_are_unique_without_regard_to_case(gw: Gateway) -> None:
     stem = uuid.uuid4().hex[:10]
@@ -219,6 +247,7 @@ def test_racing_creates_of_one_name_in_different_cases_make_one_user() -> None:
 
 # --- GET /api/v1/users/{id} ---------------------------------------------------------------
 
+
 def test_a_new_users_profile_has_zero_counts(gw: Gateway) -> None:
     created = create_user(gw)
     response = gw.get(f"{USERS}/{created['user_id']}")
@@ -252,6 +281,7 @@ def test_an_unknown_profile_is_404(gw: Gateway) -> None:
 
 # --- GET /api/v1/users/{id}/tweets ----------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def author_with_23_tweets(gw: Gateway) -> tuple[str, list[str]]:
     """A user with 23 tweets, oldest first (shared by read-only listing tests)."""
@@ -271,8 +301,13 @@ def test_the_listing_is_newest_first_with_full_items(gw: Gateway) -> None:
     page = tweets_page(gw, author)
     assert page["next_cursor"] is None
     assert page["tweets"] == [
-        {"tweet_id": p["tweet_id"], "user_id": author, "username": created["username"],
-         "text": f"number {i}", "created_at": p["created_at"]}
+        {
+            "tweet_id": p["tweet_id"],
+            "user_id": author,
+            "username": created["username"],
+            "text": f"number {i}",
+            "created_at": p["created_at"],
+        }
         for i, p in reversed(list(enumerate(posted)))
     ]
 
@@ -359,8 +394,17 @@ def _forged_cursors(real: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "kind",
-    ["garbage", "symbols", "non ascii", "uuid", "random bytes, right length", "last char changed",
-     "truncated", "extended", "doubled"],
+    [
+        "garbage",
+        "symbols",
+        "non ascii",
+        "uuid",
+        "random bytes, right length",
+        "last char changed",
+        "truncated",
+        "extended",
+        "doubled",
+    ],
 )
 def test_a_cursor_the_server_did_not_issue_is_400(gw: Gateway, author_with_23_tweets, kind: str) -> None:
     author, _ = author_with_23_tweets
@@ -389,6 +433,7 @@ def test_the_listing_with_a_bad_user_id_is_400(gw: Gateway, bad: str) -> None:
 
 # --- Conventions: every error is JSON ----------------------------------------------------------
 
+
 def test_a_wrong_method_on_a_user_is_a_json_error(gw: Gateway) -> None:
     response = gw.request("PUT", f"{USERS}/{next(iter(SEED_USERS))}", json={"username": "x"})
     assert_error(response, 405)
@@ -396,7 +441,10 @@ def test_a_wrong_method_on_a_user_is_a_json_error(gw: Gateway) -> None:
 
 def test_a_body_over_64_kib_is_a_json_413(gw: Gateway) -> None:
     name = unique_name("big")
-    response = gw.post(USERS, content=json.dumps({"username": name, "pad": "x" * 70_000}).encode(),
-                       headers={"Content-Type": "application/json"})
+    response = gw.post(
+        USERS,
+        content=json.dumps({"username": name, "pad": "x" * 70_000}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert_error(response, 413)
     assert create_user(gw, name)["username"] == name

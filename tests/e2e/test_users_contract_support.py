@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -43,7 +43,7 @@ def mishyphenated(user_id: str) -> str:
     (8-4-4-4-12), so it is "not a UUID". Built from a test's own user, so that a service
     that wrongly accepts it only touches that user."""
     digits = user_id.replace("-", "")
-    return "-".join(digits[i:i + 8] for i in range(0, 32, 8))
+    return "-".join(digits[i : i + 8] for i in range(0, 32, 8))
 
 
 def unknown_id() -> str:
@@ -95,6 +95,7 @@ def gw() -> Iterator[Gateway]:
 
 # --- assertions -----------------------------------------------------------------------
 
+
 def assert_error(response: httpx.Response, status: int) -> dict:
     """The documented status, a JSON content type, and a non-empty `detail` string."""
     assert response.status_code == status, (
@@ -112,13 +113,13 @@ def assert_error(response: httpx.Response, status: int) -> dict:
 def assert_iso_ms(value: object) -> datetime:
     """`2026-11-25T09:30:00.123Z`, and close to now (the stack runs on this machine)."""
     assert isinstance(value, str) and ISO_MS.fullmatch(value), f"not ISO 8601 UTC with ms and Z: {value!r}"
-    moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     return moment
 
 
 def assert_recent(value: object, slack_seconds: float = 120.0) -> datetime:
     moment = assert_iso_ms(value)
-    drift = abs((datetime.now(timezone.utc) - moment).total_seconds())
+    drift = abs((datetime.now(UTC) - moment).total_seconds())
     assert drift < slack_seconds, f"{value} is {drift:.0f}s away from now"
     return moment
 
@@ -133,6 +134,7 @@ def assert_uuid(value: object, version: int | None = None) -> uuid.UUID:
 
 
 # --- actions that must succeed ---------------------------------------------------------
+
 
 def create_user(gw: Gateway, username: str | None = None) -> dict:
     response = gw.post("/api/v1/users", json={"username": username or unique_name("c")})

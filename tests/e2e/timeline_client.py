@@ -17,7 +17,9 @@ class Client:
         return response.json()["user_id"]
 
     async def follow(self, follower: str, followee: str) -> None:
-        response = await self.http.post("/api/v1/follow", headers={"X-User-ID": follower}, json={"follow_user_id": followee})
+        response = await self.http.post(
+            "/api/v1/follow", headers={"X-User-ID": follower}, json={"follow_user_id": followee}
+        )
         assert response.status_code == 201, response.text
 
     async def unfollow(self, follower: str, followee: str) -> None:

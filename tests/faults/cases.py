@@ -9,8 +9,15 @@ from collections.abc import Awaitable, Callable
 from tests.faults.harness import Group, assert_stack_whole
 
 
-async def run_case(group: Group, case: str, fault: Callable[[], Awaitable[None]], *, per_author: int = 8,
-                   interval: float = 0.1, redis_lost: bool = False) -> float:
+async def run_case(
+    group: Group,
+    case: str,
+    fault: Callable[[], Awaitable[None]],
+    *,
+    per_author: int = 8,
+    interval: float = 0.1,
+    redis_lost: bool = False,
+) -> float:
     """Stream tweets, run `fault` (the break and the recovery) a third of the way in,
     finish the stream, then wait for the timelines and check them."""
     third = asyncio.Event()

@@ -28,10 +28,14 @@ REDIS_URL = os.environ.get("TIMELINE_REDIS_URL", "redis://127.0.0.1:16379/0")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
 RELAYS = int(os.environ.get("USERS_RELAY_COUNT", "1"))
 WORKERS = int(os.environ.get("TIMELINE_WORKER_COUNT", "1"))
-RELAY_METRICS = [f"http://127.0.0.1:{int(os.environ.get('USERS_RELAY_METRICS_BASE_PORT', '9101')) + i}/metrics"
-                 for i in range(RELAYS)]
-WORKER_METRICS = [f"http://127.0.0.1:{int(os.environ.get('TIMELINE_WORKER_METRICS_BASE_PORT', '9111')) + i}/metrics"
-                  for i in range(WORKERS)]
+RELAY_METRICS = [
+    f"http://127.0.0.1:{int(os.environ.get('USERS_RELAY_METRICS_BASE_PORT', '9101')) + i}/metrics"
+    for i in range(RELAYS)
+]
+WORKER_METRICS = [
+    f"http://127.0.0.1:{int(os.environ.get('TIMELINE_WORKER_METRICS_BASE_PORT', '9111')) + i}/metrics"
+    for i in range(WORKERS)
+]
 POST_DEADLINE = 180.0  # a careful client gives up on one tweet after this long
 CONVERGE_TIMEOUT = 120.0
 
@@ -72,7 +76,7 @@ class Group:
     rebuilds_before: float = 0.0
 
     @classmethod
-    async def make(cls, http: httpx.AsyncClient) -> "Group":
+    async def make(cls, http: httpx.AsyncClient) -> Group:
         assert THRESHOLD <= 5, "the fault suite needs make test's low TIMELINE_CELEBRITY_THRESHOLD"
         group = cls(http)
         group.authors = [await group.user() for _ in range(3)]
@@ -99,7 +103,9 @@ class Group:
         return response.json()["user_id"]
 
     async def follow(self, follower: str, followee: str) -> None:
-        response = await self.http.post("/api/v1/follow", headers={"X-User-ID": follower}, json={"follow_user_id": followee})
+        response = await self.http.post(
+            "/api/v1/follow", headers={"X-User-ID": follower}, json={"follow_user_id": followee}
+        )
         assert response.status_code == 201, response.text
 
     async def settled(self) -> None:
@@ -128,8 +134,12 @@ class Group:
         key, deadline = str(uuid.uuid4()), time.monotonic() + POST_DEADLINE
         while True:
             try:
-                response = await self.http.post("/api/v1/tweet", headers={"X-User-ID": author},
-                                                json={"text": text, "idempotency_key": key}, timeout=10)
+                response = await self.http.post(
+                    "/api/v1/tweet",
+                    headers={"X-User-ID": author},
+                    json={"text": text, "idempotency_key": key},
+                    timeout=10,
+                )
                 if response.status_code == 201:
                     tweet_id = response.json()["tweet_id"]
                     self.posted[author].append(tweet_id)
@@ -212,9 +222,13 @@ class Group:
 def _diff(expected: list[str], seen: list[str] | None) -> dict:
     if seen is None:
         return {"error": "the timeline could not be read"}
-    return {"missing": [t for t in expected if t not in seen], "foreign": [t for t in seen if t not in expected],
-            "doubled": sorted({t for t in seen if seen.count(t) > 1}), "in_order": seen == sorted(seen, reverse=True),
-            "count": [len(expected), len(seen)]}
+    return {
+        "missing": [t for t in expected if t not in seen],
+        "foreign": [t for t in seen if t not in expected],
+        "doubled": sorted({t for t in seen if seen.count(t) > 1}),
+        "in_order": seen == sorted(seen, reverse=True),
+        "count": [len(expected), len(seen)],
+    }
 
 
 def assert_stack_whole() -> None:

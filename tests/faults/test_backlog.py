@@ -16,8 +16,9 @@ DEAD_LETTERS = "timeline_dead_letters_total"
 RETRIES = "timeline_event_retries_total"
 
 
-async def _backlog(group: Group, case: str, outage: float, down: Callable[[], Awaitable[None]],
-                   back: Callable[[], Awaitable[None]]) -> None:
+async def _backlog(
+    group: Group, case: str, outage: float, down: Callable[[], Awaitable[None]], back: Callable[[], Awaitable[None]]
+) -> None:
     workers = [f"worker-{i}" for i in range(1, WORKERS + 1)]
     for worker in workers:
         await astack("stop-app", worker)  # SIGTERM: commit what is in hand, leave the group
@@ -28,8 +29,11 @@ async def _backlog(group: Group, case: str, outage: float, down: Callable[[], Aw
         for worker in workers:
             await astack("start-app", worker)
         # The fault is real: the workers have the backlog and fail on it, again and again.
-        await eventually(lambda: asyncio.to_thread(metric, WORKER_METRICS, RETRIES), timeout=30,
-                         what="the workers to retry the backlog")
+        await eventually(
+            lambda: asyncio.to_thread(metric, WORKER_METRICS, RETRIES),
+            timeout=30,
+            what="the workers to retry the backlog",
+        )
         await asyncio.sleep(max(0.0, outage - (time.monotonic() - started)))
         retries = await asyncio.to_thread(metric, WORKER_METRICS, RETRIES)
         print(f"[faults] {case}: {retries:.0f} failed attempts retried during the {outage:.0f}s outage")
@@ -44,17 +48,28 @@ async def _backlog(group: Group, case: str, outage: float, down: Callable[[], Aw
 
 
 async def test_a_backlog_while_postgres_is_down_for_30_seconds(group: Group) -> None:
-    await _backlog(group, "backlog, PostgreSQL down 30 s", 30,
-                   lambda: astack("kill", "postgres"), lambda: astack("start-infra"))
+    await _backlog(
+        group, "backlog, PostgreSQL down 30 s", 30, lambda: astack("kill", "postgres"), lambda: astack("start-infra")
+    )
 
 
 async def test_a_backlog_while_the_users_api_is_down(group: Group) -> None:
-    await _backlog(group, "backlog, Users API down 12 s", 12,
-                   lambda: astack("kill", "users-api"), lambda: astack("start-app", "users-api"))
+    await _backlog(
+        group,
+        "backlog, Users API down 12 s",
+        12,
+        lambda: astack("kill", "users-api"),
+        lambda: astack("start-app", "users-api"),
+    )
 
 
 async def test_a_backlog_while_the_users_api_hangs(group: Group) -> None:
     # Frozen, not gone: connections are accepted and never answered; only the client's
     # timeout turns each call into a retry.
-    await _backlog(group, "backlog, Users API frozen 12 s", 12,
-                   lambda: astack("freeze", "users-api"), lambda: astack("thaw", "users-api"))
+    await _backlog(
+        group,
+        "backlog, Users API frozen 12 s",
+        12,
+        lambda: astack("freeze", "users-api"),
+        lambda: astack("thaw", "users-api"),
+    )

@@ -61,5 +61,6 @@ async def test_kill_9_of_a_users_api_process(group: Group) -> None:
 
 
 async def test_kill_9_of_a_timeline_api_process(group: Group) -> None:
-    await run_case(group, "kill -9 of a Timeline API process",
-                   lambda: _kill_one_server_process("timeline-api", TIMELINE_API))
+    await run_case(
+        group, "kill -9 of a Timeline API process", lambda: _kill_one_server_process("timeline-api", TIMELINE_API)
+    )

@@ -24,6 +24,7 @@ async def test_poison_records_are_dead_lettered_and_the_stream_behind_them_arriv
     await producer.start()
     try:
         async with TopicTail(topics.TIMELINE_DEAD_LETTER) as dead:
+
             async def fault() -> None:
                 # Keyed by the stream's authors: on the very partitions their tweets use.
                 for author, value in zip([*group.authors, group.celebrity], POISON):
@@ -39,5 +40,6 @@ async def test_poison_records_are_dead_lettered_and_the_stream_behind_them_arriv
     finally:
         await producer.stop()
     assert sorted((r.key, r.value or b"") for r in letters) == sorted(
-        (a.encode(), v or b"") for a, v in zip([*group.authors, group.celebrity], POISON))
+        (a.encode(), v or b"") for a, v in zip([*group.authors, group.celebrity], POISON)
+    )
     assert all(dict(r.headers)["dlq.topic"] == topics.TWEETS.name.encode() for r in letters)

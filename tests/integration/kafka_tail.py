@@ -21,7 +21,7 @@ class TopicTail:
         self.topic = topic
         self.consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
 
-    async def __aenter__(self) -> "TopicTail":
+    async def __aenter__(self) -> TopicTail:
         await self.consumer.start()
         partitions = [TopicPartition(self.topic.name, p) for p in range(self.topic.partitions)]
         self.consumer.assign(partitions)

@@ -20,12 +20,14 @@ async def test_every_worker_owns_some_partitions_and_none_is_owned_twice() -> No
     admin = AIOKafkaAdminClient(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))
     await admin.start()
     try:
+
         async def assignments():
             (response,) = await admin.describe_consumer_groups([GROUP])
             (group,) = response.to_object()["groups"]
             owned = [
                 [(topic, p) for topic, partitions in decoded.assignment for p in partitions]
-                for m in group["members"] if m["member_assignment"]
+                for m in group["members"]
+                if m["member_assignment"]
                 for decoded in [ConsumerProtocolMemberAssignment.decode(m["member_assignment"])]
             ]
             return owned if len(owned) == WORKERS and all(owned) else None

@@ -16,7 +16,9 @@ from tests.support import GATEWAY, unique_name
 def test_the_tail_prints_the_tweet_a_request_just_caused() -> None:
     tail = subprocess.Popen(
         [sys.executable, "-m", "timeline.tools.events", "tail", "tweets.v1", "--idle-seconds", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(tail.stdout), daemon=True)

@@ -9,7 +9,8 @@ import pytest
 
 from tests.support import GATEWAY, USERS_API, eventually, unique_name
 from timeline.adapters.users_client import UnknownUser, UsersClient
-from users.services import accounts, follows, tweets as tweet_service
+from users.services import accounts, follows
+from users.services import tweets as tweet_service
 
 
 @pytest.fixture

@@ -10,10 +10,14 @@ import pytest
 
 from tests.support import GATEWAY, TIMELINE_API, USERS_API, unique_name, wait_for
 
-RELAYS = [int(os.environ.get("USERS_RELAY_METRICS_BASE_PORT", "9101")) + i
-          for i in range(int(os.environ.get("USERS_RELAY_COUNT", "1")))]
-WORKERS = [int(os.environ.get("TIMELINE_WORKER_METRICS_BASE_PORT", "9111")) + i
-           for i in range(int(os.environ.get("TIMELINE_WORKER_COUNT", "1")))]
+RELAYS = [
+    int(os.environ.get("USERS_RELAY_METRICS_BASE_PORT", "9101")) + i
+    for i in range(int(os.environ.get("USERS_RELAY_COUNT", "1")))
+]
+WORKERS = [
+    int(os.environ.get("TIMELINE_WORKER_METRICS_BASE_PORT", "9111")) + i
+    for i in range(int(os.environ.get("TIMELINE_WORKER_COUNT", "1")))
+]
 
 
 def _sum(urls: list[str], series: str, **labels: str) -> float:
@@ -31,7 +35,9 @@ def _sum(urls: list[str], series: str, **labels: str) -> float:
 def _present(url: str, *series: str) -> None:
     text = httpx.get(url, timeout=5).text
     for name in series:
-        assert re.search(rf"^# TYPE {re.escape(name.removesuffix('_bucket'))} ", text, re.M), f"{name} missing from {url}"
+        assert re.search(rf"^# TYPE {re.escape(name.removesuffix('_bucket'))} ", text, re.M), (
+            f"{name} missing from {url}"
+        )
 
 
 @pytest.mark.parametrize("base", [USERS_API, TIMELINE_API])
@@ -44,17 +50,36 @@ def test_request_latency_histograms_by_route_and_status_move() -> None:
     users_before = _sum([f"{USERS_API}/metrics"], "litestar_requests_total", path="/api/v1/users", status_code="201")
     with httpx.Client(base_url=GATEWAY) as api:
         user = api.post("/api/v1/users", json={"username": unique_name()}).json()["user_id"]
-        before = _sum([f"{TIMELINE_API}/metrics"], "litestar_request_duration_seconds_count", path="/api/v1/timeline", status_code="200")
+        before = _sum(
+            [f"{TIMELINE_API}/metrics"],
+            "litestar_request_duration_seconds_count",
+            path="/api/v1/timeline",
+            status_code="200",
+        )
         for _ in range(3):
             assert api.get("/api/v1/timeline", headers={"X-User-ID": user}).status_code == 200
     # With several API worker processes the scrape sums them (multiprocess mode). The
     # timeline API applies its request metrics in batches, at most 0.1 s late: wait.
-    wait_for(lambda: _sum([f"{TIMELINE_API}/metrics"], "litestar_request_duration_seconds_count",
-                          path="/api/v1/timeline", status_code="200") - before >= 3,
-             timeout=5, what="three timeline requests counted")
+    wait_for(
+        lambda: (
+            _sum(
+                [f"{TIMELINE_API}/metrics"],
+                "litestar_request_duration_seconds_count",
+                path="/api/v1/timeline",
+                status_code="200",
+            )
+            - before
+            >= 3
+        ),
+        timeout=5,
+        what="three timeline requests counted",
+    )
     _present(f"{USERS_API}/metrics", "litestar_request_duration_seconds_bucket", "litestar_requests_total")
     # The Users API counts by route template and status too, at once.
-    assert _sum([f"{USERS_API}/metrics"], "litestar_requests_total", path="/api/v1/users", status_code="201") > users_before
+    assert (
+        _sum([f"{USERS_API}/metrics"], "litestar_requests_total", path="/api/v1/users", status_code="201")
+        > users_before
+    )
 
 
 def test_relay_worker_and_timeline_series_move_when_a_tweet_flows() -> None:
@@ -66,7 +91,9 @@ def test_relay_worker_and_timeline_series_move_when_a_tweet_flows() -> None:
     rebuilds = _sum([f"{TIMELINE_API}/metrics"], "timeline_rebuilds_total")
     with httpx.Client(base_url=GATEWAY) as api:
         author, fan = (api.post("/api/v1/users", json={"username": unique_name()}).json()["user_id"] for _ in range(2))
-        assert api.post("/api/v1/follow", headers={"X-User-ID": fan}, json={"follow_user_id": author}).status_code == 201
+        assert (
+            api.post("/api/v1/follow", headers={"X-User-ID": fan}, json={"follow_user_id": author}).status_code == 201
+        )
         assert api.get("/api/v1/timeline", headers={"X-User-ID": fan}).status_code == 200  # a rebuild
         wait_for(lambda: _sum(workers, "timeline_events_total", topic="follows.v1") > 0, what="follow applied")
         assert api.post("/api/v1/tweet", headers={"X-User-ID": author}, json={"text": "metrics"}).status_code == 201

@@ -17,7 +17,8 @@ from tests.integration.kafka_tail import TopicTail
 from tests.support import eventually, stack, unique_name
 from users.adapters import outbox_repo
 from users.adapters.tables import followers, outbox
-from users.services import accounts, follows, tweets as tweet_service
+from users.services import accounts, follows
+from users.services import tweets as tweet_service
 
 
 async def _backlog(db, shard: int) -> int:
@@ -47,7 +48,9 @@ async def test_racing_retries_publish_one_event(db) -> None:
     author = await accounts.create_user(db, unique_name())
     key = uuid.uuid4()
     async with TopicTail(topics.TWEETS) as tail:
-        results = await asyncio.gather(*(tweet_service.publish(db, author.user_id, "one event", key) for _ in range(20)))
+        results = await asyncio.gather(
+            *(tweet_service.publish(db, author.user_id, "one event", key) for _ in range(20))
+        )
         tweet_id = results[0][0]
         await eventually(lambda: _matching(tail, tweet_id), timeout=15, what="the tweet event")
         shard = db.map.for_user(author.user_id)
@@ -76,8 +79,10 @@ async def test_the_follow_graph_heals_after_a_crash_between_its_halves(db, relay
     followee = await accounts.create_user(db, unique_name())
     await follows.follow(db, follower.user_id, followee.user_id)
     shard = db.map.for_user(followee.user_id)
-    edge = sa.select(sa.func.count()).select_from(followers).where(
-        followers.c.followee_id == followee.user_id, followers.c.follower_id == follower.user_id
+    edge = (
+        sa.select(sa.func.count())
+        .select_from(followers)
+        .where(followers.c.followee_id == followee.user_id, followers.c.follower_id == follower.user_id)
     )
 
     async def edge_count() -> int:
@@ -89,9 +94,7 @@ async def test_the_follow_graph_heals_after_a_crash_between_its_halves(db, relay
     async with TopicTail(topics.FOLLOWS) as tail:
         stack("start-apps")
         await eventually(edge_count, timeout=20, what="the followers edge")
-        events = await eventually(
-            lambda: _follow_events(tail, follower.user_id), timeout=20, what="the follow event"
-        )
+        events = await eventually(lambda: _follow_events(tail, follower.user_id), timeout=20, what="the follow event")
     assert len(events) == 1
     assert (await accounts.get_user(db, followee.user_id)).followers_count == 1
     assert (await accounts.get_user(db, follower.user_id)).following_count == 1
@@ -111,8 +114,14 @@ async def test_an_outbox_row_wakes_the_relay_at_commit_and_a_rollback_wakes_nobo
     await listener.add_listener(outbox_repo.CHANNEL, lambda *args: heard.put_nowait(args))
     topic = f"test-never-published-{uuid.uuid4()}"  # the rows never leave their transaction
     event = TweetCreated(
-        event_id=uuid.uuid4(), occurred_at=utcnow(), tweet_id=uuid.uuid4(), author_id=uuid.uuid4(),
-        username="nobody", text="never published", created_at=utcnow(), author_followers_count=0,
+        event_id=uuid.uuid4(),
+        occurred_at=utcnow(),
+        tweet_id=uuid.uuid4(),
+        author_id=uuid.uuid4(),
+        username="nobody",
+        text="never published",
+        created_at=utcnow(),
+        author_followers_count=0,
     )
     try:
         async with db.primaries[shard].connect() as conn:

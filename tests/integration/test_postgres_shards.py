@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -16,7 +16,8 @@ from tests.support import unique_name
 from users.adapters.db import ShardedDatabase
 from users.adapters.tables import tweets, username_claims, users
 from users.domain.errors import Conflict
-from users.services import accounts, tweets as tweet_service
+from users.services import accounts
+from users.services import tweets as tweet_service
 from users.settings import Settings as UsersSettings
 
 
@@ -53,8 +54,8 @@ async def test_usernames_are_unique_without_regard_to_case(db) -> None:
 
 async def test_an_orphaned_claim_is_taken_over_but_a_fresh_one_is_not(db) -> None:
     orphan, fresh = unique_name("orph").lower(), unique_name("fresh").lower()
-    long_ago = datetime.now(timezone.utc) - timedelta(minutes=5)
-    for key, at in ((orphan, long_ago), (fresh, datetime.now(timezone.utc))):
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    for key, at in ((orphan, long_ago), (fresh, datetime.now(UTC))):
         async with db.primaries[db.map.for_username(key)].begin() as conn:
             await conn.execute(sa.insert(username_claims).values(username_key=key, user_id=uuid.uuid4(), claimed_at=at))
     taken = await accounts.create_user(db, orphan)

@@ -16,7 +16,8 @@ from timeline.adapters.tweet_cache import TweetCache
 from timeline.adapters.users_client import UsersClient
 from timeline.services.fanout import Fanout
 from timeline.services.reader import Reader
-from users.services import accounts, follows, tweets as tweet_service
+from users.services import accounts, follows
+from users.services import tweets as tweet_service
 
 
 @pytest.fixture
@@ -76,8 +77,13 @@ async def test_items_cached_together_are_each_cached_with_the_expiry(any_redis) 
     # as a pipeline on a cluster: either way, each item under its key, expiring.
     cache = TweetCache(any_redis, 600)
     items = [
-        TweetItem(tweet_id=new_id(), user_id=uuid.uuid4(), username="someone", text=f"text {i}",
-                  created_at="2026-11-25T10:00:00.000Z")
+        TweetItem(
+            tweet_id=new_id(),
+            user_id=uuid.uuid4(),
+            username="someone",
+            text=f"text {i}",
+            created_at="2026-11-25T10:00:00.000Z",
+        )
         for i in range(30)
     ]
     await cache.put_many(items)

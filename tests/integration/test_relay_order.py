@@ -40,8 +40,15 @@ class OneSendFails:
 
 def _event(author: uuid.UUID, n: int) -> TweetCreated:
     now = utcnow()
-    return TweetCreated(event_id=new_id(), occurred_at=now, tweet_id=new_id(), author_id=author,
-                        username="order", text=f"event {n}", created_at=now)
+    return TweetCreated(
+        event_id=new_id(),
+        occurred_at=now,
+        tweet_id=new_id(),
+        author_id=author,
+        username="order",
+        text=f"event {n}",
+        created_at=now,
+    )
 
 
 async def _outbox_texts(db, shard: int, author: uuid.UUID) -> list[str]:

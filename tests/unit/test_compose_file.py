@@ -70,9 +70,7 @@ def _template_vars() -> set[str]:
     # case, nginx's own variables ($host, $request_id, ...) lower case. Comments
     # may mention shell variables ($STACK_DIR): they are not placeholders.
     text = _template_text()
-    return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text)) | set(
-        re.findall(r"\$([A-Z_][A-Z0-9_]*)", text)
-    )
+    return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text)) | set(re.findall(r"\$([A-Z_][A-Z0-9_]*)", text))
 
 
 def test_every_service_of_the_stack_exists(services: dict) -> None:
@@ -188,7 +186,7 @@ def test_every_setting_is_wired_into_compose(services: dict, settings: str, imag
     names = _settings_env_names(settings)
     assert names, f"no settings found in {settings}"
     given: set[str] = set()
-    for name, service in services.items():
+    for service in services.values():
         if service.get("build", {}).get("dockerfile") == image:
             given |= set(_env(service))
     assert not names - given, f"settings read but never set in docker-compose.yml: {sorted(names - given)}"

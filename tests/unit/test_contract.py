@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -31,15 +31,21 @@ def test_limit_rejected(raw) -> None:
 
 
 def test_times_have_milliseconds_and_z() -> None:
-    moment = datetime(2026, 11, 25, 9, 30, 0, 123456, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 25, 9, 30, 0, 123456, tzinfo=UTC)
     assert iso_ms(moment) == "2026-11-25T09:30:00.123Z"
 
 
 def test_event_round_trips_as_json_with_its_type() -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     event = TweetCreated(
-        event_id=new_id(), occurred_at=now, tweet_id=new_id(), author_id=uuid.uuid4(),
-        username="alice", text="hi", created_at=now, author_followers_count=3,
+        event_id=new_id(),
+        occurred_at=now,
+        tweet_id=new_id(),
+        author_id=uuid.uuid4(),
+        username="alice",
+        text="hi",
+        created_at=now,
+        author_followers_count=3,
     )
     raw = codec.encode(event)
     assert b'"type":"tweet.created"' in raw

@@ -68,9 +68,7 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 def kustomize_cmd() -> list[str]:
     """`kustomize build` as a command prefix: the pinned one from tools.sh; failing that
     (no Go, no module proxy), a kubectl with its built-in kustomize."""
-    proc = subprocess.run(
-        ["bash", str(K8S / "tools.sh"), "kustomize"], capture_output=True, text=True, timeout=900
-    )
+    proc = subprocess.run(["bash", str(K8S / "tools.sh"), "kustomize"], capture_output=True, text=True, timeout=900)
     if proc.returncode == 0:
         return [proc.stdout.strip(), "build"]
     kubectl = shutil.which("kubectl")
@@ -173,9 +171,7 @@ def _pod_labels(doc: dict) -> dict:
 # ---------------------------------------------------------------------------------
 # kubernetes-validate re-reads its (1.8 MB) definitions file for every object; the
 # files never change, so keep them parsed. Validation itself is untouched.
-kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(
-    kubernetes_validate.utils.schema_contents
-)
+kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents)
 
 
 def test_every_variant_renders(rendered: dict[str, list[dict]]) -> None:
@@ -249,30 +245,105 @@ def _only(doc: dict, path: str, allowed: set[str]) -> list[str]:
     return [f"{doc['kind']}/{doc['metadata']['name']}: unknown field(s) {sorted(unknown)} in {path}"] if unknown else []
 
 
-KAFKA_SPEC = {"kafka", "entityOperator", "cruiseControl", "kafkaExporter", "clusterCa", "clientsCa", "maintenanceTimeWindows"}
+KAFKA_SPEC = {
+    "kafka",
+    "entityOperator",
+    "cruiseControl",
+    "kafkaExporter",
+    "clusterCa",
+    "clientsCa",
+    "maintenanceTimeWindows",
+}
 KAFKA_SPEC_KAFKA = {
-    "authorization", "brokerRackInitImage", "config", "image", "jmxOptions", "jvmOptions", "listeners",
-    "livenessProbe", "logging", "metadataVersion", "metricsConfig", "quotas", "rack", "readinessProbe",
-    "template", "tieredStorage", "version",
+    "authorization",
+    "brokerRackInitImage",
+    "config",
+    "image",
+    "jmxOptions",
+    "jvmOptions",
+    "listeners",
+    "livenessProbe",
+    "logging",
+    "metadataVersion",
+    "metricsConfig",
+    "quotas",
+    "rack",
+    "readinessProbe",
+    "template",
+    "tieredStorage",
+    "version",
 }  # no replicas/storage in v1: those live in the KafkaNodePools
 LISTENER_TYPES = {"internal", "route", "tlsroute", "loadbalancer", "nodeport", "ingress", "cluster-ip"}
 NODEPOOL_SPEC = {"replicas", "roles", "storage", "resources", "jvmOptions", "template"}
 TOPIC_SPEC = {"partitions", "replicas", "config", "topicName"}
 CNPG_SPEC = {
-    "affinity", "backup", "bootstrap", "certificates", "description", "enablePDB", "enableSuperuserAccess", "env",
-    "envFrom", "ephemeralVolumeSource", "ephemeralVolumesSizeLimit", "externalClusters", "failoverDelay",
-    "imageCatalogRef", "imageName", "imagePullPolicy", "imagePullSecrets", "inheritedMetadata", "instances",
-    "livenessProbeTimeout", "logLevel", "managed", "maxSyncReplicas", "minSyncReplicas", "monitoring",
-    "nodeMaintenanceWindow", "plugins", "podSecurityContext", "podSelectorRefs", "postgresGID", "postgresUID",
-    "postgresql", "primaryLease", "primaryUpdateMethod", "primaryUpdateStrategy", "priorityClassName", "probes",
-    "projectedVolumeTemplate", "replica", "replicationSlots", "resources", "schedulerName", "seccompProfile",
-    "securityContext", "serviceAccountName", "serviceAccountTemplate", "smartShutdownTimeout", "startDelay",
-    "stopDelay", "storage", "superuserSecret", "switchoverDelay", "tablespaces", "topologySpreadConstraints",
+    "affinity",
+    "backup",
+    "bootstrap",
+    "certificates",
+    "description",
+    "enablePDB",
+    "enableSuperuserAccess",
+    "env",
+    "envFrom",
+    "ephemeralVolumeSource",
+    "ephemeralVolumesSizeLimit",
+    "externalClusters",
+    "failoverDelay",
+    "imageCatalogRef",
+    "imageName",
+    "imagePullPolicy",
+    "imagePullSecrets",
+    "inheritedMetadata",
+    "instances",
+    "livenessProbeTimeout",
+    "logLevel",
+    "managed",
+    "maxSyncReplicas",
+    "minSyncReplicas",
+    "monitoring",
+    "nodeMaintenanceWindow",
+    "plugins",
+    "podSecurityContext",
+    "podSelectorRefs",
+    "postgresGID",
+    "postgresUID",
+    "postgresql",
+    "primaryLease",
+    "primaryUpdateMethod",
+    "primaryUpdateStrategy",
+    "priorityClassName",
+    "probes",
+    "projectedVolumeTemplate",
+    "replica",
+    "replicationSlots",
+    "resources",
+    "schedulerName",
+    "seccompProfile",
+    "securityContext",
+    "serviceAccountName",
+    "serviceAccountTemplate",
+    "smartShutdownTimeout",
+    "startDelay",
+    "stopDelay",
+    "storage",
+    "superuserSecret",
+    "switchoverDelay",
+    "tablespaces",
+    "topologySpreadConstraints",
     "walStorage",
 }
 SCALEDOBJECT_SPEC = {
-    "advanced", "cooldownPeriod", "fallback", "idleReplicaCount", "initialCooldownPeriod", "maxReplicaCount",
-    "minReplicaCount", "pollingInterval", "scaleTargetRef", "triggers",
+    "advanced",
+    "cooldownPeriod",
+    "fallback",
+    "idleReplicaCount",
+    "initialCooldownPeriod",
+    "maxReplicaCount",
+    "minReplicaCount",
+    "pollingInterval",
+    "scaleTargetRef",
+    "triggers",
 }
 
 
@@ -289,7 +360,11 @@ def _check_kafka(doc: dict, docs: list[dict]) -> list[str]:
             errors.append(f"Kafka listener type {listener.get('type')!r}")
         if not re.fullmatch(r"[a-z0-9]{1,11}", str(listener.get("name", ""))):
             errors.append(f"Kafka listener name {listener.get('name')!r}")
-    pools = [p for p in _of(docs, "KafkaNodePool") if p["metadata"]["labels"].get("strimzi.io/cluster") == doc["metadata"]["name"]]
+    pools = [
+        p
+        for p in _of(docs, "KafkaNodePool")
+        if p["metadata"]["labels"].get("strimzi.io/cluster") == doc["metadata"]["name"]
+    ]
     roles = {role for pool in pools for role in pool["spec"]["roles"]}
     if roles != {"controller", "broker"}:
         errors.append(f"Kafka {doc['metadata']['name']}: KRaft needs controller and broker pools, has roles {roles}")
@@ -330,9 +405,7 @@ def _check_topic(doc: dict, docs: list[dict]) -> list[str]:
     if errors:
         return errors
     errors += _only(doc, "spec", TOPIC_SPEC) + _strimzi_cluster_label(doc, docs)
-    brokers = sum(
-        p["spec"]["replicas"] for p in _of(docs, "KafkaNodePool") if "broker" in p["spec"]["roles"]
-    )
+    brokers = sum(p["spec"]["replicas"] for p in _of(docs, "KafkaNodePool") if "broker" in p["spec"]["roles"])
     if doc["spec"]["replicas"] > brokers:
         errors.append(f"KafkaTopic {doc['metadata']['name']}: {doc['spec']['replicas']} replicas > {brokers} brokers")
     min_isr = int(doc["spec"].get("config", {}).get("min.insync.replicas", 1))
@@ -342,8 +415,16 @@ def _check_topic(doc: dict, docs: list[dict]) -> list[str]:
 
 
 def _check_cnpg(doc: dict, docs: list[dict]) -> list[str]:
-    errors = _require(doc, "metadata", "spec", "spec.instances", "spec.storage.size", "spec.bootstrap.initdb.database",
-                      "spec.bootstrap.initdb.owner", "spec.bootstrap.initdb.secret.name")
+    errors = _require(
+        doc,
+        "metadata",
+        "spec",
+        "spec.instances",
+        "spec.storage.size",
+        "spec.bootstrap.initdb.database",
+        "spec.bootstrap.initdb.owner",
+        "spec.bootstrap.initdb.secret.name",
+    )
     if errors:
         return errors
     errors += _only(doc, "spec", CNPG_SPEC)
@@ -380,9 +461,13 @@ def _check_scaledobject(doc: dict, docs: list[dict]) -> list[str]:
             continue
         if not all(isinstance(v, str) for v in trigger["metadata"].values()):
             errors.append(f"ScaledObject trigger {trigger['type']}: metadata values must be strings")
-        needed = {"kafka": {"bootstrapServers", "consumerGroup"}, "cpu": {"value"}, "memory": {"value"}}.get(trigger["type"], set())
+        needed = {"kafka": {"bootstrapServers", "consumerGroup"}, "cpu": {"value"}, "memory": {"value"}}.get(
+            trigger["type"], set()
+        )
         if needed - set(trigger["metadata"]):
-            errors.append(f"ScaledObject trigger {trigger['type']}: missing {sorted(needed - set(trigger['metadata']))}")
+            errors.append(
+                f"ScaledObject trigger {trigger['type']}: missing {sorted(needed - set(trigger['metadata']))}"
+            )
         if trigger["type"] in {"cpu", "memory"} and trigger.get("metricType") not in {"Utilization", "AverageValue"}:
             errors.append("ScaledObject cpu/memory trigger needs metricType")
     return errors
@@ -434,7 +519,8 @@ def test_the_stateful_parts_are_all_there(rendered: dict[str, list[dict]]) -> No
     prod = rendered["production"]
     assert all(c["spec"]["instances"] == 3 for c in _of(prod, "Cluster")), "a primary and two read replicas"
     assert {p["metadata"]["name"]: p["spec"]["roles"] for p in _of(prod, "KafkaNodePool")} == {
-        "controller": ["controller"], "broker": ["broker"]
+        "controller": ["controller"],
+        "broker": ["broker"],
     }
 
 
@@ -442,7 +528,9 @@ def test_the_stateful_parts_are_all_there(rendered: dict[str, list[dict]]) -> No
 # Workloads
 # ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", FULL)
-def test_every_deployment_has_probes_resources_and_runs_as_non_root(rendered: dict[str, list[dict]], variant: str) -> None:
+def test_every_deployment_has_probes_resources_and_runs_as_non_root(
+    rendered: dict[str, list[dict]], variant: str
+) -> None:
     docs = rendered[variant]
     errors = []
     deployments = _of(docs, "Deployment")
@@ -496,10 +584,14 @@ def test_services_select_pods_of_a_workload(rendered: dict[str, list[dict]], var
         matches = [w for w in workloads if _selects(selector, _pod_labels(w))]
         assert len(matches) == 1, f"Service {service['metadata']['name']} selects {len(matches)} workloads"
         (workload,) = matches
-        ports = {p.get("name"): p["containerPort"] for c in _pod_spec(workload)["containers"] for p in c.get("ports", [])}
+        ports = {
+            p.get("name"): p["containerPort"] for c in _pod_spec(workload)["containers"] for p in c.get("ports", [])
+        }
         for port in service["spec"]["ports"]:
             target = port.get("targetPort", port["port"])
-            assert target in ports or target in ports.values(), f"Service {service['metadata']['name']}: targetPort {target}"
+            assert target in ports or target in ports.values(), (
+                f"Service {service['metadata']['name']}: targetPort {target}"
+            )
     for workload in workloads:
         # A Deployment's own selector must match its own pods.
         assert _selects(workload["spec"]["selector"], _pod_labels(workload)), workload["metadata"]["name"]
@@ -511,15 +603,20 @@ def test_disruption_budgets_and_network_policies_select_pods(rendered: dict[str,
     workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
     for pdb in _of(docs, "PodDisruptionBudget"):
         assert any(_selects(pdb["spec"]["selector"], _pod_labels(w)) for w in workloads), pdb["metadata"]["name"]
-    covered = {w["metadata"]["name"] for w in workloads for p in _of(docs, "PodDisruptionBudget") if _selects(p["spec"]["selector"], _pod_labels(w))}
+    covered = {
+        w["metadata"]["name"]
+        for w in workloads
+        for p in _of(docs, "PodDisruptionBudget")
+        if _selects(p["spec"]["selector"], _pod_labels(w))
+    }
     assert covered == {w["metadata"]["name"] for w in workloads}, "every long-running workload has a PDB"
     for policy in _of(docs, "NetworkPolicy"):
         assert any(_selects(policy["spec"]["podSelector"], _pod_labels(w)) for w in workloads)
         for rule in policy["spec"]["ingress"]:
             for peer in rule["from"]:
-                assert any(
-                    _selects(peer["podSelector"], _pod_labels(w)) for w in _workloads(docs)
-                ), f"NetworkPolicy {policy['metadata']['name']}: a peer selects no pods"
+                assert any(_selects(peer["podSelector"], _pod_labels(w)) for w in _workloads(docs)), (
+                    f"NetworkPolicy {policy['metadata']['name']}: a peer selects no pods"
+                )
 
 
 @pytest.mark.parametrize("variant", FULL)
@@ -573,8 +670,12 @@ def _dsns(value: str) -> list[str]:
 @pytest.mark.parametrize("variant", ["local", "base+infra"])
 def test_shard_dsns_match_the_database_clusters(rendered: dict[str, list[dict]], variant: str) -> None:
     docs = rendered["base"] + rendered["infra"] if variant == "base+infra" else rendered[variant]
-    clusters = sorted(_of(docs, "Cluster"), key=lambda c: int(c["metadata"]["labels"]["timeline.example.com/shard-index"]))
-    assert [int(c["metadata"]["labels"]["timeline.example.com/shard-index"]) for c in clusters] == list(range(len(clusters)))
+    clusters = sorted(
+        _of(docs, "Cluster"), key=lambda c: int(c["metadata"]["labels"]["timeline.example.com/shard-index"])
+    )
+    assert [int(c["metadata"]["labels"]["timeline.example.com/shard-index"]) for c in clusters] == list(
+        range(len(clusters))
+    )
     secret = _secret_data(_named(docs, "Secret", "users-db"))
     shard_dsns = _dsns(secret["USERS_SHARD_DSNS"])
     replica_dsns = _dsns(secret["USERS_REPLICA_DSNS"])
@@ -584,7 +685,10 @@ def test_shard_dsns_match_the_database_clusters(rendered: dict[str, list[dict]],
         name = cluster["metadata"]["name"]
         initdb = cluster["spec"]["bootstrap"]["initdb"]
         credentials = _secret_data(_named(docs, "Secret", initdb["secret"]["name"]))
-        for dsn, suffixes in ((shard_dsns[index], ("rw",)), *(((replica_dsns[index], ("ro", "r")),) if replica_dsns else ())):
+        for dsn, suffixes in (
+            (shard_dsns[index], ("rw",)),
+            *(((replica_dsns[index], ("ro", "r")),) if replica_dsns else ()),
+        ):
             url = urlsplit(dsn)
             assert url.scheme == "postgresql+asyncpg", dsn
             assert url.hostname in {f"{name}-{s}" for s in suffixes}, f"shard {index}: {url.hostname}"
@@ -601,7 +705,11 @@ def test_connection_settings_point_at_rendered_services(rendered: dict[str, list
     docs = rendered[variant]
     services = {s["metadata"]["name"]: s for s in _of(docs, "Service")}
     kafka = _of(docs, "Kafka")[0]
-    plain = next(l for l in kafka["spec"]["kafka"]["listeners"] if not l["tls"] and l["type"] == "internal")
+    plain = next(
+        listener
+        for listener in kafka["spec"]["kafka"]["listeners"]
+        if not listener["tls"] and listener["type"] == "internal"
+    )
     bootstrap = f"{kafka['metadata']['name']}-kafka-bootstrap:{plain['port']}"
 
     def service_port(host: str, port: int) -> None:
@@ -616,7 +724,10 @@ def test_connection_settings_point_at_rendered_services(rendered: dict[str, list
             if "TIMELINE_REDIS_URL" in env:
                 url = urlsplit(env["TIMELINE_REDIS_URL"])
                 service_port(url.hostname, url.port)
-                assert _selects(services[url.hostname]["spec"]["selector"], _pod_labels(_named(docs, "StatefulSet", "redis-cluster")))
+                assert _selects(
+                    services[url.hostname]["spec"]["selector"],
+                    _pod_labels(_named(docs, "StatefulSet", "redis-cluster")),
+                )
             if "TIMELINE_USERS_API_URL" in env:
                 url = urlsplit(env["TIMELINE_USERS_API_URL"])
                 service_port(url.hostname, url.port)
@@ -636,14 +747,28 @@ def _names_read_by(*files: str) -> set[str]:
 
 
 USERS_READS = _names_read_by("users_service/src/users/settings.py", "users_service/src/users/relay/__main__.py")
-TIMELINE_READS = _names_read_by("timeline_service/src/timeline/settings.py", "timeline_service/src/timeline/worker/__main__.py")
+TIMELINE_READS = _names_read_by(
+    "timeline_service/src/timeline/settings.py", "timeline_service/src/timeline/worker/__main__.py"
+)
 # Read by uvicorn itself (--workers default) and by the Job script of base/scripts.
 OTHER_READS = {"WEB_CONCURRENCY"} | _names_read_by("deploy/k8s/base/scripts/wait_for_topics.py")
 # The settings the brief names: every one must reach the processes that use it.
-REQUIRED_USERS = {"USERS_SHARD_DSNS", "USERS_REPLICA_DSNS", "KAFKA_BOOTSTRAP_SERVERS", "USERS_CURSOR_SECRET", "LOG_LEVEL"}
+REQUIRED_USERS = {
+    "USERS_SHARD_DSNS",
+    "USERS_REPLICA_DSNS",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "USERS_CURSOR_SECRET",
+    "LOG_LEVEL",
+}
 REQUIRED_TIMELINE = {
-    "KAFKA_BOOTSTRAP_SERVERS", "TIMELINE_REDIS_URL", "TIMELINE_USERS_API_URL", "TIMELINE_CELEBRITY_THRESHOLD",
-    "TIMELINE_MAX_ITEMS", "TIMELINE_TTL", "TIMELINE_CURSOR_SECRET", "LOG_LEVEL",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "TIMELINE_REDIS_URL",
+    "TIMELINE_USERS_API_URL",
+    "TIMELINE_CELEBRITY_THRESHOLD",
+    "TIMELINE_MAX_ITEMS",
+    "TIMELINE_TTL",
+    "TIMELINE_CURSOR_SECRET",
+    "LOG_LEVEL",
 }
 
 
@@ -666,7 +791,9 @@ def test_every_setting_is_one_the_code_reads(rendered: dict[str, list[dict]]) ->
             else:
                 continue
             unknown = set(_env(docs, container)) - known
-            assert not unknown, f"{deploy['metadata']['name']}[{container['name']}] sets {sorted(unknown)}: read by nothing (typo?)"
+            assert not unknown, (
+                f"{deploy['metadata']['name']}[{container['name']}] sets {sorted(unknown)}: read by nothing (typo?)"
+            )
 
 
 def test_the_processes_get_the_settings_they_need(rendered: dict[str, list[dict]]) -> None:
@@ -675,7 +802,8 @@ def test_the_processes_get_the_settings_they_need(rendered: dict[str, list[dict]
         "users-api": REQUIRED_USERS,
         "relay": REQUIRED_USERS - {"USERS_CURSOR_SECRET"} | {"USERS_RELAY_METRICS_PORT", "USERS_RELAY_METRICS_ADDR"},
         "timeline-api": REQUIRED_TIMELINE,
-        "worker": REQUIRED_TIMELINE - {"TIMELINE_CURSOR_SECRET"} | {"TIMELINE_WORKER_METRICS_PORT", "TIMELINE_WORKER_METRICS_ADDR"},
+        "worker": REQUIRED_TIMELINE - {"TIMELINE_CURSOR_SECRET"}
+        | {"TIMELINE_WORKER_METRICS_PORT", "TIMELINE_WORKER_METRICS_ADDR"},
     }
     for name, required in needs.items():
         env = _env(docs, _pod_spec(_named(docs, "Deployment", name))["containers"][0])
@@ -687,12 +815,17 @@ def test_the_processes_get_the_settings_they_need(rendered: dict[str, list[dict]
         deploy = _named(docs, "Deployment", name)
         env = _env(docs, _pod_spec(deploy)["containers"][0])
         assert env[f"{prefix}_METRICS_ADDR"] == "0.0.0.0"
-        assert deploy["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == env[f"{prefix}_METRICS_PORT"]
+        assert (
+            deploy["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == env[f"{prefix}_METRICS_PORT"]
+        )
 
 
 def test_processes_run_the_commands_of_the_local_stack(rendered: dict[str, list[dict]]) -> None:
     docs = rendered["base"]
-    commands = {d["metadata"]["name"]: _pod_spec(d)["containers"][0].get("command") for d in _of(docs, "Deployment") + _of(docs, "Job")}
+    commands = {
+        d["metadata"]["name"]: _pod_spec(d)["containers"][0].get("command")
+        for d in _of(docs, "Deployment") + _of(docs, "Job")
+    }
     assert commands["users-api"][:3] == ["uvicorn", "users.api.app:create_app", "--factory"]
     assert commands["timeline-api"][:3] == ["uvicorn", "timeline.api.app:create_app", "--factory"]
     assert commands["relay"] == ["python", "-m", "users.relay"]
@@ -724,7 +857,10 @@ def test_images_are_the_project_images_at_one_tag(rendered: dict[str, list[dict]
 
 def test_kafka_topics_are_those_of_shared_schemas(rendered: dict[str, list[dict]]) -> None:
     for variant in ("infra", *FULL):
-        declared = {t["spec"].get("topicName", t["metadata"]["name"]): t["spec"]["partitions"] for t in _of(rendered[variant], "KafkaTopic")}
+        declared = {
+            t["spec"].get("topicName", t["metadata"]["name"]): t["spec"]["partitions"]
+            for t in _of(rendered[variant], "KafkaTopic")
+        }
         assert declared == {t.name: t.partitions for t in topics.ALL}, variant
     prod = rendered["production"]
     assert all(t["spec"]["replicas"] == 3 for t in _of(prod, "KafkaTopic"))
@@ -775,11 +911,13 @@ def test_database_connection_budget(rendered: dict[str, list[dict]]) -> None:
     for variant in FULL:
         docs = rendered[variant]
 
-        def most(name: str) -> int:
+        def most(name: str, docs: list[dict] = docs) -> int:
             hpa = _named(docs, "HorizontalPodAutoscaler", name)
             return hpa["spec"]["maxReplicas"] if hpa else _named(docs, "Deployment", name)["spec"]["replicas"]
 
-        pool = int(_env(docs, _pod_spec(_named(docs, "Deployment", "users-api"))["containers"][0])["USERS_DB_POOL_SIZE"])
+        pool = int(
+            _env(docs, _pod_spec(_named(docs, "Deployment", "users-api"))["containers"][0])["USERS_DB_POOL_SIZE"]
+        )
         needed = (most("users-api") + most("relay") + 1) * 2 * pool + most("relay") + 10  # +1 migrate, listeners, slack
         for cluster in _of(docs, "Cluster"):
             allowed = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
@@ -793,8 +931,7 @@ def test_gateway_template_copy_is_identical_to_the_original() -> None:
     original = ROOT / "deploy" / "nginx" / "gateway.conf.template"
     copy_ = K8S / "base" / "gateway" / "gateway.conf.template"
     assert copy_.read_text() == original.read_text(), (
-        "deploy/k8s/base/gateway/gateway.conf.template is stale: "
-        "deploy/k8s/tools.sh sync-gateway"
+        "deploy/k8s/base/gateway/gateway.conf.template is stale: deploy/k8s/tools.sh sync-gateway"
     )
 
 
@@ -826,7 +963,9 @@ def test_placeholder_secrets_are_marked_and_absent_from_production(rendered: dic
     for variant in ("local", "base", "infra"):
         for secret in _of(rendered[variant], "Secret"):
             assert PLACEHOLDER_ANNOTATION in secret["metadata"].get("annotations", {}), secret["metadata"]["name"]
-            assert all("CHANGE-ME" in v for k, v in _secret_data(secret).items() if v and k != "username"), secret["metadata"]["name"]
+            assert all("CHANGE-ME" in v for k, v in _secret_data(secret).items() if v and k != "username"), secret[
+                "metadata"
+            ]["name"]
     for variant in ("production", "production-keda"):
         docs = rendered[variant]
         assert not _of(docs, "Secret"), "production must not ship placeholder secrets"
@@ -852,12 +991,16 @@ def _exported_series() -> set[str]:
 
     series = set()
     pattern = re.compile(r"""\b(Counter|Gauge|Histogram)\(\s*["']([a-z_:][a-z0-9_:]*)["']""")
-    for source in list((ROOT / "users_service" / "src").rglob("*.py")) + list((ROOT / "timeline_service" / "src").rglob("*.py")):
+    for source in list((ROOT / "users_service" / "src").rglob("*.py")) + list(
+        (ROOT / "timeline_service" / "src").rglob("*.py")
+    ):
         for kind, name in pattern.findall(source.read_text()):
             series |= _series_of(kind, name)
     prefix = PrometheusConfig().prefix
     plugin_source = Path(litestar_middleware.__file__).read_text()
-    for suffix, kind in re.findall(r"""\{self\._config\.prefix\}(_[a-z_]+)["'][\s\S]{0,200}?(Counter|Gauge|Histogram)\(""", plugin_source):
+    for suffix, kind in re.findall(
+        r"""\{self\._config\.prefix\}(_[a-z_]+)["'][\s\S]{0,200}?(Counter|Gauge|Histogram)\(""", plugin_source
+    ):
         series |= _series_of(kind, prefix + suffix)
     return series
 
@@ -882,12 +1025,20 @@ def test_dashboard_queries_only_metrics_the_code_exports() -> None:
     assert {"litestar_request_duration_seconds_bucket", "litestar_requests_total"} <= exported
     used = set()
     for expr in _dashboard_exprs():
-        used |= {m for m in re.findall(r"\b[a-z_][a-z0-9_]*\b", expr) if m.startswith(("litestar_", "timeline_", "outbox_"))}
+        used |= {
+            m for m in re.findall(r"\b[a-z_][a-z0-9_]*\b", expr) if m.startswith(("litestar_", "timeline_", "outbox_"))
+        }
     assert used - exported == set(), f"the dashboard queries metrics nobody exports: {sorted(used - exported)}"
     wanted = {
-        "litestar_request_duration_seconds_bucket", "timeline_fanout_deliveries_total", "timeline_fanout_batch_size_bucket",
-        "timeline_consumer_lag", "outbox_backlog", "outbox_relay_batch_seconds_bucket", "timeline_dead_letters_total",
-        "timeline_tweet_cache_lookups_total", "timeline_rebuilds_total",
+        "litestar_request_duration_seconds_bucket",
+        "timeline_fanout_deliveries_total",
+        "timeline_fanout_batch_size_bucket",
+        "timeline_consumer_lag",
+        "outbox_backlog",
+        "outbox_relay_batch_seconds_bucket",
+        "timeline_dead_letters_total",
+        "timeline_tweet_cache_lookups_total",
+        "timeline_rebuilds_total",
     }
     assert wanted <= used, f"panels missing for {sorted(wanted - used)}"
     joined = "\n".join(_dashboard_exprs())

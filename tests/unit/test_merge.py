@@ -1,12 +1,12 @@
 import uuid
 
-from timeline.domain.merge import merge_newest_first, merge_window
 from shared_schemas.ids import new_id
+from timeline.domain.merge import merge_newest_first, merge_window
 
 
 def test_merge_is_newest_first_without_duplicates() -> None:
     ids = sorted((new_id().bytes for _ in range(10)), reverse=True)
-    home = ids[0::2] + [ids[3]]
+    home = [*ids[0::2], ids[3]]
     home.sort(reverse=True)
     celebrity = ids[1::2]
     assert merge_newest_first([home, celebrity], 10) == ids
@@ -23,10 +23,10 @@ def _desc(n: int) -> list[bytes]:
 
 def test_a_window_that_ends_early_hides_nothing_below_it() -> None:
     ids = _desc(10)
-    home = ids[0::2]                       # complete for the whole range
-    celebrity = [ids[1], ids[3]]            # a full list: its older tweets are not cached
+    home = ids[0::2]  # complete for the whole range
+    celebrity = [ids[1], ids[3]]  # a full list: its older tweets are not cached
     kept, go_on = merge_window([(home, False), (celebrity, True)], 6)
-    assert kept == ids[:3]                  # nothing below the celebrity list's end
+    assert kept == ids[:3]  # nothing below the celebrity list's end
     assert go_on
 
 

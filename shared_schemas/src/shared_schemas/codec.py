@@ -33,5 +33,5 @@ def decode(raw: bytes | None) -> Event:
         raise Undecodable(f"{len(raw)} bytes, larger than any event ({MAX_EVENT_BYTES})")
     try:
         return _decoder.decode(raw)
-    except Exception as exc:  # noqa: BLE001 - whatever the decoder raises, the bytes are at fault
+    except Exception as exc:
         raise Undecodable(f"undecodable event: {exc!r}") from exc

@@ -19,7 +19,7 @@ class _Event(msgspec.Struct, tag_field="type", frozen=True, kw_only=True):
     v: int = 1
 
 
-class UserCreated(_Event, tag="user.created"):
+class UserCreated(_Event, tag="user.created", frozen=True):
     """A user now exists. Key: user_id."""
 
     user_id: uuid.UUID
@@ -27,7 +27,7 @@ class UserCreated(_Event, tag="user.created"):
     created_at: datetime
 
 
-class FollowCreated(_Event, tag="follow.created"):
+class FollowCreated(_Event, tag="follow.created", frozen=True):
     """`follower_id` now follows `followee_id`. Key: follower_id.
 
     Published only after the "who follows followee" edge is stored on the followee's
@@ -38,14 +38,14 @@ class FollowCreated(_Event, tag="follow.created"):
     followee_id: uuid.UUID
 
 
-class FollowRemoved(_Event, tag="follow.removed"):
+class FollowRemoved(_Event, tag="follow.removed", frozen=True):
     """`follower_id` no longer follows `followee_id`. Key: follower_id."""
 
     follower_id: uuid.UUID
     followee_id: uuid.UUID
 
 
-class TweetCreated(_Event, tag="tweet.created"):
+class TweetCreated(_Event, tag="tweet.created", frozen=True):
     """A tweet was published. Key: author_id.
 
     Carries everything a timeline item shows, so the consumer can cache the tweet
@@ -62,7 +62,7 @@ class TweetCreated(_Event, tag="tweet.created"):
     author_followers_count: int = 0
 
 
-class TweetDeleted(_Event, tag="tweet.deleted"):
+class TweetDeleted(_Event, tag="tweet.deleted", frozen=True):
     """A tweet was deleted; it must leave every timeline and cache. Key: author_id."""
 
     tweet_id: uuid.UUID

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import uuid_utils.compat as uuid_compat
 
@@ -30,17 +30,17 @@ def parse_uuid(value: str) -> uuid.UUID | None:
 def utcnow() -> datetime:
     # Millisecond precision: the API promises milliseconds, and storing more than we
     # print would make a retried tweet's `created_at` differ from the stored one.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def iso_ms(moment: datetime) -> str:
     """`2026-11-25T09:30:00.123Z`: UTC, milliseconds, `Z`, so it also sorts as a string."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def uuid7_time(value: uuid.UUID) -> datetime:
     """The creation time a UUIDv7 carries in its first 48 bits (Unix milliseconds)."""
     millis = int.from_bytes(value.bytes[:6], "big")
-    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)

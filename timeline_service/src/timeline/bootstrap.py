@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from timeline.adapters import redis_client, tweet_cache
 from timeline.adapters.feed import Feed
@@ -17,7 +17,7 @@ from timeline.settings import Settings
 
 @dataclass
 class Components:
-    redis: Redis
+    redis: Redis | RedisCluster
     users: UsersClient
     feed: Feed
     cache: TweetCache
@@ -31,7 +31,8 @@ class Components:
 
 def build(settings: Settings) -> Components:
     redis = redis_client.connect(
-        settings.redis_url, settings.redis_cluster, settings.redis_connect_timeout, settings.redis_timeout)
+        settings.redis_url, settings.redis_cluster, settings.redis_connect_timeout, settings.redis_timeout
+    )
     users = UsersClient(settings.users_api_url, settings.users_api_connect_timeout, settings.users_api_timeout)
     feed = Feed(redis, settings.max_items, settings.ttl_seconds, items_prefix=tweet_cache.KEY_PREFIX)
     cache = TweetCache(redis, settings.tweet_cache_ttl_seconds)

@@ -14,7 +14,9 @@ def _env(name: str, default: str) -> str:
 class Settings:
     redis_url: str = field(default_factory=lambda: _env("TIMELINE_REDIS_URL", "redis://127.0.0.1:16379/0"))
     # true: TIMELINE_REDIS_URL names one node of a Redis Cluster (keys carry hash tags).
-    redis_cluster: bool = field(default_factory=lambda: _env("TIMELINE_REDIS_CLUSTER", "false").lower() in ("1", "true", "yes"))
+    redis_cluster: bool = field(
+        default_factory=lambda: _env("TIMELINE_REDIS_CLUSTER", "false").lower() in ("1", "true", "yes")
+    )
     kafka_bootstrap: str = field(default_factory=lambda: _env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))
     users_api_url: str = field(default_factory=lambda: _env("TIMELINE_USERS_API_URL", "http://127.0.0.1:8001"))
     # Authors with at least this many followers are merged at read time, not fanned out.
@@ -23,7 +25,9 @@ class Settings:
     max_items: int = field(default_factory=lambda: int(_env("TIMELINE_MAX_ITEMS", "800")))
     # A timeline unread this long expires (refreshed on every read) and is rebuilt on demand.
     ttl_seconds: int = field(default_factory=lambda: int(_env("TIMELINE_TTL", str(7 * 24 * 3600))))
-    tweet_cache_ttl_seconds: int = field(default_factory=lambda: int(_env("TIMELINE_TWEET_CACHE_TTL", str(3 * 24 * 3600))))
+    tweet_cache_ttl_seconds: int = field(
+        default_factory=lambda: int(_env("TIMELINE_TWEET_CACHE_TTL", str(3 * 24 * 3600)))
+    )
     # How many of a newly followed author's tweets a follow brings into the timeline.
     backfill_items: int = field(default_factory=lambda: int(_env("TIMELINE_BACKFILL_ITEMS", "200")))
     cursor_secret: str = field(default_factory=lambda: _env("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
@@ -31,11 +35,17 @@ class Settings:
     # A failed event is tried again after this, twice that, ... up to the cap, for as
     # long as it takes (docs/decisions/0013): nothing that can pass is ever dropped.
     retry_backoff_seconds: float = field(default_factory=lambda: float(_env("TIMELINE_RETRY_BACKOFF_SECONDS", "0.2")))
-    retry_max_backoff_seconds: float = field(default_factory=lambda: float(_env("TIMELINE_RETRY_MAX_BACKOFF_SECONDS", "30")))
+    retry_max_backoff_seconds: float = field(
+        default_factory=lambda: float(_env("TIMELINE_RETRY_MAX_BACKOFF_SECONDS", "30"))
+    )
     # Every client has a timeout, so a hung store turns into a retry, never a hang.
-    redis_connect_timeout: float = field(default_factory=lambda: float(_env("TIMELINE_REDIS_CONNECT_TIMEOUT_SECONDS", "2")))
+    redis_connect_timeout: float = field(
+        default_factory=lambda: float(_env("TIMELINE_REDIS_CONNECT_TIMEOUT_SECONDS", "2"))
+    )
     redis_timeout: float = field(default_factory=lambda: float(_env("TIMELINE_REDIS_TIMEOUT_SECONDS", "5")))
-    users_api_connect_timeout: float = field(default_factory=lambda: float(_env("TIMELINE_USERS_API_CONNECT_TIMEOUT_SECONDS", "2")))
+    users_api_connect_timeout: float = field(
+        default_factory=lambda: float(_env("TIMELINE_USERS_API_CONNECT_TIMEOUT_SECONDS", "2"))
+    )
     users_api_timeout: float = field(default_factory=lambda: float(_env("TIMELINE_USERS_API_TIMEOUT_SECONDS", "10")))
     # Connecting to a broker and each Kafka request (fetch, commit, send) give up after this.
     kafka_request_timeout_ms: int = field(default_factory=lambda: int(_env("KAFKA_REQUEST_TIMEOUT_MS", "15000")))

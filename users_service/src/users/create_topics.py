@@ -12,7 +12,8 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from shared_schemas import topics
-from users import logs, settings as settings_module
+from users import logs
+from users import settings as settings_module
 
 log = logging.getLogger("users.topics")
 

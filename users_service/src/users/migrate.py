@@ -7,7 +7,8 @@ import logging
 from alembic import command
 from alembic.config import Config
 
-from users import logs, settings as settings_module
+from users import logs
+from users import settings as settings_module
 
 log = logging.getLogger("users.migrate")
 

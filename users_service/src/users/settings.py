@@ -26,22 +26,24 @@ class Settings:
     pool_size: int = field(default_factory=lambda: int(os.environ.get("USERS_DB_POOL_SIZE", "10")))
     # Every client has a timeout, so a hung database turns into an error, never a hang:
     # connecting, each statement, and waiting for a pooled connection.
-    db_connect_timeout: float = field(default_factory=lambda: float(os.environ.get("USERS_DB_CONNECT_TIMEOUT_SECONDS", "5")))
-    db_statement_timeout: float = field(default_factory=lambda: float(os.environ.get("USERS_DB_STATEMENT_TIMEOUT_SECONDS", "10")))
-    db_pool_timeout: float = field(default_factory=lambda: float(os.environ.get("USERS_DB_POOL_TIMEOUT_SECONDS", "10")))
-    kafka_bootstrap: str = field(
-        default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    db_connect_timeout: float = field(
+        default_factory=lambda: float(os.environ.get("USERS_DB_CONNECT_TIMEOUT_SECONDS", "5"))
     )
+    db_statement_timeout: float = field(
+        default_factory=lambda: float(os.environ.get("USERS_DB_STATEMENT_TIMEOUT_SECONDS", "10"))
+    )
+    db_pool_timeout: float = field(default_factory=lambda: float(os.environ.get("USERS_DB_POOL_TIMEOUT_SECONDS", "10")))
+    kafka_bootstrap: str = field(default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))
     # Connecting to a broker and each Kafka request give up after this.
-    kafka_request_timeout_ms: int = field(default_factory=lambda: int(os.environ.get("KAFKA_REQUEST_TIMEOUT_MS", "15000")))
+    kafka_request_timeout_ms: int = field(
+        default_factory=lambda: int(os.environ.get("KAFKA_REQUEST_TIMEOUT_MS", "15000"))
+    )
     cursor_secret: str = field(
         default_factory=lambda: os.environ.get("USERS_CURSOR_SECRET", "local-users-cursor-secret")
     )
     relay_batch_size: int = field(default_factory=lambda: int(os.environ.get("USERS_RELAY_BATCH_SIZE", "500")))
     # Polling is only the fallback: the relay wakes on NOTIFY as soon as a row commits.
-    relay_poll_seconds: float = field(
-        default_factory=lambda: float(os.environ.get("USERS_RELAY_POLL_SECONDS", "1.0"))
-    )
+    relay_poll_seconds: float = field(default_factory=lambda: float(os.environ.get("USERS_RELAY_POLL_SECONDS", "1.0")))
     relay_metrics_port: int = field(default_factory=lambda: int(os.environ.get("USERS_RELAY_METRICS_PORT", "9101")))
     # Loopback by default; containers set 0.0.0.0 so a scraper on the network reaches it.
     relay_metrics_addr: str = field(default_factory=lambda: os.environ.get("USERS_RELAY_METRICS_ADDR", "127.0.0.1"))

@@ -36,7 +36,7 @@ async def main() -> None:
     while True:
         try:
             missing = await missing_topics(bootstrap)
-        except Exception as exc:  # broker not up yet: keep waiting
+        except Exception as exc:  # noqa: BLE001 - broker not up yet: keep waiting
             print(f"kafka not reachable yet: {exc!r}", file=sys.stderr, flush=True)
         else:
             if not missing:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
@@ -71,7 +71,9 @@ def _evalsha(pipe, sha: str, keys: list, args: list) -> None:
 
 
 class Feed:
-    def __init__(self, redis: Redis | RedisCluster, max_items: int, ttl_seconds: int, items_prefix: bytes = b"") -> None:
+    def __init__(
+        self, redis: Redis | RedisCluster, max_items: int, ttl_seconds: int, items_prefix: bytes = b""
+    ) -> None:
         """`items_prefix`: the tweet cache's key prefix, to read a page's items (or its
         celebrities' lists) in the page script's round trip; ignored on a cluster,
         where those keys live on other nodes."""
@@ -106,7 +108,7 @@ class Feed:
         if not isinstance(self.redis, RedisCluster):
             keys = [key for user in users for key in _home(user)[:2]]
             step = 2 * PUSH_HOMES
-            return [keys[i:i + step] for i in range(0, len(keys), step)]
+            return [keys[i : i + step] for i in range(0, len(keys), step)]
         groups: dict[int, list[str]] = {}
         for user in users:
             marker, home, _ = _home(user)
@@ -133,13 +135,23 @@ class Feed:
         await self._pipelined(queue)
 
     async def home_ids(self, user: uuid.UUID) -> list[bytes]:
-        return await self.redis.lrange(_home(user)[1], 0, -1)
+        return cast(list[bytes], await self.redis.lrange(_home(user)[1], 0, -1))
 
     async def page_home(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Slice:
         # The hot path of every read: EVALSHA straight through execute_command (what
         # AsyncScript.__call__ does, less a layer), loading the script on NOSCRIPT.
-        args = ("EVALSHA", self._page.sha, 3, *_home(user),
-                older_than.bytes if older_than else b"", count, self.ttl, b"1", self.max_items, self.items_prefix)
+        args = (
+            "EVALSHA",
+            self._page.sha,
+            3,
+            *_home(user),
+            older_than.bytes if older_than else b"",
+            count,
+            self.ttl,
+            b"1",
+            self.max_items,
+            self.items_prefix,
+        )
         try:
             materialized, truncated, ids, celebs, lists, page, items = await self.redis.execute_command(*args)
         except NoScriptError:
@@ -224,13 +236,15 @@ class Feed:
             for author in authors:
                 marker, listing = _celebrity(author)
                 # KEYS[3] is unused for a celebrity list; the marker stands in, same slot.
-                _evalsha(pipe, self._page.sha, [marker, listing, marker], [cursor, count, self.ttl, "0", self.max_items, ""])
+                _evalsha(
+                    pipe, self._page.sha, [marker, listing, marker], [cursor, count, self.ttl, "0", self.max_items, ""]
+                )
 
         results = await self._pipelined(queue)
         return [Slice(m == 1, t == 1, ids, []) for m, t, ids, *_ in results]
 
     async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:
-        return await self.redis.lrange(_celebrity(author)[1], 0, -1)
+        return cast(list[bytes], await self.redis.lrange(_celebrity(author)[1], 0, -1))
 
     async def mark_celebrity(self, author: uuid.UUID, is_celebrity: bool) -> bool:
         """Record the author's status; True when it changed (a threshold was crossed)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any, cast
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
@@ -17,8 +18,12 @@ def connect(url: str, cluster: bool, connect_timeout: float = 2.0, timeout: floa
     # A pooled connection that a Redis restart closed fails its next command: reconnect
     # and send it again (every command here is idempotent), twice at most, at once.
     retry = Retry(ExponentialBackoff(cap=0.1, base=0.01), 2, supported_errors=(RedisConnectionError,))
-    options = {"decode_responses": False, "socket_connect_timeout": connect_timeout, "socket_timeout": timeout,
-               "retry": retry}
+    options: dict[str, Any] = {
+        "decode_responses": False,
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": timeout,
+        "retry": retry,
+    }
     if cluster:
         return RedisCluster.from_url(url, **options)
     return Redis.from_url(url, **options)
@@ -27,8 +32,8 @@ def connect(url: str, cluster: bool, connect_timeout: float = 2.0, timeout: floa
 async def mget(redis: Redis | RedisCluster, keys: list[bytes]) -> list[bytes | None]:
     """MGET, split by slot on a cluster (keys of different tweets share no slot)."""
     if isinstance(redis, RedisCluster):
-        return await redis.mget_nonatomic(keys)
-    return await redis.mget(keys)
+        return cast(list[bytes | None], await redis.mget_nonatomic(keys))
+    return cast(list[bytes | None], await redis.mget(keys))
 
 
 def script_source(name: str) -> str:

@@ -27,15 +27,20 @@ class TweetCache:
     def __init__(self, redis: Redis | RedisCluster, ttl_seconds: int) -> None:
         self.redis, self.ttl = redis, ttl_seconds
         # One call for many items on a single Redis; on a cluster their keys share no slot.
-        self._put = None if isinstance(redis, RedisCluster) else redis.register_script(
-            redis_client.script_source("cache_put.lua"))
+        self._put = (
+            None
+            if isinstance(redis, RedisCluster)
+            else redis.register_script(redis_client.script_source("cache_put.lua"))
+        )
 
     async def put_many(self, items: list[TweetItem]) -> None:
         if not items:
             return
         if self._put is not None and len(items) > 1:
-            await self._put(keys=[_key(item.tweet_id) for item in items],
-                            args=[self.ttl, *(_encoder.encode(item) for item in items)])
+            await self._put(
+                keys=[_key(item.tweet_id) for item in items],
+                args=[self.ttl, *(_encoder.encode(item) for item in items)],
+            )
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for item in items:

@@ -9,7 +9,13 @@ import aiohttp
 import msgspec
 
 from shared_schemas.internal_api import (
-    FollowersPage, Following, RecentTweetsRequest, Tweets, TweetsByIdsRequest, TweetItem, UserInfo,
+    FollowersPage,
+    Following,
+    RecentTweetsRequest,
+    TweetItem,
+    Tweets,
+    TweetsByIdsRequest,
+    UserInfo,
 )
 
 _encoder = msgspec.json.Encoder()
@@ -34,7 +40,8 @@ class UsersClient:
         # keep-alive pool: fan-out and hydration misses call this many times a second.
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=50),
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=50),
             )
         return self._session
 

@@ -11,7 +11,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusController
 
 from shared_schemas.cursors import CursorCodec
-from timeline import bootstrap, logs, settings as settings_module
+from timeline import bootstrap, logs
+from timeline import settings as settings_module
 from timeline.api import errors, observability
 from timeline.api.routes import timeline_route
 
@@ -23,7 +24,12 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     parts = bootstrap.build(settings)
     cursors = CursorCodec(settings.cursor_secret)
     return Litestar(
-        route_handlers=[timeline_route(parts.reader, cursors), observability.health, observability.ready, PrometheusController],
+        route_handlers=[
+            timeline_route(parts.reader, cursors),
+            observability.health,
+            observability.ready,
+            PrometheusController,
+        ],
         middleware=[observability.instrument("timeline_service")],
         exception_handlers=errors.HANDLERS,
         state=State({"redis": parts.redis}),  # for /ready

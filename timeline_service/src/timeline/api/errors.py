@@ -7,6 +7,7 @@ import logging
 import aiohttp
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
 from redis import exceptions as redis_errors
 
 from timeline.domain.errors import AppError, Invalid, NotFound
@@ -42,9 +43,13 @@ def unexpected(request: Request, exc: Exception) -> Response:
     return _json(500, "internal server error")
 
 
-HANDLERS = {
-    AppError: app_error, HTTPException: http_error,
-    redis_errors.ConnectionError: unavailable, redis_errors.TimeoutError: unavailable,
-    redis_errors.ClusterDownError: unavailable, aiohttp.ClientError: unavailable,
-    OSError: unavailable, Exception: unexpected,  # OSError: a refused connection, a timeout
+HANDLERS: ExceptionHandlersMap = {
+    AppError: app_error,
+    HTTPException: http_error,
+    redis_errors.ConnectionError: unavailable,
+    redis_errors.TimeoutError: unavailable,
+    redis_errors.ClusterDownError: unavailable,
+    aiohttp.ClientError: unavailable,
+    OSError: unavailable,
+    Exception: unexpected,  # OSError: a refused connection, a timeout
 }

@@ -10,12 +10,13 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from typing import cast
 
 import msgspec
 from litestar import get
 from litestar.datastructures import State
 from litestar.plugins.prometheus.middleware import PrometheusMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseStartEvent, HTTPScope, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
 log = logging.getLogger("timeline.request")
@@ -65,11 +66,22 @@ class _RequestRecords:
             second = int(now)
             if second != _clock[0]:
                 _clock[0], _clock[1] = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-            line = _line.encode({
-                "asctime": f"{_clock[1]},{int((now - second) * 1000):03d}", "level": "INFO", "name": log.name,
-                "message": "request", "method": method, "path": path, "status": status,
-                "duration_ms": round(seconds * 1000, 2), "request_id": request_id.get(),
-            }) + b"\n"
+            line = (
+                _line.encode(
+                    {
+                        "asctime": f"{_clock[1]},{int((now - second) * 1000):03d}",
+                        "level": "INFO",
+                        "name": log.name,
+                        "message": "request",
+                        "method": method,
+                        "path": path,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 2),
+                        "request_id": request_id.get(),
+                    }
+                )
+                + b"\n"
+            )
             self.lines.append(line)
             self.size += len(line)
         if first:
@@ -125,8 +137,13 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
     labels = ["method", "path", "status_code", "app_name"]
     total = _series(Counter, "litestar_requests_total", "Total requests", labels)
     duration = _series(Histogram, "litestar_request_duration_seconds", "Request duration, in seconds", labels)
-    in_progress = _series(Gauge, "litestar_requests_in_progress", "Total requests currently in progress", labels,
-                          multiprocess_mode="livesum")
+    in_progress = _series(
+        Gauge,
+        "litestar_requests_in_progress",
+        "Total requests currently in progress",
+        labels,
+        multiprocess_mode="livesum",
+    )
     errors = _series(Counter, "litestar_requests_error_total", "Total errors in requests", labels)
     children: dict[tuple[str, str, int], tuple] = {}
 
@@ -136,7 +153,9 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
         if found is None:
             values = (method, path, status, app_name)
             found = children[key] = (
-                total.labels(*values), duration.labels(*values), errors.labels(*values) if status >= 500 else None,
+                total.labels(*values),
+                duration.labels(*values),
+                errors.labels(*values) if status >= 500 else None,
                 in_progress.labels(method, path, 200, app_name),
             )
         return found
@@ -152,7 +171,8 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
                     given = value
                     break
             token = request_id.set(given.decode() if given else uuid.uuid4().hex)
-            method, template = scope["method"], scope.get("path_template", scope["path"])
+            http = cast(HTTPScope, scope)
+            method, template = http["method"], http.get("path_template", http["path"])
             started, status, ended = time.perf_counter(), 500, 0.0
             gauge = series(method, template, 200)[3]
             request_records.in_flight[gauge] = request_records.in_flight.get(gauge, 0) + 1
@@ -161,7 +181,7 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
                 nonlocal status, ended
                 kind = message["type"]
                 if kind == "http.response.start":
-                    status = message["status"]
+                    status = cast(HTTPResponseStartEvent, message)["status"]
                 elif kind == "http.response.body":
                     ended = time.perf_counter()
                 await send(message)
@@ -170,8 +190,13 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
                 await app(scope, receive, send_wrapper)
             finally:
                 request_records.in_flight[gauge] -= 1
-                request_records.add(series(method, template, status),
-                                    (ended or time.perf_counter()) - started, method, scope["path"], status)
+                request_records.add(
+                    series(method, template, status),
+                    (ended or time.perf_counter()) - started,
+                    method,
+                    scope["path"],
+                    status,
+                )
                 request_id.reset(token)
 
         return handle

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
-from typing_extensions import Annotated
 
 from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
 from shared_schemas.ids import parse_uuid

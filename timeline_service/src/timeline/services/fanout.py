@@ -15,12 +15,21 @@ from timeline.adapters.users_client import UsersClient
 from timeline.services.hydration import authors_of, item_ids
 
 DELIVERIES = Counter("timeline_fanout_deliveries_total", "Tweet ids pushed into home timelines")
-BATCH_SIZE = Histogram("timeline_fanout_batch_size", "Homes written per fan-out batch", buckets=(1, 10, 100, 500, 1000, 5000))
+BATCH_SIZE = Histogram(
+    "timeline_fanout_batch_size", "Homes written per fan-out batch", buckets=(1, 10, 100, 500, 1000, 5000)
+)
 
 
 class Fanout:
-    def __init__(self, feed: Feed, cache: TweetCache, users: UsersClient, celebrity_threshold: int,
-                 backfill_items: int, batch: int) -> None:
+    def __init__(
+        self,
+        feed: Feed,
+        cache: TweetCache,
+        users: UsersClient,
+        celebrity_threshold: int,
+        backfill_items: int,
+        batch: int,
+    ) -> None:
         self.feed, self.cache, self.users = feed, cache, users
         self.threshold, self.backfill_items, self.batch = celebrity_threshold, backfill_items, batch
 
@@ -39,8 +48,11 @@ class Fanout:
 
     async def tweet_created(self, event: TweetCreated) -> None:
         item = TweetItem(
-            tweet_id=event.tweet_id, user_id=event.author_id, username=event.username,
-            text=event.text, created_at=iso_ms(event.created_at),
+            tweet_id=event.tweet_id,
+            user_id=event.author_id,
+            username=event.username,
+            text=event.text,
+            created_at=iso_ms(event.created_at),
         )
         await self.cache.put_many([item])
         await self.feed.push_to_homes([event.author_id], [event.tweet_id])

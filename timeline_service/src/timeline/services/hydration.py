@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 from prometheus_client import Counter
 
@@ -23,7 +24,7 @@ async def hydrate(
         found = await cache.get_many(ids)
     if None not in found:  # the usual page: every item cached
         _HITS.inc(len(ids))
-        return list(zip(ids, found))
+        return list(zip(ids, cast(list[bytes], found)))
     missing = [uuid.UUID(bytes=i) for i, raw in zip(ids, found) if raw is None]
     _HITS.inc(len(ids) - len(missing))
     if missing:
@@ -38,8 +39,7 @@ async def hydrate(
 async def authors_of(cache: TweetCache, users: UsersClient, ids: list[bytes]) -> dict[bytes, uuid.UUID]:
     """Each id's author (for unfollow, which removes one author's tweets from a home)."""
     return {
-        item.tweet_id.bytes: item.user_id
-        for item in (cache.decode(raw) for _, raw in await hydrate(cache, users, ids))
+        item.tweet_id.bytes: item.user_id for item in (cache.decode(raw) for _, raw in await hydrate(cache, users, ids))
     }
 
 

@@ -22,7 +22,9 @@ class Reader:
     def __init__(self, feed: Feed, cache: TweetCache, users: UsersClient, fanout: Fanout) -> None:
         self.feed, self.cache, self.users, self.fanout = feed, cache, users, fanout
 
-    async def page(self, user: uuid.UUID, older_than: uuid.UUID | None, limit: int) -> tuple[list[bytes], uuid.UUID | None]:
+    async def page(
+        self, user: uuid.UUID, older_than: uuid.UUID | None, limit: int
+    ) -> tuple[list[bytes], uuid.UUID | None]:
         """Up to `limit` item JSONs, newest first, and the id to continue from (or None)."""
         want = limit + 1  # one extra tells whether another page exists
         home = await self.feed.page_home(user, older_than, want)
@@ -38,8 +40,8 @@ class Reader:
         cached = None
         if home.prefetched is not None:  # the page script's own merge, and its items
             merged, found = home.prefetched
-            if merged[:len(ids)] == ids:  # always, as the merges agree; else an MGET
-                cached = found[:len(ids)]
+            if merged[: len(ids)] == ids:  # always, as the merges agree; else an MGET
+                cached = found[: len(ids)]
         items = await hydrate(self.cache, self.users, ids, cached)
         # Past the cached window, older tweets still exist: continue from the source of
         # truth, as far as they go.
@@ -49,7 +51,9 @@ class Reader:
             return [raw for _, raw in items], None
         return [raw for _, raw in items[:limit]], uuid.UUID(bytes=items[limit - 1][0])
 
-    async def _from_source(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> list[tuple[bytes, bytes]]:
+    async def _from_source(
+        self, user: uuid.UUID, older_than: uuid.UUID | None, count: int
+    ) -> list[tuple[bytes, bytes]]:
         SOURCE_PAGES.inc()
         following = await self.users.following(user)
         authors = [user, *(u.user_id for u in following.following)]

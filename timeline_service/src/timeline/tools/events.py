@@ -79,8 +79,12 @@ async def tail(topic: str, from_beginning: bool, limit: int | None, idle_seconds
                 for r in records:
                     if limit is not None and shown >= limit:
                         return
-                    line = {"partition": r.partition, "offset": r.offset,
-                            "key": r.key.decode(errors="replace") if r.key else None, "event": _readable(r.value)}
+                    line = {
+                        "partition": r.partition,
+                        "offset": r.offset,
+                        "key": r.key.decode(errors="replace") if r.key else None,
+                        "event": _readable(r.value),
+                    }
                     if r.headers:  # a dead letter's origin and error
                         line["headers"] = {name: value.decode(errors="replace") for name, value in r.headers}
                     print(json.dumps(line, ensure_ascii=False), flush=True)

@@ -22,7 +22,8 @@ from collections import Counter
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared_schemas import codec, topics
-from timeline import bootstrap, settings as settings_module
+from timeline import bootstrap
+from timeline import settings as settings_module
 from timeline.services.replay import replay
 
 
@@ -41,15 +42,21 @@ def original_value(record: ConsumerRecord) -> bytes | None:
 
 
 def origin(record: ConsumerRecord) -> dict[str, str]:
-    return {name.removeprefix("dlq."): value.decode(errors="replace")
-            for name, value in record.headers or () if name in ("dlq.topic", "dlq.partition", "dlq.offset", "dlq.error")}
+    return {
+        name.removeprefix("dlq."): value.decode(errors="replace")
+        for name, value in record.headers or ()
+        if name in ("dlq.topic", "dlq.partition", "dlq.offset", "dlq.error")
+    }
 
 
 async def run(first: int | None, last: int | None, key: str | None, dry_run: bool) -> int:
     settings = settings_module.load()
     parts = bootstrap.build(settings)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                request_timeout_ms=settings.kafka_request_timeout_ms)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+    )
     await consumer.start()
     outcomes: Counter[str] = Counter()
     try:
@@ -69,8 +76,17 @@ async def run(first: int | None, last: int | None, key: str | None, dry_run: boo
                     continue
                 outcome = await _one(record, parts, dry_run)
                 outcomes[outcome.split(":")[0]] += 1
-                print(json.dumps({"offset": record.offset, "key": (record.key or b"").decode(errors="replace"),
-                                  "origin": origin(record), "outcome": outcome}), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "offset": record.offset,
+                            "key": (record.key or b"").decode(errors="replace"),
+                            "origin": origin(record),
+                            "outcome": outcome,
+                        }
+                    ),
+                    flush=True,
+                )
         print(json.dumps({"summary": dict(outcomes), "next_offset": end}), flush=True)
     finally:
         await consumer.stop()

@@ -17,7 +17,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import start_http_server
 
 from shared_schemas import topics
-from timeline import bootstrap, logs, settings as settings_module
+from timeline import bootstrap, logs
+from timeline import settings as settings_module
 from timeline.worker.consumer import Worker
 from timeline.worker.retry import Backoff
 
@@ -33,12 +34,14 @@ async def until_started(what: str, start: Callable[[], Awaitable[None]], backoff
         except Exception as exc:  # noqa: BLE001 - e.g. the broker not up yet
             failures += 1
             delay = backoff.delay(failures)
-            log.warning("cannot start; retrying", extra={"what": what, "attempt": failures,
-                                                         "retry_in_s": round(delay, 3), "error": repr(exc)})
+            log.warning(
+                "cannot start; retrying",
+                extra={"what": what, "attempt": failures, "retry_in_s": round(delay, 3), "error": repr(exc)},
+            )
             try:
                 await asyncio.wait_for(stop.wait(), delay)
                 raise SystemExit(0)  # SIGTERM before the stores came up: nothing to drain
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
@@ -64,8 +67,9 @@ async def main() -> None:
         auto_offset_reset="earliest",
         request_timeout_ms=timeout_ms,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-                                request_timeout_ms=timeout_ms)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all", request_timeout_ms=timeout_ms
+    )
     backoff = Backoff(settings.retry_backoff_seconds, settings.retry_max_backoff_seconds)
     worker = Worker(consumer, producer, parts.fanout, backoff, commit_timeout=timeout_ms / 1000)
     worker.subscribe()

@@ -17,6 +17,7 @@ What fails is retried or parked, never dropped (docs/decisions/0013):
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -42,8 +43,10 @@ def dead_letter_headers(record: ConsumerRecord, error: str) -> list[tuple[str, b
     """Where a parked record came from and why, as Kafka Connect's dead-letter queues
     carry it: the value itself stays byte for byte what was consumed."""
     return [
-        ("dlq.error", error.encode()), ("dlq.topic", record.topic.encode()),
-        ("dlq.partition", str(record.partition).encode()), ("dlq.offset", str(record.offset).encode()),
+        ("dlq.error", error.encode()),
+        ("dlq.topic", record.topic.encode()),
+        ("dlq.partition", str(record.partition).encode()),
+        ("dlq.offset", str(record.offset).encode()),
         ("dlq.failed_at", f"{time.time():.3f}".encode()),
     ]
 
@@ -53,7 +56,7 @@ class FinishBatchBeforeRevoke(ConsumerRebalanceListener):
     the revocation until those batches are applied and committed, so the new owner
     starts right after them instead of applying them a second time."""
 
-    def __init__(self, worker: "Worker") -> None:
+    def __init__(self, worker: Worker) -> None:
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -69,8 +72,14 @@ class FinishBatchBeforeRevoke(ConsumerRebalanceListener):
 
 
 class Worker:
-    def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, fanout: Fanout,
-                 backoff: Backoff, commit_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        fanout: Fanout,
+        backoff: Backoff,
+        commit_timeout: float = 30.0,
+    ) -> None:
         self.consumer, self.producer, self.fanout = consumer, producer, fanout
         self.backoff, self.commit_timeout = backoff, commit_timeout
         self.busy: dict[TopicPartition, asyncio.Task] = {}  # partitions with a batch in hand
@@ -90,7 +99,7 @@ class Worker:
                 self.leaving[tp] = asyncio.Event()
                 task = asyncio.create_task(self._partition(tp, records, self.leaving[tp]))
                 self.busy[tp] = task
-                task.add_done_callback(lambda _, tp=tp: self._finished(tp))
+                task.add_done_callback(functools.partial(self._finished, tp))
             await self._record_lag()
         await self.drain()  # SIGTERM: finish and commit what is in hand
 
@@ -104,7 +113,7 @@ class Worker:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _finished(self, tp: TopicPartition) -> None:
+    def _finished(self, tp: TopicPartition, _task: asyncio.Task) -> None:
         self.busy.pop(tp, None)
         self.leaving.pop(tp, None)
         if tp in self.consumer.assignment():
@@ -128,13 +137,15 @@ class Worker:
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         try:
             await asyncio.wait_for(self.consumer.commit({tp: offset}), self.commit_timeout)
-        except (Exception, asyncio.TimeoutError) as exc:  # noqa: BLE001
+        except (TimeoutError, Exception) as exc:  # noqa: BLE001
             # The partition moved to another worker (this one missed its heartbeats), or
             # Kafka is unreachable: whoever reads these events next applies them again,
             # which is harmless because every handler is idempotent. Crashing would only
             # add a rebalance.
-            log.warning("commit failed; the events may be applied again", extra={
-                "partition": f"{tp.topic}:{tp.partition}", "offset": offset, "error": repr(exc)})
+            log.warning(
+                "commit failed; the events may be applied again",
+                extra={"partition": f"{tp.topic}:{tp.partition}", "offset": offset, "error": repr(exc)},
+            )
 
     async def _apply(self, record: ConsumerRecord, leaving: asyncio.Event) -> bool:
         """Apply (or park) one record, retrying until it is done; False if the
@@ -146,7 +157,9 @@ class Worker:
             return await self._until_done(record, lambda: self._dead_letter(record, error), leaving)
         return await self._until_done(record, lambda: self._fan_out(record, event), leaving)
 
-    async def _until_done(self, record: ConsumerRecord, attempt: Callable[[], Awaitable[None]], leaving: asyncio.Event) -> bool:
+    async def _until_done(
+        self, record: ConsumerRecord, attempt: Callable[[], Awaitable[None]], leaving: asyncio.Event
+    ) -> bool:
         failures = 0
         while True:
             try:
@@ -156,13 +169,21 @@ class Worker:
                 failures += 1
                 delay = self.backoff.delay(failures)
                 RETRIES.labels(record.topic).inc()
-                log.warning("event failed; retrying", extra={
-                    "topic": record.topic, "partition": record.partition, "offset": record.offset,
-                    "attempt": failures, "retry_in_s": round(delay, 3), "error": repr(exc)})
+                log.warning(
+                    "event failed; retrying",
+                    extra={
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "attempt": failures,
+                        "retry_in_s": round(delay, 3),
+                        "error": repr(exc),
+                    },
+                )
             try:
                 await asyncio.wait_for(leaving.wait(), delay)
                 return False
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _fan_out(self, record: ConsumerRecord, event: Event) -> None:
@@ -171,10 +192,13 @@ class Worker:
 
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
         await self.producer.send_and_wait(
-            topics.TIMELINE_DEAD_LETTER.name, record.value, key=record.key, headers=dead_letter_headers(record, error))
+            topics.TIMELINE_DEAD_LETTER.name, record.value, key=record.key, headers=dead_letter_headers(record, error)
+        )
         DEAD_LETTERS.labels(record.topic).inc()
-        log.error("event dead-lettered", extra={
-            "topic": record.topic, "partition": record.partition, "offset": record.offset, "error": error})
+        log.error(
+            "event dead-lettered",
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "error": error},
+        )
 
     async def _record_lag(self) -> None:
         for tp in list(self.consumer.assignment()):
@@ -182,6 +206,6 @@ class Worker:
             if end is not None:
                 try:
                     position = await asyncio.wait_for(self.consumer.position(tp), 1.0)
-                except (IllegalStateError, asyncio.TimeoutError):
+                except (TimeoutError, IllegalStateError):
                     continue  # revoked since assignment() was read, or no position yet
                 LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - position))

@@ -32,7 +32,10 @@ class ShardedDatabase:
     @staticmethod
     def _engine(dsn: str, settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
-            dsn, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_timeout=settings.db_pool_timeout,
+            dsn,
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_size,
+            pool_timeout=settings.db_pool_timeout,
             connect_args={"timeout": settings.db_connect_timeout, "command_timeout": settings.db_statement_timeout},
         )
         event.listen(engine.sync_engine, "checkout", _drop_if_closed)

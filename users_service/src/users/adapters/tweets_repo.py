@@ -30,7 +30,9 @@ _INSERTED = (
     .from_select(
         ["tweet_id", "author_id", "text", "created_at", "idempotency_key"],
         sa.select(
-            sa.bindparam("tweet_id", type_=UUID(as_uuid=True)), _AUTHOR.c.user_id, sa.bindparam("text", type_=sa.Text),
+            sa.bindparam("tweet_id", type_=UUID(as_uuid=True)),
+            _AUTHOR.c.user_id,
+            sa.bindparam("text", type_=sa.Text),
             sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
             sa.bindparam("idempotency_key", type_=UUID(as_uuid=True)),
         ),
@@ -54,11 +56,13 @@ async def insert_for_author(
     return None if row is None else (row[0], row[1], row[2] is not None)
 
 
-async def by_idempotency_key(conn: AsyncConnection, author_id: uuid.UUID, key: uuid.UUID) -> tuple[uuid.UUID, str, datetime]:
+async def by_idempotency_key(
+    conn: AsyncConnection, author_id: uuid.UUID, key: uuid.UUID
+) -> tuple[uuid.UUID, str, datetime]:
     stmt = sa.select(tweets.c.tweet_id, tweets.c.text, tweets.c.created_at).where(
         tweets.c.author_id == author_id, tweets.c.idempotency_key == key
     )
-    return tuple((await conn.execute(stmt)).one())  # type: ignore[return-value]
+    return tuple((await conn.execute(stmt)).one())
 
 
 async def mark_deleted(conn: AsyncConnection, tweet_id: uuid.UUID, author_id: uuid.UUID) -> bool:
@@ -84,7 +88,11 @@ async def recent_by_authors(
 ) -> list[Tweet]:
     """The newest `limit` tweets of these authors (all on this shard), in one query: a
     LATERAL per author walks its (author_id, tweet_id) index for at most `limit` rows."""
-    authors = sa.func.unnest(sa.cast(author_ids, sa.ARRAY(tweets.c.author_id.type))).table_valued("id").render_derived(name="a")
+    authors = (
+        sa.func.unnest(sa.cast(author_ids, sa.ARRAY(tweets.c.author_id.type)))
+        .table_valued("id")
+        .render_derived(name="a")
+    )
     inner = (
         sa.select(*_ITEM)
         .select_from(_JOINED)
@@ -95,7 +103,12 @@ async def recent_by_authors(
     if before is not None:
         inner = inner.where(tweets.c.tweet_id < before)
     per_author = inner.lateral("t")
-    stmt = sa.select(per_author).select_from(authors.join(per_author, sa.true())).order_by(per_author.c.tweet_id.desc()).limit(limit)
+    stmt = (
+        sa.select(per_author)
+        .select_from(authors.join(per_author, sa.true()))
+        .order_by(per_author.c.tweet_id.desc())
+        .limit(limit)
+    )
     return [Tweet(*row) for row in await conn.execute(stmt)]
 
 

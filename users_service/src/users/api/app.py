@@ -11,7 +11,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusController
 
 from shared_schemas.cursors import CursorCodec
-from users import logs, settings as settings_module
+from users import logs
+from users import settings as settings_module
 from users.adapters.db import ShardedDatabase
 from users.api import errors, observability
 from users.api.internal import InternalController
@@ -29,8 +30,13 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            UsersController, FollowController, TweetController, InternalController,
-            observability.health, observability.ready, PrometheusController,
+            UsersController,
+            FollowController,
+            TweetController,
+            InternalController,
+            observability.health,
+            observability.ready,
+            PrometheusController,
         ],
         middleware=[observability.instrument("users_service")],
         exception_handlers=errors.HANDLERS,

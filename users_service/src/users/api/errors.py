@@ -6,6 +6,7 @@ import logging
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 from sqlalchemy import exc as db_errors
 
 from users.domain.errors import AppError, Conflict, Invalid, NotFound
@@ -51,8 +52,13 @@ def unexpected(request: Request, exc: Exception) -> Response:
     return _json(500, "internal server error")
 
 
-HANDLERS = {
-    AppError: app_error, HTTPException: http_error, UnicodeDecodeError: bad_encoding,
-    db_errors.OperationalError: unavailable, db_errors.InterfaceError: unavailable, db_errors.TimeoutError: unavailable,
-    OSError: unavailable, Exception: unexpected,  # OSError: a refused connection, a timeout
+HANDLERS: ExceptionHandlersMap = {
+    AppError: app_error,
+    HTTPException: http_error,
+    UnicodeDecodeError: bad_encoding,
+    db_errors.OperationalError: unavailable,
+    db_errors.InterfaceError: unavailable,
+    db_errors.TimeoutError: unavailable,
+    OSError: unavailable,
+    Exception: unexpected,  # OSError: a refused connection, a timeout
 }

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from litestar.params import Parameter
-from typing_extensions import Annotated
 
 from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
 from shared_schemas.ids import parse_uuid

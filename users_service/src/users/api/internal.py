@@ -8,7 +8,14 @@ from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from shared_schemas.internal_api import FollowersPage, Following, RecentTweetsRequest, Tweets, TweetsByIdsRequest, UserInfo
+from shared_schemas.internal_api import (
+    FollowersPage,
+    Following,
+    RecentTweetsRequest,
+    Tweets,
+    TweetsByIdsRequest,
+    UserInfo,
+)
 from users.api.schemas import tweet_item, user_info
 from users.services import accounts, graph_reads
 
@@ -20,7 +27,7 @@ MAX_TWEETS = 1000
 
 class InternalController(Controller):
     path = "/internal"
-    tags = ["internal"]
+    tags = ("internal",)
     include_in_schema = False
 
     @get("/users/{user_id:uuid}", operation_id="internalUser")
@@ -30,7 +37,10 @@ class InternalController(Controller):
 
     @get("/users/{user_id:uuid}/followers", operation_id="internalFollowers")
     async def followers(
-        self, state: State, user_id: uuid.UUID, after: uuid.UUID | None = None,
+        self,
+        state: State,
+        user_id: uuid.UUID,
+        after: uuid.UUID | None = None,
         limit: int = Parameter(default=1000, ge=1, le=MAX_FOLLOWERS_PAGE),
     ) -> FollowersPage:
         """One page of a user's followers, ordered by id (for fan-out)."""

@@ -8,12 +8,13 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from typing import cast
 
 import msgspec
 from litestar import get
 from litestar.datastructures import State
 from litestar.plugins.prometheus.middleware import PrometheusMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import text
 
@@ -48,8 +49,13 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
     labels = ["method", "path", "status_code", "app_name"]
     total = _series(Counter, "litestar_requests_total", "Total requests", labels)
     duration = _series(Histogram, "litestar_request_duration_seconds", "Request duration, in seconds", labels)
-    in_progress = _series(Gauge, "litestar_requests_in_progress", "Total requests currently in progress", labels,
-                          multiprocess_mode="livesum")
+    in_progress = _series(
+        Gauge,
+        "litestar_requests_in_progress",
+        "Total requests currently in progress",
+        labels,
+        multiprocess_mode="livesum",
+    )
     errors = _series(Counter, "litestar_requests_error_total", "Total errors in requests", labels)
     children: dict[tuple[str, str, int], tuple] = {}
 
@@ -58,7 +64,9 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
         if found is None:
             values = (method, path, status, app_name)
             found = children[(method, path, status)] = (
-                total.labels(*values), duration.labels(*values), errors.labels(*values) if status >= 500 else None,
+                total.labels(*values),
+                duration.labels(*values),
+                errors.labels(*values) if status >= 500 else None,
                 in_progress.labels(method, path, 200, app_name),
             )
         return found
@@ -70,7 +78,8 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
                 return
             given = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"")
             token = request_id.set(given.decode() if given else uuid.uuid4().hex)
-            method, template = scope["method"], scope.get("path_template", scope["path"])
+            http = cast(HTTPScope, scope)
+            method, template = http["method"], http.get("path_template", http["path"])
             started, status = time.perf_counter(), 500
             gauge = series(method, template, 200)[3]
             gauge.inc()
@@ -103,11 +112,23 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
 def _write(method: str, path: str, status: int, seconds: float) -> None:
     now = time.time()
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
-    os.write(2, _line.encode({
-        "asctime": f"{stamp},{int(now % 1 * 1000):03d}", "level": "INFO", "name": log.name, "message": "request",
-        "method": method, "path": path, "status": status, "duration_ms": round(seconds * 1000, 2),
-        "request_id": request_id.get(),
-    }) + b"\n")
+    os.write(
+        2,
+        _line.encode(
+            {
+                "asctime": f"{stamp},{int(now % 1 * 1000):03d}",
+                "level": "INFO",
+                "name": log.name,
+                "message": "request",
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "request_id": request_id.get(),
+            }
+        )
+        + b"\n",
+    )
 
 
 def _series(kind: type, name: str, documentation: str, labels: list[str], **kwargs):

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
-from typing_extensions import Annotated
 
 from shared_schemas.ids import iso_ms
+from shared_schemas.internal_api import UserInfo
 from users.api import schemas
 from users.api.identity import CallerHeader, caller_id, page_params, path_id
 from users.services import accounts, follows, tweets
-from shared_schemas.internal_api import UserInfo
 
 Limit = Annotated[str | None, Parameter(query="limit", required=False)]
 Cursor = Annotated[str | None, Parameter(query="next_cursor", required=False)]
@@ -19,7 +20,7 @@ Cursor = Annotated[str | None, Parameter(query="next_cursor", required=False)]
 
 class UsersController(Controller):
     path = "/api/v1/users"
-    tags = ["users"]
+    tags = ("users",)
 
     @post("/", operation_id="createUser", status_code=201)
     async def create(self, state: State, data: schemas.CreateUser) -> schemas.NewUser:
@@ -34,7 +35,9 @@ class UsersController(Controller):
         return schemas.user_info(user)
 
     @get("/{user_id:str}/tweets", operation_id="listUserTweets")
-    async def user_tweets(self, state: State, user_id: str, limit: Limit = None, next_cursor: Cursor = None) -> schemas.TweetPage:
+    async def user_tweets(
+        self, state: State, user_id: str, limit: Limit = None, next_cursor: Cursor = None
+    ) -> schemas.TweetPage:
         """A user's own tweets, newest first, paged by cursor."""
         author = path_id(user_id, "user_id")
         size, before = page_params(state.cursors, limit, next_cursor)
@@ -46,10 +49,12 @@ class UsersController(Controller):
 
 class FollowController(Controller):
     path = "/api/v1/follow"
-    tags = ["follow"]
+    tags = ("follow",)
 
     @post("/", operation_id="follow", status_code=201)
-    async def follow(self, state: State, data: schemas.FollowRequest, x_user_id: CallerHeader = None) -> Response[bytes]:
+    async def follow(
+        self, state: State, data: schemas.FollowRequest, x_user_id: CallerHeader = None
+    ) -> Response[bytes]:
         """Follow a user (also 201 when already following)."""
         await follows.follow(state.db, caller_id(x_user_id), data.follow_user_id)
         return Response(b"", status_code=201)  # the contract has no body here, not even `null`
@@ -63,10 +68,12 @@ class FollowController(Controller):
 
 class TweetController(Controller):
     path = "/api/v1/tweet"
-    tags = ["tweets"]
+    tags = ("tweets",)
 
     @post("/", operation_id="publishTweet", status_code=201)
-    async def publish(self, state: State, data: schemas.PublishTweet, x_user_id: CallerHeader = None) -> schemas.PublishedTweet:
+    async def publish(
+        self, state: State, data: schemas.PublishTweet, x_user_id: CallerHeader = None
+    ) -> schemas.PublishedTweet:
         """Publish a tweet; a retry with the same idempotency_key returns the same tweet."""
         tweet_id, created_at = await tweets.publish(state.db, caller_id(x_user_id), data.text, data.idempotency_key)
         return schemas.PublishedTweet(tweet_id=tweet_id, created_at=iso_ms(created_at))

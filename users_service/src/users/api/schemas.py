@@ -42,13 +42,19 @@ class TweetPage(msgspec.Struct):
 
 def user_info(user: User) -> UserInfo:
     return UserInfo(
-        user_id=user.user_id, username=user.username, created_at=iso_ms(user.created_at),
-        followers_count=user.followers_count, following_count=user.following_count,
+        user_id=user.user_id,
+        username=user.username,
+        created_at=iso_ms(user.created_at),
+        followers_count=user.followers_count,
+        following_count=user.following_count,
     )
 
 
 def tweet_item(tweet: Tweet) -> TweetItem:
     return TweetItem(
-        tweet_id=tweet.tweet_id, user_id=tweet.author_id, username=tweet.username,
-        text=tweet.text, created_at=iso_ms(tweet.created_at),
+        tweet_id=tweet.tweet_id,
+        user_id=tweet.author_id,
+        username=tweet.username,
+        text=tweet.text,
+        created_at=iso_ms(tweet.created_at),
     )

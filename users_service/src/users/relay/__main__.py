@@ -9,7 +9,8 @@ import signal
 import uvloop
 from prometheus_client import start_http_server
 
-from users import logs, settings as settings_module
+from users import logs
+from users import settings as settings_module
 from users.adapters.db import ShardedDatabase
 from users.adapters.kafka import make_producer
 from users.relay.outbox_relay import OutboxRelay
@@ -35,8 +36,14 @@ async def main() -> None:
         except Exception as exc:  # noqa: BLE001
             log.warning("cannot reach kafka; retrying", extra={"error": repr(exc)})
             await asyncio.sleep(settings.relay_poll_seconds)
-    relay = OutboxRelay(db, producer, settings.relay_batch_size, settings.relay_poll_seconds,
-                        list(settings.shard_dsns), settings.db_connect_timeout)
+    relay = OutboxRelay(
+        db,
+        producer,
+        settings.relay_batch_size,
+        settings.relay_poll_seconds,
+        list(settings.shard_dsns),
+        settings.db_connect_timeout,
+    )
     await relay.listen()
     log.info("relay started", extra={"shards": len(settings.shard_dsns), "metrics_port": settings.relay_metrics_port})
     try:

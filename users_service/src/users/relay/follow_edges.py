@@ -32,7 +32,9 @@ async def apply(db: ShardedDatabase, rows: list[OutboxRow]) -> None:
         async with db.primaries[shard].begin() as conn:
             for event in events:
                 if isinstance(event, FollowCreated):
-                    changed = await follows_repo.add_follower(conn, event.followee_id, event.follower_id, event.occurred_at)
+                    changed = await follows_repo.add_follower(
+                        conn, event.followee_id, event.follower_id, event.occurred_at
+                    )
                     delta = 1
                 else:
                     changed = await follows_repo.remove_follower(conn, event.followee_id, event.follower_id)

@@ -22,14 +22,22 @@ BATCH_SECONDS = Histogram("outbox_relay_batch_seconds", "Time to publish one out
 # From the commit of the change to Kafka's acknowledgement: the relay's share of the
 # delay between POST /tweet and the tweet reaching timelines.
 PUBLISH_DELAY = Histogram(
-    "outbox_publish_delay_seconds", "Outbox row age when Kafka acknowledged it",
+    "outbox_publish_delay_seconds",
+    "Outbox row age when Kafka acknowledged it",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
 
 class OutboxRelay:
-    def __init__(self, db: ShardedDatabase, producer: AIOKafkaProducer, batch_size: int, poll_seconds: float,
-                 dsns: list[str] | None = None, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        db: ShardedDatabase,
+        producer: AIOKafkaProducer,
+        batch_size: int,
+        poll_seconds: float,
+        dsns: list[str] | None = None,
+        connect_timeout: float = 5.0,
+    ) -> None:
         self.db, self.producer = db, producer
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
         self.dsns, self.connect_timeout = dsns or [], connect_timeout
@@ -55,8 +63,10 @@ class OutboxRelay:
             for row in rows[:acked]:
                 PUBLISH_DELAY.observe(max(0.0, acked_at - row.created_at.timestamp()))
             if error is not None:
-                log.warning("kafka refused part of a batch; the rest stays for the next pass",
-                            extra={"shard": shard, "kept": len(rows) - acked, "error": repr(error)})
+                log.warning(
+                    "kafka refused part of a batch; the rest stays for the next pass",
+                    extra={"shard": shard, "kept": len(rows) - acked, "error": repr(error)},
+                )
             # What is still owed. A short batch took every row its snapshot could see, so
             # only refused rows remain; counting the table each time was one more query
             # per batch, and at a hundred tweets a second most batches are one row.
@@ -72,7 +82,8 @@ class OutboxRelay:
         failed one stays (even if it went out) and goes again after it on the next
         pass, so a user's later event never becomes the last word before an earlier
         one (a delete overtaking its tweet)."""
-        sends, error = [], None
+        sends: list[asyncio.Future] = []
+        error: BaseException | None = None
         for row in rows:
             try:
                 sends.append(await self.producer.send(row.topic, row.payload, key=row.key.encode()))
@@ -107,8 +118,9 @@ class OutboxRelay:
             if conn is not None and not conn.is_closed():
                 continue
             try:
-                conn = await asyncpg.connect(dsn.replace("postgresql+asyncpg://", "postgresql://"),
-                                             timeout=self.connect_timeout)
+                conn = await asyncpg.connect(
+                    dsn.replace("postgresql+asyncpg://", "postgresql://"), timeout=self.connect_timeout
+                )
                 await conn.add_listener(outbox_repo.CHANNEL, lambda *_, shard=shard: self._notify(shard))
             except Exception as exc:  # noqa: BLE001 - the database is down: poll until it is back
                 log.warning("cannot listen to a shard; polling it", extra={"shard": shard, "error": repr(exc)})
@@ -142,7 +154,7 @@ class OutboxRelay:
                 await asyncio.sleep(self.poll_seconds)
                 continue
             waits = {asyncio.ensure_future(self.wakeup.wait()), asyncio.ensure_future(stop.wait())}
-            _, pending = await asyncio.wait(waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
             for task in waits:
                 task.cancel()
             if not self.wakeup.is_set():  # the poll interval passed without a NOTIFY

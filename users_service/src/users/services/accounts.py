@@ -35,8 +35,11 @@ async def create_user(db: ShardedDatabase, username: str) -> User:
         async with db.primary_for_user(user.user_id).begin() as conn:
             await users_repo.insert_user(conn, user)
             event = UserCreated(
-                event_id=new_id(), occurred_at=user.created_at, user_id=user.user_id,
-                username=user.username, created_at=user.created_at,
+                event_id=new_id(),
+                occurred_at=user.created_at,
+                user_id=user.user_id,
+                username=user.username,
+                created_at=user.created_at,
             )
             await outbox_repo.add(conn, topics.USERS.name, str(user.user_id), event)
     except BaseException:

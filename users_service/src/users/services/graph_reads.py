@@ -17,7 +17,9 @@ from users.domain.model import Tweet, User
 from users.services.accounts import get_user
 
 
-async def followers_page(db: ShardedDatabase, user_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+async def followers_page(
+    db: ShardedDatabase, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
     async with db.replica_for_user(user_id).connect() as conn:
         return await follows_repo.followers_page(conn, user_id, after, limit)
 
@@ -33,6 +35,7 @@ async def following(db: ShardedDatabase, user_id: uuid.UUID) -> tuple[User, list
 
 async def _per_shard(db: ShardedDatabase, groups: dict[int, list[uuid.UUID]], read: Callable) -> list[list]:
     """`read(conn, ids)` on each shard's replica, concurrently: one query per shard."""
+
     async def one_shard(index: int, ids: list[uuid.UUID]) -> list:
         async with db.replicas[index].connect() as conn:
             return await read(conn, ids)

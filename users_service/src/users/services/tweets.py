@@ -35,8 +35,14 @@ async def publish(
                 raise Conflict("idempotency_key was already used for a different text")
             return tweet_id, created_at
         event = TweetCreated(
-            event_id=new_id(), occurred_at=now, tweet_id=tweet_id, author_id=author_id,
-            username=username, text=text, created_at=now, author_followers_count=followers_count,
+            event_id=new_id(),
+            occurred_at=now,
+            tweet_id=tweet_id,
+            author_id=author_id,
+            username=username,
+            text=text,
+            created_at=now,
+            author_followers_count=followers_count,
         )
         await outbox_repo.add(conn, topics.TWEETS.name, str(author_id), event)
     return tweet_id, now
@@ -51,7 +57,9 @@ async def delete(db: ShardedDatabase, caller: uuid.UUID, tweet_id: uuid.UUID) ->
         await outbox_repo.add(conn, topics.TWEETS.name, str(caller), event)
 
 
-async def list_by_author(db: ShardedDatabase, author_id: uuid.UUID, before: uuid.UUID | None, limit: int) -> list[Tweet]:
+async def list_by_author(
+    db: ShardedDatabase, author_id: uuid.UUID, before: uuid.UUID | None, limit: int
+) -> list[Tweet]:
     await get_user(db, author_id)
     async with db.reader_for_user(author_id).connect() as conn:
         return await tweets_repo.by_author(conn, author_id, before, limit)

@@ -4,7 +4,7 @@ Revision ID: 0002
 """
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import context, op
@@ -23,7 +23,7 @@ SEED_USERS = {
     "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a14": "dave",
     "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a15": "erin",
 }
-CREATED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
+CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def upgrade() -> None:
@@ -34,7 +34,9 @@ def upgrade() -> None:
         user_id = uuid.UUID(raw_id)
         if shards.for_user(user_id) == shard:
             bind.execute(
-                sa.text("INSERT INTO users (user_id, username, created_at) VALUES (:id, :name, :at) ON CONFLICT DO NOTHING"),
+                sa.text(
+                    "INSERT INTO users (user_id, username, created_at) VALUES (:id, :name, :at) ON CONFLICT DO NOTHING"
+                ),
                 {"id": user_id, "name": name, "at": CREATED_AT},
             )
         if shards.for_username(name.lower()) == shard:
