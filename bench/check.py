@@ -16,9 +16,9 @@ from bench.graph import Graph
 from bench.progress import say
 from timeline import bootstrap
 from timeline import settings as timeline_settings
-from timeline.adapters import feed as feed_keys
-from timeline.adapters.tweet_cache import TweetCache
-from timeline.adapters.tweet_cache import _key as tweet_key
+from timeline.adapters.store import keys as store_keys
+from timeline.adapters.store.keys import item as tweet_key
+from timeline.domain import items as item_codec
 
 
 async def homes_match_rebuild(cfg: Config, graph: Graph, users: list[int]) -> int:
@@ -27,7 +27,7 @@ async def homes_match_rebuild(cfg: Config, graph: Graph, users: list[int]) -> in
     try:
         for u in users:
             user = graph.user_ids[u]
-            marker, home, followed = feed_keys._home(user)
+            marker, home, followed = store_keys.home(user)
             bulk = (await redis.lrange(home, 0, -1), set(await redis.smembers(followed)), await redis.exists(marker))
             assert await redis.ttl(home) > 0 and await redis.ttl(marker) > 0, f"home of {user} has no TTL"
             await redis.delete(marker, home, followed)
@@ -44,7 +44,7 @@ async def homes_match_rebuild(cfg: Config, graph: Graph, users: list[int]) -> in
         ids = [graph.tweet_ids[t] for t in sample]
         items = await parts.users.tweets_by_ids(ids)
         cached = await redis.mget([tweet_key(i) for i in ids])
-        by_id = {item.tweet_id: TweetCache.encode(item) for item in items}
+        by_id = {item.tweet_id: item_codec.encode(item) for item in items}
         for tweet_id, raw in zip(ids, cached):
             if raw != by_id.get(tweet_id):
                 raise AssertionError(f"cached tweet {tweet_id} differs from the Users Service's item")

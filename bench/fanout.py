@@ -24,7 +24,7 @@ from bench import cpu
 from bench.config import Config
 from bench.graph import Graph
 from bench.progress import say
-from timeline.adapters import feed as feed_keys
+from timeline.adapters.store import keys as store_keys
 
 TWEET = "/api/v1/tweet"
 
@@ -205,10 +205,10 @@ async def delivery_delay(
             due = started + i / rate
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             author = int(rng.choice(authors))
-            home = feed_keys._home(graph.user_ids[int(last[author])])[1]
+            home = store_keys.home(graph.user_ids[int(last[author])])[1]
             tasks.append(asyncio.create_task(post(client, author, home, f"delay bench {i}", False)))
             if with_celebrity and time.monotonic() >= next_celebrity:
-                listing = feed_keys._celebrity(graph.user_ids[celebrity])[1]
+                listing = store_keys.celebrity(graph.user_ids[celebrity])[1]
                 tasks.append(asyncio.create_task(post(client, celebrity, listing, f"celebrity {i}", True)))
                 next_celebrity += 1.0
         await asyncio.gather(*tasks)

@@ -8,8 +8,8 @@ follows Y") on the followee's, username claims on the lower-cased name's shard, 
 on the author's. The five seed users are put back as the migration writes them.
 
 Redis: the database is flushed, then filled through `redis-cli --pipe` with exactly the
-keys timeline.adapters.feed.Feed and TweetCache use (their own key functions are
-called): tweet cache items (TweetCache.encode, the bytes the API returns), celebrity
+keys the read model's store uses (timeline.adapters.store.keys, called): tweet cache
+items (timeline.domain.items.encode, the bytes the API returns), celebrity
 lists and markers, the `celebs` set, and each user's home list, marker (with TTL) and
 followed-celebrities set. bench/check.py then compares a few homes with what
 Reader.rebuild makes of the same rows.
@@ -33,9 +33,9 @@ from bench.graph import Graph
 from bench.progress import say, step
 from shared_schemas.ids import iso_ms, uuid7_time
 from shared_schemas.internal_api import TweetItem
-from timeline.adapters import feed as feed_keys
-from timeline.adapters.tweet_cache import TweetCache
-from timeline.adapters.tweet_cache import _key as tweet_key
+from timeline.adapters.store import keys as store_keys
+from timeline.adapters.store.keys import item as tweet_key
+from timeline.domain import items as item_codec
 from users.domain.sharding import ShardMap
 
 TABLES = ("outbox", "tweets", "followers", "following", "username_claims", "users")
@@ -215,7 +215,7 @@ def load_redis(cfg: Config, graph: Graph) -> dict[str, float]:
                     text=graph.texts[graph.tweet_text[t]],
                     created_at=iso_ms(uuid7_time(tweet_id)),
                 )
-                parts.append(resp.command(b"SET", tweet_key(tweet_id), TweetCache.encode(item), b"EX", ttl))
+                parts.append(resp.command(b"SET", tweet_key(tweet_id), item_codec.encode(item), b"EX", ttl))
             pipe.write(b"".join(parts))
         pipe.close()
         figures["tweet_cache_items"] = graph.tweets
@@ -225,11 +225,11 @@ def load_redis(cfg: Config, graph: Graph) -> dict[str, float]:
         pipe = resp.Pipe(host, port, db)
         for celeb, tweets in homes.celebrity_lists(graph, cfg.max_items).items():
             author = graph.user_ids[celeb]
-            marker, listing = feed_keys._celebrity(author)
+            marker, listing = store_keys.celebrity(author)
             if len(tweets):
                 pipe.write(resp.command(b"RPUSH", listing, *(graph.tweet_bytes[t].tobytes() for t in tweets)))
             pipe.write(resp.command(b"SET", marker, b"1"))
-            pipe.write(resp.command(b"SADD", feed_keys.CELEBRITIES, author.bytes))
+            pipe.write(resp.command(b"SADD", store_keys.CELEBRITIES, author.bytes))
         pipe.close()
 
     entries = 0
@@ -244,7 +244,7 @@ def load_redis(cfg: Config, graph: Graph) -> dict[str, float]:
                 count = int(ptr[i + 1] - ptr[i])
                 if not count:
                     continue
-                _, home, _ = feed_keys._home(graph.user_ids[first + i])
+                _, home, _ = store_keys.home(graph.user_ids[first + i])
                 key = home.encode()
                 parts.append(b"*%d\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n" % (count + 2, len(key), key))
                 parts.append(block[ptr[i] * 23 : ptr[i + 1] * 23])
@@ -262,7 +262,7 @@ def load_redis(cfg: Config, graph: Graph) -> dict[str, float]:
         ttl = str(cfg.ttl_seconds).encode()
         parts = []
         for u in range(graph.n):
-            marker, _, followed = feed_keys._home(graph.user_ids[u])
+            marker, _, followed = store_keys.home(graph.user_ids[u])
             parts.append(resp.command(b"SET", marker, b"1", b"EX", ttl))
             followees = graph.followee[e_ptr[u] : e_ptr[u + 1]]
             celebs = followees[graph.celebrity[followees]]

@@ -17,6 +17,7 @@ from litestar.params import Parameter
 from redis.asyncio import Redis
 
 from shared_schemas.ids import parse_uuid
+from timeline.adapters.store import keys
 
 UserHeader = Annotated[str | None, Parameter(header="X-User-ID", required=False)]
 
@@ -29,8 +30,8 @@ def create_app() -> Litestar:
         user = parse_uuid(x_user_id or "")
         if user is None:
             return Response(b'{"detail":"X-User-ID must be a UUID"}', status_code=400, media_type="application/json")
-        ids = await redis.lrange("tl:{" + user.hex + "}", 0, 19)
-        items = await redis.mget([b"tw:" + i for i in ids]) if ids else []
+        ids = await redis.lrange(keys.home(user).ids, 0, 19)
+        items = await redis.mget([keys.item(i) for i in ids]) if ids else []
         body = b'{"tweets":[' + b",".join(i for i in items if i) + b'],"next_cursor":null}'
         return Response(body, media_type="application/json")
 

@@ -13,10 +13,9 @@ import redis
 from bench.config import Config
 from bench.graph import Graph
 from bench.progress import say
-from timeline.adapters import feed as feed_keys
-from timeline.adapters import redis_client
-from timeline.adapters.tweet_cache import KEY_PREFIX
-from timeline.adapters.tweet_cache import _key as tweet_key
+from timeline.adapters.store import keys as store_keys
+from timeline.adapters.store.connection import script_source
+from timeline.adapters.store.keys import item as tweet_key
 
 
 def _bench(cfg: Config, requests: int, *command: bytes | str) -> float:
@@ -57,7 +56,7 @@ def run(cfg: Config, graph: Graph, users: list[int], page: int = 21) -> dict[str
         # the time, and some runs' clocks put one in every id of the sample).
         for u in [*users, *range(graph.n)]:
             # ...and who follows no celebrity, whose page the script reads in one call.
-            _, home, followed = feed_keys._home(graph.user_ids[u])
+            _, home, followed = store_keys.home(graph.user_ids[u])
             ids = client.lrange(home, 0, page - 1)
             keys = [tweet_key(i) for i in ids]
             if (
@@ -69,8 +68,8 @@ def run(cfg: Config, graph: Graph, users: list[int], page: int = 21) -> dict[str
                 break
         else:
             raise RuntimeError("no user follows no celebrity and has a page whose keys are free of NUL bytes")
-        sha = client.script_load(redis_client.script_source("page.lua"))
-        marker, home, followed = feed_keys._home(graph.user_ids[u])
+        sha = client.script_load(script_source("page.lua"))
+        marker, home, followed = store_keys.home(graph.user_ids[u])
     finally:
         client.close()
     seconds = max(1.0, cfg.seconds / 3)
@@ -90,9 +89,11 @@ def run(cfg: Config, graph: Graph, users: list[int], page: int = 21) -> dict[str
         "",
         str(page),
         str(cfg.ttl_seconds),
-        "1",
+        "page",
         str(cfg.max_items),
-        KEY_PREFIX.decode(),
+        store_keys.ITEM.decode(),
+        store_keys.CELEBRITY_MARKER,
+        store_keys.CELEBRITY_IDS,
     )
     return {
         "lrange_rps": lrange,

@@ -20,7 +20,7 @@ from shared_schemas.ids import new_id
 from tests.e2e.test_timeline_service import KAFKA, MAX_ITEMS, REDIS_URL
 from tests.e2e.timeline_client import Client
 from tests.support import ROOT, eventually
-from timeline.adapters.feed import Feed
+from timeline.adapters.store.redis_store import RedisTimelineStore
 
 DLQ = topics.TIMELINE_DEAD_LETTER.name
 
@@ -78,7 +78,7 @@ async def test_replay_applies_what_was_parked_skips_what_was_undone_and_can_run_
     await eventually(lambda: _ids_are(client, reader, [lost, early]), what="the tweet in the reader's home")
     # What an old worker did on a long outage: the tweet never reached the home.
     redis = Redis.from_url(REDIS_URL)
-    await Feed(redis, MAX_ITEMS, 3600).unpush_from_homes([uuid.UUID(reader)], [uuid.UUID(lost)])
+    await RedisTimelineStore(redis, MAX_ITEMS, 3600, 3600).unpush_from_homes([uuid.UUID(reader)], [uuid.UUID(lost)])
     await redis.aclose()
     assert await client.ids(reader) == [early]
     gone = await client.tweet(author, "deleted after it was parked")

@@ -18,6 +18,7 @@ from shared_schemas.ids import new_id
 from tests.e2e.timeline_client import Client
 from tests.integration.kafka_tail import TopicTail
 from tests.support import eventually
+from timeline.adapters.store import keys
 
 THRESHOLD = int(os.environ.get("TIMELINE_CELEBRITY_THRESHOLD", "10000"))
 MAX_ITEMS = int(os.environ.get("TIMELINE_MAX_ITEMS", "800"))
@@ -119,7 +120,7 @@ async def test_celebrity_and_normal_tweets_interleave_across_pages_without_dupli
     await eventually(lambda: _has(client, reader, 6), what="six tweets")
     assert await client.all_ids(reader, 2) == posted[::-1]
     # The celebrity's tweets were not fanned out: they are merged in at read time.
-    home = await redis.lrange("tl:{" + uuid.UUID(reader).hex + "}", 0, -1)
+    home = await redis.lrange(keys.home(uuid.UUID(reader)).ids, 0, -1)
     assert {uuid.UUID(bytes=i) for i in home}.isdisjoint({uuid.UUID(t) for t in posted[0::2]})
 
 

@@ -20,7 +20,7 @@ import httpx
 from redis.asyncio import Redis
 
 from tests.support import GATEWAY, ROOT, TIMELINE_API, USERS_API, unique_name
-from timeline.adapters.feed import Feed
+from timeline.adapters.store.redis_store import RedisTimelineStore
 
 THRESHOLD = int(os.environ.get("TIMELINE_CELEBRITY_THRESHOLD", "10000"))
 MAX_ITEMS = int(os.environ.get("TIMELINE_MAX_ITEMS", "800"))
@@ -205,7 +205,7 @@ class Group:
         case lost Redis on purpose."""
         redis = Redis.from_url(REDIS_URL)
         try:
-            feed = Feed(redis, MAX_ITEMS, 3600)
+            feed = RedisTimelineStore(redis, MAX_ITEMS, ttl_seconds=3600, item_ttl_seconds=3600)
             for follower, authors in self.follows.items():
                 normal = sorted((t for a in authors if a != self.celebrity for t in self.posted[a]), reverse=True)
                 home = [str(uuid.UUID(bytes=raw)) for raw in await feed.home_ids(uuid.UUID(follower))]

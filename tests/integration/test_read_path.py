@@ -10,11 +10,11 @@ import pytest
 from shared_schemas.ids import new_id
 from shared_schemas.internal_api import TweetItem
 from tests.support import USERS_API, eventually, unique_name
-from timeline.adapters import tweet_cache
-from timeline.adapters.feed import Feed
-from timeline.adapters.tweet_cache import TweetCache
+from timeline.adapters.store import keys
+from timeline.adapters.store.redis_store import RedisTimelineStore
 from timeline.adapters.users_client import UsersClient
-from timeline.services.fanout import Fanout
+from timeline.domain import items as item_codec
+from timeline.services.celebrities import Celebrities
 from timeline.services.reader import Reader
 from users.services import accounts, follows
 from users.services import tweets as tweet_service
@@ -23,11 +23,9 @@ from users.services import tweets as tweet_service
 @pytest.fixture
 async def reader(any_redis):
     users = UsersClient(USERS_API)
-    feed = Feed(any_redis, max_items=50, ttl_seconds=600, items_prefix=tweet_cache.KEY_PREFIX)
-    cache = TweetCache(any_redis, 600)
+    store = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600)
     # Threshold 2: an author with two followers is a celebrity, merged at read time.
-    fanout = Fanout(feed, cache, users, celebrity_threshold=2, backfill_items=50, batch=100)
-    yield Reader(feed, cache, users, fanout)
+    yield Reader(store, users, Celebrities(store, users, threshold=2, batch=100))
     await users.close()
 
 
@@ -40,15 +38,15 @@ async def test_a_page_with_a_celebrity_merged_in_reads_whole_and_in_order(db, re
     for i in range(3):
         for author in (star, friend, me):
             posted.append((await tweet_service.publish(db, author.user_id, f"{author.username} {i}", None))[0])
-    await any_redis.delete(tweet_cache.KEY_PREFIX + posted[0].bytes)  # one cache miss, refilled from the source
+    await any_redis.delete(keys.item(posted[0]))  # one cache miss, refilled from the source
     seen, cursor = [], None
     while True:
         items, cursor = await reader.page(me.user_id, cursor, 4)
-        seen += [reader.cache.decode(raw).tweet_id for raw in items]
+        seen += [item_codec.decode(raw).tweet_id for raw in items]
         if cursor is None:
             break
     assert seen == sorted(posted, reverse=True)
-    celebrities = await any_redis.smembers("fc:{" + me.user_id.hex + "}")
+    celebrities = await any_redis.smembers(keys.home(me.user_id).celebrities)
     assert celebrities == {star.user_id.bytes}
 
 
@@ -59,11 +57,11 @@ async def test_a_page_without_celebrities_fills_what_the_cache_lacks(db, reader:
     await follows.follow(db, me.user_id, friend.user_id)
     posted = [(await tweet_service.publish(db, friend.user_id, f"plain {i}", None))[0] for i in range(5)]
     first, _ = await reader.page(me.user_id, None, 5)  # builds the home, caches the items
-    missing = [tweet_cache.KEY_PREFIX + posted[i].bytes for i in (1, 3)]
+    missing = [keys.item(posted[i]) for i in (1, 3)]
     for key in missing:  # one by one: on a cluster they are on different nodes
         await any_redis.delete(key)
     again, cursor = await reader.page(me.user_id, None, 5)
-    assert again == first and [reader.cache.decode(raw).tweet_id for raw in again] == posted[::-1]
+    assert again == first and [item_codec.decode(raw).tweet_id for raw in again] == posted[::-1]
     assert cursor is None
     assert all([await any_redis.exists(key) for key in missing])
 
@@ -75,7 +73,7 @@ async def _followers(db, user_id, count) -> bool:
 async def test_items_cached_together_are_each_cached_with_the_expiry(any_redis) -> None:
     # Many at once (a rebuild caches up to 800) go in one script call on a single Redis,
     # as a pipeline on a cluster: either way, each item under its key, expiring.
-    cache = TweetCache(any_redis, 600)
+    store = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600)
     items = [
         TweetItem(
             tweet_id=new_id(),
@@ -86,8 +84,8 @@ async def test_items_cached_together_are_each_cached_with_the_expiry(any_redis) 
         )
         for i in range(30)
     ]
-    await cache.put_many(items)
-    found = await cache.get_many([item.tweet_id.bytes for item in items])
-    assert [cache.decode(raw) for raw in found] == items
+    await store.put_items(items)
+    found = await store.get_items([item.tweet_id.bytes for item in items])
+    assert [item_codec.decode(raw) for raw in found if raw] == items
     for item in items[:3]:
-        assert 0 < await any_redis.ttl(tweet_cache.KEY_PREFIX + item.tweet_id.bytes) <= 600
+        assert 0 < await any_redis.ttl(keys.item(item.tweet_id)) <= 600

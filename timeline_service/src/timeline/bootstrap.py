@@ -1,4 +1,4 @@
-"""The composition root: builds the stores, clients and services from settings."""
+"""The composition root: builds the store, the clients and the services from settings."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis, RedisCluster
 
-from timeline.adapters import redis_client, tweet_cache
-from timeline.adapters.feed import Feed
-from timeline.adapters.tweet_cache import TweetCache
+from timeline.adapters.store import connection
+from timeline.adapters.store.redis_store import RedisTimelineStore
 from timeline.adapters.users_client import UsersClient
+from timeline.services.celebrities import Celebrities
 from timeline.services.fanout import Fanout
 from timeline.services.reader import Reader
 from timeline.settings import Settings
@@ -19,8 +19,7 @@ from timeline.settings import Settings
 class Components:
     redis: Redis | RedisCluster
     users: UsersClient
-    feed: Feed
-    cache: TweetCache
+    store: RedisTimelineStore
     fanout: Fanout
     reader: Reader
 
@@ -30,11 +29,11 @@ class Components:
 
 
 def build(settings: Settings) -> Components:
-    redis = redis_client.connect(
+    redis = connection.connect(
         settings.redis_url, settings.redis_cluster, settings.redis_connect_timeout, settings.redis_timeout
     )
     users = UsersClient(settings.users_api_url, settings.users_api_connect_timeout, settings.users_api_timeout)
-    feed = Feed(redis, settings.max_items, settings.ttl_seconds, items_prefix=tweet_cache.KEY_PREFIX)
-    cache = TweetCache(redis, settings.tweet_cache_ttl_seconds)
-    fanout = Fanout(feed, cache, users, settings.celebrity_threshold, settings.backfill_items, settings.fanout_batch)
-    return Components(redis, users, feed, cache, fanout, Reader(feed, cache, users, fanout))
+    store = RedisTimelineStore(redis, settings.max_items, settings.ttl_seconds, settings.tweet_cache_ttl_seconds)
+    celebrities = Celebrities(store, users, settings.celebrity_threshold, settings.fanout_batch)
+    fanout = Fanout(store, users, celebrities, settings.backfill_items, settings.fanout_batch)
+    return Components(redis, users, store, fanout, Reader(store, users, celebrities))

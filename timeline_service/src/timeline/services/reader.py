@@ -1,4 +1,4 @@
-"""GET /timeline: one page of a home timeline, from Redis on the hot path."""
+"""GET /timeline: one page of a home timeline, from the store on the hot path."""
 
 from __future__ import annotations
 
@@ -6,47 +6,39 @@ import uuid
 
 from prometheus_client import Counter
 
-from timeline.adapters.feed import Feed
-from timeline.adapters.tweet_cache import TweetCache
-from timeline.adapters.users_client import UnknownUser, UsersClient
+from timeline.adapters.users_client import UnknownUser
+from timeline.domain import items as item_codec
 from timeline.domain.errors import NotFound
-from timeline.domain.merge import merge_window
-from timeline.services.fanout import Fanout
-from timeline.services.hydration import hydrate, item_ids
+from timeline.services.celebrities import Celebrities
+from timeline.services.items import hydrate, item_ids
+from timeline.services.ports import TimelineStore, UsersSource
 
 REBUILDS = Counter("timeline_rebuilds_total", "Home timelines rebuilt from the source of truth")
 SOURCE_PAGES = Counter("timeline_source_pages_total", "Pages completed from the Users Service past the cached window")
 
 
 class Reader:
-    def __init__(self, feed: Feed, cache: TweetCache, users: UsersClient, fanout: Fanout) -> None:
-        self.feed, self.cache, self.users, self.fanout = feed, cache, users, fanout
+    def __init__(self, store: TimelineStore, users: UsersSource, celebrities: Celebrities) -> None:
+        self.store, self.users, self.celebrities = store, users, celebrities
 
     async def page(
         self, user: uuid.UUID, older_than: uuid.UUID | None, limit: int
     ) -> tuple[list[bytes], uuid.UUID | None]:
         """Up to `limit` item JSONs, newest first, and the id to continue from (or None)."""
         want = limit + 1  # one extra tells whether another page exists
-        home = await self.feed.page_home(user, older_than, want)
-        if not home.materialized:
-            await self.rebuild(user)
-            home = await self.feed.page_home(user, older_than, want)
-        sources = [home]
-        if home.celebrity_slices is not None:  # read with the home (a single Redis)
-            sources += home.celebrity_slices
-        elif home.celebrities:
-            sources += await self.feed.page_celebrities(home.celebrities, older_than, want)
-        ids, window_ended = merge_window([(s.ids, s.truncated) for s in sources], want)
-        cached = None
-        if home.prefetched is not None:  # the page script's own merge, and its items
-            merged, found = home.prefetched
-            if merged[: len(ids)] == ids:  # always, as the merges agree; else an MGET
-                cached = found[: len(ids)]
-        items = await hydrate(self.cache, self.users, ids, cached)
+        page = await self.store.read_page(user, older_than, want)
+        if not page.materialized or page.unfilled:
+            if not page.materialized:
+                await self.rebuild(user)
+            for celebrity in page.unfilled:  # a followed celebrity's list was lost
+                await self.celebrities.ensure_list(celebrity)
+            page = await self.store.read_page(user, older_than, want)
+        items = await hydrate(self.store, self.users, page.ids, page.items)
         # Past the cached window, older tweets still exist: continue from the source of
         # truth, as far as they go.
-        if window_ended:
-            items += await self._from_source(user, uuid.UUID(bytes=ids[-1]) if ids else older_than, want - len(ids))
+        if page.window_ended:
+            after = uuid.UUID(bytes=page.ids[-1]) if page.ids else older_than
+            items += await self._from_source(user, after, want - len(page.ids))
         if len(items) < want:
             return [raw for _, raw in items], None
         return [raw for _, raw in items[:limit]], uuid.UUID(bytes=items[limit - 1][0])
@@ -58,26 +50,26 @@ class Reader:
         following = await self.users.following(user)
         authors = [user, *(u.user_id for u in following.following)]
         found = await self.users.recent_tweets(authors, older_than, count)
-        return [(item.tweet_id.bytes, self.cache.encode(item)) for item in found]
+        return [(item.tweet_id.bytes, item_codec.encode(item)) for item in found]
 
     async def rebuild(self, user: uuid.UUID) -> None:
         """Recompute a missing home (expired, evicted, Redis lost) from the follow graph
-        and the authors' recent tweets: Redis is a cache that may be lost."""
+        and the authors' recent tweets: the store is a cache that may be lost."""
         try:
             following = await self.users.following(user)
         except UnknownUser:
             raise NotFound("caller (X-User-ID) not found") from None
-        threshold = self.fanout.threshold
-        celebrities = [u.user_id for u in following.following if u.followers_count >= threshold]
-        authors = [user, *(u.user_id for u in following.following if u.followers_count < threshold)]
-        await self.feed.begin_rebuild(user, celebrities)
+        followed = following.following
+        celebrities = [u.user_id for u in followed if self.celebrities.is_celebrity(u.followers_count)]
+        authors = [user, *(u.user_id for u in followed if not self.celebrities.is_celebrity(u.followers_count))]
+        await self.store.begin_rebuild(user, celebrities)
         try:
-            recent = await self.users.recent_tweets(authors, None, self.feed.max_items)
-            await self.cache.put_many(recent)
-            await self.feed.merge_into_home(user, item_ids(recent))
+            recent = await self.users.recent_tweets(authors, None, self.store.max_items)
+            await self.store.put_items(recent)
+            await self.store.merge_into_home(user, item_ids(recent))
             for celebrity in celebrities:
-                await self.fanout.ensure_celebrity_list(celebrity)
+                await self.celebrities.ensure_list(celebrity)
         except BaseException:
-            await self.feed.abandon_rebuild(user)
+            await self.store.abandon_rebuild(user)
             raise
         REBUILDS.inc()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from shared_schemas.events import Event, FollowCreated, FollowRemoved, TweetCreated
-from timeline.adapters.users_client import UsersClient
 from timeline.services.fanout import Fanout
+from timeline.services.ports import UsersSource
 
 APPLIED = "applied"
 
 
-async def replay(event: Event, fanout: Fanout, users: UsersClient) -> str:
+async def replay(event: Event, fanout: Fanout, users: UsersSource) -> str:
     """Apply `event` as the worker would (every handler is idempotent, so replaying it
     twice is harmless) and say what happened. An event parked long ago may have been
     overtaken: the tweet deleted, the follow undone. Those are skipped, or the replay

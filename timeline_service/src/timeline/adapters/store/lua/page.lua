@@ -1,25 +1,22 @@
--- Read one page of a timeline and keep its expiry fresh, in one round trip.
+-- Read timeline slices and keep a home's expiry fresh. Three ways, by ARGV[4]:
+--   "page"  (a single Redis) a whole home page in one round trip: the home's slice, its
+--           followed celebrities' slices, their merge, and the merged ids' cached items;
+--   "home"  (Redis Cluster, where the other keys live on other nodes) the home's slice
+--           and the ids of its followed celebrities;
+--   "list"  one list's slice (a celebrity's list; KEYS[3] unused).
 -- KEYS[1] marker, KEYS[2] list, KEYS[3] set of followed celebrities
 -- ARGV[1] cursor id (16 bytes, "older than this") or "", ARGV[2] count, ARGV[3] ttl,
--- ARGV[4] "1" for a home timeline (also refresh its expiry and read its celebrities),
--- "0" for a celebrity's own list (KEYS[3] unused), ARGV[5] the lists' cap,
--- ARGV[6] on a single Redis the tweet cache's key prefix, on Redis Cluster "": with it,
--- a home's read also takes what the page needs from keys it was not given (which
--- only a single Redis allows: on a cluster they live on other nodes). They are only
--- read, and their names are the ones timeline/adapters/feed.py and tweet_cache.py use.
--- Returns {materialized 0/1, truncated 0/1, {ids...}, {celebrity ids...},
--- {celebrity slices...}, {page ids...}, {items...}}, where
---   truncated = the slice came up short and the list is at its cap: older tweets exist
---     that the list no longer holds;
---   celebrity slices = with ARGV[6], each followed celebrity's list read the same way
---     ({materialized, truncated, {ids...}}, in the order of the celebrity ids);
---   page ids = with ARGV[6], the `count` newest distinct ids of the home's slice and
---     those (what the caller's merge starts from: it keeps a prefix of them), and
---     items = each one's cached item (false where it is not cached);
--- otherwise {}.
--- Every call here is paid on every page read, so the common page (the first, a full
--- slice, no celebrity) makes four: TTL (doubles as the marker check), LRANGE,
--- SMEMBERS, MGET.
+-- ARGV[4] the way, ARGV[5] the lists' cap, and for "page": ARGV[6] the tweet cache's key
+-- prefix, ARGV[7] and ARGV[8] the prefixes of a celebrity's marker and list keys
+-- (timeline/adapters/store/keys.py names every key; this script adds the hash tag).
+-- Returns
+--   "list": {materialized 0/1, truncated 0/1, {ids}}
+--   "home": {materialized, truncated, {ids}, {celebrity ids}}
+--   "page": {materialized, window_ended 0/1, {page ids}, {items, false where not
+--           cached}, {followed celebrities whose list is not filled}}
+-- where truncated = the slice came up short at the list's cap: older tweets exist that
+-- the list no longer holds; and the page is merge_window of timeline/domain/merge.py
+-- (the reference; tests/integration/test_page_merge.py proves the two equal).
 local function newer(a, b)
   for i = 1, 16 do
     local x, y = string.byte(a, i), string.byte(b, i)
@@ -76,6 +73,7 @@ end
 -- The `count` newest distinct ids of newest-first lists (an id fanned out to a home
 -- before its author became a celebrity is in both: it comes once).
 local function merge(lists)
+  if #lists == 1 then return lists[1] end  -- a list holds each id once (push.lua)
   local page, at, head, key = {}, {}, {}, {}
   for i, ids in ipairs(lists) do
     at[i], head[i] = 1, ids[1]
@@ -98,12 +96,35 @@ local function merge(lists)
   return page
 end
 
-local left, truncated, ids = slice(KEYS[1], KEYS[2])
-if not left then
-  return {0, 0, {}, {}, {}, {}, {}}
+-- merge_window: below the newest point where a truncated list ran out, the lists are no
+-- longer the whole story; keep only what is newer, and say whether the window ended.
+local function merge_window(lists, truncated)
+  local horizon = nil
+  for i, ids in ipairs(lists) do
+    if truncated[i] == 1 then
+      if #ids == 0 then return {}, 1 end  -- this list knows nothing below the cursor
+      local last = ids[#ids]
+      if horizon == nil or newer(last, horizon) then horizon = last end
+    end
+  end
+  local merged = merge(lists)
+  if horizon == nil then return merged, 0 end
+  local kept = {}
+  for _, id in ipairs(merged) do
+    if not newer(id, horizon) then break end
+    kept[#kept + 1] = id
+  end
+  return kept, (#kept < count) and 1 or 0
 end
-if ARGV[4] ~= '1' then
-  return {1, truncated, ids, {}, {}, {}, {}}
+
+local way = ARGV[4]
+local left, truncated, ids = slice(KEYS[1], KEYS[2])
+if way == 'list' then
+  return {left and 1 or 0, truncated, ids}
+end
+if not left then
+  if way == 'home' then return {0, 0, {}, {}} end
+  return {0, 0, {}, {}, {}}
 end
 -- Refresh the expiry only when a good part of it has run out (under 99%): the writes
 -- cost more than the read itself, and a reader reading every second would otherwise
@@ -115,25 +136,25 @@ if left < ttl - math.floor(ttl / 100) then
   redis.call('EXPIRE', KEYS[3], ttl)
 end
 local celebrities = redis.call('SMEMBERS', KEYS[3])
-if ARGV[6] == '' then
-  return {1, truncated, ids, celebrities, {}, {}, {}}
+if way == 'home' then
+  return {1, truncated, ids, celebrities}
 end
--- What the client would otherwise ask for next, in the same round trip: each command
--- more cost the API more CPU than anything else it does for a page.
-local lists, page, items = {}, ids, {}
-if #celebrities > 0 then
-  local all = {ids}
-  for i, celebrity in ipairs(celebrities) do
-    local tag = '{' .. hex(celebrity) .. '}'
-    local found, short, theirs = slice('clm:' .. tag, 'cl:' .. tag)
-    lists[i] = {found and 1 or 0, short, theirs}
-    all[i + 1] = theirs
+-- "page": what the client would otherwise ask for next, in the same round trip.
+local lists, flags, unfilled = {ids}, {truncated}, {}
+for _, celebrity in ipairs(celebrities) do
+  local tag = '{' .. hex(celebrity) .. '}'
+  local found, short, theirs = slice(ARGV[7] .. tag, ARGV[8] .. tag)
+  if found then
+    lists[#lists + 1], flags[#flags + 1] = theirs, short
+  else
+    unfilled[#unfilled + 1] = celebrity
   end
-  page = merge(all)
 end
+local page, ended = merge_window(lists, flags)
+local items = {}
 if #page > 0 then
   local keys = {}
   for i, id in ipairs(page) do keys[i] = ARGV[6] .. id end
   items = redis.call('MGET', unpack(keys))
 end
-return {1, truncated, ids, celebrities, lists, page, items}
+return {1, ended, page, items, unfilled}

@@ -37,5 +37,5 @@ async def mget(redis: Redis | RedisCluster, keys: list[bytes]) -> list[bytes | N
 
 
 def script_source(name: str) -> str:
-    """The text of one of the Lua scripts in timeline/adapters/lua."""
-    return resources.files("timeline.adapters").joinpath(f"lua/{name}").read_text()
+    """The text of one of the Lua scripts in timeline/adapters/store/lua."""
+    return resources.files("timeline.adapters.store").joinpath(f"lua/{name}").read_text()

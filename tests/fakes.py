@@ -1,0 +1,197 @@
+"""In-memory fakes of the Timeline Service's ports (timeline.services.ports), for unit
+tests of the service layer. tests/integration/test_timeline_store.py runs the same
+behaviour tests against this fake and the real store on Redis, so the fake cannot drift
+from what the real adapter does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+from shared_schemas.internal_api import Following, TweetItem, UserInfo
+from timeline.adapters.users_client import UnknownUser
+from timeline.domain import items as item_codec
+from timeline.domain.merge import merge_window
+from timeline.services.ports import Page
+
+
+class FakeTimelineStore:
+    def __init__(self, max_items: int = 800) -> None:
+        self.max_items = max_items
+        self.homes: dict[uuid.UUID, list[bytes]] = {}
+        self.materialized: set[uuid.UUID] = set()
+        self.followed: dict[uuid.UUID, set[uuid.UUID]] = {}
+        self.lists: dict[uuid.UUID, list[bytes]] = {}
+        self.filled: set[uuid.UUID] = set()
+        self.celebs: set[uuid.UUID] = set()
+        self.items: dict[bytes, bytes] = {}
+
+    def _place(self, current: list[bytes], tweet_ids: list[uuid.UUID]) -> list[bytes]:
+        # push.lua: each id once, newest first, the newest `max_items` kept.
+        return sorted(set(current) | {t.bytes for t in tweet_ids}, reverse=True)[: self.max_items]
+
+    # -- homes ------------------------------------------------------------------------
+    async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
+        for user in users:
+            if user in self.materialized:
+                self.homes[user] = self._place(self.homes.get(user, []), tweet_ids)
+
+    async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
+        gone = {t.bytes for t in tweet_ids}
+        for user in users:
+            self.homes[user] = [i for i in self.homes.get(user, []) if i not in gone]
+
+    async def home_ids(self, user: uuid.UUID) -> list[bytes]:
+        return list(self.homes.get(user, []))
+
+    async def is_materialized(self, user: uuid.UUID) -> bool:
+        return user in self.materialized
+
+    async def begin_rebuild(self, user: uuid.UUID, celebrities: list[uuid.UUID]) -> None:
+        self.materialized.add(user)
+        self.homes[user] = []
+        self.followed[user] = set(celebrities)
+
+    async def abandon_rebuild(self, user: uuid.UUID) -> None:
+        self.materialized.discard(user)
+
+    async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+        await self.push_to_homes([user], tweet_ids)
+
+    async def follow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
+        for user in users:
+            if user in self.materialized:
+                self.followed.setdefault(user, set()).add(celebrity)
+
+    async def unfollow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
+        for user in users:
+            self.followed.get(user, set()).discard(celebrity)
+
+    def _slice(self, ids: list[bytes], older_than: uuid.UUID | None, count: int) -> tuple[list[bytes], bool]:
+        start = [i for i in ids if older_than is None or i < older_than.bytes]
+        part = start[:count]
+        return part, len(part) < count and len(ids) >= self.max_items
+
+    async def read_page(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Page:
+        if user not in self.materialized:
+            return Page(False, [], False, [], [])
+        sources = [self._slice(self.homes.get(user, []), older_than, count)]
+        unfilled = []
+        for celebrity in sorted(self.followed.get(user, set())):
+            if celebrity in self.filled:
+                sources.append(self._slice(self.lists.get(celebrity, []), older_than, count))
+            else:
+                unfilled.append(celebrity)
+        ids, ended = merge_window(sources, count)
+        return Page(True, ids, ended, [self.items.get(i) for i in ids], unfilled)
+
+    # -- celebrity lists --------------------------------------------------------------
+    async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+        if author in self.filled:
+            self.lists[author] = self._place(self.lists.get(author, []), tweet_ids)
+
+    async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+        gone = {t.bytes for t in tweet_ids}
+        self.lists[author] = [i for i in self.lists.get(author, []) if i not in gone]
+
+    async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:
+        return list(self.lists.get(author, []))
+
+    async def is_celebrity_list_filled(self, author: uuid.UUID) -> bool:
+        return author in self.filled
+
+    async def begin_celebrity_list(self, author: uuid.UUID) -> None:
+        self.filled.add(author)
+
+    async def abandon_celebrity_list(self, author: uuid.UUID) -> None:
+        self.filled.discard(author)
+
+    async def mark_celebrity(self, author: uuid.UUID, is_celebrity: bool) -> bool:
+        was = author in self.celebs
+        (self.celebs.add if is_celebrity else self.celebs.discard)(author)
+        return was != is_celebrity
+
+    # -- the tweet cache --------------------------------------------------------------
+    async def put_items(self, items: list[TweetItem]) -> None:
+        for item in items:
+            self.items[item.tweet_id.bytes] = item_codec.encode(item)
+
+    async def get_items(self, tweet_ids: list[bytes]) -> list[bytes | None]:
+        return [self.items.get(t) for t in tweet_ids]
+
+    async def delete_item(self, tweet_id: uuid.UUID) -> None:
+        self.items.pop(tweet_id.bytes, None)
+
+
+class Unreachable(ConnectionError):
+    """What the fake source raises while it is 'down'."""
+
+
+class FakeUsers:
+    """The source of truth in memory: users, the follow graph, tweets. `down` > 0 makes
+    that many calls fail as an unreachable service would."""
+
+    def __init__(self) -> None:
+        self.names: dict[uuid.UUID, str] = {}
+        self.follows: dict[uuid.UUID, set[uuid.UUID]] = {}
+        self.tweets: dict[uuid.UUID, TweetItem] = {}
+        self.down = 0
+        self.calls = 0
+
+    def _call(self) -> None:
+        self.calls += 1
+        if self.down > 0:
+            self.down -= 1
+            raise Unreachable("the Users Service is down")
+
+    def add_user(self, name: str) -> uuid.UUID:
+        user = uuid.uuid4()
+        self.names[user] = name
+        self.follows[user] = set()
+        return user
+
+    def follow(self, follower: uuid.UUID, followee: uuid.UUID) -> None:
+        self.follows[follower].add(followee)
+
+    def unfollow(self, follower: uuid.UUID, followee: uuid.UUID) -> None:
+        self.follows[follower].discard(followee)
+
+    def followers(self, user: uuid.UUID) -> list[uuid.UUID]:
+        return sorted(u for u, theirs in self.follows.items() if user in theirs)
+
+    def info(self, user: uuid.UUID) -> UserInfo:
+        return UserInfo(
+            user, self.names[user], "2026-01-01T00:00:00.000Z", len(self.followers(user)), len(self.follows[user])
+        )
+
+    def post(self, author: uuid.UUID, tweet_id: uuid.UUID, text: str = "hi") -> TweetItem:
+        item = TweetItem(tweet_id, author, self.names[author], text, "2026-01-01T00:00:00.000Z")
+        self.tweets[tweet_id] = item
+        return item
+
+    async def user(self, user_id: uuid.UUID) -> UserInfo:
+        self._call()
+        if user_id not in self.names:
+            raise UnknownUser(str(user_id))
+        return self.info(user_id)
+
+    async def following(self, user_id: uuid.UUID) -> Following:
+        self._call()
+        if user_id not in self.names:
+            raise UnknownUser(str(user_id))
+        return Following(self.info(user_id), [self.info(u) for u in sorted(self.follows[user_id])])
+
+    async def follower_pages(self, user_id: uuid.UUID, page_size: int) -> AsyncIterator[list[uuid.UUID]]:
+        self._call()
+        everyone = self.followers(user_id)
+        for i in range(0, len(everyone), page_size):
+            yield everyone[i : i + page_size]
+
+    async def recent_tweets(self, authors: list[uuid.UUID], before: uuid.UUID | None, limit: int) -> list[TweetItem]:
+        self._call()
+        found = [t for t in self.tweets.values() if t.user_id in authors and (before is None or t.tweet_id < before)]
+        return sorted(found, key=lambda t: t.tweet_id.bytes, reverse=True)[:limit]
+
+    async def tweets_by_ids(self, tweet_ids: list[uuid.UUID]) -> list[TweetItem]:
+        self._call()
+        return [self.tweets[t] for t in tweet_ids if t in self.tweets]

@@ -1,0 +1,240 @@
+"""The read model's store, one behaviour test for every implementation of the port: the
+in-memory fake the unit tests use, the Redis store on a single Redis and on a Redis
+Cluster. Idempotent, ordered, capped pushes; pages that start after their cursor, merge
+the followed celebrities, say where the cached window ends, and bring their items."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import pytest
+
+from shared_schemas.ids import new_id
+from shared_schemas.internal_api import TweetItem
+from tests.fakes import FakeTimelineStore
+from timeline.adapters.store import keys
+from timeline.adapters.store.redis_store import RedisTimelineStore
+from timeline.services.ports import TimelineStore
+
+
+@pytest.fixture(params=["fake", "scratch_redis", "cluster_redis"])
+def make_store(request):
+    """A factory of stores with a given cap, of the kind the test is parametrized on."""
+    if request.param == "fake":
+        return lambda max_items=5: FakeTimelineStore(max_items)
+    redis = request.getfixturevalue(request.param)
+    return lambda max_items=5: RedisTimelineStore(redis, max_items, ttl_seconds=600, item_ttl_seconds=600)
+
+
+@pytest.fixture
+def store(make_store) -> TimelineStore:
+    return make_store()
+
+
+def _ids(n: int) -> list[uuid.UUID]:
+    return sorted((new_id() for _ in range(n)), reverse=True)  # newest first
+
+
+def _u(raw: list[bytes]) -> list[uuid.UUID]:
+    return [uuid.UUID(bytes=b) for b in raw]
+
+
+async def test_a_home_that_nobody_reads_is_not_written(store: TimelineStore) -> None:
+    user = uuid.uuid4()
+    await store.push_to_homes([user], _ids(1))
+    assert await store.home_ids(user) == [] and not await store.is_materialized(user)
+
+
+async def test_one_fan_out_reaches_every_reading_home_among_hundreds_and_no_other(store: TimelineStore) -> None:
+    users = [uuid.uuid4() for _ in range(250)]  # more than one push call's worth of homes
+    readers = set(random.Random(7).sample(users, 120))
+    newer, older = _ids(2)
+    for user in readers:
+        await store.begin_rebuild(user, [])
+    await store.push_to_homes(users, [older])
+    await store.push_to_homes(users, [newer, older])  # a redelivery with a newer one
+    for user in users:
+        assert _u(await store.home_ids(user)) == ([newer, older] if user in readers else [])
+
+
+async def test_duplicates_and_late_arrivals_land_once_in_order(store: TimelineStore) -> None:
+    user = uuid.uuid4()
+    newest, middle, oldest = _ids(3)
+    await store.begin_rebuild(user, [])
+    for tweet_id in (middle, newest, middle, oldest, newest):
+        await store.push_to_homes([user], [tweet_id])
+    assert _u(await store.home_ids(user)) == [newest, middle, oldest]
+
+
+async def test_the_home_keeps_only_the_newest_max_items(store: TimelineStore) -> None:
+    user = uuid.uuid4()
+    ids = _ids(8)
+    await store.begin_rebuild(user, [])
+    await store.merge_into_home(user, ids[::-1])  # oldest first, the worst order
+    assert _u(await store.home_ids(user)) == ids[:5]
+    await store.push_to_homes([user], [ids[7]])  # older than everything kept: skipped
+    assert _u(await store.home_ids(user)) == ids[:5]
+
+
+async def test_many_ids_at_once_merge_with_what_the_home_holds(make_store) -> None:
+    store = make_store(30)
+    user = uuid.uuid4()
+    ids = _ids(40)
+    await store.begin_rebuild(user, [])
+    for tweet_id in ids[::3]:  # some fanned out already
+        await store.push_to_homes([user], [tweet_id])
+    given = [t for i, t in enumerate(ids) if i % 3]
+    random.Random(3).shuffle(given)
+    await store.merge_into_home(user, given + given[:5])  # repeats too
+    assert _u(await store.home_ids(user)) == ids[:30]  # the newest 30 of everything, once each
+
+
+async def test_pages_start_strictly_after_the_cursor(store: TimelineStore) -> None:
+    user = uuid.uuid4()
+    ids = _ids(5)
+    await store.begin_rebuild(user, [])
+    await store.merge_into_home(user, ids)
+    first = await store.read_page(user, None, 2)
+    assert _u(first.ids) == ids[:2]
+    second = await store.read_page(user, uuid.UUID(bytes=first.ids[-1]), 2)
+    assert _u(second.ids) == ids[2:4]
+    await store.unpush_from_homes([user], [ids[2]])
+    again = await store.read_page(user, ids[2], 2)  # a cursor whose id has left the home
+    assert _u(again.ids) == ids[3:5]
+
+
+async def test_a_page_merges_the_followed_celebrities_and_brings_its_items(store: TimelineStore) -> None:
+    plain, fan, star, quiet = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ids = _ids(6)
+    home, theirs = ids[1::2], ids[0::2]
+    await store.put_items([TweetItem(t, star, "s", str(ids.index(t)), "") for t in ids if t != home[1]])
+    # ids[0] was fanned out to the homes before `star` became a celebrity: in both lists.
+    await store.begin_celebrity_list(star)
+    await store.push_to_celebrity(star, theirs)
+    await store.push_to_celebrity(quiet, _ids(1))  # `quiet`'s list is not filled: ignored
+    await store.begin_rebuild(plain, [])
+    await store.begin_rebuild(fan, [star, quiet])
+    for user in (plain, fan):
+        await store.merge_into_home(user, [ids[0], *home])
+    page = await store.read_page(plain, None, 4)
+    assert _u(page.ids) == [ids[0], *home] and not page.window_ended and page.unfilled == []
+    assert [raw and TweetItem.__name__ for raw in page.items] == ["TweetItem", "TweetItem", None, "TweetItem"]
+    merged = await store.read_page(fan, None, 4)
+    assert _u(merged.ids) == ids[:4] and merged.unfilled == [quiet]
+    assert [raw is None for raw in merged.items] == [False, False, False, True]  # home[1] = ids[3]
+    after = await store.read_page(fan, ids[1], 4)  # the cursor applies to every list
+    assert _u(after.ids) == ids[2:]
+    empty = await store.read_page(plain, ids[-1], 4)  # past the end: nothing to read
+    assert empty.ids == [] and empty.items == [] and not empty.window_ended
+
+
+async def test_a_page_says_when_the_cached_window_ends(store: TimelineStore) -> None:
+    """Older tweets exist that a capped list no longer holds: the reader must go on from
+    the source of truth; a list below its cap is the whole story."""
+    full, short = uuid.uuid4(), uuid.uuid4()
+    ids = _ids(5)
+    for user, held in ((full, ids), (short, ids[:3])):
+        await store.begin_rebuild(user, [])
+        await store.merge_into_home(user, held)
+    whole = await store.read_page(full, None, 5)
+    assert len(whole.ids) == 5 and not whole.window_ended
+    # Past the cursor, two left of five: the page keeps what is certainly whole (newer
+    # than where the list ran out) and says the rest comes from the source of truth.
+    end = await store.read_page(full, ids[2], 5)
+    assert _u(end.ids) == [ids[3]] and end.window_ended
+    below = await store.read_page(short, None, 5)
+    assert len(below.ids) == 3 and not below.window_ended
+    unread = await store.read_page(uuid.uuid4(), None, 5)
+    assert not unread.materialized and unread.ids == []
+
+
+async def test_a_celebrity_list_at_its_cap_cuts_the_merged_page_where_it_ends(store: TimelineStore) -> None:
+    """A followed celebrity's full list that runs out mid-page: below its last id the
+    home's ids are no longer the whole story, so the page stops there."""
+    fan, star = uuid.uuid4(), uuid.uuid4()
+    ids = _ids(10)
+    await store.begin_celebrity_list(star)
+    await store.push_to_celebrity(star, ids[0:10:2])  # five: at the cap
+    await store.begin_rebuild(fan, [star])
+    await store.merge_into_home(fan, ids[1:10:2])
+    page = await store.read_page(fan, ids[5], 4)
+    assert _u(page.ids) == [ids[6], ids[7]] and page.window_ended
+
+
+async def test_a_failed_rebuild_or_fill_leaves_nothing_marked(store: TimelineStore) -> None:
+    user, star = uuid.uuid4(), uuid.uuid4()
+    await store.begin_rebuild(user, [])
+    await store.abandon_rebuild(user)
+    assert not (await store.read_page(user, None, 5)).materialized
+    await store.begin_celebrity_list(star)
+    await store.abandon_celebrity_list(star)
+    assert not await store.is_celebrity_list_filled(star)
+
+
+async def test_celebrity_status_changes_are_noticed_once(store: TimelineStore) -> None:
+    author = uuid.uuid4()
+    assert await store.mark_celebrity(author, True) and not await store.mark_celebrity(author, True)
+    assert await store.mark_celebrity(author, False) and not await store.mark_celebrity(author, False)
+
+
+async def test_the_tweet_cache_keeps_and_forgets_items(store: TimelineStore) -> None:
+    a, b = _ids(2)
+    await store.put_items([TweetItem(a, uuid.uuid4(), "n", "one", ""), TweetItem(b, uuid.uuid4(), "n", "two", "")])
+    found = await store.get_items([a.bytes, b.bytes, new_id().bytes])
+    assert [raw is not None for raw in found] == [True, True, False] and b'"text":"two"' in found[1]
+    await store.delete_item(a)
+    assert await store.get_items([a.bytes]) == [None]
+
+
+# -- the Redis store only --------------------------------------------------------------
+@pytest.fixture
+def redis_store(any_redis) -> RedisTimelineStore:
+    return RedisTimelineStore(any_redis, 5, ttl_seconds=600, item_ttl_seconds=600)
+
+
+async def test_a_home_list_expires_with_its_marker_and_a_rebuild_starts_clean(redis_store, any_redis) -> None:
+    user = uuid.uuid4()
+    stale, fresh = _ids(2)
+    await redis_store.begin_rebuild(user, [])
+    await redis_store.push_to_homes([user], [stale])
+    home = keys.home(user)
+    assert 0 < await any_redis.ttl(home.ids) <= await any_redis.ttl(home.marker) <= 600
+    await redis_store.begin_rebuild(user, [])
+    await redis_store.merge_into_home(user, [fresh])
+    assert _u(await redis_store.home_ids(user)) == [fresh]
+
+
+async def test_entries_are_compact(scratch_redis) -> None:
+    """About 20 bytes per entry is the aim; the benchmark measures it at scale."""
+    user = uuid.uuid4()
+    big = RedisTimelineStore(scratch_redis, 800, ttl_seconds=600, item_ttl_seconds=600)
+    await big.begin_rebuild(user, [])
+    await big.merge_into_home(user, _ids(800))
+    used = await scratch_redis.memory_usage(keys.home(user).ids)
+    assert used / 800 < 24, used / 800
+
+
+async def test_the_scripts_come_back_after_the_server_forgets_them(redis_store, any_redis) -> None:
+    user = uuid.uuid4()
+    ids = _ids(2)
+    await redis_store.begin_rebuild(user, [])
+    await any_redis.script_flush()  # as after a Redis restart or a failover
+    await redis_store.push_to_homes([user], [ids[1]])
+    await any_redis.script_flush()
+    await redis_store.merge_into_home(user, [ids[0]])
+    assert _u(await redis_store.home_ids(user)) == ids
+    await any_redis.script_flush()
+    page = await redis_store.read_page(user, None, 5)  # the read path loads its script itself
+    assert page.materialized and _u(page.ids) == ids
+
+
+async def test_a_read_renews_an_expiry_that_has_run_down(redis_store, any_redis) -> None:
+    user = uuid.uuid4()
+    await redis_store.begin_rebuild(user, [])
+    await redis_store.merge_into_home(user, _ids(1))
+    home = keys.home(user)
+    for key in (home.marker, home.ids):
+        await any_redis.expire(key, 60)  # as if the reader had been away for days
+    await redis_store.read_page(user, None, 5)
+    assert await any_redis.ttl(home.marker) > 590 and await any_redis.ttl(home.ids) > 590

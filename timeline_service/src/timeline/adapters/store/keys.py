@@ -1,0 +1,57 @@
+"""Every Redis key of the read model: the one place that names them.
+
+  tlm:{user}    the home is materialized; its TTL is the home's (gone: rebuilt on read)
+  tl:{user}     the home timeline: 16-byte tweet ids, newest first, capped
+  fc:{user}     the followed celebrities, merged into the home's pages at read time
+  clm:{author}  the celebrity's list is filled (gone: filled from the source of truth)
+  cl:{author}   a celebrity's recent tweet ids, kept once instead of fanned out
+  celebs        the authors treated as celebrities now (to notice a threshold crossing)
+  tw:<id>       a tweet's timeline item, the exact JSON the API returns (16-byte id)
+
+The id in braces is a Redis Cluster hash tag: a home's three keys (or a celebrity's two)
+share a slot, so one script may touch them all. Ids are raw 16 bytes, not 36-character
+strings: an entry then costs about 20 bytes of Redis memory, which is what makes 800 ids
+per user affordable (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import NamedTuple
+
+
+class HomeKeys(NamedTuple):
+    marker: str
+    ids: str
+    celebrities: str
+
+
+class CelebrityKeys(NamedTuple):
+    marker: str
+    ids: str
+
+
+# page.lua names a followed celebrity's keys itself (it learns who they are inside the
+# script): it is given these prefixes and adds the same hash tag.
+CELEBRITY_MARKER = "clm:"
+CELEBRITY_IDS = "cl:"
+CELEBRITIES = "celebs"
+ITEM = b"tw:"
+
+
+def _tag(user: uuid.UUID) -> str:
+    return "{" + user.hex + "}"
+
+
+def home(user: uuid.UUID) -> HomeKeys:
+    tag = _tag(user)
+    return HomeKeys(f"tlm:{tag}", f"tl:{tag}", f"fc:{tag}")
+
+
+def celebrity(author: uuid.UUID) -> CelebrityKeys:
+    tag = _tag(author)
+    return CelebrityKeys(CELEBRITY_MARKER + tag, CELEBRITY_IDS + tag)
+
+
+def item(tweet_id: uuid.UUID | bytes) -> bytes:
+    return ITEM + (tweet_id.bytes if isinstance(tweet_id, uuid.UUID) else tweet_id)

@@ -1,0 +1,243 @@
+"""The read model on Redis: homes, celebrity lists and the tweet cache, on a single
+server or on Redis Cluster, behind the port `TimelineStore` (after Mastodon's
+FeedManager: one class owns every feed key, with paired verbs)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
+
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import NoScriptError
+
+from shared_schemas.internal_api import TweetItem
+from timeline.adapters.store import keys
+from timeline.adapters.store.connection import mget, script_source
+from timeline.domain import items as item_codec
+from timeline.domain.merge import merge_window
+from timeline.services.ports import Page
+
+# Homes per push script call on a single Redis: a call takes some 20 µs a home, so a
+# call of 100 holds the server for about 2 ms at most.
+PUSH_HOMES = 100
+
+
+class _Slice(NamedTuple):
+    """page.lua's reply for one list ("list" way)."""
+
+    materialized: bool
+    truncated: bool
+    ids: list[bytes]
+
+
+def _newest_first(tweet_ids: list[uuid.UUID]) -> list[bytes]:
+    """Ids as push.lua takes them best: in that order, many are merged in one pass."""
+    return sorted({t.bytes for t in tweet_ids}, reverse=True)
+
+
+def _evalsha(pipe: Any, sha: str, script_keys: list, args: list) -> None:
+    # Through execute_command: redis-py's cluster pipeline refuses evalsha() because it
+    # cannot reload a missing script mid-pipeline; _pipelined does that itself (reload,
+    # then run the idempotent pipeline again). The cluster client still routes by keys.
+    pipe.execute_command("EVALSHA", sha, len(script_keys), *script_keys, *args)
+
+
+class RedisTimelineStore:
+    def __init__(self, redis: Redis | RedisCluster, max_items: int, ttl_seconds: int, item_ttl_seconds: int) -> None:
+        self.redis, self.max_items, self.ttl, self.item_ttl = redis, max_items, ttl_seconds, item_ttl_seconds
+        # On a single Redis a page is one script call (the script reads keys it is not
+        # given, which only a single server allows); on a cluster, three calls.
+        self.single = not isinstance(redis, RedisCluster)
+        self._push = redis.register_script(script_source("push.lua"))
+        self._page = redis.register_script(script_source("page.lua"))
+        self._put = redis.register_script(script_source("cache_put.lua")) if self.single else None
+
+    async def _pipelined(self, queue: Callable[[Any], object], *, transaction: bool = False) -> list:
+        """Run the commands `queue(pipe)` adds, in one round trip (per node on a cluster).
+
+        Scripts go in as EVALSHA; a server that lacks them (restarted, flushed, a new
+        cluster node) answers NOSCRIPT, and the whole pipeline runs again after loading
+        them: every command here is idempotent.
+        """
+        for attempt in (1, 2):
+            async with self.redis.pipeline(transaction=transaction) as pipe:
+                queue(pipe)
+                try:
+                    return await pipe.execute()
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+                    for script in (self._push, self._page):
+                        await self.redis.script_load(script.script)  # every primary on a cluster
+        return []
+
+    async def _script(self, sha: str, source: Any, script_keys: list, args: list) -> Any:
+        # The hot path of every read: EVALSHA straight through execute_command (what
+        # AsyncScript.__call__ does, less a layer), loading the script on NOSCRIPT.
+        command = ("EVALSHA", sha, len(script_keys), *script_keys, *args)
+        try:
+            return await self.redis.execute_command(*command)
+        except NoScriptError:
+            await self.redis.script_load(source)
+            return await self.redis.execute_command(*command)
+
+    def _by_slot(self, users: list[uuid.UUID]) -> list[list[str]]:
+        """The (marker, home) keys of `users`, in groups that one script call may touch:
+        all of them on a single Redis (in calls of at most PUSH_HOMES homes, so that no
+        call holds the server for long), the homes of one slot on a cluster."""
+        if self.single:
+            pairs = [key for user in users for key in keys.home(user)[:2]]
+            step = 2 * PUSH_HOMES
+            return [pairs[i : i + step] for i in range(0, len(pairs), step)]
+        cluster = cast(RedisCluster, self.redis)
+        groups: dict[int, list[str]] = {}
+        for user in users:
+            home = keys.home(user)
+            groups.setdefault(cluster.keyslot(home.marker), []).extend((home.marker, home.ids))
+        return list(groups.values())
+
+    # -- homes ------------------------------------------------------------------------
+    async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
+        args = [self.max_items, "1", *_newest_first(tweet_ids)]
+
+        def queue(pipe: Any) -> None:
+            for group in self._by_slot(users):
+                _evalsha(pipe, self._push.sha, group, args)
+
+        await self._pipelined(queue)
+
+    async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
+        def queue(pipe: Any) -> None:
+            for user in users:
+                for tweet_id in tweet_ids:
+                    pipe.lrem(keys.home(user).ids, 0, tweet_id.bytes)
+
+        await self._pipelined(queue)
+
+    async def home_ids(self, user: uuid.UUID) -> list[bytes]:
+        return cast(list[bytes], await self.redis.lrange(keys.home(user).ids, 0, -1))
+
+    async def is_materialized(self, user: uuid.UUID) -> bool:
+        return bool(await self.redis.exists(keys.home(user).marker))
+
+    async def begin_rebuild(self, user: uuid.UUID, celebrities: list[uuid.UUID]) -> None:
+        home = keys.home(user)
+
+        def queue(pipe: Any) -> None:  # one slot (the user's hash tag): a transaction on a cluster too
+            pipe.set(home.marker, b"1", ex=self.ttl)
+            pipe.delete(home.ids, home.celebrities)  # what an earlier life of the home left
+            if celebrities:
+                pipe.sadd(home.celebrities, *(c.bytes for c in celebrities))
+                pipe.expire(home.celebrities, self.ttl)
+
+        await self._pipelined(queue, transaction=True)
+
+    async def abandon_rebuild(self, user: uuid.UUID) -> None:
+        await self.redis.delete(keys.home(user).marker)
+
+    async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+        if tweet_ids:
+            home = keys.home(user)
+            await self._push(keys=[home.marker, home.ids], args=[self.max_items, "1", *_newest_first(tweet_ids)])
+
+    async def follow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
+        present = await self._pipelined(lambda pipe: [pipe.exists(keys.home(user).marker) for user in users])
+        readers = [user for user, exists in zip(users, present) if exists]
+
+        def queue(pipe: Any) -> None:
+            for user in readers:
+                pipe.sadd(keys.home(user).celebrities, celebrity.bytes)
+                pipe.expire(keys.home(user).celebrities, self.ttl)
+
+        if readers:
+            await self._pipelined(queue)
+
+    async def unfollow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
+        await self._pipelined(lambda pipe: [pipe.srem(keys.home(user).celebrities, celebrity.bytes) for user in users])
+
+    async def read_page(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Page:
+        cursor = older_than.bytes if older_than else b""
+        args = [cursor, count, self.ttl, "page" if self.single else "home", self.max_items]
+        if self.single:
+            args += [keys.ITEM, keys.CELEBRITY_MARKER, keys.CELEBRITY_IDS]
+        reply = await self._script(self._page.sha, self._page.script, list(keys.home(user)), args)
+        if self.single:
+            materialized, ended, ids, found, unfilled = reply
+            return Page(materialized == 1, ids, ended == 1, found, [uuid.UUID(bytes=c) for c in unfilled])
+        materialized, truncated, ids, celebs = reply
+        if materialized != 1:
+            return Page(False, [], False, [], [])
+        slices = await self._celebrity_slices([uuid.UUID(bytes=c) for c in celebs], cursor, count)
+        filled = [s for _, s in slices if s.materialized]
+        merged, ended = merge_window([(ids, truncated == 1), *((s.ids, s.truncated) for s in filled)], count)
+        unfilled = [author for author, s in slices if not s.materialized]
+        return Page(True, merged, ended, await self.get_items(merged), unfilled)
+
+    async def _celebrity_slices(
+        self, authors: list[uuid.UUID], cursor: bytes, count: int
+    ) -> list[tuple[uuid.UUID, _Slice]]:
+        if not authors:
+            return []
+        args = [cursor, count, self.ttl, "list", self.max_items]
+
+        def queue(pipe: Any) -> None:
+            for author in authors:
+                listing = keys.celebrity(author)
+                # KEYS[3] is unused for a list; the marker stands in, in the same slot.
+                _evalsha(pipe, self._page.sha, [listing.marker, listing.ids, listing.marker], args)
+
+        replies = await self._pipelined(queue)
+        return [(a, _Slice(m == 1, t == 1, ids)) for a, (m, t, ids) in zip(authors, replies)]
+
+    # -- celebrity lists --------------------------------------------------------------
+    async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+        listing = keys.celebrity(author)
+        await self._push(keys=[listing.marker, listing.ids], args=[self.max_items, "1", *_newest_first(tweet_ids)])
+
+    async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+        listing = keys.celebrity(author).ids
+        await self._pipelined(lambda pipe: [pipe.lrem(listing, 0, t.bytes) for t in tweet_ids])
+
+    async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:
+        return cast(list[bytes], await self.redis.lrange(keys.celebrity(author).ids, 0, -1))
+
+    async def is_celebrity_list_filled(self, author: uuid.UUID) -> bool:
+        return bool(await self.redis.exists(keys.celebrity(author).marker))
+
+    async def begin_celebrity_list(self, author: uuid.UUID) -> None:
+        await self.redis.set(keys.celebrity(author).marker, b"1")
+
+    async def abandon_celebrity_list(self, author: uuid.UUID) -> None:
+        await self.redis.delete(keys.celebrity(author).marker)
+
+    async def mark_celebrity(self, author: uuid.UUID, is_celebrity: bool) -> bool:
+        if is_celebrity:
+            return bool(await self.redis.sadd(keys.CELEBRITIES, author.bytes))
+        return bool(await self.redis.srem(keys.CELEBRITIES, author.bytes))
+
+    # -- the tweet cache --------------------------------------------------------------
+    async def put_items(self, items: list[TweetItem]) -> None:
+        if not items:
+            return
+        if self._put is not None and len(items) > 1:
+            # One call for many items (a rebuild's 800): far cheaper for the API than a
+            # pipeline of SETs. On a cluster the items' keys share no slot: a pipeline.
+            await self._put(
+                keys=[keys.item(item.tweet_id) for item in items],
+                args=[self.item_ttl, *(item_codec.encode(item) for item in items)],
+            )
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for item in items:
+                pipe.set(keys.item(item.tweet_id), item_codec.encode(item), ex=self.item_ttl)
+            await pipe.execute()
+
+    async def get_items(self, tweet_ids: list[bytes]) -> list[bytes | None]:
+        """One MGET (per slot on a cluster): a page costs one round trip for its items."""
+        if not tweet_ids:
+            return []
+        return await mget(self.redis, [keys.item(t) for t in tweet_ids])
+
+    async def delete_item(self, tweet_id: uuid.UUID) -> None:
+        await self.redis.delete(keys.item(tweet_id))

@@ -1,0 +1,97 @@
+"""The ports of the Timeline Service's core: what the services need from the read
+model's store and from the Users Service, in their own words. The adapters implement
+them (adapters/store, adapters/users_client); the unit tests drive the services with
+in-memory fakes of the same ports (tests/fakes.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import NamedTuple, Protocol
+
+from shared_schemas.internal_api import Following, TweetItem, UserInfo
+
+
+class Page(NamedTuple):
+    """One page of a home as the store holds it (the followed celebrities merged in)."""
+
+    materialized: bool  # False: the home is not in the store; rebuild it, read again
+    ids: list[bytes]  # newest first, each once, at most the count asked for
+    # The cached window ended before the page was full: older tweets exist that the
+    # store does not hold; continue from the source of truth after the last id.
+    window_ended: bool
+    items: list[bytes | None]  # each id's cached item (the API's JSON), None if not cached
+    # Followed celebrities whose list the store has not filled: the page lacks them.
+    unfilled: list[uuid.UUID]
+
+
+class TimelineStore(Protocol):
+    max_items: int  # ids kept per home and per celebrity list
+
+    # -- homes ------------------------------------------------------------------------
+    async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
+        """Place the ids in each materialized home among `users`, in id order, once."""
+
+    async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None: ...
+
+    async def home_ids(self, user: uuid.UUID) -> list[bytes]: ...
+
+    async def is_materialized(self, user: uuid.UUID) -> bool: ...
+
+    async def begin_rebuild(self, user: uuid.UUID, celebrities: list[uuid.UUID]) -> None:
+        """Mark the home materialized and empty, following `celebrities`, *before* its
+        tweets are fetched: what is fanned out meanwhile is kept."""
+
+    async def abandon_rebuild(self, user: uuid.UUID) -> None:
+        """Unmark a home whose rebuild failed, so the next read rebuilds it."""
+
+    async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None: ...
+
+    async def follow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
+        """Merge `celebrity` into the pages of each materialized home among `users`."""
+
+    async def unfollow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None: ...
+
+    async def read_page(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Page: ...
+
+    # -- celebrity lists --------------------------------------------------------------
+    async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+        """Add to a filled list only: an unfilled one is filled from the source."""
+
+    async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None: ...
+
+    async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]: ...
+
+    async def is_celebrity_list_filled(self, author: uuid.UUID) -> bool: ...
+
+    async def begin_celebrity_list(self, author: uuid.UUID) -> None:
+        """Mark the list filled *before* its tweets are fetched (as a rebuild does)."""
+
+    async def abandon_celebrity_list(self, author: uuid.UUID) -> None: ...
+
+    async def mark_celebrity(self, author: uuid.UUID, is_celebrity: bool) -> bool:
+        """Record the author's status; True when it changed (a threshold was crossed)."""
+
+    # -- the tweet cache --------------------------------------------------------------
+    async def put_items(self, items: list[TweetItem]) -> None: ...
+
+    async def get_items(self, tweet_ids: list[bytes]) -> list[bytes | None]: ...
+
+    async def delete_item(self, tweet_id: uuid.UUID) -> None: ...
+
+
+class UsersSource(Protocol):
+    """The source of truth, as the Timeline Service may ask it (the Users Service's
+    internal API)."""
+
+    async def user(self, user_id: uuid.UUID) -> UserInfo: ...
+
+    async def following(self, user_id: uuid.UUID) -> Following: ...
+
+    def follower_pages(self, user_id: uuid.UUID, page_size: int) -> AsyncIterator[list[uuid.UUID]]: ...
+
+    async def recent_tweets(
+        self, authors: list[uuid.UUID], before: uuid.UUID | None, limit: int
+    ) -> list[TweetItem]: ...
+
+    async def tweets_by_ids(self, tweet_ids: list[uuid.UUID]) -> list[TweetItem]: ...
