@@ -1,0 +1,101 @@
+"""Fan-out, celebrities and their crossings, against in-memory fakes of the store and
+the source of truth: what each event leaves in the read model."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.unit.services import world
+
+
+def _ids(raw: list[bytes]) -> list[uuid.UUID]:
+    return [uuid.UUID(bytes=b) for b in raw]
+
+
+async def test_a_tweet_reaches_every_reading_follower_and_its_author_and_nobody_else() -> None:
+    w = world()
+    author, reader, idle, stranger = (w.users.add_user(n) for n in ("a", "r", "i", "s"))
+    for follower in (reader, idle):
+        w.users.follow(follower, author)
+    for user in (author, reader, stranger):
+        await w.timeline(user)  # read once: materialized
+    tweet = await w.tweet(author)
+    assert _ids(await w.store.home_ids(reader)) == [tweet] == _ids(await w.store.home_ids(author))
+    assert await w.store.home_ids(idle) == []  # nobody reads it: rebuilt when someone does
+    assert await w.store.home_ids(stranger) == []
+    assert await w.timeline(idle) == [tweet]
+
+
+async def test_a_celebritys_tweet_is_kept_once_and_merged_into_each_followers_page() -> None:
+    w = world(threshold=2)
+    star, fan, other, plain = (w.users.add_user(n) for n in ("s", "f", "o", "p"))
+    await w.timeline(fan)
+    await w.follow(fan, plain)
+    await w.follow(fan, star)
+    await w.follow(other, star)  # the second follower: a celebrity now
+    older = await w.tweet(plain)
+    tweet = await w.tweet(star)
+    assert tweet.bytes not in await w.store.home_ids(fan)  # not fanned out
+    assert _ids(await w.store.celebrity_ids(star)) == [tweet]
+    assert await w.timeline(fan) == [tweet, older] and await w.timeline(other) == [tweet]
+
+
+async def test_crossing_the_threshold_either_way_rewires_the_homes() -> None:
+    w = world(threshold=3)
+    author, first, second, third = (w.users.add_user(n) for n in ("a", "1", "2", "3"))
+    for fan in (first, second):
+        await w.timeline(fan)
+        await w.follow(fan, author)
+    before = await w.tweet(author)  # fanned out
+    await w.follow(third, author)  # crosses up: merged at read time from now on
+    assert author in w.store.celebs and author in w.store.followed[first]
+    during = await w.tweet(author)
+    assert during.bytes not in await w.store.home_ids(first)
+    for fan in (first, second, third):
+        assert await w.timeline(fan) == [during, before]  # once each, in order
+    await w.unfollow(third, author)  # crosses down: the list's tweets go into the homes
+    assert author not in w.store.celebs and author not in w.store.followed[first]
+    after = await w.tweet(author)
+    for fan in (first, second):
+        assert _ids(await w.store.home_ids(fan)) == [after, during, before]
+        assert await w.timeline(fan) == [after, during, before]
+    assert await w.timeline(third) == []
+
+
+async def test_a_follow_backfills_and_an_unfollow_takes_the_authors_tweets_away() -> None:
+    w = world()
+    author, other, reader = (w.users.add_user(n) for n in ("a", "o", "r"))
+    await w.timeline(reader)
+    early = [await w.tweet(author, f"early {i}") for i in range(3)]
+    await w.follow(reader, other)
+    theirs = await w.tweet(other)
+    await w.follow(reader, author)
+    assert await w.timeline(reader) == [theirs, *early[::-1]]
+    await w.unfollow(reader, author)
+    assert await w.timeline(reader) == [theirs]
+
+
+async def test_a_deleted_tweet_leaves_homes_lists_and_the_cache() -> None:
+    w = world(threshold=2)
+    author, star, fan, other = (w.users.add_user(n) for n in ("a", "s", "f", "o"))
+    await w.timeline(fan)
+    for followee in (author, star):
+        await w.follow(fan, followee)
+    await w.follow(other, star)
+    plain, starred = await w.tweet(author), await w.tweet(star)
+    await w.delete(author, plain)
+    await w.delete(star, starred)
+    assert await w.timeline(fan) == []
+    assert await w.store.get_items([plain.bytes, starred.bytes]) == [None, None]
+    assert await w.store.celebrity_ids(star) == []
+
+
+async def test_the_same_event_twice_changes_nothing_more() -> None:
+    w = world()
+    author, reader = w.users.add_user("a"), w.users.add_user("r")
+    w.users.follow(reader, author)
+    await w.timeline(reader)
+    event = w.tweet_event(author)
+    for _ in range(3):
+        await w.fanout.handle(event)
+    assert _ids(await w.store.home_ids(reader)) == [event.tweet_id]

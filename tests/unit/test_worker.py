@@ -1,0 +1,121 @@
+"""The worker's retry and dead-letter policy, against fakes of Kafka's consumer and
+producer and of the stores: what can pass is retried until it does, what never can is
+parked verbatim, and the offset moves only past what was applied or parked."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+
+from shared_schemas import codec, topics
+from tests.unit.services import world
+from timeline.worker.consumer import RETRIES, Worker
+from timeline.worker.retry import Backoff
+
+TP = TopicPartition(topics.TWEETS.name, 0)
+
+
+class FakeConsumer:
+    def __init__(self) -> None:
+        self.committed: dict[TopicPartition, int] = {}
+        self.seeks: list[int] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed.update(offsets)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append(offset)
+
+
+class FakeProducer:
+    def __init__(self, down: int = 0) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes | None, dict]] = []
+        self.down = down
+
+    async def send_and_wait(self, topic, value, key=None, headers=None):
+        if self.down:
+            self.down -= 1
+            raise ConnectionError("kafka unreachable")
+        self.sent.append((topic, value, key, dict(headers or [])))
+
+
+def _record(offset: int, value: bytes | None, key: bytes = b"k") -> ConsumerRecord:
+    return ConsumerRecord(TP.topic, TP.partition, offset, 0, 0, key, value, None, 0, 0, [])
+
+
+def _worker(fanout, producer=None) -> tuple[Worker, FakeConsumer, FakeProducer]:
+    consumer, producer = FakeConsumer(), producer or FakeProducer()
+    return Worker(consumer, producer, fanout, Backoff(0.001, 0.004)), consumer, producer
+
+
+def _retries() -> float:
+    return RETRIES.labels(TP.topic)._value.get()
+
+
+async def test_records_that_are_no_event_are_parked_verbatim_and_the_partition_moves_on() -> None:
+    w = world()
+    author, reader = w.users.add_user("a"), w.users.add_user("r")
+    w.users.follow(reader, author)
+    await w.timeline(reader)
+    behind = w.tweet_event(author)
+    poison = [None, b"\xff\xfe", b'{"type": "tweet.exploded"}', b"{" + b" " * codec.MAX_EVENT_BYTES + b"}"]
+    records = [_record(i, value) for i, value in enumerate(poison)] + [_record(4, codec.encode(behind))]
+    worker, consumer, producer = _worker(w.fanout)
+    await worker._partition(TP, records, asyncio.Event())
+    assert [value for _, value, _, _ in producer.sent] == poison  # byte for byte, a tombstone too
+    assert all(h["dlq.topic"] == TP.topic.encode() and h["dlq.error"] for _, _, _, h in producer.sent)
+    assert [h["dlq.offset"] for _, _, _, h in producer.sent] == [b"0", b"1", b"2", b"3"]
+    assert await w.timeline(reader) == [behind.tweet_id]  # the event behind them is applied
+    assert consumer.committed == {TP: 5}
+
+
+async def test_a_store_that_is_down_is_waited_for_and_nothing_is_parked() -> None:
+    w = world()
+    author, reader = w.users.add_user("a"), w.users.add_user("r")
+    w.users.follow(reader, author)
+    await w.timeline(reader)
+    events = [w.tweet_event(author) for _ in range(3)]
+    w.users.down = 25  # many failed attempts in a row: more than any fixed budget
+    before = _retries()
+    worker, consumer, producer = _worker(w.fanout)
+    await worker._partition(TP, [_record(i, codec.encode(e)) for i, e in enumerate(events)], asyncio.Event())
+    assert producer.sent == [] and _retries() - before == 25
+    assert await w.timeline(reader) == [e.tweet_id for e in events[::-1]]
+    assert consumer.committed == {TP: 3}
+
+
+async def test_a_batch_waiting_to_retry_stops_when_its_partition_leaves_and_commits_what_was_applied() -> None:
+    w = world()
+    author, reader = w.users.add_user("a"), w.users.add_user("r")
+    w.users.follow(reader, author)
+    await w.timeline(reader)
+    second = w.tweet_event(author)
+    worker, consumer, producer = _worker(w.fanout)
+    w.users.down = 10**9  # down for good, as far as this worker is concerned
+    leaving = asyncio.Event()
+    task = asyncio.create_task(worker._partition(TP, [_record(0, b"null"), _record(1, codec.encode(second))], leaving))
+    await asyncio.sleep(0.05)
+    assert not task.done()  # still retrying the event at offset 1
+    leaving.set()  # revoked, or SIGTERM
+    await asyncio.wait_for(task, 1)
+    assert consumer.committed == {TP: 1} and consumer.seeks == [1]  # the next owner starts at 1
+    assert len(producer.sent) == 1  # offset 0 ("null", no event) was parked; 1 was not
+
+
+async def test_the_dead_letter_topic_unreachable_is_retried_too() -> None:
+    w = world()
+    worker, consumer, producer = _worker(w.fanout, FakeProducer(down=3))
+    await worker._partition(TP, [_record(0, b"not json")], asyncio.Event())
+    assert len(producer.sent) == 1 and consumer.committed == {TP: 1}
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 5, 40])
+def test_the_backoff_doubles_up_to_its_cap_with_jitter(attempt: int) -> None:
+    backoff = Backoff(0.2, 30)
+    base = min(30, 0.2 * 2 ** (attempt - 1))
+    assert all(0.75 * base <= backoff.delay(attempt) <= 1.25 * base for _ in range(50))
