@@ -101,4 +101,4 @@ def test_each_service_publishes_its_openapi_through_the_gateway(api: httpx.Clien
     assert response.status_code == 200, response.text
     document = response.json()
     assert any(p.startswith(path) for p in document["paths"])
-    assert not any(p.startswith("/internal") for p in document["paths"])
+    assert all(p.startswith("/api/v1/") for p in document["paths"])  # no /internal, /metrics, /health

@@ -8,7 +8,6 @@ import logging
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.plugins.prometheus import PrometheusController
 
 from shared_schemas.cursors import CursorCodec
 from timeline import bootstrap, logs
@@ -28,7 +27,7 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
             timeline_route(parts.reader, cursors),
             observability.health,
             observability.ready,
-            PrometheusController,
+            observability.MetricsController,
         ],
         middleware=[observability.instrument("timeline_service")],
         exception_handlers=errors.HANDLERS,

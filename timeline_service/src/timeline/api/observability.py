@@ -15,6 +15,7 @@ from typing import cast
 import msgspec
 from litestar import get
 from litestar.datastructures import State
+from litestar.plugins.prometheus import PrometheusController
 from litestar.plugins.prometheus.middleware import PrometheusMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, HTTPScope, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
@@ -216,3 +217,10 @@ async def ready(state: State) -> dict[str, str]:
     needed only on a miss, and its outage must not take timeline reads out of service."""
     await state.redis.ping()
     return {"status": "ready"}
+
+
+class MetricsController(PrometheusController):
+    """Prometheus metrics at /metrics: for the scraper, not part of the public API (and
+    so not in its OpenAPI document)."""
+
+    include_in_schema = False

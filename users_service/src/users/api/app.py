@@ -8,7 +8,6 @@ import logging
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.plugins.prometheus import PrometheusController
 
 from shared_schemas.cursors import CursorCodec
 from users import logs
@@ -36,7 +35,7 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
             InternalController,
             observability.health,
             observability.ready,
-            PrometheusController,
+            observability.MetricsController,
         ],
         middleware=[observability.instrument("users_service")],
         exception_handlers=errors.HANDLERS,

@@ -13,6 +13,7 @@ from typing import cast
 import msgspec
 from litestar import get
 from litestar.datastructures import State
+from litestar.plugins.prometheus import PrometheusController
 from litestar.plugins.prometheus.middleware import PrometheusMiddleware
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
@@ -152,3 +153,10 @@ async def ready(state: State) -> dict[str, str]:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     return {"status": "ready"}
+
+
+class MetricsController(PrometheusController):
+    """Prometheus metrics at /metrics: for the scraper, not part of the public API (and
+    so not in its OpenAPI document)."""
+
+    include_in_schema = False

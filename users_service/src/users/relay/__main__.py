@@ -14,6 +14,7 @@ from users import settings as settings_module
 from users.adapters.db import ShardedDatabase
 from users.adapters.kafka import make_producer
 from users.relay.outbox_relay import OutboxRelay
+from users.services import follow_edges
 
 log = logging.getLogger("users.relay")
 
@@ -43,6 +44,9 @@ async def main() -> None:
         settings.relay_poll_seconds,
         list(settings.shard_dsns),
         settings.db_connect_timeout,
+        # The follow graph's second half ("who follows Y", on Y's shard) is written from
+        # the outbox, before the follow's event is published (services/follow_edges.py).
+        before_publish=lambda rows: follow_edges.apply(db, rows),
     )
     await relay.listen()
     log.info("relay started", extra={"shards": len(settings.shard_dsns), "metrics_port": settings.relay_metrics_port})

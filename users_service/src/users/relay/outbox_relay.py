@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -12,7 +13,6 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from users.adapters import outbox_repo
 from users.adapters.db import ShardedDatabase
-from users.relay import follow_edges
 
 log = logging.getLogger("users.relay")
 
@@ -28,6 +28,9 @@ PUBLISH_DELAY = Histogram(
 )
 
 
+BatchStep = Callable[[list[outbox_repo.OutboxRow]], Awaitable[None]]
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -37,8 +40,12 @@ class OutboxRelay:
         poll_seconds: float,
         dsns: list[str] | None = None,
         connect_timeout: float = 5.0,
+        before_publish: BatchStep | None = None,
     ) -> None:
-        self.db, self.producer = db, producer
+        """`before_publish`: what must be done with a batch before its events go out (the
+        follow graph's second half); it runs again if the relay dies before the rows are
+        deleted, so it must be idempotent."""
+        self.db, self.producer, self.before_publish = db, producer, before_publish
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
         self.dsns, self.connect_timeout = dsns or [], connect_timeout
         self.listeners: dict[int, asyncpg.Connection] = {}
@@ -55,7 +62,8 @@ class OutboxRelay:
             if not rows:
                 BACKLOG.labels(shard).set(0)
                 return 0
-            await follow_edges.apply(self.db, rows)
+            if self.before_publish is not None:
+                await self.before_publish(rows)
             acked, error = await self.publish(rows)
             if acked:
                 await outbox_repo.delete(conn, [row.id for row in rows[:acked]])
