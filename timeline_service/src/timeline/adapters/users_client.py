@@ -26,9 +26,8 @@ class UnknownUser(Exception):
 
 
 class UsersClient:
-    """aiohttp rather than httpx: the worker asks for a follower page for every tweet it
-    fans out, and aiohttp's client spends about a third of httpx's CPU a request here
-    (docs/benchmarks.md, the write path)."""
+    """aiohttp rather than httpx: the worker makes a request for every tweet it fans
+    out, and aiohttp's client costs less CPU a request (docs/decisions/0011)."""
 
     def __init__(self, base_url: str, connect_timeout: float = 2.0, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")

@@ -32,10 +32,9 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
         middleware=[observability.instrument("timeline_service")],
         exception_handlers=errors.HANDLERS,
         state=State({"redis": parts.redis}),  # for /ready
-        # Last of the start-up work: what exists by now (the app, its routes and schemas,
-        # the clients) lives as long as the process, and the collector's full passes over
-        # it held every request under way for milliseconds: frozen, out of its reach, the
-        # read p99 halved (docs/benchmarks.md, "A fourth pass").
+        # Last of the start-up work: what exists by now (the app, its routes, the clients)
+        # lives as long as the process; frozen, the collector's full passes no longer walk
+        # it while requests wait (docs/decisions/0012).
         on_startup=[gc.freeze],
         on_shutdown=[parts.close, observability.request_records.flush],
         openapi_config=OpenAPIConfig(title="Timeline Service", version="1.0.0", path="/api/v1/docs/timeline"),

@@ -86,6 +86,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    # uvloop, as the APIs run under uvicorn: its C event loop and socket writes cost
-    # less CPU a message than asyncio's (docs/benchmarks.md, the write path).
+    # uvloop, as the APIs run under uvicorn: less CPU a message (docs/decisions/0011).
     uvloop.run(main())

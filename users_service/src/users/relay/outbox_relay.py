@@ -76,8 +76,7 @@ class OutboxRelay:
                     extra={"shard": shard, "kept": len(rows) - acked, "error": repr(error)},
                 )
             # What is still owed. A short batch took every row its snapshot could see, so
-            # only refused rows remain; counting the table each time was one more query
-            # per batch, and at a hundred tweets a second most batches are one row.
+            # only refused rows remain: the table is counted (a query) only after a full one.
             full = len(rows) >= self.batch_size
             BACKLOG.labels(shard).set(await outbox_repo.backlog(conn) if full else len(rows) - acked)
         PUBLISHED.labels(shard).inc(acked)

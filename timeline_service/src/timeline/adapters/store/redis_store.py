@@ -18,8 +18,8 @@ from timeline.domain import items as item_codec
 from timeline.domain.merge import merge_window
 from timeline.services.ports import Page
 
-# Homes per push script call on a single Redis: a call takes some 20 µs a home, so a
-# call of 100 holds the server for about 2 ms at most.
+# Homes per push script call on a single Redis: enough to make one call cheaper than
+# many, few enough that no call holds the server for long (docs/decisions/0005).
 PUSH_HOMES = 100
 
 
