@@ -22,6 +22,8 @@ export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
 # A store that comes back is retried within 5 s (30 s in production): the fault suite's
 # outages then converge soon after they end.
 : "${TIMELINE_RETRY_MAX_BACKOFF_SECONDS:=5}"; export TIMELINE_RETRY_MAX_BACKOFF_SECONDS
+# Low, so a test can reach the following limit (409) with a few dozen follows.
+: "${USERS_MAX_FOLLOWING:=30}"; export USERS_MAX_FOLLOWING
 # Two of each, so the tests run the consumer group and the relays the way production does.
 : "${TIMELINE_WORKER_COUNT:=2}"; export TIMELINE_WORKER_COUNT
 : "${USERS_RELAY_COUNT:=2}"; export USERS_RELAY_COUNT

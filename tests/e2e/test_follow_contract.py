@@ -3,6 +3,7 @@ with every kind of bad input, and the effects a user can see (counts, timeline).
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -261,3 +262,24 @@ def test_follow_backfills_and_unfollow_removes_and_stops_new_tweets(gw: Gateway)
     home = timeline_ids(gw, reader)
     assert new not in home and not set(old) & set(home)
     assert own in home
+
+
+# --- the following limit (USERS_MAX_FOLLOWING; make test sets it low) --------------------------
+
+
+def test_following_past_the_limit_is_409_and_following_again_or_after_an_unfollow_is_not(gw: Gateway) -> None:
+    limit = int(os.environ.get("USERS_MAX_FOLLOWING", "5000"))
+    if limit > 60:
+        pytest.skip("needs make test's low USERS_MAX_FOLLOWING")
+    follower = new_user(gw)
+    followees = [new_user(gw) for _ in range(limit + 1)]
+    for followee in followees[:limit]:
+        follow(gw, follower, followee)
+    refused = gw.post(FOLLOW, user=follower, json={"follow_user_id": followees[limit]})
+    assert_error(refused, 409)
+    assert "limit" in refused.json()["detail"]
+    assert counts(gw, follower)[1] == limit  # nothing changed
+    follow(gw, follower, followees[0])  # following again someone followed: still 201
+    unfollow(gw, follower, followees[0])
+    follow(gw, follower, followees[limit])  # room again after an unfollow
+    wait_counts(gw, follower, followers=0, following=limit)

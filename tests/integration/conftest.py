@@ -11,6 +11,8 @@ from tests.support import stack
 from users.adapters.db import ShardedDatabase
 from users.settings import Settings as UsersSettings
 
+MAX_FOLLOWING = UsersSettings().max_following
+
 
 @pytest.fixture(scope="session")
 async def db():

@@ -7,6 +7,7 @@ import uuid
 import httpx
 import pytest
 
+from tests.integration.conftest import MAX_FOLLOWING
 from tests.support import GATEWAY, USERS_API, eventually, unique_name
 from timeline.adapters.users_client import UnknownUser, UsersClient
 from users.services import accounts, follows
@@ -24,7 +25,7 @@ async def test_followers_come_in_pages_that_cover_everyone_once(db, client: User
     star = await accounts.create_user(db, unique_name())
     fans = [await accounts.create_user(db, unique_name()) for _ in range(7)]
     for fan in fans:
-        await follows.follow(db, fan.user_id, star.user_id)
+        await follows.follow(db, fan.user_id, star.user_id, MAX_FOLLOWING)
 
     async def collected():
         pages = [page async for page in client.follower_pages(star.user_id, 3)]
@@ -39,7 +40,7 @@ async def test_following_lists_followees_with_their_counts(db, client: UsersClie
     reader = await accounts.create_user(db, unique_name())
     followees = [await accounts.create_user(db, unique_name()) for _ in range(3)]
     for followee in followees:
-        await follows.follow(db, reader.user_id, followee.user_id)
+        await follows.follow(db, reader.user_id, followee.user_id, MAX_FOLLOWING)
     result = await client.following(reader.user_id)
     assert result.user.user_id == reader.user_id and result.user.following_count == 3
     assert {u.user_id for u in result.following} == {f.user_id for f in followees}

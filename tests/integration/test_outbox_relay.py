@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from shared_schemas import topics
 from shared_schemas.events import FollowCreated, TweetCreated
 from shared_schemas.ids import utcnow
+from tests.integration.conftest import MAX_FOLLOWING
 from tests.integration.kafka_tail import TopicTail
 from tests.support import eventually, stack, unique_name
 from users.adapters import outbox_repo
@@ -77,7 +78,7 @@ async def test_an_event_written_while_the_relay_is_down_goes_out_when_it_returns
 async def test_the_follow_graph_heals_after_a_crash_between_its_halves(db, relay_stopped) -> None:
     follower = await accounts.create_user(db, unique_name())
     followee = await accounts.create_user(db, unique_name())
-    await follows.follow(db, follower.user_id, followee.user_id)
+    await follows.follow(db, follower.user_id, followee.user_id, MAX_FOLLOWING)
     shard = db.map.for_user(followee.user_id)
     edge = (
         sa.select(sa.func.count())

@@ -9,6 +9,7 @@ import pytest
 
 from shared_schemas.ids import new_id
 from shared_schemas.internal_api import TweetItem
+from tests.integration.conftest import MAX_FOLLOWING
 from tests.support import USERS_API, eventually, unique_name
 from timeline.adapters.store import keys
 from timeline.adapters.store.redis_store import RedisTimelineStore
@@ -32,7 +33,7 @@ async def reader(any_redis):
 async def test_a_page_with_a_celebrity_merged_in_reads_whole_and_in_order(db, reader: Reader, any_redis) -> None:
     me, star, friend, fan = [await accounts.create_user(db, unique_name()) for _ in range(4)]
     for follower, followee in ((me.user_id, star.user_id), (fan.user_id, star.user_id), (me.user_id, friend.user_id)):
-        await follows.follow(db, follower, followee)
+        await follows.follow(db, follower, followee, MAX_FOLLOWING)
     await eventually(lambda: _followers(db, star.user_id, 2), what="the star's second follower")
     posted = []
     for i in range(3):
@@ -54,7 +55,7 @@ async def test_a_page_without_celebrities_fills_what_the_cache_lacks(db, reader:
     # On a single Redis the page script brings the cached items with the ids; the
     # ones it lacks still come from the Users Service, in place, and are cached again.
     me, friend = [await accounts.create_user(db, unique_name()) for _ in range(2)]
-    await follows.follow(db, me.user_id, friend.user_id)
+    await follows.follow(db, me.user_id, friend.user_id, MAX_FOLLOWING)
     posted = [(await tweet_service.publish(db, friend.user_id, f"plain {i}", None))[0] for i in range(5)]
     first, _ = await reader.page(me.user_id, None, 5)  # builds the home, caches the items
     missing = [keys.item(posted[i]) for i in (1, 3)]

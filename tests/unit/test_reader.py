@@ -67,3 +67,21 @@ async def test_a_rebuild_that_fails_half_way_leaves_the_home_to_be_rebuilt() -> 
     assert not await w.store.is_materialized(reader)  # not served empty from now on
     w.users.recent_tweets = real_recent
     assert await w.timeline(reader) == [tweet]
+
+
+async def test_made_up_callers_are_answered_from_memory_after_the_first_asking() -> None:
+    w = world()
+    made_up = [uuid.uuid4() for _ in range(5)]
+    for caller in made_up:
+        with pytest.raises(NotFound):
+            await w.reader.page(caller, None, 20)
+    asked = w.users.calls
+    for _ in range(3):
+        for caller in made_up:
+            with pytest.raises(NotFound):
+                await w.reader.page(caller, None, 20)
+    assert w.users.calls == asked  # no more calls to the source of truth
+    w.reader.unknown_ttl, w.reader._unknown = 0.0, {}  # memory gone: asked again
+    with pytest.raises(NotFound):
+        await w.reader.page(made_up[0], None, 20)
+    assert w.users.calls == asked + 1

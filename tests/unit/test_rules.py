@@ -1,3 +1,4 @@
+import time
 import unicodedata
 
 import pytest
@@ -40,3 +41,19 @@ def test_rejected_text(text: str) -> None:
 def test_nul_is_refused() -> None:
     with pytest.raises(Invalid):
         normalize_text("a\x00b")
+
+
+def test_280_of_the_most_composed_characters_sent_decomposed_still_fit() -> None:
+    greek = unicodedata.normalize("NFD", "\u1f87")  # ᾇ: α and three combining marks
+    assert len(greek) == 4
+    assert normalize_text(greek * 280) == "\u1f87" * 280
+
+
+def test_a_text_too_long_to_be_a_tweet_is_refused_before_normalizing_cheaply() -> None:
+    """60 KB of combining marks once cost most of a second of CPU in NFC; it is refused
+    by its length first. CPU time, generously bounded: it was 0.9 s."""
+    hostile = "a" + "\u0301\u0323" * 15000
+    started = time.process_time()
+    with pytest.raises(Invalid, match="at most 280"):
+        normalize_text(hostile)
+    assert time.process_time() - started < 0.05

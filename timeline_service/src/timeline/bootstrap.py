@@ -36,4 +36,4 @@ def build(settings: Settings) -> Components:
     store = RedisTimelineStore(redis, settings.max_items, settings.ttl_seconds, settings.tweet_cache_ttl_seconds)
     celebrities = Celebrities(store, users, settings.celebrity_threshold, settings.fanout_batch)
     fanout = Fanout(store, users, celebrities, settings.backfill_items, settings.fanout_batch)
-    return Components(redis, users, store, fanout, Reader(store, users, celebrities))
+    return Components(redis, users, store, fanout, Reader(store, users, celebrities, settings.unknown_user_ttl_seconds))

@@ -30,6 +30,11 @@ class Settings:
     )
     # How many of a newly followed author's tweets a follow brings into the timeline.
     backfill_items: int = field(default_factory=lambda: int(_env("TIMELINE_BACKFILL_ITEMS", "200")))
+    # How long a Timeline API process remembers that a caller id is unknown (404 without
+    # asking Redis or the Users Service again).
+    unknown_user_ttl_seconds: float = field(
+        default_factory=lambda: float(_env("TIMELINE_UNKNOWN_USER_TTL_SECONDS", "30"))
+    )
     cursor_secret: str = field(default_factory=lambda: _env("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
     consumer_group: str = field(default_factory=lambda: _env("TIMELINE_CONSUMER_GROUP", "timeline-fanout"))
     # A failed event is tried again after this, twice that, ... up to the cap, for as

@@ -41,6 +41,9 @@ class Settings:
     cursor_secret: str = field(
         default_factory=lambda: os.environ.get("USERS_CURSOR_SECRET", "local-users-cursor-secret")
     )
+    # Twitter's limit: more follows are refused (409), which bounds what a page past the
+    # timeline's window and a rebuild must read.
+    max_following: int = field(default_factory=lambda: int(os.environ.get("USERS_MAX_FOLLOWING", "5000")))
     relay_batch_size: int = field(default_factory=lambda: int(os.environ.get("USERS_RELAY_BATCH_SIZE", "500")))
     # Polling is only the fallback: the relay wakes on NOTIFY as soon as a row commits.
     relay_poll_seconds: float = field(default_factory=lambda: float(os.environ.get("USERS_RELAY_POLL_SECONDS", "1.0")))

@@ -39,7 +39,9 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
         ],
         middleware=[observability.instrument("users_service")],
         exception_handlers=errors.HANDLERS,
-        state=State({"db": db, "cursors": CursorCodec(settings.cursor_secret)}),
+        state=State(
+            {"db": db, "cursors": CursorCodec(settings.cursor_secret), "max_following": settings.max_following}
+        ),
         # Last of the start-up work: what exists by now (the app, its routes, the clients)
         # lives as long as the process; frozen, the collector's full passes no longer walk
         # it while requests wait (docs/decisions/0012).

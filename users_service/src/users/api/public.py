@@ -56,7 +56,7 @@ class FollowController(Controller):
         self, state: State, data: schemas.FollowRequest, x_user_id: CallerHeader = None
     ) -> Response[bytes]:
         """Follow a user (also 201 when already following)."""
-        await follows.follow(state.db, caller_id(x_user_id), data.follow_user_id)
+        await follows.follow(state.db, caller_id(x_user_id), data.follow_user_id, state.max_following)
         return Response(b"", status_code=201)  # the contract has no body here, not even `null`
 
     @delete("/{user_id:str}", operation_id="unfollow", status_code=204)

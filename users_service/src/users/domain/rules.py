@@ -10,6 +10,11 @@ from users.domain.errors import Invalid
 USERNAME_RE = re.compile(r"[A-Za-z0-9_]{1,15}")
 # Twitter's limit, counted in code points after NFC normalization.
 MAX_TWEET_CODE_POINTS = 280
+# NFC composes at most four code points into one (Greek ᾇ: α and three marks), so no
+# text longer than this can be a valid tweet. Refusing it before normalizing bounds the
+# cost of a request: normalization grows with the square of a run of combining marks
+# (60 KB of them took most of a second).
+MAX_TEXT_BEFORE_NFC = 4 * MAX_TWEET_CODE_POINTS
 
 
 def check_username(username: str) -> str:
@@ -25,6 +30,8 @@ def username_key(username: str) -> str:
 
 def normalize_text(text: str) -> str:
     """NFC first, so 280 decomposed `é` (560 code points as sent) still fit."""
+    if len(text) > MAX_TEXT_BEFORE_NFC:
+        raise Invalid(f"text must be at most {MAX_TWEET_CODE_POINTS} characters")
     normalized = unicodedata.normalize("NFC", text)
     if "\x00" in normalized:
         # PostgreSQL text cannot hold NUL; no tweet needs one.

@@ -9,21 +9,27 @@ from shared_schemas.events import FollowCreated, FollowRemoved
 from shared_schemas.ids import new_id, utcnow
 from users.adapters import follows_repo, outbox_repo, users_repo
 from users.adapters.db import ShardedDatabase
-from users.domain.errors import Invalid, NotFound
+from users.domain.errors import Conflict, Invalid, NotFound
 from users.services.accounts import find_user
 
 
-async def follow(db: ShardedDatabase, follower: uuid.UUID, followee: uuid.UUID) -> None:
-    """Idempotent: following someone already followed changes nothing and succeeds."""
+async def follow(db: ShardedDatabase, follower: uuid.UUID, followee: uuid.UUID, max_following: int) -> None:
+    """Idempotent: following someone already followed changes nothing and succeeds.
+    Past `max_following` accounts, a new follow is refused: a page past the timeline's
+    window and a rebuild read every followed author, so their number must be bounded."""
     if follower == followee:
         raise Invalid("you cannot follow yourself")
     if await find_user(db, followee) is None:
         raise NotFound("user to follow not found")
     now = utcnow()
     async with db.primary_for_user(follower).begin() as conn:
-        if await users_repo.get_user(conn, follower) is None:
+        # Locked: concurrent follows of one caller take turns, so the count is exact.
+        caller = await users_repo.get_user(conn, follower, for_update=True)
+        if caller is None:
             raise NotFound("caller (X-User-ID) not found")
         if await follows_repo.add_following(conn, follower, followee, now):
+            if caller.following_count >= max_following:
+                raise Conflict(f"following limit reached: at most {max_following} accounts")
             await users_repo.add_to_counts(conn, follower, following=1)
             event = FollowCreated(event_id=new_id(), occurred_at=now, follower_id=follower, followee_id=followee)
             await outbox_repo.add(conn, topics.FOLLOWS.name, str(follower), event)
