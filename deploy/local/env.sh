@@ -56,6 +56,11 @@ export ROOT
 # (served without delay, then 429).
 : "${GATEWAY_RATE_LIMIT:=50r/s}"; export GATEWAY_RATE_LIMIT
 : "${GATEWAY_RATE_BURST:=100}"; export GATEWAY_RATE_BURST
+# The same per client address, always (so rotating X-User-IDs escapes nothing), and the
+# connections one address may hold open.
+: "${GATEWAY_ADDRESS_RATE_LIMIT:=100r/s}"; export GATEWAY_ADDRESS_RATE_LIMIT
+: "${GATEWAY_ADDRESS_RATE_BURST:=200}"; export GATEWAY_ADDRESS_RATE_BURST
+: "${GATEWAY_CONNECTIONS_PER_ADDRESS:=64}"; export GATEWAY_CONNECTIONS_PER_ADDRESS
 # host:port of the upstreams as written into the gateway config (docker uses
 # service names here; locally the services run on loopback).
 : "${USERS_UPSTREAM:=127.0.0.1:$USERS_API_PORT}"; export USERS_UPSTREAM

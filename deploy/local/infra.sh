@@ -309,7 +309,8 @@ start_nginx() {
   # Render: only our five variables are substituted; nginx's own $variables
   # in the template are left alone.
   # shellcheck disable=SC2016  # the list is literal: envsubst expands it
-  envsubst '${GATEWAY_PORT} ${USERS_UPSTREAM} ${TIMELINE_UPSTREAM} ${GATEWAY_RATE_LIMIT} ${GATEWAY_RATE_BURST}' \
+  envsubst '${GATEWAY_PORT} ${USERS_UPSTREAM} ${TIMELINE_UPSTREAM} ${GATEWAY_RATE_LIMIT} ${GATEWAY_RATE_BURST}
+            ${GATEWAY_ADDRESS_RATE_LIMIT} ${GATEWAY_ADDRESS_RATE_BURST} ${GATEWAY_CONNECTIONS_PER_ADDRESS}' \
     <"$ROOT/deploy/nginx/gateway.conf.template" >"$conf_dir/gateway.conf.new"
   cp "$HERE/nginx.conf" "$conf_dir/nginx.conf.new"
   local f

@@ -24,6 +24,12 @@ export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
 : "${TIMELINE_RETRY_MAX_BACKOFF_SECONDS:=5}"; export TIMELINE_RETRY_MAX_BACKOFF_SECONDS
 # Low, so a test can reach the following limit (409) with a few dozen follows.
 : "${USERS_MAX_FOLLOWING:=30}"; export USERS_MAX_FOLLOWING
+# The whole suite runs from one address, faster than any one client would: the
+# per-address limits are raised for it (the hostile-input test puts the defaults back
+# while it shows them at work).
+: "${GATEWAY_ADDRESS_RATE_LIMIT:=5000r/s}"; export GATEWAY_ADDRESS_RATE_LIMIT
+: "${GATEWAY_ADDRESS_RATE_BURST:=10000}"; export GATEWAY_ADDRESS_RATE_BURST
+: "${GATEWAY_CONNECTIONS_PER_ADDRESS:=512}"; export GATEWAY_CONNECTIONS_PER_ADDRESS
 # Two of each, so the tests run the consumer group and the relays the way production does.
 : "${TIMELINE_WORKER_COUNT:=2}"; export TIMELINE_WORKER_COUNT
 : "${USERS_RELAY_COUNT:=2}"; export USERS_RELAY_COUNT

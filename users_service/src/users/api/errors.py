@@ -38,6 +38,12 @@ def bad_encoding(_: Request, exc: UnicodeDecodeError) -> Response:
     return _json(400, "request body is not valid UTF-8")
 
 
+def too_deep(_: Request, exc: RecursionError) -> Response:
+    # The JSON decoder refuses nesting past its depth limit (a kilobyte of `[`): the
+    # client's malformed body, cheaply refused, not a server error.
+    return _json(400, "request body is nested too deeply")
+
+
 def unavailable(request: Request, exc: Exception) -> Response:
     # A database unreachable, restarting or too slow (the clients' timeouts): nothing
     # was written that the client cannot retry, and a retry soon may well succeed.
@@ -56,6 +62,7 @@ HANDLERS: ExceptionHandlersMap = {
     AppError: app_error,
     HTTPException: http_error,
     UnicodeDecodeError: bad_encoding,
+    RecursionError: too_deep,
     db_errors.OperationalError: unavailable,
     db_errors.InterfaceError: unavailable,
     db_errors.TimeoutError: unavailable,

@@ -1,0 +1,90 @@
+"""API.md, Limits and Gateway: what an abusive or careless client gets. Every answer is
+a JSON 4xx with `detail`, cheaply; limits hold whatever X-User-ID is sent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.support import GATEWAY, ROOT
+
+SEED = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+
+
+def _json_error(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, (response.status_code, response.text[:300])
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    assert isinstance(response.json()["detail"], str) and response.json()["detail"]
+
+
+def test_sixty_kilobytes_of_combining_marks_are_refused_at_once(api: httpx.Client) -> None:
+    body = ('{"text": "a' + "\u0301\u0323" * 15000 + '"}').encode()  # ~60 KB of UTF-8
+    assert len(body) < 64 * 1024
+    started = time.perf_counter()
+    response = api.post("/api/v1/tweet", content=body, headers={"X-User-ID": SEED, "content-type": "application/json"})
+    took = time.perf_counter() - started
+    _json_error(response, 400)
+    print(f"[hostile] 60 KB of combining marks: 400 in {took * 1000:.1f} ms (it took 0.9 s of CPU before)")
+    assert took < 0.5  # generous on a shared machine; it is a few milliseconds
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tweet", "/api/v1/follow"])
+def test_deeply_nested_json_is_a_json_400(api: httpx.Client, path: str) -> None:
+    for body in ("[" * 1100, '{"text": ' + "[" * 5000):
+        response = api.post(path, content=body, headers={"X-User-ID": SEED, "content-type": "application/json"})
+        _json_error(response, 400)
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/users/%C3%A9t%C3%A9", "/api/v1/users/%FF%FE", "/api/v1/users/caf%C3%A9/tweets"]
+)
+def test_odd_unicode_in_a_path_is_a_json_400(api: httpx.Client, path: str) -> None:
+    _json_error(api.get(path), 400)
+
+
+def test_oversized_headers_and_uris_get_json_errors(api: httpx.Client) -> None:
+    _json_error(api.get("/api/v1/timeline", headers={"X-Filler": "x" * 20_000}), 431)
+    _json_error(api.get("/api/v1/timeline?" + "a" * 9000), 414)
+
+
+ADDRESS_LIMITS = ("GATEWAY_ADDRESS_RATE_LIMIT", "GATEWAY_ADDRESS_RATE_BURST", "GATEWAY_CONNECTIONS_PER_ADDRESS")
+
+
+def _render_gateway(env: dict[str, str]) -> None:
+    subprocess.run(["bash", str(ROOT / "deploy/local/infra.sh"), "start"], env=env, check=True, capture_output=True)
+    time.sleep(0.5)  # nginx's old workers finish their requests after the reload
+
+
+@pytest.fixture
+def default_address_limits():
+    """The gateway with its default per-address limits (deploy/local/env.sh's: the test
+    stack raises them for the rest of the suite), and the raised ones back afterwards."""
+    _render_gateway({k: v for k, v in os.environ.items() if k not in ADDRESS_LIMITS})
+    try:
+        yield
+    finally:
+        _render_gateway(dict(os.environ))
+
+
+def test_rotating_made_up_ids_from_one_address_meet_429s(default_address_limits) -> None:
+    def read(_: int) -> int:
+        with httpx.Client(base_url=GATEWAY, timeout=10) as client:
+            statuses = []
+            for _ in range(50):
+                response = client.get("/api/v1/timeline", headers={"X-User-ID": str(uuid.uuid4())})
+                statuses.append(response.status_code)
+                if response.status_code == 429:
+                    assert response.headers["retry-after"] and response.json()["detail"]
+            return statuses
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [s for batch in pool.map(read, range(8)) for s in batch]
+    assert len(statuses) == 400 and statuses.count(429) > 0, statuses
+    assert set(statuses) <= {404, 429}  # unknown callers, or limited: nothing else, never a 5xx
+    print(f"[hostile] 400 rapid reads with made-up ids: {statuses.count(429)} met 429")
