@@ -66,6 +66,10 @@ export ROOT
 : "${USERS_UPSTREAM:=127.0.0.1:$USERS_API_PORT}"; export USERS_UPSTREAM
 : "${TIMELINE_UPSTREAM:=127.0.0.1:$TIMELINE_API_PORT}"; export TIMELINE_UPSTREAM
 
+# A local stack: the services accept the public default cursor secrets (anywhere
+# else they refuse to start with them).
+: "${LOCAL_STACK:=true}"; export LOCAL_STACK
+
 # --- Connection strings read by the Python services --------------------------
 if [ -z "${USERS_SHARD_DSNS:-}" ]; then
   # Comma-separated, in PG_SHARD_DBS order (shard index = position).

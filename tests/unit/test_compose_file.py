@@ -208,6 +208,8 @@ def test_gateway_mounts_the_template(services: dict) -> None:
     assert targets[TEMPLATE].endswith(".template")
     assert (ROOT / TEMPLATE).is_file()
     assert any(str(p).endswith(":8080") for p in gateway["ports"])
+    # Loopback unless told otherwise.
+    assert all(str(p).startswith("${GATEWAY_HOST_ADDRESS:-127.0.0.1}:") for p in gateway["ports"])
 
 
 def test_gateway_gets_every_template_variable(services: dict) -> None:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared_schemas import codec
-from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
+from shared_schemas.cursors import CursorCodec, InvalidCursor, check_secret, parse_limit
 from shared_schemas.events import TweetCreated
 from shared_schemas.ids import iso_ms, new_id
 
@@ -50,3 +50,11 @@ def test_event_round_trips_as_json_with_its_type() -> None:
     raw = codec.encode(event)
     assert b'"type":"tweet.created"' in raw
     assert codec.decode(raw) == event
+
+
+def test_the_apis_refuse_public_cursor_secrets_outside_a_local_stack() -> None:
+    for public in ("local-users-cursor-secret", "CHANGE-ME-placeholder-users-cursor-secret", "short"):
+        with pytest.raises(SystemExit, match="USERS_CURSOR_SECRET"):
+            check_secret(public, "USERS_CURSOR_SECRET", local=False)
+        check_secret(public, "USERS_CURSOR_SECRET", local=True)  # fine on a local stack
+    check_secret("a-real-secret-of-32-random-chars!", "USERS_CURSOR_SECRET", local=False)

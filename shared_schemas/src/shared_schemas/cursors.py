@@ -19,6 +19,20 @@ import uuid
 _MAC_BYTES = 8
 
 
+# Secrets anyone can read in this repository: the local stacks' defaults and the
+# Kubernetes placeholders. With one of them, anyone can forge a cursor.
+PUBLIC_SECRET_MARKERS = ("local-", "CHANGE-ME")
+
+
+def check_secret(secret: str, name: str, local: bool) -> None:
+    """Refuse to run with a public cursor secret, unless told this is a local stack."""
+    if not local and (len(secret) < 16 or any(marker in secret for marker in PUBLIC_SECRET_MARKERS)):
+        raise SystemExit(
+            f"{name} is a public default or too short: set a secret of your own (16+ characters), "
+            "or LOCAL_STACK=true on a local stack"
+        )
+
+
 class InvalidCursor(ValueError):
     """The token was not issued by this service (or was altered)."""
 

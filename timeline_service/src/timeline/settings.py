@@ -35,6 +35,9 @@ class Settings:
     unknown_user_ttl_seconds: float = field(
         default_factory=lambda: float(_env("TIMELINE_UNKNOWN_USER_TTL_SECONDS", "30"))
     )
+    # A local stack (make run, make test, docker compose) may run with the public default
+    # cursor secrets; anything else refuses to start with them.
+    local_stack: bool = field(default_factory=lambda: _env("LOCAL_STACK", "false").lower() in ("1", "true", "yes"))
     cursor_secret: str = field(default_factory=lambda: _env("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
     consumer_group: str = field(default_factory=lambda: _env("TIMELINE_CONSUMER_GROUP", "timeline-fanout"))
     # A failed event is tried again after this, twice that, ... up to the cap, for as

@@ -38,6 +38,11 @@ class Settings:
     kafka_request_timeout_ms: int = field(
         default_factory=lambda: int(os.environ.get("KAFKA_REQUEST_TIMEOUT_MS", "15000"))
     )
+    # A local stack (make run, make test, docker compose) may run with the public default
+    # cursor secrets; anything else refuses to start with them.
+    local_stack: bool = field(
+        default_factory=lambda: os.environ.get("LOCAL_STACK", "false").lower() in ("1", "true", "yes")
+    )
     cursor_secret: str = field(
         default_factory=lambda: os.environ.get("USERS_CURSOR_SECRET", "local-users-cursor-secret")
     )

@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from shared_schemas.cursors import CursorCodec
+from shared_schemas.cursors import CursorCodec, check_secret
 from timeline import bootstrap, logs
 from timeline import settings as settings_module
 from timeline.api import errors, observability
@@ -18,6 +18,7 @@ from timeline.api.routes import timeline_route
 
 def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     settings = settings or settings_module.load()
+    check_secret(settings.cursor_secret, "TIMELINE_CURSOR_SECRET", settings.local_stack)
     logs.configure(settings.log_level)
     logging.getLogger().handlers[0].addFilter(observability.RequestIdFilter())
     parts = bootstrap.build(settings)

@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from shared_schemas.cursors import CursorCodec
+from shared_schemas.cursors import CursorCodec, check_secret
 from users import logs
 from users import settings as settings_module
 from users.adapters.db import ShardedDatabase
@@ -20,6 +20,7 @@ from users.api.public import FollowController, TweetController, UsersController
 
 def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     settings = settings or settings_module.load()
+    check_secret(settings.cursor_secret, "USERS_CURSOR_SECRET", settings.local_stack)
     logs.configure(settings.log_level)
     logging.getLogger().handlers[0].addFilter(observability.RequestIdFilter())
     db = ShardedDatabase(settings)
