@@ -30,7 +30,13 @@ release="$(. /etc/os-release && [ "${ID:-}" = debian ] && echo "${VERSION_CODENA
 # the base must have the same one, or the offline build would test another Python.
 python_minor="$(sed -n 's/^ARG PYTHON_IMAGE=python:\([0-9]*\.[0-9]*\).*/\1/p' "$ROOT/users_service/Dockerfile")"
 [ -n "$python_minor" ] || die "no 'ARG PYTHON_IMAGE=python:X.Y...' in users_service/Dockerfile"
-: "${IMAGES_DEBIAN_MIRROR:=http://deb.debian.org/debian}"
+# The archive this machine's apt installs that release from (its sources and keyring).
+if [ -z "${IMAGES_DEBIAN_MIRROR:-}" ]; then
+  # shellcheck disable=SC2016  # $(REPO_URI) is apt's placeholder, not the shell's
+  IMAGES_DEBIAN_MIRROR="$(apt-get indextargets --format '$(REPO_URI)' "Release: $release" "Identifier: Packages" \
+    | sort -u | head -n 1)"
+  [ -n "$IMAGES_DEBIAN_MIRROR" ] || die "no apt source for Debian $release here: set IMAGES_DEBIAN_MIRROR"
+fi
 
 # What the official slim image has that the images use: python3 with venv (ensurepip),
 # CA certificates, /etc/services and friends (netbase), time zones.
