@@ -31,6 +31,35 @@ LOG_DIR="$IMAGES_DIR/logs"
 ensure_stack_dirs
 started=$(date +%s)
 
+# ---------------------------------------------------------------------------
+# Containers and processes, tracked only by the files this script writes in $RUN_DIR
+# ---------------------------------------------------------------------------
+names=(migrate topics users-api relay timeline-api worker)
+CMD=() RUN=()  # set by command_of and run_line
+
+cleanup() {
+  local name ctr
+  # Stop everything even when stderr has gone (a closed pipe) or a step fails.
+  set +e
+  trap '' PIPE
+  for name in "${names[@]}"; do
+    [ -e "$RUN_DIR/image-$name.pid" ] && stop_bg "image-$name" 20
+    if [ -s "$RUN_DIR/image-$name.ctr" ]; then
+      ctr="$(cat "$RUN_DIR/image-$name.ctr")"
+      buildah rm "$ctr" >/dev/null 2>&1 || true
+      rm -f "$RUN_DIR/image-$name.ctr"
+    fi
+  done
+}
+# A check interrupted before its trap ran leaves containers (and maybe processes):
+# clear them first, then again on every way out.
+cleanup
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
+
 ports=("$IMAGES_USERS_API_PORT" "$IMAGES_TIMELINE_API_PORT" "$IMAGES_RELAY_METRICS_PORT" "$IMAGES_WORKER_METRICS_PORT")
 for port in "${ports[@]}"; do
   # Below Linux's ephemeral range, as every port of the local stacks (env.sh says why).
@@ -46,30 +75,6 @@ for server in "PostgreSQL $PG_PORT" "Redis $REDIS_PORT" "Kafka $KAFKA_PORT"; do
   port_open 127.0.0.1 "${server#* }" \
     || die "no ${server% *} on 127.0.0.1:${server#* }: start the stack first (make run)"
 done
-
-# ---------------------------------------------------------------------------
-# Containers and processes, tracked only by the files this script writes in $RUN_DIR
-# ---------------------------------------------------------------------------
-names=(migrate topics users-api relay timeline-api worker)
-CMD=() RUN=()  # set by command_of and run_line
-
-cleanup() {
-  local name ctr
-  for name in "${names[@]}"; do
-    [ -e "$RUN_DIR/image-$name.pid" ] && stop_bg "image-$name" 20
-    if [ -s "$RUN_DIR/image-$name.ctr" ]; then
-      ctr="$(cat "$RUN_DIR/image-$name.ctr")"
-      buildah rm "$ctr" >/dev/null 2>&1 || true
-      rm -f "$RUN_DIR/image-$name.ctr"
-    fi
-  done
-}
-# A check interrupted before its trap ran leaves containers (and maybe processes):
-# clear them first, then again on every way out.
-cleanup
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # What the services read, as the stack in force sets it (connection strings, timeouts,
 # test settings), minus what each process gets below.
