@@ -37,13 +37,39 @@ started=$(date +%s)
 names=(migrate topics users-api relay timeline-api worker)
 CMD=() RUN=()  # set by command_of and run_line
 
+# stop_process NAME: stop a process started by serve the way Docker and Kubernetes do,
+# SIGTERM to the command and time to finish (a worker leaves its consumer group, a relay
+# publishes its batch). buildah run answers a SIGTERM of its own by killing the command,
+# so the signal goes to the command alone: the child of buildah-chroot-exec in the
+# process group this script started. Then stop_bg ends whatever is left of the group.
+stop_process() {
+  local name="image-$1" pgid pid exec_pid deadline
+  if is_running "$name"; then
+    pgid="$(_pid_of "$name")"
+    for exec_pid in $(ps -e -o pid=,pgid=,args= | awk -v g="$pgid" '$2 == g && $3 == "buildah-chroot-exec" { print $1 }'); do
+      for pid in $(ps -o pid= --ppid "$exec_pid"); do
+        say "stopping $name (SIGTERM to its command, pid $pid)"
+        kill -TERM "$pid" 2>/dev/null
+      done
+    done
+    deadline=$((SECONDS + 20))
+    while _group_alive "$pgid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    if ! _group_alive "$pgid"; then
+      rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.start"
+      say "$name stopped"
+      return 0
+    fi
+  fi
+  stop_bg "$name" 5
+}
+
 cleanup() {
   local name ctr
   # Stop everything even when stderr has gone (a closed pipe) or a step fails.
   set +e
   trap '' PIPE
   for name in "${names[@]}"; do
-    [ -e "$RUN_DIR/image-$name.pid" ] && stop_bg "image-$name" 20
+    [ -e "$RUN_DIR/image-$name.pid" ] && stop_process "$name"
     if [ -s "$RUN_DIR/image-$name.ctr" ]; then
       ctr="$(cat "$RUN_DIR/image-$name.ctr")"
       buildah rm "$ctr" >/dev/null 2>&1 || true
