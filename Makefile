@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop status lint test test-unit test-integration test-e2e test-faults venv logs events replay bench
+.PHONY: run stop status lint test test-unit test-integration test-e2e test-faults images venv logs events replay bench
 
 run: ## start everything locally (installs what is missing), then print the seed curls
 	@bash deploy/local/stack.sh up
@@ -40,6 +40,10 @@ test-e2e:
 
 test-faults: ## the fault suite alone (it is part of `make test` too)
 	@bash deploy/local/run-tests.sh tests/faults
+
+images: venv ## build both images without Docker (buildah, offline), run their processes against the stack in force
+	@bash deploy/images/build.sh
+	@bash deploy/images/check.sh
 
 events: venv ## topics with offsets and lag; with TOPIC=tweets.v1, tail that topic as JSON lines
 	@source deploy/local/env.sh && if [ -n "$(TOPIC)" ]; then \

@@ -261,8 +261,9 @@ start_kafka() {
     write_kafka_props
     # The controller's address is written into the metadata log at format
     # time (the --standalone voter set), so a data dir formatted for another
-    # controller port cannot start. Say so instead of failing obscurely.
-    local formatted_for="controller=127.0.0.1:$KAFKA_CONTROLLER_PORT"
+    # controller port cannot start; nor can one whose metadata version is newer
+    # than the broker's (another KAFKA_VERSION). Say so instead of failing obscurely.
+    local formatted_for="controller=127.0.0.1:$KAFKA_CONTROLLER_PORT kafka=$KAFKA_VERSION"
     if [ -f "$KAFKA_DATA/meta.properties" ] && [ "$(cat "$KAFKA_DIR/formatted-for" 2>/dev/null)" != "$formatted_for" ]; then
       die "kafka data in $KAFKA_DATA was formatted for $(cat "$KAFKA_DIR/formatted-for" 2>/dev/null || echo '?'), not $formatted_for: delete $KAFKA_DATA to start afresh"
     fi

@@ -10,7 +10,7 @@
 #   deploy/local/kafka-cli.sh class <fully.qualified.Main> ARGS...   # anything else
 #
 # Subcommand names are those of bin/kafka-<name>.sh. Main classes checked
-# against the Kafka 4.4 jars; most tools live in kafka-tools-<v>.jar, the
+# against the Kafka 4.3 and 4.4 jars; most tools live in kafka-tools-<v>.jar, the
 # storage tool still in kafka_2.13-<v>.jar.
 set -euo pipefail
 
@@ -44,6 +44,8 @@ declare -A MAIN=(
   [groups]=org.apache.kafka.tools.GroupsCommand
   [storage]=kafka.tools.StorageTool
 )
+# ConfigCommand moved from the Scala core (kafka.admin) to the tools jar in Kafka 4.4.
+case "$KAFKA_VERSION" in 4.[0-3].*) MAIN[configs]=kafka.admin.ConfigCommand ;; esac
 
 [ "$#" -ge 1 ] || usage
 sub="$1"; shift
