@@ -31,4 +31,6 @@ def test_both_images_build_and_every_process_of_them_works(capfd: pytest.Capture
         with capfd.disabled():  # the progress lines, live
             print(f"\n--- deploy/images/{script}", flush=True)
             result = subprocess.run(["bash", str(ROOT / "deploy" / "images" / script)], check=False)
-        assert result.returncode == 0, f"deploy/images/{script} failed with status {result.returncode} (its output is above)"
+        assert result.returncode == 0, (
+            f"deploy/images/{script} failed with status {result.returncode} (its output is above)"
+        )

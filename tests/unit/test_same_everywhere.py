@@ -82,8 +82,12 @@ def test_one_kafka_release_everywhere(compose_services: dict) -> None:
         if doc and doc["kind"] == "Kafka"
     ]
     versions = {
-        "deploy/local/env.sh KAFKA_VERSION": _one(r'KAFKA_VERSION:=([0-9.]+)\}', _read("deploy/local/env.sh"), "env.sh"),
-        "deploy/local/kafka/pom.xml": _one(r"<kafka.version>([^<]+)</kafka.version>", _read("deploy/local/kafka/pom.xml"), "pom.xml"),
+        "deploy/local/env.sh KAFKA_VERSION": _one(
+            r"KAFKA_VERSION:=([0-9.]+)\}", _read("deploy/local/env.sh"), "env.sh"
+        ),
+        "deploy/local/kafka/pom.xml": _one(
+            r"<kafka.version>([^<]+)</kafka.version>", _read("deploy/local/kafka/pom.xml"), "pom.xml"
+        ),
         "docker-compose.yml": compose_services["kafka"]["image"].removeprefix("apache/kafka:"),
         "deploy/k8s Strimzi Kafka": strimzi[0] if len(strimzi) == 1 else f"{len(strimzi)} Kafka resources",
         "README.md": _one(r"\| `KAFKA_VERSION` \| `([^`]+)` \|", _read("README.md"), "README.md"),
