@@ -95,7 +95,7 @@ def gateway(cfg: Config, upstream_port: int, port: int, name: str) -> Iterator[s
                 # stack's gateway, no per-address limit gets in the way.
                 "GATEWAY_ADDRESS_RATE_LIMIT": "1000000r/s",
                 "GATEWAY_ADDRESS_RATE_BURST": "1000000",
-                "GATEWAY_CONNECTIONS_PER_ADDRESS": "100000",
+                "GATEWAY_CONNECTIONS_PER_ADDRESS": "60000",
             },
         )
     )
