@@ -610,13 +610,103 @@ def test_disruption_budgets_and_network_policies_select_pods(rendered: dict[str,
         if _selects(p["spec"]["selector"], _pod_labels(w))
     }
     assert covered == {w["metadata"]["name"] for w in workloads}, "every long-running workload has a PDB"
+    groups = _pod_groups(docs)
     for policy in _of(docs, "NetworkPolicy"):
-        assert any(_selects(policy["spec"]["podSelector"], _pod_labels(w)) for w in workloads)
-        for rule in policy["spec"]["ingress"]:
-            for peer in rule["from"]:
-                assert any(_selects(peer["podSelector"], _pod_labels(w)) for w in _workloads(docs)), (
-                    f"NetworkPolicy {policy['metadata']['name']}: a peer selects no pods"
-                )
+        name = policy["metadata"]["name"]
+        assert any(_selects(policy["spec"]["podSelector"], labels) for labels in groups.values()), name
+        for rule in policy["spec"].get("ingress", []) + policy["spec"].get("egress", []):
+            for peer in rule.get("from", []) + rule.get("to", []):
+                if "podSelector" in peer:
+                    assert any(_selects(peer["podSelector"], labels) for labels in groups.values()), (
+                        f"NetworkPolicy {name}: a peer selects no pods"
+                    )
+
+
+def _pod_groups(docs: list[dict]) -> dict[str, dict]:
+    """Every kind of pod a render makes, by name, with its labels: the workloads' pods,
+    each CloudNativePG cluster's instances, and Strimzi's Kafka pods."""
+    groups = {w["metadata"]["name"]: _pod_labels(w) for w in _workloads(docs)}
+    for cluster in _of(docs, "Cluster"):
+        groups[cluster["metadata"]["name"]] = {"cnpg.io/cluster": cluster["metadata"]["name"]}
+    for kafka in _of(docs, "Kafka"):
+        groups[kafka["metadata"]["name"]] = {
+            "strimzi.io/cluster": kafka["metadata"]["name"],
+            "strimzi.io/kind": "Kafka",
+        }
+    return groups
+
+
+# Who may open a connection to whom (the application's processes, by workload name; the
+# stores by resource name). Everything else between them must be refused.
+APP = ("gateway", "users-api", "timeline-api", "relay", "worker", "users-migrate", "users-create-topics")
+SHARDS = ("users-shard-0", "users-shard-1")
+ALLOWED = {
+    ("gateway", "users-api", 8001),
+    ("gateway", "timeline-api", 8002),
+    ("timeline-api", "users-api", 8001),
+    ("worker", "users-api", 8001),
+    *((source, shard, 5432) for source in ("users-api", "relay", "users-migrate") for shard in SHARDS),
+    *((source, "events", 9092) for source in ("relay", "worker", "users-create-topics")),
+    ("timeline-api", "redis-cluster", 6379),
+    ("worker", "redis-cluster", 6379),
+}
+
+
+def _policies_of(docs: list[dict], labels: dict, direction: str) -> list[dict]:
+    return [
+        p
+        for p in _of(docs, "NetworkPolicy")
+        if _selects(p["spec"]["podSelector"], labels) and direction in p["spec"]["policyTypes"]
+    ]
+
+
+def _ports(rule: dict) -> set[int]:
+    return {port["port"] for port in rule.get("ports", [])}
+
+
+@pytest.mark.parametrize("variant", FULL)
+def test_network_policies_allow_exactly_the_application_s_connections(
+    rendered: dict[str, list[dict]], variant: str
+) -> None:
+    docs = rendered[variant]
+    groups = _pod_groups(docs)
+    edges = set()
+    for source in APP:
+        policies = _policies_of(docs, groups[source], "Egress")
+        assert policies, f"{source}: no egress policy, so it may connect anywhere"
+        for rule in (rule for p in policies for rule in p["spec"].get("egress", [])):
+            if "to" not in rule:
+                assert _ports(rule) == {53}, f"{source}: egress to anyone beyond DNS"
+                continue
+            for peer in rule["to"]:
+                for target, labels in groups.items():
+                    if _selects(peer["podSelector"], labels):
+                        edges |= {(source, target, port) for port in _ports(rule)}
+    assert edges == ALLOWED
+    # And each target takes them: its ingress policies (Kafka's from the listener's peers).
+    kafka = _of(docs, "Kafka")[0]
+    peers = kafka["spec"]["kafka"]["listeners"][0]["networkPolicyPeers"]
+    for source, target, port in ALLOWED:
+        if target == "events":
+            assert any(_selects(peer["podSelector"], groups[source]) for peer in peers), (source, target)
+            continue
+        rules = [r for p in _policies_of(docs, groups[target], "Ingress") for r in p["spec"].get("ingress", [])]
+        assert any(
+            port in _ports(rule)
+            and any("podSelector" in peer and _selects(peer["podSelector"], groups[source]) for peer in rule["from"])
+            for rule in rules
+            if "from" in rule
+        ), (source, target, port)
+    # Nothing but the gateway takes connections from anyone.
+    open_to_all = {
+        name
+        for name, labels in groups.items()
+        if name in APP
+        for p in _policies_of(docs, labels, "Ingress")
+        for rule in p["spec"].get("ingress", [])
+        if "from" not in rule
+    }
+    assert open_to_all == {"gateway"}
 
 
 @pytest.mark.parametrize("variant", FULL)
