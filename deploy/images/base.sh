@@ -12,12 +12,8 @@
 # in seconds instead of a minute of debootstrap). Both are keyed by the recipe below.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../local/env.sh
-source "$HERE/../local/env.sh"
-# shellcheck source=../local/lib.sh
-source "$HERE/../local/lib.sh"
 # shellcheck source=common.sh
-source "$HERE/common.sh"
+source "$HERE/common.sh"  # the stack in force (deploy/local/env.sh, lib.sh) and the images' settings
 
 need_root
 ensure_packages buildah=buildah debootstrap=debootstrap

@@ -11,12 +11,8 @@
 # seconds. Logs: $STACK_DIR/images/logs/build-*.log.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../local/env.sh
-source "$HERE/../local/env.sh"
-# shellcheck source=../local/lib.sh
-source "$HERE/../local/lib.sh"
 # shellcheck source=common.sh
-source "$HERE/common.sh"
+source "$HERE/common.sh"  # the stack in force (deploy/local/env.sh, lib.sh) and the images' settings
 
 need_root
 started=$(date +%s)

@@ -14,12 +14,8 @@
 # Whatever it starts it stops, and removes its containers, on any exit.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../local/env.sh
-source "$HERE/../local/env.sh"
-# shellcheck source=../local/lib.sh
-source "$HERE/../local/lib.sh"
 # shellcheck source=common.sh
-source "$HERE/common.sh"
+source "$HERE/common.sh"  # the stack in force (deploy/local/env.sh, lib.sh) and the images' settings
 
 need_root
 command -v buildah >/dev/null 2>&1 || die "no buildah: run deploy/images/build.sh (make images) first"

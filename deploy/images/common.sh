@@ -1,7 +1,12 @@
 # shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source this
 # Settings and helpers of deploy/images/ (the images built and run without Docker).
-# Sourced after deploy/local/env.sh and lib.sh, so the stack in force (its STACK_DIR,
-# ports and connection strings) is the one the images are checked against.
+# It brings in deploy/local/env.sh and lib.sh first, so the stack in force (its
+# STACK_DIR, ports and connection strings) is the one the images are checked against.
+_IMAGES_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../local/env.sh
+source "$_IMAGES_HERE/../local/env.sh"
+# shellcheck source=../local/lib.sh
+source "$_IMAGES_HERE/../local/lib.sh"
 
 # The two images, by the names docker-compose.yml gives them (buildah spells a name
 # without a registry as localhost/NAME).

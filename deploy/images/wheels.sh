@@ -10,12 +10,8 @@
 # target, so the same pins are downloaded once per machine.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../local/env.sh
-source "$HERE/../local/env.sh"
-# shellcheck source=../local/lib.sh
-source "$HERE/../local/lib.sh"
 # shellcheck source=common.sh
-source "$HERE/common.sh"
+source "$HERE/common.sh"  # the stack in force (deploy/local/env.sh, lib.sh) and the images' settings
 
 PY="$ROOT/.venv/bin/python"
 [ -x "$PY" ] || die "no $PY: run make venv"

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import httpx
 from redis.asyncio import Redis
 
-from tests.support import GATEWAY, ROOT, TIMELINE_API, USERS_API, unique_name
+from tests.e2e.timeline_client import Client
+from tests.support import GATEWAY, ROOT, TIMELINE_API, USERS_API
 from timeline.adapters.store.redis_store import RedisTimelineStore
 
 THRESHOLD = int(os.environ.get("TIMELINE_CELEBRITY_THRESHOLD", "10000"))
@@ -98,15 +99,10 @@ class Group:
         return group
 
     async def user(self) -> str:
-        response = await self.http.post("/api/v1/users", json={"username": unique_name("f")})
-        assert response.status_code == 201, response.text
-        return response.json()["user_id"]
+        return await Client(self.http).user()
 
     async def follow(self, follower: str, followee: str) -> None:
-        response = await self.http.post(
-            "/api/v1/follow", headers={"X-User-ID": follower}, json={"follow_user_id": followee}
-        )
-        assert response.status_code == 201, response.text
+        await Client(self.http).follow(follower, followee)
 
     async def settled(self) -> None:
         """Wait until the follower counts are final (the relay writes the second half
