@@ -145,18 +145,29 @@ class OutboxRelay:
         was down), and a shard again at once while its batches come back full."""
         every = list(range(len(self.db.primaries)))
         shards = every
+        failures = 0  # passes failed in a row
         while not stop.is_set():
             self.wakeup.clear()
             shards = sorted(set(shards) | self.notified)
             self.notified.clear()
             try:
                 shards = await self.drain(shards)
+                if failures:
+                    log.info("relay passes succeed again", extra={"failed_passes": failures})
+                    failures = 0
                 if shards:
                     continue  # full batches: more is waiting there
-            except Exception:
+            except Exception as exc:
                 # A shard or Kafka unreachable: nothing was deleted that was not
-                # acknowledged; try every shard again after the poll interval.
-                log.exception("relay pass failed; retrying")
+                # acknowledged; try every shard again after the poll interval. The
+                # traceback once per outage, then one line a pass.
+                if not failures:
+                    log.exception("relay pass failed; retrying")
+                else:
+                    log.warning(
+                        "relay pass failed again; retrying", extra={"failed_passes": failures + 1, "error": repr(exc)}
+                    )
+                failures += 1
                 shards = every
                 await asyncio.sleep(self.poll_seconds)
                 continue
