@@ -76,9 +76,11 @@ class Reader:
                 del self._unknown[next(iter(self._unknown))]  # the oldest
             self._unknown[user] = time.monotonic() + self.unknown_ttl
             raise NotFound("caller (X-User-ID) not found") from None
-        followed = following.following
-        celebrities = [u.user_id for u in followed if self.celebrities.is_celebrity(u.followers_count)]
-        authors = [user, *(u.user_id for u in followed if not self.celebrities.is_celebrity(u.followers_count))]
+        celebrities: list[uuid.UUID] = []
+        authors = [user]
+        for followee in following.following:
+            is_celebrity = self.celebrities.is_celebrity(followee.followers_count)
+            (celebrities if is_celebrity else authors).append(followee.user_id)
         await self.store.begin_rebuild(user, celebrities)
         try:
             recent = await self.users.recent_tweets(authors, None, self.store.max_items)
