@@ -173,6 +173,17 @@ def tables(result: dict) -> str:
         )
     )
     out.append("")
+    out.append("**The worst request for each endpoint** (bench/hostile.py: one at a time via the gateway; µs of CPU")
+    out.append("per request of the processes on its path)")
+    out.append("")
+    out.append("| endpoint | crafted | status | API | Users API | nginx | Redis | PostgreSQL | total |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in result.get("hostile", []):
+        out.append(
+            f"| {row['endpoint']} | {row['what']} | {row['status']} | {_n(row['api'])} | {_n(row['users_api'])} | "
+            f"{_n(row['nginx'])} | {_n(row['redis'])} | {_n(row['postgres'])} | {_n(row['path_total'])} |"
+        )
+    out.append("")
     out.append("**Growth** (page 1 of users without celebrities, via a gateway; fan-out as above)")
     out.append("")
     out.append(

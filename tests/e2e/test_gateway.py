@@ -52,6 +52,27 @@ def test_writing_to_the_timeline_is_a_json_405(api: httpx.Client) -> None:
     _json_error(api.post("/api/v1/timeline", json={}), 405)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("TRACE", "/api/v1/timeline", {"GET"}),  # refused by nginx before any route
+        ("TRACE", f"/api/v1/follow/{uuid.uuid4()}", {"DELETE"}),
+        ("TRACE", "/api/v1/tweet", {"POST"}),
+        ("TRACE", f"/api/v1/users/{uuid.uuid4()}/tweets", {"GET"}),
+        ("DELETE", "/api/v1/timeline", {"GET"}),  # refused by the gateway's route
+        ("PUT", f"/api/v1/users/{uuid.uuid4()}", {"GET"}),  # refused by the service
+        ("PATCH", f"/api/v1/tweet/{uuid.uuid4()}", {"DELETE"}),
+    ],
+)
+def test_every_405_says_which_methods_the_resource_allows(
+    api: httpx.Client, method: str, path: str, allowed: set[str]
+) -> None:
+    response = api.request(method, path)
+    _json_error(response, 405)
+    advertised = {m.strip() for m in response.headers["allow"].split(",")}
+    assert allowed <= advertised <= allowed | {"HEAD", "OPTIONS"}, response.headers
+
+
 async def test_a_client_over_its_rate_gets_json_429_with_retry_after() -> None:
     client_id = str(uuid.uuid4())  # a client of its own, so no other test is throttled
     async with httpx.AsyncClient(base_url=GATEWAY, timeout=10) as http:

@@ -17,7 +17,8 @@ def new_id() -> uuid.UUID:
 
 # The canonical 8-4-4-4-12 form only: uuid.UUID() also takes braces, "urn:uuid:" and
 # hyphens anywhere, and an id that is accepted must be the id that is echoed back.
-_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_CANONICAL_UUID = re.compile(UUID_PATTERN)
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:

@@ -26,7 +26,9 @@ def app_error(_: Request, exc: AppError) -> Response:
 
 
 def http_error(_: Request, exc: HTTPException) -> Response:
-    return _json(exc.status_code, exc.detail)
+    response = _json(exc.status_code, exc.detail)
+    response.headers.update(exc.headers or {})  # `Allow` on a 405, as RFC 9110 requires
+    return response
 
 
 def unavailable(request: Request, exc: Exception) -> Response:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
+import msgspec
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Parameter
+from litestar.openapi.datastructures import ResponseSpec
 
 from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
+from shared_schemas.http_contract import CallerHeader, Limit, NextCursor, errors
 from shared_schemas.ids import parse_uuid
+from shared_schemas.internal_api import TweetItem
 from timeline.domain.errors import Invalid
 from timeline.services.reader import Reader
 
-UserHeader = Annotated[str | None, Parameter(header="X-User-ID", required=False)]
-Limit = Annotated[str | None, Parameter(query="limit", required=False)]
-Cursor = Annotated[str | None, Parameter(query="next_cursor", required=False)]
+
+class TimelinePage(msgspec.Struct):
+    """What a page is, for the OpenAPI document: the handler writes these bytes itself."""
+
+    tweets: list[TweetItem]
+    next_cursor: str | None
 
 
 def timeline_route(reader: Reader, cursors: CursorCodec) -> HTTPRouteHandler:
@@ -23,8 +27,18 @@ def timeline_route(reader: Reader, cursors: CursorCodec) -> HTTPRouteHandler:
     system, and Litestar's injection of `state` cost more per read than the closure
     (see docs/benchmarks.md)."""
 
-    @get("/api/v1/timeline", operation_id="getTimeline", tags=["timeline"])
-    async def timeline(x_user_id: UserHeader = None, limit: Limit = None, next_cursor: Cursor = None) -> Response:
+    @get(
+        "/api/v1/timeline",
+        operation_id="getTimeline",
+        tags=["timeline"],
+        responses={
+            200: ResponseSpec(TimelinePage, description="A page, newest first.", generate_examples=False),
+            **errors(
+                {400: "X-User-ID missing or not a UUID; a bad limit or cursor.", 404: "No user has the X-User-ID."}
+            ),
+        },
+    )
+    async def timeline(x_user_id: CallerHeader = None, limit: Limit = None, next_cursor: NextCursor = None) -> Response:
         """The caller's home timeline, newest first, paged by `next_cursor`."""
         if not x_user_id:
             raise Invalid("X-User-ID header is required")

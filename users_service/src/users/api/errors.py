@@ -29,7 +29,9 @@ def http_error(_: Request, exc: HTTPException) -> Response:
         # Malformed JSON, a non-object body, a missing field or one of the wrong type.
         extra = {"errors": exc.extra} if exc.extra else {}
         return _json(400, exc.detail or "invalid request", **extra)
-    return _json(exc.status_code, exc.detail)
+    response = _json(exc.status_code, exc.detail)
+    response.headers.update(exc.headers or {})  # `Allow` on a 405, as RFC 9110 requires
+    return response
 
 
 def bad_encoding(_: Request, exc: UnicodeDecodeError) -> Response:

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
-
-from litestar.params import Parameter
 
 from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
 from shared_schemas.ids import parse_uuid
 from users.domain.errors import Invalid
-
-# The header is declared optional so that a missing one reaches us and becomes our own
-# 400 with a clear detail, instead of the framework's generic message.
-CallerHeader = Annotated[str | None, Parameter(header="X-User-ID", required=False)]
 
 
 def caller_id(raw: str | None) -> uuid.UUID:

@@ -17,10 +17,11 @@ async def follow(db: ShardedDatabase, follower: uuid.UUID, followee: uuid.UUID, 
     """Idempotent: following someone already followed changes nothing and succeeds.
     Past `max_following` accounts, a new follow is refused: a page past the timeline's
     window and a rebuild read every followed author, so their number must be bounded."""
-    if follower == followee:
-        raise Invalid("you cannot follow yourself")
+    # Existence first: an id of nobody is a 404 whoever else it names.
     if await find_user(db, followee) is None:
         raise NotFound("user to follow not found")
+    if follower == followee:
+        raise Invalid("you cannot follow yourself")
     now = utcnow()
     async with db.primary_for_user(follower).begin() as conn:
         # Locked: concurrent follows of one caller take turns, so the count is exact.
