@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from shared_schemas.internal_api import Following, TweetItem, UserInfo
 from timeline.adapters.users_client import UnknownUser
 from timeline.domain import items as item_codec
-from timeline.domain.merge import merge_window
+from timeline.domain.merge import merge_newer, merge_window
 from timeline.services.ports import Page
 
 
@@ -72,17 +72,27 @@ class FakeTimelineStore:
         part = start[:count]
         return part, len(part) < count and len(ids) >= self.max_items
 
+    def _slice_newer(self, ids: list[bytes], newer_than: uuid.UUID, count: int) -> tuple[list[bytes], bool]:
+        above = [i for i in ids if i > newer_than.bytes]
+        return above[-count:] if count else [], len(above) == len(ids) and len(ids) >= self.max_items
+
     async def read_page(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Page:
+        return self._read(user, lambda ids: self._slice(ids, older_than, count), lambda s: merge_window(s, count))
+
+    async def read_newer(self, user: uuid.UUID, newer_than: uuid.UUID, count: int) -> Page:
+        return self._read(user, lambda ids: self._slice_newer(ids, newer_than, count), lambda s: merge_newer(s, count))
+
+    def _read(self, user: uuid.UUID, cut, merge) -> Page:
         if user not in self.materialized:
             return Page(False, [], False, [], [])
-        sources = [self._slice(self.homes.get(user, []), older_than, count)]
+        sources = [cut(self.homes.get(user, []))]
         unfilled = []
         for celebrity in sorted(self.followed.get(user, set())):
             if celebrity in self.filled:
-                sources.append(self._slice(self.lists.get(celebrity, []), older_than, count))
+                sources.append(cut(self.lists.get(celebrity, [])))
             else:
                 unfilled.append(celebrity)
-        ids, ended = merge_window(sources, count)
+        ids, ended = merge(sources)
         return Page(True, ids, ended, [self.items.get(i) for i in ids], unfilled)
 
     # -- celebrity lists --------------------------------------------------------------
@@ -121,6 +131,10 @@ class FakeTimelineStore:
 
     async def delete_item(self, tweet_id: uuid.UUID) -> None:
         self.items.pop(tweet_id.bytes, None)
+
+
+def _id(item: TweetItem) -> bytes:
+    return item.tweet_id.bytes
 
 
 class Unreachable(ConnectionError):
@@ -191,6 +205,11 @@ class FakeUsers:
         self._call()
         found = [t for t in self.tweets.values() if t.user_id in authors and (before is None or t.tweet_id < before)]
         return sorted(found, key=lambda t: t.tweet_id.bytes, reverse=True)[:limit]
+
+    async def newer_tweets(self, authors: list[uuid.UUID], after: uuid.UUID, limit: int) -> list[TweetItem]:
+        self._call()
+        found = sorted((t for t in self.tweets.values() if t.user_id in authors and t.tweet_id > after), key=_id)
+        return found[:limit][::-1]
 
     async def tweets_by_ids(self, tweet_ids: list[uuid.UUID]) -> list[TweetItem]:
         self._call()

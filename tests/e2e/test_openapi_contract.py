@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import GATEWAY
+from tests.support import GATEWAY, ROOT
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ST = Path(sys.executable).with_name("st")
@@ -36,7 +36,12 @@ def issued_cursors(api: httpx.Client, new_user) -> dict[str, str]:
 def test_the_service_keeps_its_openapi_document_to_the_letter(
     api: httpx.Client, new_user, service: str, tmp_path: Path
 ) -> None:
-    env = {**os.environ, **issued_cursors(api, new_user)}
+    env = {
+        **os.environ,
+        **issued_cursors(api, new_user),
+        "SCHEMATHESIS_HOOKS": "tests.e2e.contract_hooks",
+        "PYTHONPATH": str(ROOT),
+    }
     command = [
         str(ST),
         "--config-file",

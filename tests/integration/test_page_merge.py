@@ -1,7 +1,8 @@
 """One rule in two places: a page's merge runs in Lua on a single Redis (page.lua, in the
-page's one round trip) and in Python elsewhere (timeline.domain.merge.merge_window, the
-reference, which the Redis Cluster path and the fake store run). Hypothesis generates
-homes, celebrity lists, caps, cursors and page sizes; the Redis store's page must equal
+page's one round trip) and in Python elsewhere (timeline.domain.merge.merge_window and
+merge_newer, the references, which the Redis Cluster path and the fake store run).
+Hypothesis generates homes, celebrity lists, caps, cursors, page sizes and directions
+(down the timeline, or up from a position: a refresh); the Redis store's page must equal
 the reference's on every one."""
 
 from __future__ import annotations
@@ -34,18 +35,21 @@ def timelines(draw):
     unfilled = draw(st.integers(min_value=0, max_value=1))  # a followed celebrity whose list is lost
     cursor = draw(st.one_of(st.none(), st.sampled_from(POOL), st.just(new_id())))
     count = draw(st.integers(min_value=1, max_value=8))
-    return cap, home, celebrities, unfilled, cursor, count
+    upward = draw(st.booleans())
+    if upward and cursor is None:
+        cursor = draw(st.sampled_from(POOL))
+    return cap, home, celebrities, unfilled, cursor, count, upward
 
 
 async def _page(store, case) -> tuple:
-    _, home, celebrities, unfilled, cursor, count = case
+    _, home, celebrities, unfilled, cursor, count, upward = case
     user, stars = uuid.uuid4(), [uuid.uuid4() for _ in range(len(celebrities) + unfilled)]
     for star, theirs in zip(stars, celebrities):
         await store.begin_celebrity_list(star)
         await store.push_to_celebrity(star, theirs)
     await store.begin_rebuild(user, stars)
     await store.merge_into_home(user, home)
-    page = await store.read_page(user, cursor, count)
+    page = await (store.read_newer(user, cursor, count) if upward else store.read_page(user, cursor, count))
     # Which stars are unfilled is all that matters, not their order or ids.
     return page.materialized, page.ids, page.window_ended, len(page.unfilled)
 

@@ -42,7 +42,7 @@ async def test_a_page_with_a_celebrity_merged_in_reads_whole_and_in_order(db, re
     await any_redis.delete(keys.item(posted[0]))  # one cache miss, refilled from the source
     seen, cursor = [], None
     while True:
-        items, cursor = await reader.page(me.user_id, cursor, 4)
+        items, cursor, _ = await reader.page(me.user_id, cursor, 4)
         seen += [item_codec.decode(raw).tweet_id for raw in items]
         if cursor is None:
             break
@@ -57,11 +57,11 @@ async def test_a_page_without_celebrities_fills_what_the_cache_lacks(db, reader:
     me, friend = [await accounts.create_user(db, unique_name()) for _ in range(2)]
     await follows.follow(db, me.user_id, friend.user_id, MAX_FOLLOWING)
     posted = [(await tweet_service.publish(db, friend.user_id, f"plain {i}", None))[0] for i in range(5)]
-    first, _ = await reader.page(me.user_id, None, 5)  # builds the home, caches the items
+    first, _, _ = await reader.page(me.user_id, None, 5)  # builds the home, caches the items
     missing = [keys.item(posted[i]) for i in (1, 3)]
     for key in missing:  # one by one: on a cluster they are on different nodes
         await any_redis.delete(key)
-    again, cursor = await reader.page(me.user_id, None, 5)
+    again, cursor, _ = await reader.page(me.user_id, None, 5)
     assert again == first and [item_codec.decode(raw).tweet_id for raw in again] == posted[::-1]
     assert cursor is None
     assert all([await any_redis.exists(key) for key in missing])
@@ -90,3 +90,55 @@ async def test_items_cached_together_are_each_cached_with_the_expiry(any_redis) 
     assert [item_codec.decode(raw) for raw in found if raw] == items
     for item in items[:3]:
         assert 0 < await any_redis.ttl(keys.item(item.tweet_id)) <= 600
+
+
+async def _walk_up(reader: Reader, user: uuid.UUID, start: uuid.UUID, limit: int) -> tuple[list[uuid.UUID], uuid.UUID]:
+    """Refresh after refresh from `start` until nothing is newer: every id seen, oldest
+    first, and the position at the head."""
+    seen, position = [], start
+    while True:
+        items, older, newest = await reader.newer(user, position, limit)
+        assert older is None  # a refresh never offers a page further down
+        ids = [item_codec.decode(raw).tweet_id for raw in items]
+        assert ids == sorted(ids, reverse=True)  # newest first within the page
+        assert newest == (ids[0] if ids else position)
+        if not ids:
+            return seen, position
+        seen += ids[::-1]
+        position = newest
+
+
+async def test_a_refresh_walks_up_to_the_head_without_gap_or_repeat_celebrities_included(
+    db, reader: Reader, any_redis
+) -> None:
+    me, star, friend, fan = [await accounts.create_user(db, unique_name()) for _ in range(4)]
+    for follower, followee in ((me.user_id, star.user_id), (fan.user_id, star.user_id), (me.user_id, friend.user_id)):
+        await follows.follow(db, follower, followee, MAX_FOLLOWING)
+    await eventually(lambda: _followers(db, star.user_id, 2), what="the star's second follower")
+    posted = []
+    for i in range(4):
+        for author in (star, friend, me):
+            posted.append((await tweet_service.publish(db, author.user_id, f"{author.username} {i}", None))[0])
+    await reader.page(me.user_id, None, 1)  # materialize the home
+    seen, head = await _walk_up(reader, me.user_id, posted[0], 3)
+    assert seen == posted[1:]  # the items immediately newer, each once, in order
+    assert head == posted[-1]
+    # At the head: an empty page and the same position back, so a client can poll with it.
+    again = await reader.newer(me.user_id, head, 3)
+    assert again.items == [] and again.newest == head
+
+
+async def test_a_refresh_from_below_the_cached_window_comes_from_the_source(db, any_redis) -> None:
+    users = UsersClient(USERS_API)
+    store = RedisTimelineStore(any_redis, max_items=5, ttl_seconds=600, item_ttl_seconds=600)
+    small = Reader(store, users, Celebrities(store, users, threshold=1000, batch=100))
+    try:
+        me, friend = [await accounts.create_user(db, unique_name()) for _ in range(2)]
+        await follows.follow(db, me.user_id, friend.user_id, MAX_FOLLOWING)
+        posted = [(await tweet_service.publish(db, friend.user_id, f"many {i}", None))[0] for i in range(12)]
+        await small.page(me.user_id, None, 1)  # the home holds the newest five only
+        assert len(await store.home_ids(me.user_id)) == 5
+        seen, head = await _walk_up(small, me.user_id, posted[0], 4)
+        assert seen == posted[1:] and head == posted[-1]
+    finally:
+        await users.close()

@@ -69,6 +69,18 @@ NextCursor = Annotated[
         schema_extra={**_UNNULLED, "type": "string", "min_length": 1},
     ),
 ]
+PrevCursor = Annotated[
+    str | None,
+    Parameter(
+        query="prev_cursor",
+        required=False,
+        description=(
+            "A `prev_cursor` (or a stream event's `id`), as issued: the items immediately newer than it."
+            " Not with `next_cursor`."
+        ),
+        schema_extra={**_UNNULLED, "type": "string", "min_length": 1},
+    ),
+]
 
 # What the gateway in front of every operation may answer by itself.
 _GATEWAY: dict[int, str] = {

@@ -40,6 +40,9 @@ class RecentTweetsRequest(msgspec.Struct, frozen=True):
     author_ids: list[uuid.UUID]
     limit: int = 20
     before: uuid.UUID | None = None  # only tweets older than this id
+    # Instead: the oldest `limit` tweets newer than this id (still newest first), for a
+    # refresh past the cached window.
+    after: uuid.UUID | None = None
 
 
 class TweetsByIdsRequest(msgspec.Struct, frozen=True):

@@ -83,6 +83,12 @@ class UsersClient:
         request = RecentTweetsRequest(author_ids=authors, before=before, limit=limit)
         return (await self._post("/internal/tweets/recent", request, Tweets)).tweets
 
+    async def newer_tweets(self, authors: list[uuid.UUID], after: uuid.UUID, limit: int) -> list[TweetItem]:
+        if not authors:
+            return []
+        request = RecentTweetsRequest(author_ids=authors, after=after, limit=limit)
+        return (await self._post("/internal/tweets/recent", request, Tweets)).tweets
+
     async def tweets_by_ids(self, tweet_ids: list[uuid.UUID]) -> list[TweetItem]:
         if not tweet_ids:
             return []

@@ -6,7 +6,7 @@ import heapq
 from collections.abc import Iterable
 
 
-def merge_newest_first(lists: Iterable[list[bytes]], count: int) -> list[bytes]:
+def merge_newest_first(lists: Iterable[list[bytes]], count: int | None) -> list[bytes]:
     """The first `count` distinct ids of several newest-first lists, newest first.
 
     Ids are 16-byte UUIDv7s, so byte order is time order. An id present in more than
@@ -16,7 +16,7 @@ def merge_newest_first(lists: Iterable[list[bytes]], count: int) -> list[bytes]:
     if len(lists) == 1:
         # Most pages: a home and no celebrities. A list holds each id once (push.lua),
         # and heapq.merge's generator costs more than the rest of the merge.
-        return lists[0][:count]
+        return lists[0][:count] if count is not None else list(lists[0])
     merged: list[bytes] = []
     for tweet_id in heapq.merge(*lists, reverse=True):
         if merged and merged[-1] == tweet_id:
@@ -48,3 +48,15 @@ def merge_window(sources: list[tuple[list[bytes], bool]], count: int) -> tuple[l
         return merged, False
     kept = [tweet_id for tweet_id in merged if tweet_id > horizon]
     return kept, len(kept) < count
+
+
+def merge_newer(sources: list[tuple[list[bytes], bool]], count: int) -> tuple[list[bytes], bool]:
+    """Merge slices just above a position (a refresh): each source is (the up to `count`
+    ids of one list immediately newer than the position, newest first; whether that list
+    lost ids there: full to its cap, every id it holds newer than the position). The
+    `count` oldest distinct ids of all, newest first; or nothing and True when a list
+    lost ids, which only the source of truth has then."""
+    if any(lost for _, lost in sources):
+        return [], True
+    merged = merge_newest_first([ids for ids, _ in sources], None)
+    return merged[-count:] if count else [], False

@@ -54,6 +54,11 @@ class TimelineStore(Protocol):
 
     async def read_page(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Page: ...
 
+    async def read_newer(self, user: uuid.UUID, newer_than: uuid.UUID, count: int) -> Page:
+        """The `count` ids immediately newer than `newer_than` (the oldest of the newer
+        ones), newest first, celebrities merged. `window_ended` here means a list lost
+        ids just above the position (it is capped): ask the source of truth instead."""
+
     # -- celebrity lists --------------------------------------------------------------
     async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         """Add to a filled list only: an unfilled one is filled from the source."""
@@ -93,5 +98,8 @@ class UsersSource(Protocol):
     async def recent_tweets(
         self, authors: list[uuid.UUID], before: uuid.UUID | None, limit: int
     ) -> list[TweetItem]: ...
+
+    async def newer_tweets(self, authors: list[uuid.UUID], after: uuid.UUID, limit: int) -> list[TweetItem]:
+        """The oldest `limit` tweets of `authors` newer than `after`, newest first."""
 
     async def tweets_by_ids(self, tweet_ids: list[uuid.UUID]) -> list[TweetItem]: ...

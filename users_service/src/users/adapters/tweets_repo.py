@@ -84,32 +84,39 @@ async def by_author(conn: AsyncConnection, author_id: uuid.UUID, before: uuid.UU
 
 
 async def recent_by_authors(
-    conn: AsyncConnection, author_ids: list[uuid.UUID], before: uuid.UUID | None, limit: int
+    conn: AsyncConnection,
+    author_ids: list[uuid.UUID],
+    before: uuid.UUID | None,
+    limit: int,
+    after: uuid.UUID | None = None,
 ) -> list[Tweet]:
-    """The newest `limit` tweets of these authors (all on this shard), in one query: a
-    LATERAL per author walks its (author_id, tweet_id) index for at most `limit` rows."""
+    """The newest `limit` tweets of these authors (all on this shard) older than
+    `before`, or, given `after`, the oldest `limit` newer than it; newest first either
+    way. One query: a LATERAL per author walks its (author_id, tweet_id) index for at
+    most `limit` rows."""
     authors = (
         sa.func.unnest(sa.cast(author_ids, sa.ARRAY(tweets.c.author_id.type)))
         .table_valued("id")
         .render_derived(name="a")
     )
+    # Walking up from `after` (a refresh) reads the index ascending; down, descending.
+    order = tweets.c.tweet_id.asc() if after is not None else tweets.c.tweet_id.desc()
     inner = (
         sa.select(*_ITEM)
         .select_from(_JOINED)
         .where(tweets.c.author_id == authors.c.id, tweets.c.deleted.is_(False))
-        .order_by(tweets.c.tweet_id.desc())
+        .order_by(order)
         .limit(limit)
     )
-    if before is not None:
+    if after is not None:
+        inner = inner.where(tweets.c.tweet_id > after)
+    elif before is not None:
         inner = inner.where(tweets.c.tweet_id < before)
     per_author = inner.lateral("t")
-    stmt = (
-        sa.select(per_author)
-        .select_from(authors.join(per_author, sa.true()))
-        .order_by(per_author.c.tweet_id.desc())
-        .limit(limit)
-    )
-    return [Tweet(*row) for row in await conn.execute(stmt)]
+    outer = per_author.c.tweet_id.asc() if after is not None else per_author.c.tweet_id.desc()
+    stmt = sa.select(per_author).select_from(authors.join(per_author, sa.true())).order_by(outer).limit(limit)
+    found = [Tweet(*row) for row in await conn.execute(stmt)]
+    return found[::-1] if after is not None else found
 
 
 async def by_ids(conn: AsyncConnection, tweet_ids: list[uuid.UUID]) -> list[Tweet]:

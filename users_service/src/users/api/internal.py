@@ -55,9 +55,9 @@ class InternalController(Controller):
 
     @post("/tweets/recent", operation_id="internalRecentTweets", status_code=200)
     async def recent(self, state: State, data: RecentTweetsRequest) -> Tweets:
-        """The newest tweets of a set of authors, newest first."""
+        """The newest tweets of a set of authors (or the oldest newer than `after`), newest first."""
         limit = max(1, min(data.limit, MAX_TWEETS))
-        found = await graph_reads.recent_tweets(state.db, data.author_ids, data.before, limit)
+        found = await graph_reads.recent_tweets(state.db, data.author_ids, data.before, limit, data.after)
         return Tweets(tweets=[tweet_item(t) for t in found])
 
     @post("/tweets/batch", operation_id="internalTweetsByIds", status_code=200)

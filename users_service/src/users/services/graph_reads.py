@@ -49,14 +49,21 @@ async def users_by_ids(db: ShardedDatabase, user_ids: list[uuid.UUID]) -> list[U
 
 
 async def recent_tweets(
-    db: ShardedDatabase, author_ids: list[uuid.UUID], before: uuid.UUID | None, limit: int
+    db: ShardedDatabase,
+    author_ids: list[uuid.UUID],
+    before: uuid.UUID | None,
+    limit: int,
+    after: uuid.UUID | None = None,
 ) -> list[Tweet]:
-    """The newest `limit` tweets of these authors, newest first."""
+    """The newest `limit` tweets of these authors older than `before`, or, given
+    `after`, the oldest `limit` newer than it (a refresh); newest first either way."""
     parts = await _per_shard(
-        db, db.group_users(author_ids), lambda conn, ids: tweets_repo.recent_by_authors(conn, ids, before, limit)
+        db,
+        db.group_users(author_ids),
+        lambda conn, ids: tweets_repo.recent_by_authors(conn, ids, before, limit, after),
     )
-    merged = heapq.merge(*parts, key=lambda t: t.tweet_id, reverse=True)
-    return [tweet for _, tweet in zip(range(limit), merged)]
+    merged = list(heapq.merge(*parts, key=lambda t: t.tweet_id, reverse=True))
+    return merged[-limit:] if after is not None else merged[:limit]
 
 
 async def tweets_by_ids(db: ShardedDatabase, tweet_ids: list[uuid.UUID]) -> list[Tweet]:

@@ -15,7 +15,7 @@ from shared_schemas.internal_api import TweetItem
 from timeline.adapters.store import keys
 from timeline.adapters.store.connection import mget, script_source
 from timeline.domain import items as item_codec
-from timeline.domain.merge import merge_window
+from timeline.domain.merge import merge_newer, merge_window
 from timeline.services.ports import Page
 
 # Homes per push script call on a single Redis: enough to make one call cheaper than
@@ -157,8 +157,13 @@ class RedisTimelineStore:
         await self._pipelined(lambda pipe: [pipe.srem(keys.home(user).celebrities, celebrity.bytes) for user in users])
 
     async def read_page(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Page:
-        cursor = older_than.bytes if older_than else b""
-        args = [cursor, count, self.ttl, "page" if self.single else "home", self.max_items]
+        return await self._read(user, older_than.bytes if older_than else b"", count, "older")
+
+    async def read_newer(self, user: uuid.UUID, newer_than: uuid.UUID, count: int) -> Page:
+        return await self._read(user, newer_than.bytes, count, "newer")
+
+    async def _read(self, user: uuid.UUID, cursor: bytes, count: int, direction: str) -> Page:
+        args = [cursor, count, self.ttl, "page" if self.single else "home", self.max_items, direction]
         if self.single:
             args += [keys.ITEM, keys.CELEBRITY_MARKER, keys.CELEBRITY_IDS]
         reply = await self._script(self._page.sha, self._page.script, list(keys.home(user)), args)
@@ -168,18 +173,19 @@ class RedisTimelineStore:
         materialized, truncated, ids, celebs = reply
         if materialized != 1:
             return Page(False, [], False, [], [])
-        slices = await self._celebrity_slices([uuid.UUID(bytes=c) for c in celebs], cursor, count)
+        slices = await self._celebrity_slices([uuid.UUID(bytes=c) for c in celebs], cursor, count, direction)
         filled = [s for _, s in slices if s.materialized]
-        merged, ended = merge_window([(ids, truncated == 1), *((s.ids, s.truncated) for s in filled)], count)
+        merge = merge_newer if direction == "newer" else merge_window
+        merged, ended = merge([(ids, truncated == 1), *((s.ids, s.truncated) for s in filled)], count)
         unfilled = [author for author, s in slices if not s.materialized]
         return Page(True, merged, ended, await self.get_items(merged), unfilled)
 
     async def _celebrity_slices(
-        self, authors: list[uuid.UUID], cursor: bytes, count: int
+        self, authors: list[uuid.UUID], cursor: bytes, count: int, direction: str
     ) -> list[tuple[uuid.UUID, _Slice]]:
         if not authors:
             return []
-        args = [cursor, count, self.ttl, "list", self.max_items]
+        args = [cursor, count, self.ttl, "list", self.max_items, direction]
 
         def queue(pipe: Any) -> None:
             for author in authors:

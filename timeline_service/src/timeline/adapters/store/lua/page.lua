@@ -5,18 +5,22 @@
 --           and the ids of its followed celebrities;
 --   "list"  one list's slice (a celebrity's list; KEYS[3] unused).
 -- KEYS[1] marker, KEYS[2] list, KEYS[3] set of followed celebrities
--- ARGV[1] cursor id (16 bytes, "older than this") or "", ARGV[2] count, ARGV[3] ttl,
--- ARGV[4] the way, ARGV[5] the lists' cap, and for "page": ARGV[6] the tweet cache's key
--- prefix, ARGV[7] and ARGV[8] the prefixes of a celebrity's marker and list keys
+-- ARGV[1] cursor id (16 bytes) or "", ARGV[2] count, ARGV[3] ttl, ARGV[4] the way,
+-- ARGV[5] the lists' cap, ARGV[6] the direction: "older" (a page down from the cursor,
+-- or from the top without one) or "newer" (the `count` ids immediately newer than the
+-- cursor: a refresh), and for "page": ARGV[7] the tweet cache's key prefix, ARGV[8] and
+-- ARGV[9] the prefixes of a celebrity's marker and list keys
 -- (timeline/adapters/store/keys.py names every key; this script adds the hash tag).
 -- Returns
 --   "list": {materialized 0/1, truncated 0/1, {ids}}
 --   "home": {materialized, truncated, {ids}, {celebrity ids}}
 --   "page": {materialized, window_ended 0/1, {page ids}, {items, false where not
 --           cached}, {followed celebrities whose list is not filled}}
--- where truncated = the slice came up short at the list's cap: older tweets exist that
--- the list no longer holds; and the page is merge_window of timeline/domain/merge.py
--- (the reference; tests/integration/test_page_merge.py proves the two equal).
+-- where, older: truncated = the slice came up short at the list's cap: older tweets
+-- exist that the list no longer holds; and the page is merge_window of
+-- timeline/domain/merge.py; newer: truncated = the list is at its cap and holds nothing
+-- at or below the cursor, so ids just above it may be gone; and the page is
+-- merge_newer (the references; tests/integration/test_page_merge.py proves them equal).
 local function newer(a, b)
   for i = 1, 16 do
     local x, y = string.byte(a, i), string.byte(b, i)
@@ -26,6 +30,21 @@ local function newer(a, b)
 end
 
 local cursor, count, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[5])
+local upward = ARGV[6] == 'newer'
+
+-- The ids immediately newer than the cursor, newest first, and whether the list may
+-- have lost some of them (at its cap, and nothing in it at or below the cursor).
+local function slice_newer(list)
+  local n = redis.call('LLEN', list)
+  local lo, hi = 0, n
+  while lo < hi do  -- the first entry not newer than the cursor
+    local mid = math.floor((lo + hi) / 2)
+    if newer(redis.call('LINDEX', list, mid), cursor) then lo = mid + 1 else hi = mid end
+  end
+  local ids = {}
+  if lo > 0 then ids = redis.call('LRANGE', list, math.max(0, lo - count), lo - 1) end
+  return ((lo == n and n >= cap) and 1 or 0), ids
+end
 
 -- The marker's TTL (nil when there is no marker: not materialized), the slice's
 -- truncated flag and its ids.
@@ -33,6 +52,10 @@ local function slice(marker, list)
   local left = redis.call('TTL', marker)
   if left == -2 then
     return nil, 0, {}
+  end
+  if upward then
+    local lost, ids = slice_newer(list)
+    return left, lost, ids
   end
   local n = nil
   local start = 0
@@ -70,16 +93,16 @@ local function stamp(id)
   return ((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f
 end
 
--- The `count` newest distinct ids of newest-first lists (an id fanned out to a home
+-- The `limit` newest distinct ids of newest-first lists (an id fanned out to a home
 -- before its author became a celebrity is in both: it comes once).
-local function merge(lists)
+local function merge(lists, limit)
   if #lists == 1 then return lists[1] end  -- a list holds each id once (push.lua)
   local page, at, head, key = {}, {}, {}, {}
   for i, ids in ipairs(lists) do
     at[i], head[i] = 1, ids[1]
     key[i] = head[i] and stamp(head[i])
   end
-  while #page < count do
+  while #page < limit do
     local from = nil
     for i = 1, #lists do
       if head[i] and (from == nil or key[i] > key[from]
@@ -107,7 +130,7 @@ local function merge_window(lists, truncated)
       if horizon == nil or newer(last, horizon) then horizon = last end
     end
   end
-  local merged = merge(lists)
+  local merged = merge(lists, count)
   if horizon == nil then return merged, 0 end
   local kept = {}
   for _, id in ipairs(merged) do
@@ -115,6 +138,19 @@ local function merge_window(lists, truncated)
     kept[#kept + 1] = id
   end
   return kept, (#kept < count) and 1 or 0
+end
+
+-- merge_newer: the `count` oldest of all the ids just above the cursor, newest first;
+-- nothing when a list lost some there (the source of truth has them).
+local function merge_newer(lists, lost)
+  for i = 1, #lists do
+    if lost[i] == 1 then return {}, 1 end
+  end
+  local merged = merge(lists, count * #lists)
+  if #merged <= count then return merged, 0 end
+  local kept = {}
+  for i = #merged - count + 1, #merged do kept[#kept + 1] = merged[i] end
+  return kept, 0
 end
 
 local way = ARGV[4]
@@ -143,18 +179,19 @@ end
 local lists, flags, unfilled = {ids}, {truncated}, {}
 for _, celebrity in ipairs(celebrities) do
   local tag = '{' .. hex(celebrity) .. '}'
-  local found, short, theirs = slice(ARGV[7] .. tag, ARGV[8] .. tag)
+  local found, short, theirs = slice(ARGV[8] .. tag, ARGV[9] .. tag)
   if found then
     lists[#lists + 1], flags[#flags + 1] = theirs, short
   else
     unfilled[#unfilled + 1] = celebrity
   end
 end
-local page, ended = merge_window(lists, flags)
+local page, ended
+if upward then page, ended = merge_newer(lists, flags) else page, ended = merge_window(lists, flags) end
 local items = {}
 if #page > 0 then
   local keys = {}
-  for i, id in ipairs(page) do keys[i] = ARGV[6] .. id end
+  for i, id in ipairs(page) do keys[i] = ARGV[7] .. id end
   items = redis.call('MGET', unpack(keys))
 end
 return {1, ended, page, items, unfilled}
