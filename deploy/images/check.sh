@@ -108,6 +108,7 @@ while IFS= read -r -d '' pair; do
 done < <(env -0)
 # The timeline processes call the users API of this check, not the stack's.
 base_env[TIMELINE_USERS_API_URL]="http://127.0.0.1:$IMAGES_USERS_API_PORT"
+base_env[USERS_TIMELINE_API_URL]="http://127.0.0.1:$IMAGES_TIMELINE_API_PORT"
 
 new_container() {  # NAME IMAGE: a fresh container of IMAGE for process NAME
   buildah from --pull=never --quiet "$2" >"$RUN_DIR/image-$1.ctr"

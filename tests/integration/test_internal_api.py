@@ -50,7 +50,7 @@ async def test_recent_tweets_of_authors_on_both_shards_merge_newest_first(db, cl
     authors = [await accounts.create_user(db, unique_name()) for _ in range(6)]
     while len({db.map.for_user(a.user_id) for a in authors}) < min(2, len(db.primaries)):
         authors.append(await accounts.create_user(db, unique_name()))  # ids are random: cover both shards
-    posted = [(await tweet_service.publish(db, a.user_id, f"from {a.username}", None))[0] for a in authors * 2]
+    posted = [(await tweet_service.publish(db, a.user_id, f"from {a.username}", None)).tweet_id for a in authors * 2]
     found = await client.recent_tweets([a.user_id for a in authors], None, 5)
     assert [t.tweet_id for t in found] == sorted(posted, reverse=True)[:5]
     older = await client.recent_tweets([a.user_id for a in authors], found[-1].tweet_id, 100)
@@ -59,8 +59,8 @@ async def test_recent_tweets_of_authors_on_both_shards_merge_newest_first(db, cl
 
 async def test_batch_hydration_skips_deleted_and_unknown_ids(db, client: UsersClient) -> None:
     author = await accounts.create_user(db, unique_name())
-    kept, _ = await tweet_service.publish(db, author.user_id, "kept", None)
-    removed, _ = await tweet_service.publish(db, author.user_id, "removed", None)
+    kept = (await tweet_service.publish(db, author.user_id, "kept", None)).tweet_id
+    removed = (await tweet_service.publish(db, author.user_id, "removed", None)).tweet_id
     await tweet_service.delete(db, author.user_id, removed)
     found = await client.tweets_by_ids([kept, removed, uuid.uuid4()])
     assert [(t.tweet_id, t.text, t.username) for t in found] == [(kept, "kept", author.username)]

@@ -34,7 +34,7 @@ def _tweet_events(events, tweet_id):
 async def test_a_tweet_event_reaches_kafka_keyed_by_author(db) -> None:
     author = await accounts.create_user(db, unique_name())
     async with TopicTail(topics.TWEETS) as tail:
-        tweet_id, _ = await tweet_service.publish(db, author.user_id, "hello kafka", None)
+        tweet_id = (await tweet_service.publish(db, author.user_id, "hello kafka", None)).tweet_id
         found = await eventually(lambda: _matching(tail, tweet_id), timeout=15, what="the tweet event")
     key, event = found[0]
     assert key == str(author.user_id).encode()
@@ -52,7 +52,7 @@ async def test_racing_retries_publish_one_event(db) -> None:
         results = await asyncio.gather(
             *(tweet_service.publish(db, author.user_id, "one event", key) for _ in range(20))
         )
-        tweet_id = results[0][0]
+        tweet_id = results[0].tweet_id
         await eventually(lambda: _matching(tail, tweet_id), timeout=15, what="the tweet event")
         shard = db.map.for_user(author.user_id)
         await eventually(lambda: _is_zero(_backlog(db, shard)), timeout=15, what="the outbox to drain")
@@ -66,7 +66,7 @@ async def _is_zero(value) -> bool:
 async def test_an_event_written_while_the_relay_is_down_goes_out_when_it_returns(db, relay_stopped) -> None:
     author = await accounts.create_user(db, unique_name())
     async with TopicTail(topics.TWEETS) as tail:
-        tweet_id, _ = await tweet_service.publish(db, author.user_id, "written during the outage", None)
+        tweet_id = (await tweet_service.publish(db, author.user_id, "written during the outage", None)).tweet_id
         assert await _backlog(db, db.map.for_user(author.user_id)) >= 1  # committed, owed
         await asyncio.sleep(1.0)  # give a (wrongly) running publisher time to show itself
         assert _tweet_events(await tail.read(), tweet_id) == []

@@ -66,7 +66,7 @@ async def test_an_orphaned_claim_is_taken_over_but_a_fresh_one_is_not(db) -> Non
 
 async def test_tweets_live_on_the_author_shard_and_ids_route_there(db) -> None:
     author = await accounts.create_user(db, unique_name())
-    tweet_id, _ = await tweet_service.publish(db, author.user_id, "where am I", None)
+    tweet_id = (await tweet_service.publish(db, author.user_id, "where am I", None)).tweet_id
     assert db.map.for_tweet(tweet_id) == db.map.for_user(author.user_id)
     for shard in range(len(db.primaries)):
         found = await _count(db, shard, sa.select(tweets).where(tweets.c.tweet_id == tweet_id))
@@ -89,7 +89,7 @@ async def test_same_key_other_text_is_a_conflict_and_changes_nothing(db) -> None
     with pytest.raises(Conflict):
         await tweet_service.publish(db, author.user_id, "edited", key)
     listed = await tweet_service.list_by_author(db, author.user_id, None, 10)
-    assert [(t.tweet_id, t.text) for t in listed] == [(first[0], "original")]
+    assert [(t.tweet_id, t.text) for t in listed] == [(first.tweet_id, "original")]
 
 
 async def test_a_pooled_connection_the_server_closed_is_replaced_not_failed(db) -> None:

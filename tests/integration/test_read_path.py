@@ -38,7 +38,7 @@ async def test_a_page_with_a_celebrity_merged_in_reads_whole_and_in_order(db, re
     posted = []
     for i in range(3):
         for author in (star, friend, me):
-            posted.append((await tweet_service.publish(db, author.user_id, f"{author.username} {i}", None))[0])
+            posted.append((await tweet_service.publish(db, author.user_id, f"{author.username} {i}", None)).tweet_id)
     await any_redis.delete(keys.item(posted[0]))  # one cache miss, refilled from the source
     seen, cursor = [], None
     while True:
@@ -56,7 +56,7 @@ async def test_a_page_without_celebrities_fills_what_the_cache_lacks(db, reader:
     # ones it lacks still come from the Users Service, in place, and are cached again.
     me, friend = [await accounts.create_user(db, unique_name()) for _ in range(2)]
     await follows.follow(db, me.user_id, friend.user_id, MAX_FOLLOWING)
-    posted = [(await tweet_service.publish(db, friend.user_id, f"plain {i}", None))[0] for i in range(5)]
+    posted = [(await tweet_service.publish(db, friend.user_id, f"plain {i}", None)).tweet_id for i in range(5)]
     first, _, _ = await reader.page(me.user_id, None, 5)  # builds the home, caches the items
     missing = [keys.item(posted[i]) for i in (1, 3)]
     for key in missing:  # one by one: on a cluster they are on different nodes
@@ -118,7 +118,7 @@ async def test_a_refresh_walks_up_to_the_head_without_gap_or_repeat_celebrities_
     posted = []
     for i in range(4):
         for author in (star, friend, me):
-            posted.append((await tweet_service.publish(db, author.user_id, f"{author.username} {i}", None))[0])
+            posted.append((await tweet_service.publish(db, author.user_id, f"{author.username} {i}", None)).tweet_id)
     await reader.page(me.user_id, None, 1)  # materialize the home
     seen, head = await _walk_up(reader, me.user_id, posted[0], 3)
     assert seen == posted[1:]  # the items immediately newer, each once, in order
@@ -135,7 +135,7 @@ async def test_a_refresh_from_below_the_cached_window_comes_from_the_source(db, 
     try:
         me, friend = [await accounts.create_user(db, unique_name()) for _ in range(2)]
         await follows.follow(db, me.user_id, friend.user_id, MAX_FOLLOWING)
-        posted = [(await tweet_service.publish(db, friend.user_id, f"many {i}", None))[0] for i in range(12)]
+        posted = [(await tweet_service.publish(db, friend.user_id, f"many {i}", None)).tweet_id for i in range(12)]
         await small.page(me.user_id, None, 1)  # the home holds the newest five only
         assert len(await store.home_ids(me.user_id)) == 5
         seen, head = await _walk_up(small, me.user_id, posted[0], 4)

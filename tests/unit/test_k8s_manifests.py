@@ -644,6 +644,7 @@ ALLOWED = {
     ("gateway", "users-api", 8001),
     ("gateway", "timeline-api", 8002),
     ("timeline-api", "users-api", 8001),
+    ("users-api", "timeline-api", 8002),  # an author's own home, as a tweet is answered
     ("worker", "users-api", 8001),
     *((source, shard, 5432) for source in ("users-api", "relay", "users-migrate") for shard in SHARDS),
     *((source, "events", 9092) for source in ("relay", "worker", "users-create-topics")),
@@ -818,9 +819,10 @@ def test_connection_settings_point_at_rendered_services(rendered: dict[str, list
                     services[url.hostname]["spec"]["selector"],
                     _pod_labels(_named(docs, "StatefulSet", "redis-cluster")),
                 )
-            if "TIMELINE_USERS_API_URL" in env:
-                url = urlsplit(env["TIMELINE_USERS_API_URL"])
-                service_port(url.hostname, url.port)
+            for key in ("TIMELINE_USERS_API_URL", "USERS_TIMELINE_API_URL"):
+                if key in env:
+                    url = urlsplit(env[key])
+                    service_port(url.hostname, url.port)
             for key in ("USERS_UPSTREAM", "TIMELINE_UPSTREAM"):
                 if key in env:
                     host, port = env[key].split(":")

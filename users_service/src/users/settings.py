@@ -49,6 +49,15 @@ class Settings:
     # Twitter's limit: more follows are refused (409), which bounds what a page past the
     # timeline's window and a rebuild must read.
     max_following: int = field(default_factory=lambda: int(os.environ.get("USERS_MAX_FOLLOWING", "5000")))
+    # The Timeline API, told of each tweet and delete as it is answered, so its author
+    # reads their own writes at once (docs/decisions/0016). It is only a head start on
+    # the fan-out: past this timeout the POST succeeds without it.
+    timeline_api_url: str = field(
+        default_factory=lambda: os.environ.get("USERS_TIMELINE_API_URL", "http://127.0.0.1:8002")
+    )
+    own_timeline_timeout: float = field(
+        default_factory=lambda: float(os.environ.get("USERS_OWN_TIMELINE_TIMEOUT_SECONDS", "0.5"))
+    )
     relay_batch_size: int = field(default_factory=lambda: int(os.environ.get("USERS_RELAY_BATCH_SIZE", "500")))
     # Polling is only the fallback: the relay wakes on NOTIFY as soon as a row commits.
     relay_poll_seconds: float = field(default_factory=lambda: float(os.environ.get("USERS_RELAY_POLL_SECONDS", "1.0")))

@@ -13,6 +13,7 @@ from shared_schemas.cursors import CursorCodec, check_secret
 from timeline import bootstrap, logs
 from timeline import settings as settings_module
 from timeline.api import errors, observability
+from timeline.api.internal import own_writes
 from timeline.api.routes import timeline_route
 
 
@@ -26,6 +27,7 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             timeline_route(parts.reader, cursors),
+            own_writes(parts.fanout),
             observability.health,
             observability.ready,
             observability.MetricsController,

@@ -39,6 +39,17 @@ class Fanout:
             case UserCreated():
                 pass  # a home is materialized on its first read
 
+    async def own_tweet(self, item: TweetItem) -> None:
+        """A tweet into its author's own home. The Users API asks for it as it answers
+        the POST (read-your-writes, docs/decisions/0016); the fan-out does it again."""
+        await self.store.put_items([item])
+        await self.store.push_to_homes([item.user_id], [item.tweet_id])
+
+    async def own_delete(self, author: uuid.UUID, tweet_id: uuid.UUID) -> None:
+        """A deleted tweet out of its author's home and the cache (the same, for a DELETE)."""
+        await self.store.delete_item(tweet_id)
+        await self.store.unpush_from_homes([author], [tweet_id])
+
     async def tweet_created(self, event: TweetCreated) -> None:
         item = TweetItem(
             tweet_id=event.tweet_id,
@@ -47,8 +58,7 @@ class Fanout:
             text=event.text,
             created_at=iso_ms(event.created_at),
         )
-        await self.store.put_items([item])
-        await self.store.push_to_homes([event.author_id], [event.tweet_id])
+        await self.own_tweet(item)
         if self.celebrities.is_celebrity(event.author_followers_count):
             # A celebrity's tweet is stored once and merged into followers' pages on read.
             await self.store.push_to_celebrity(event.author_id, [event.tweet_id])
@@ -60,8 +70,7 @@ class Fanout:
 
     async def tweet_deleted(self, event: TweetDeleted) -> None:
         # The author's followers are exactly the homes that may hold it: no scan of users.
-        await self.store.delete_item(event.tweet_id)
-        await self.store.unpush_from_homes([event.author_id], [event.tweet_id])
+        await self.own_delete(event.author_id, event.tweet_id)
         await self.store.unpush_from_celebrity(event.author_id, [event.tweet_id])
         async for followers in self.users.follower_pages(event.author_id, self.batch):
             await self.store.unpush_from_homes(followers, [event.tweet_id])

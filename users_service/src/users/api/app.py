@@ -13,6 +13,7 @@ from shared_schemas.cursors import CursorCodec, check_secret
 from users import logs
 from users import settings as settings_module
 from users.adapters.db import ShardedDatabase
+from users.adapters.timeline_client import OwnTimeline
 from users.api import errors, observability
 from users.api.internal import InternalController
 from users.api.public import FollowController, TweetController, UsersController
@@ -24,8 +25,10 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     logs.configure(settings.log_level)
     logging.getLogger().handlers[0].addFilter(observability.RequestIdFilter())
     db = ShardedDatabase(settings)
+    own_timeline = OwnTimeline(settings.timeline_api_url, settings.own_timeline_timeout)
 
-    async def close_db() -> None:
+    async def close() -> None:
+        await own_timeline.close()
         await db.dispose()
 
     return Litestar(
@@ -41,13 +44,18 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
         middleware=[observability.instrument("users_service")],
         exception_handlers=errors.HANDLERS,
         state=State(
-            {"db": db, "cursors": CursorCodec(settings.cursor_secret), "max_following": settings.max_following}
+            {
+                "db": db,
+                "cursors": CursorCodec(settings.cursor_secret),
+                "max_following": settings.max_following,
+                "own_timeline": own_timeline,
+            }
         ),
         # Last of the start-up work: what exists by now (the app, its routes, the clients)
         # lives as long as the process; frozen, the collector's full passes no longer walk
         # it while requests wait (docs/decisions/0012).
         on_startup=[gc.freeze],
-        on_shutdown=[close_db],
+        on_shutdown=[close],
         openapi_config=OpenAPIConfig(title="Users Service", version="1.0.0", path="/api/v1/docs/users"),
         logging_config=None,
     )

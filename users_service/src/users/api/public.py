@@ -117,8 +117,10 @@ class TweetController(Controller):
         self, state: State, data: schemas.PublishTweet, x_user_id: CallerHeader = None
     ) -> schemas.PublishedTweet:
         """Publish a tweet; a retry with the same idempotency_key returns the same tweet."""
-        tweet_id, created_at = await tweets.publish(state.db, caller_id(x_user_id), data.text, data.idempotency_key)
-        return schemas.PublishedTweet(tweet_id=tweet_id, created_at=iso_ms(created_at))
+        tweet = await tweets.publish(state.db, caller_id(x_user_id), data.text, data.idempotency_key)
+        # Before the 201: the author's next read has it, whatever the fan-out's lag.
+        await state.own_timeline.tweeted(schemas.tweet_item(tweet))
+        return schemas.PublishedTweet(tweet_id=tweet.tweet_id, created_at=iso_ms(tweet.created_at))
 
     @delete(
         "/{tweet_id:str}",
@@ -128,5 +130,6 @@ class TweetController(Controller):
     )
     async def delete(self, state: State, tweet_id: TweetId, x_user_id: CallerHeader = None) -> None:
         """Delete one of the caller's tweets; it leaves every timeline."""
-        caller = caller_id(x_user_id)
-        await tweets.delete(state.db, caller, path_id(tweet_id, "tweet_id"))
+        caller, tweet = caller_id(x_user_id), path_id(tweet_id, "tweet_id")
+        await tweets.delete(state.db, caller, tweet)
+        await state.own_timeline.deleted(caller, tweet)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from shared_schemas import topics
 from shared_schemas.events import TweetCreated, TweetDeleted
@@ -17,10 +16,8 @@ from users.domain.sharding import new_tweet_id
 from users.services.accounts import get_user
 
 
-async def publish(
-    db: ShardedDatabase, author_id: uuid.UUID, text: str, key: uuid.UUID | None
-) -> tuple[uuid.UUID, datetime]:
-    """A retry with the same key and text returns the original tweet's id and time."""
+async def publish(db: ShardedDatabase, author_id: uuid.UUID, text: str, key: uuid.UUID | None) -> Tweet:
+    """A retry with the same key and text returns the original tweet (id and time)."""
     text = normalize_text(text)
     tweet_id, now = new_tweet_id(author_id), utcnow()
     async with db.primary_for_user(author_id).begin() as conn:
@@ -33,7 +30,7 @@ async def publish(
             tweet_id, stored_text, created_at = await tweets_repo.by_idempotency_key(conn, author_id, key)
             if stored_text != text:
                 raise Conflict("idempotency_key was already used for a different text")
-            return tweet_id, created_at
+            return Tweet(tweet_id, author_id, username, text, created_at)
         event = TweetCreated(
             event_id=new_id(),
             occurred_at=now,
@@ -45,7 +42,7 @@ async def publish(
             author_followers_count=followers_count,
         )
         await outbox_repo.add(conn, topics.TWEETS.name, str(author_id), event)
-    return tweet_id, now
+    return Tweet(tweet_id, author_id, username, text, now)
 
 
 async def delete(db: ShardedDatabase, caller: uuid.UUID, tweet_id: uuid.UUID) -> None:

@@ -1,0 +1,53 @@
+"""The Timeline Service's internal API, as the Users API calls it: each tweet into its
+author's own home, and each delete out of it, as the request is answered, so the author
+reads their own writes even while the fan-out lags (docs/decisions/0016).
+
+Best effort by design: the outbox and the fan-out deliver the same a moment later, so a
+Timeline Service that is down or slow costs the author only that head start, never the
+write. Failures are counted and logged, not raised."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import aiohttp
+import msgspec
+from prometheus_client import Counter
+
+from shared_schemas.internal_api import TweetItem
+
+log = logging.getLogger("users.own_timeline")
+FAILURES = Counter("users_own_timeline_failures_total", "Own-home updates the Timeline API did not take")
+
+
+class OwnTimeline:
+    def __init__(self, base_url: str, timeout: float) -> None:
+        self.base_url, self.timeout = base_url.rstrip("/"), aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:  # made in the running loop, on first use
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    async def tweeted(self, item: TweetItem) -> None:
+        path = f"/internal/homes/{item.user_id}/tweets/{item.tweet_id}"
+        await self._send("PUT", path, msgspec.json.encode(item))
+
+    async def deleted(self, author: uuid.UUID, tweet_id: uuid.UUID) -> None:
+        await self._send("DELETE", f"/internal/homes/{author}/tweets/{tweet_id}", None)
+
+    async def _send(self, method: str, path: str, body: bytes | None) -> None:
+        headers = {"content-type": "application/json"} if body is not None else {}
+        try:
+            async with self._http().request(method, self.base_url + path, data=body, headers=headers) as response:
+                if response.status >= 300:
+                    raise aiohttp.ClientResponseError(response.request_info, (), status=response.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            FAILURES.inc()
+            log.warning("own home not updated; the fan-out will", extra={"path": path, "error": repr(exc)})
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
