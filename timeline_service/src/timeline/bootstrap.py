@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from redis.asyncio import Redis, RedisCluster
 
 from timeline.adapters.store import connection
+from timeline.adapters.store.changes import ChangeFeed
 from timeline.adapters.store.redis_store import RedisTimelineStore
 from timeline.adapters.users_client import UsersClient
 from timeline.services.celebrities import Celebrities
 from timeline.services.fanout import Fanout
+from timeline.services.live import LiveTimeline
 from timeline.services.reader import Reader
 from timeline.settings import Settings
 
@@ -22,8 +24,11 @@ class Components:
     store: RedisTimelineStore
     fanout: Fanout
     reader: Reader
+    changes: ChangeFeed
+    live: LiveTimeline
 
     async def close(self) -> None:
+        await self.changes.close()
         await self.users.close()
         await self.redis.aclose()
 
@@ -36,4 +41,14 @@ def build(settings: Settings) -> Components:
     store = RedisTimelineStore(redis, settings.max_items, settings.ttl_seconds, settings.tweet_cache_ttl_seconds)
     celebrities = Celebrities(store, users, settings.celebrity_threshold, settings.fanout_batch)
     fanout = Fanout(store, users, celebrities, settings.backfill_items, settings.fanout_batch)
-    return Components(redis, users, store, fanout, Reader(store, users, celebrities, settings.unknown_user_ttl_seconds))
+    reader = Reader(store, users, celebrities, settings.unknown_user_ttl_seconds)
+    changes = ChangeFeed(redis)
+    live = LiveTimeline(
+        reader,
+        store,
+        changes,
+        settings.stream_keepalive_seconds,
+        settings.streams_per_caller,
+        settings.streams_per_process,
+    )
+    return Components(redis, users, store, fanout, reader, changes, live)

@@ -39,6 +39,14 @@ class Settings:
     # cursor secrets; anything else refuses to start with them.
     local_stack: bool = field(default_factory=lambda: _env("LOCAL_STACK", "false").lower() in ("1", "true", "yes"))
     cursor_secret: str = field(default_factory=lambda: _env("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
+    # Live streams (GET /timeline/stream): a comment at least this often keeps proxies
+    # and clients from timing out, and is when a stream renews its place and re-reads.
+    stream_keepalive_seconds: float = field(
+        default_factory=lambda: float(_env("TIMELINE_STREAM_KEEPALIVE_SECONDS", "15"))
+    )
+    streams_per_caller: int = field(default_factory=lambda: int(_env("TIMELINE_STREAMS_PER_CALLER", "4")))
+    # Past this, a process refuses new streams (503) rather than starve its page reads.
+    streams_per_process: int = field(default_factory=lambda: int(_env("TIMELINE_STREAMS_PER_PROCESS", "1000")))
     consumer_group: str = field(default_factory=lambda: _env("TIMELINE_CONSUMER_GROUP", "timeline-fanout"))
     # A failed event is tried again after this, twice that, ... up to the cap, for as
     # long as it takes (docs/decisions/0013): nothing that can pass is ever dropped.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import signal
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -14,7 +16,8 @@ from timeline import bootstrap, logs
 from timeline import settings as settings_module
 from timeline.api import errors, observability
 from timeline.api.internal import own_writes
-from timeline.api.routes import timeline_route
+from timeline.api.routes import stream_route, timeline_route
+from timeline.services.live import LiveTimeline
 
 
 def create_app(settings: settings_module.Settings | None = None) -> Litestar:
@@ -27,6 +30,7 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             timeline_route(parts.reader, cursors),
+            stream_route(parts.live, cursors),
             own_writes(parts.fanout),
             observability.health,
             observability.ready,
@@ -38,8 +42,24 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
         # Last of the start-up work: what exists by now (the app, its routes, the clients)
         # lives as long as the process; frozen, the collector's full passes no longer walk
         # it while requests wait (docs/decisions/0012).
-        on_startup=[gc.freeze],
+        on_startup=[lambda: _end_streams_on_stop(parts.live), gc.freeze],
         on_shutdown=[parts.close, observability.request_records.flush],
         openapi_config=OpenAPIConfig(title="Timeline Service", version="1.0.0", path="/api/v1/docs/timeline"),
         logging_config=None,
     )
+
+
+def _end_streams_on_stop(live: LiveTimeline) -> None:
+    """uvicorn waits for open connections before it stops, and a live stream never ends
+    by itself: on SIGTERM or SIGINT, end every stream (cleanly: its client reconnects and
+    resumes from its last id), then let uvicorn's own handler stop the server."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(signum: int, frame: object, previous: object = previous) -> None:
+            loop.call_soon_threadsafe(live.end_all)
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(sig, handler)

@@ -10,11 +10,11 @@ from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 from redis import exceptions as redis_errors
 
-from timeline.domain.errors import AppError, Invalid, NotFound
+from timeline.domain.errors import AppError, Busy, Invalid, NotFound, TooManyStreams
 
 log = logging.getLogger("timeline.api")
 
-_STATUS = {Invalid: 400, NotFound: 404}
+_STATUS = {Invalid: 400, NotFound: 404, TooManyStreams: 429, Busy: 503}
 
 
 def _json(status: int, detail: str) -> Response:
@@ -22,7 +22,11 @@ def _json(status: int, detail: str) -> Response:
 
 
 def app_error(_: Request, exc: AppError) -> Response:
-    return _json(_STATUS.get(type(exc), 400), str(exc))
+    status = _STATUS.get(type(exc), 400)
+    response = _json(status, str(exc))
+    if status in (429, 503):
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def http_error(_: Request, exc: HTTPException) -> Response:

@@ -7,6 +7,11 @@
   cl:{author}   a celebrity's recent tweet ids, kept once instead of fanned out
   celebs        the authors treated as celebrities now (to notice a threshold crossing)
   tw:<id>       a tweet's timeline item, the exact JSON the API returns (16-byte id)
+  st:{user}     the user's open live streams, fleet-wide (id -> when it lapses)
+
+and one channel (sharded pub/sub) per list, which the scripts that change the list
+publish to: "n:" and the list's key (`n:tl:{user}`, `n:cl:{author}`), so the channel
+shares the list's slot. Messages: "+" (ids were added) or "-" and a 16-byte id (removed).
 
 The id in braces is a Redis Cluster hash tag: a home's three keys (or a celebrity's two)
 share a slot, so one script may touch them all. Ids are raw 16 bytes, not 36-character
@@ -51,6 +56,17 @@ def home(user: uuid.UUID) -> HomeKeys:
 def celebrity(author: uuid.UUID) -> CelebrityKeys:
     tag = _tag(author)
     return CelebrityKeys(CELEBRITY_MARKER + tag, CELEBRITY_IDS + tag)
+
+
+CHANGES = "n:"  # the scripts add it to a list's key to name its channel
+
+
+def changes(list_key: str) -> str:
+    return CHANGES + list_key
+
+
+def streams(user: uuid.UUID) -> str:
+    return "st:" + _tag(user)
 
 
 def item(tweet_id: uuid.UUID | bytes) -> bytes:

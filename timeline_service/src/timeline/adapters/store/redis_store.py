@@ -51,6 +51,8 @@ class RedisTimelineStore:
         self.single = not isinstance(redis, RedisCluster)
         self._push = redis.register_script(script_source("push.lua"))
         self._page = redis.register_script(script_source("page.lua"))
+        self._unpush = redis.register_script(script_source("unpush.lua"))
+        self._streams = redis.register_script(script_source("streams.lua"))
         self._put = redis.register_script(script_source("cache_put.lua")) if self.single else None
 
     async def _pipelined(self, queue: Callable[[Any], object], *, transaction: bool = False) -> list:
@@ -68,7 +70,7 @@ class RedisTimelineStore:
                 except NoScriptError:
                     if attempt == 2:
                         raise
-                    for script in (self._push, self._page):
+                    for script in (self._push, self._page, self._unpush):
                         await self.redis.script_load(script.script)  # every primary on a cluster
         return []
 
@@ -99,7 +101,7 @@ class RedisTimelineStore:
 
     # -- homes ------------------------------------------------------------------------
     async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
-        args = [self.max_items, "1", *_newest_first(tweet_ids)]
+        args = [self.max_items, "1", keys.CHANGES, *_newest_first(tweet_ids)]
 
         def queue(pipe: Any) -> None:
             for group in self._by_slot(users):
@@ -108,10 +110,14 @@ class RedisTimelineStore:
         await self._pipelined(queue)
 
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
+        await self._unpush_from([keys.home(user).ids for user in users], tweet_ids)
+
+    async def _unpush_from(self, lists: list[str], tweet_ids: list[uuid.UUID]) -> None:
+        args = [keys.CHANGES, *(t.bytes for t in tweet_ids)]
+
         def queue(pipe: Any) -> None:
-            for user in users:
-                for tweet_id in tweet_ids:
-                    pipe.lrem(keys.home(user).ids, 0, tweet_id.bytes)
+            for listing in lists:  # one list a call: on a cluster, lists share no slot
+                _evalsha(pipe, self._unpush.sha, [listing], args)
 
         await self._pipelined(queue)
 
@@ -139,7 +145,8 @@ class RedisTimelineStore:
     async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         if tweet_ids:
             home = keys.home(user)
-            await self._push(keys=[home.marker, home.ids], args=[self.max_items, "1", *_newest_first(tweet_ids)])
+            args: list[Any] = [self.max_items, "1", keys.CHANGES, *_newest_first(tweet_ids)]
+            await self._push(keys=[home.marker, home.ids], args=args)
 
     async def follow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
         present = await self._pipelined(lambda pipe: [pipe.exists(keys.home(user).marker) for user in users])
@@ -152,6 +159,10 @@ class RedisTimelineStore:
 
         if readers:
             await self._pipelined(queue)
+
+    async def followed_celebrities(self, user: uuid.UUID) -> list[uuid.UUID]:
+        found = await self.redis.smembers(keys.home(user).celebrities)
+        return [uuid.UUID(bytes=cast(bytes, c)) for c in found]
 
     async def unfollow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
         await self._pipelined(lambda pipe: [pipe.srem(keys.home(user).celebrities, celebrity.bytes) for user in users])
@@ -199,11 +210,11 @@ class RedisTimelineStore:
     # -- celebrity lists --------------------------------------------------------------
     async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         listing = keys.celebrity(author)
-        await self._push(keys=[listing.marker, listing.ids], args=[self.max_items, "1", *_newest_first(tweet_ids)])
+        args: list[Any] = [self.max_items, "1", keys.CHANGES, *_newest_first(tweet_ids)]
+        await self._push(keys=[listing.marker, listing.ids], args=args)
 
     async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
-        listing = keys.celebrity(author).ids
-        await self._pipelined(lambda pipe: [pipe.lrem(listing, 0, t.bytes) for t in tweet_ids])
+        await self._unpush_from([keys.celebrity(author).ids], tweet_ids)
 
     async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:
         return cast(list[bytes], await self.redis.lrange(keys.celebrity(author).ids, 0, -1))
@@ -221,6 +232,15 @@ class RedisTimelineStore:
         if is_celebrity:
             return bool(await self.redis.sadd(keys.CELEBRITIES, author.bytes))
         return bool(await self.redis.srem(keys.CELEBRITIES, author.bytes))
+
+    # -- live streams -----------------------------------------------------------------
+    async def hold_stream(self, user: uuid.UUID, stream: str, lapse_seconds: float, limit: int | None) -> bool:
+        """Take (limit given) or renew (None) one of the caller's places for open streams."""
+        args = [stream, int(lapse_seconds * 1000), "" if limit is None else limit]
+        return bool(await self._script(self._streams.sha, self._streams.script, [keys.streams(user)], args))
+
+    async def release_stream(self, user: uuid.UUID, stream: str) -> None:
+        await self.redis.zrem(keys.streams(user), stream)
 
     # -- the tweet cache --------------------------------------------------------------
     async def put_items(self, items: list[TweetItem]) -> None:

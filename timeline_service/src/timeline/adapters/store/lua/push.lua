@@ -1,8 +1,10 @@
 -- Place tweet ids into timeline lists (newest first), idempotently, in id order.
 -- KEYS: pairs of marker (the list is "materialized") and list, one pair per timeline
--- ARGV[1] cap, ARGV[2] "1" to write only where the marker exists, ARGV[3..] 16-byte ids
--- (best newest first: many ids in that order are merged in one pass)
--- Returns how many ids were added over all the lists.
+-- ARGV[1] cap, ARGV[2] "1" to write only where the marker exists, ARGV[3] the prefix of
+-- a list's change channel, ARGV[4..] 16-byte ids (best newest first: many ids in that
+-- order are merged in one pass)
+-- Returns how many ids were added over all the lists. A list that gained ids says so on
+-- its channel ("+"): the live streams of its readers wake and read what is new.
 --
 -- Several timelines a call: fan-out writes one tweet into a hundred homes, and one
 -- command for them all costs the worker and Redis far less than a hundred (on Redis
@@ -29,7 +31,7 @@ local cap = tonumber(ARGV[1])
 -- some 10,000 calls and 3 ms of the server. Only when they come newest first with no
 -- repeats (Feed sorts them), which is checked here rather than trusted.
 local ids = {}
-for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
 local bulk = #ids > 16
 for i = 2, #ids do
   if not bulk then break end
@@ -104,6 +106,9 @@ local function place(marker, list)
   local ttl = redis.call('PTTL', marker)
   if ttl > 0 and added > 0 then
     redis.call('PEXPIRE', list, ttl)
+  end
+  if added > 0 then
+    redis.call('SPUBLISH', ARGV[3] .. list, '+')
   end
   return added
 end
