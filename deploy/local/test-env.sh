@@ -40,3 +40,5 @@ export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
 # (Below 22768: a cluster node also listens on its port + 10000, and that one too must
 # stay below Linux's ephemeral range; see env.sh.)
 : "${REDIS_CLUSTER_PORTS:=16501 16502 16503}"; export REDIS_CLUSTER_PORTS
+# A keep-alive every 2 s, so the stream tests see several within seconds.
+: "${TIMELINE_STREAM_KEEPALIVE_SECONDS:=2}"; export TIMELINE_STREAM_KEEPALIVE_SECONDS

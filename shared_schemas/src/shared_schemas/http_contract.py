@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter, QueryParameter
 
 from shared_schemas.cursors import DEFAULT_LIMIT, MAX_LIMIT
 from shared_schemas.ids import UUID_PATTERN
@@ -44,8 +44,8 @@ def id_param(description: str) -> Any:
 
 CallerHeader = Annotated[
     str | None,
-    Parameter(
-        header="X-User-ID",
+    HeaderParameter(
+        name="X-User-ID",
         required=True,
         description="The caller's user id (a UUID): there is no sign-in.",
         schema_extra={**_UNNULLED, **_UUID_SCHEMA},
@@ -53,8 +53,8 @@ CallerHeader = Annotated[
 ]
 Limit = Annotated[
     str | None,
-    Parameter(
-        query="limit",
+    QueryParameter(
+        name="limit",
         required=False,
         description="Items per page.",
         schema_extra={**_UNNULLED, "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
@@ -62,8 +62,8 @@ Limit = Annotated[
 ]
 NextCursor = Annotated[
     str | None,
-    Parameter(
-        query="next_cursor",
+    QueryParameter(
+        name="next_cursor",
         required=False,
         description="The `next_cursor` of the previous page, as issued (opaque): any other value is a 400.",
         schema_extra={**_UNNULLED, "type": "string", "min_length": 1},
@@ -71,8 +71,8 @@ NextCursor = Annotated[
 ]
 PrevCursor = Annotated[
     str | None,
-    Parameter(
-        query="prev_cursor",
+    QueryParameter(
+        name="prev_cursor",
         required=False,
         description=(
             "A `prev_cursor` (or a stream event's `id`), as issued: the items immediately newer than it."

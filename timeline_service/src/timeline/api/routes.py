@@ -10,7 +10,7 @@ import msgspec
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from litestar.response import Stream
 
 from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
@@ -100,8 +100,8 @@ def timeline_route(reader: Reader, cursors: CursorCodec) -> HTTPRouteHandler:
 
 LastEventId = Annotated[
     str | None,
-    Parameter(
-        header="Last-Event-ID",
+    HeaderParameter(
+        name="Last-Event-ID",
         required=False,
         description="The `id` of the last event received: the stream first replays what came since.",
         schema_extra={"one_of": None, "type": "string", "min_length": 1},

@@ -1,0 +1,112 @@
+"""The live streams' plumbing on a single Redis and on Redis Cluster: the scripts that
+change a list publish on its channel (sharded pub/sub, in the list's slot), one
+ChangeFeed hears them for every stream of a process, and a LiveTimeline turns them into
+the home's new items, each once and in order, celebrity lists included."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from shared_schemas.ids import new_id
+from tests.integration.conftest import MAX_FOLLOWING
+from tests.support import USERS_API, eventually, unique_name
+from timeline.adapters.store.changes import ChangeFeed
+from timeline.adapters.store.redis_store import RedisTimelineStore
+from timeline.adapters.users_client import UsersClient
+from timeline.domain import items as item_codec
+from timeline.services.celebrities import Celebrities
+from timeline.services.fanout import Fanout
+from timeline.services.live import LiveTimeline
+from timeline.services.reader import Reader
+from users.services import accounts, follows
+from users.services import tweets as tweet_service
+
+
+@pytest.fixture
+async def feed(any_redis):
+    changes = ChangeFeed(any_redis)
+    yield changes
+    await changes.close()
+
+
+async def test_adding_and_removing_ids_is_heard_on_the_lists_channels(any_redis, feed: ChangeFeed) -> None:
+    store = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600)
+    user, star = uuid.uuid4(), uuid.uuid4()
+    await store.begin_rebuild(user, [star])
+    await store.begin_celebrity_list(star)
+    heard: asyncio.Queue[bytes] = asyncio.Queue()
+    await feed.listen(feed.channels(user, [star]), heard)
+    mine, theirs = new_id(), new_id()
+    await store.push_to_homes([user], [mine])
+    assert await asyncio.wait_for(heard.get(), 5) == b"+"
+    await store.push_to_homes([user], [mine])  # already there: nothing changed, nothing said
+    await store.push_to_celebrity(star, [theirs])
+    assert await asyncio.wait_for(heard.get(), 5) == b"+"
+    await store.unpush_from_homes([user], [mine])
+    assert await asyncio.wait_for(heard.get(), 5) == b"-" + mine.bytes
+    await store.unpush_from_celebrity(star, [theirs])
+    assert await asyncio.wait_for(heard.get(), 5) == b"-" + theirs.bytes
+    assert heard.empty()
+    await feed.forget(feed.channels(user, [star]), heard)
+    await store.push_to_homes([user], [new_id()])
+    await asyncio.sleep(0.3)  # nothing may arrive once forgotten; a short wait shows it
+    assert heard.empty()
+
+
+async def test_a_stream_sends_the_homes_new_items_in_order_celebrities_included(db, any_redis, feed) -> None:
+    users = UsersClient(USERS_API)
+    store = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600)
+    celebrities = Celebrities(store, users, threshold=2, batch=100)
+    reader = Reader(store, users, celebrities)
+    fanout = Fanout(store, users, celebrities, backfill_items=20, batch=100)
+    live = LiveTimeline(reader, store, feed, keepalive=1.0, per_caller=4, per_process=10)
+    try:
+        me, star, friend, fan = [await accounts.create_user(db, unique_name()) for _ in range(4)]
+        for follower, followee in ((me, star), (fan, star), (me, friend)):
+            await follows.follow(db, follower.user_id, followee.user_id, MAX_FOLLOWING)
+        await eventually(lambda: _followers(db, star.user_id, 2), what="the star's second follower")
+        events = await live.start(me.user_id, None)
+        seen: list[uuid.UUID] = []
+
+        async def consume() -> None:
+            async for event in events:
+                if event.kind == "tweet":
+                    seen.append(item_codec.decode(event.item).tweet_id)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.2)
+        posted = []
+        for i in range(3):
+            for author in (star, friend):
+                tweet = await tweet_service.publish(db, author.user_id, f"{author.username} {i}", None)
+                posted.append(tweet.tweet_id)
+                # What the worker does with the event (the stack's worker writes another Redis).
+                await fanout.own_tweet(_item(tweet))
+                if author is star:
+                    await celebrities.ensure_list(star.user_id)
+                    await store.push_to_celebrity(star.user_id, [tweet.tweet_id])
+                else:
+                    await store.push_to_homes([me.user_id], [tweet.tweet_id])
+        await eventually(lambda: _at_least(seen, len(posted)), timeout=10, what="every tweet streamed")
+        assert seen == posted
+        live.end_all()
+        await asyncio.wait_for(task, 5)  # a stopping process ends the stream
+    finally:
+        await users.close()
+
+
+def _item(tweet):
+    from users.api.schemas import tweet_item
+
+    return tweet_item(tweet)
+
+
+async def _at_least(seen: list, count: int) -> bool:
+    return len(seen) >= count
+
+
+async def _followers(db, user_id, count) -> bool:
+    return (await accounts.get_user(db, user_id)).followers_count >= count
