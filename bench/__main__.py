@@ -30,6 +30,7 @@ from bench import (
     redis_floor,
     report,
     servers,
+    streams,
     writes,
 )
 from bench import (
@@ -93,6 +94,9 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
     if full:
         figures["service_page1_celebrity"] = _measure(cfg, cfg.gateway, celebrity, "service page 1, with celebrities")
         figures["service_page2"] = _measure(cfg, cfg.gateway, second, "service page 2")
+        # A refresh from the same positions: the items just above page 2's cursor.
+        refresh = [line.replace("?next_cursor=", "?prev_cursor=") for line in second]
+        figures["service_refresh"] = _measure(cfg, cfg.gateway, refresh, "service refresh (prev_cursor)")
 
     pull_port, pull_gateway = cfg.port_base + 2, cfg.port_base + 12
     with (
@@ -160,6 +164,11 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
     delay_celebrity = await fanout.delivery_delay(cfg, g, cfg.tweet_rate, cfg.seconds, True, rng)
     result["fanout"] = {**throughput, "delay": delay, "delay_with_celebrity": delay_celebrity}
 
+    say(f"[{n:,} users] live streams: {cfg.streams} open, tweets at {cfg.tweet_rate:g}/s")
+    await fanout.wait_for_quiet(cfg)
+    result["streams"] = await streams.run(cfg, g, rng, cfg.streams, cfg.tweet_rate, max(cfg.seconds, 3))
+    await fanout.wait_for_quiet(cfg)
+
     say(f"[{n:,} users] the worst request for each endpoint: CPU per request (bench/hostile.py)")
     with httpx.Client(base_url=cfg.gateway, timeout=30) as client:
         result["hostile"] = hostile.run(client, repeat=100, say=say)
@@ -183,7 +192,15 @@ def _aims(result: dict) -> list[dict]:
     entry = result["memory"]["bytes_per_timeline_entry"]
     c = result["settings"]["connections"]
     worst = max(result["hostile"], key=lambda row: row["path_total"])
+    live = result["streams"]
     return [
+        {
+            "aim": f"delivery p99 to {live['streams']} open streams at {live['rate_offered']:.0f} tweets/s, "
+            f"{live['reconnected']} reconnecting with their last id",
+            "target": "< 1000 ms, nothing missed or repeated",
+            "measured": f"{live['p99_ms'] or 0:.0f} ms, {live['missed']} missed, {live['repeated']} repeated",
+            "met": live["p99_ms"] is not None and live["p99_ms"] < 1000 and not live["missed"] and not live["repeated"],
+        },
         {
             "aim": f"CPU of the worst crafted request ({worst['endpoint']}, {worst['what']})",
             "target": "a few ms",

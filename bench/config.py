@@ -37,6 +37,8 @@ class Config:
     tweet_rate: float = field(default_factory=lambda: float(_env("BENCH_TWEET_RATE", "100")))
     fanout_deliveries: int = field(default_factory=lambda: _int("BENCH_FANOUT_DELIVERIES", 300_000))
     seed: int = field(default_factory=lambda: _int("BENCH_SEED", 42))
+    # Live streams held open while tweets are posted at `tweet_rate` (bench/streams.py).
+    streams: int = field(default_factory=lambda: _int("BENCH_STREAMS", 500))
     out_dir: Path = field(default_factory=lambda: Path(_env("BENCH_OUT_DIR", str(ROOT / "docs"))))
     # Ports of the bench's own servers: the pull-model and minimal apps, and the copy of
     # the gateway in front of them.

@@ -27,6 +27,7 @@ from shared_schemas.ids import iso_ms
 from shared_schemas.internal_api import TweetItem
 from timeline.api import errors
 from timeline.api.routes import timeline_route
+from timeline.services.reader import Slice
 from users.domain.sharding import ShardMap
 
 FOLLOWEES = "SELECT followee_id FROM following WHERE follower_id = $1"
@@ -78,9 +79,7 @@ def create_app() -> Litestar:
         """The Timeline API's route (parameters, errors, the page's JSON) over pages
         computed on read: only where the page comes from differs."""
 
-        async def page(
-            self, user: uuid.UUID, older: uuid.UUID | None, size: int
-        ) -> tuple[list[bytes], uuid.UUID | None]:
+        async def page(self, user: uuid.UUID, older: uuid.UUID | None, size: int) -> Slice:
             want = size + 1
             async with pools[shards.for_user(user)].acquire() as conn:
                 followees = [row[0] for row in await conn.fetch(FOLLOWEES, user)]
@@ -95,7 +94,8 @@ def create_app() -> Litestar:
                 )
                 for r in rows[:size]
             ]
-            return items, rows[size - 1][0] if len(rows) > size else None
+            newest = rows[0][0] if rows else None
+            return Slice(items, rows[size - 1][0] if len(rows) > size else None, newest)
 
     @get("/health")
     async def health() -> dict[str, str]:

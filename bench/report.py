@@ -12,6 +12,7 @@ READ_ROWS = [
     ("service_page1_plain", "page 1, users without celebrities", "timeline service, via the gateway"),
     ("service_page1_celebrity", "page 1, users with celebrities", "timeline service, via the gateway"),
     ("service_page2", "page 2 (next_cursor), both kinds", "timeline service, via the gateway"),
+    ("service_refresh", "a refresh (prev_cursor) from page 2's positions", "timeline service, via the gateway"),
     ("pull_page1_plain", "page 1, users without celebrities", "pull model, via a gateway copy"),
     ("pull_page1_celebrity", "page 1, users with celebrities", "pull model, via a gateway copy"),
     ("pull_page2", "page 2 (next_cursor), both kinds", "pull model, via a gateway copy"),
@@ -108,6 +109,11 @@ def tables(result: dict) -> str:
     out.append(f"| | raw Redis: MGET alone | {_n(f['mget_rps'])} | | | | |{blank}")
     script = "raw Redis: the service's page script (EVALSHA page.lua: ids and items in one call)"
     out.append(f"| | {script} | {_n(f['page_script_rps'])} | | | | |{blank}")
+    refresh, page2 = reads.get("service_refresh"), reads.get("service_page2")
+    if refresh and page2 and refresh.get("cpu_us_per_request") and page2.get("cpu_us_per_request"):
+        ratio = refresh["cpu_us_per_request"]["total"] / max(1e-9, page2["cpu_us_per_request"]["total"])
+        out.append("")
+        out.append(f"A refresh page costs {ratio:.2f}x the CPU of a page 2 (all processes).")
     out.append("")
     out.append(
         "CPU µs/page: user + system CPU time each kind of process spent during the run, divided by the "
@@ -173,6 +179,23 @@ def tables(result: dict) -> str:
         )
     )
     out.append("")
+    live = result.get("streams")
+    if live:
+        out.append(
+            f"**Live streams** (bench/streams.py: {live['streams']} open through the gateway, "
+            f"{_n(live['rate_offered'])} tweets/s; delay from sending the POST to the event)"
+        )
+        out.append("")
+        out.append(
+            "| streams | KiB per stream | deliveries | p50 ms | p99 ms | max ms | missed | repeated | reconnected |"
+        )
+        out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        out.append(
+            f"| {live['streams']} | {_n(live['kib_per_stream'], 1)} | {live['deliveries']:,} | {_n(live['p50_ms'])} | "
+            f"{_n(live['p99_ms'])} | {_n(live['max_ms'])} | {live['missed']} | {live['repeated']} | "
+            f"{live['reconnected']} (missed {live['missed_by_reconnected']}) |"
+        )
+        out.append("")
     out.append("**The worst request for each endpoint** (bench/hostile.py: one at a time via the gateway; µs of CPU")
     out.append("per request of the processes on its path)")
     out.append("")

@@ -47,6 +47,7 @@ def test_bench_produces_every_figure(tmp_path) -> None:
         "BENCH_SAMPLE": "100",
         "BENCH_FANOUT_DELIVERIES": "200",
         "BENCH_TWEET_RATE": "20",
+        "BENCH_STREAMS": "40",
         "BENCH_OUT_DIR": str(tmp_path),
         # The bench's own servers, clear of the dev stack's ports (8900...).
         "BENCH_PORT_BASE": os.environ.get("BENCH_PORT_BASE", "18900"),
@@ -59,12 +60,24 @@ def test_bench_produces_every_figure(tmp_path) -> None:
     figures = dict(_leaves(result))
     missing = [path for path, value in figures.items() if not isinstance(value, Number) or isinstance(value, bool)]
     assert not missing, f"figures not produced: {missing}"
-    for section in ("reads", "redis_floor", "fanout", "memory", "writes", "growth", "headline", "data", "hostile"):
+    for section in (
+        "reads",
+        "redis_floor",
+        "fanout",
+        "memory",
+        "writes",
+        "growth",
+        "headline",
+        "data",
+        "hostile",
+        "streams",
+    ):
         assert result[section], f"{section} is empty"
     for key in (
         "service_page1_plain",
         "service_page1_celebrity",
         "service_page2",
+        "service_refresh",
         "pull_page1_plain",
         "pull_page1_celebrity",
         "pull_page2",

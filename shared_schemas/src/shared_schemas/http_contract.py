@@ -65,8 +65,10 @@ NextCursor = Annotated[
     QueryParameter(
         name="next_cursor",
         required=False,
-        description="The `next_cursor` of the previous page, as issued (opaque): any other value is a 400.",
-        schema_extra={**_UNNULLED, "type": "string", "min_length": 1},
+        description=(
+            "The `next_cursor` of the previous page, as issued (opaque): any other value is a 400; empty is none."
+        ),
+        schema_extra={**_UNNULLED, "type": "string"},
     ),
 ]
 PrevCursor = Annotated[
@@ -78,7 +80,7 @@ PrevCursor = Annotated[
             "A `prev_cursor` (or a stream event's `id`), as issued: the items immediately newer than it."
             " Not with `next_cursor`."
         ),
-        schema_extra={**_UNNULLED, "type": "string", "min_length": 1},
+        schema_extra={**_UNNULLED, "type": "string"},
     ),
 ]
 

@@ -104,7 +104,7 @@ LastEventId = Annotated[
         name="Last-Event-ID",
         required=False,
         description="The `id` of the last event received: the stream first replays what came since.",
-        schema_extra={"one_of": None, "type": "string", "min_length": 1},
+        schema_extra={"one_of": None, "type": "string"},
     ),
 ]
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
