@@ -52,6 +52,9 @@ class FakeTimelineStore:
         self.homes[user] = []
         self.followed[user] = set(celebrities)
 
+    async def finish_rebuild(self, user: uuid.UUID) -> None:
+        pass  # no expiry here
+
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
         self.materialized.discard(user)
 

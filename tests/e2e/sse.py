@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -32,8 +33,11 @@ class Stream:
     ended: bool = False  # the server ended the response cleanly
 
     async def next(self, timeout: float = 10.0, comments: bool = False) -> SseEvent:
+        """The next event (comments too, if asked) within `timeout` seconds in all: the
+        keep-alives that come meanwhile do not extend it."""
+        deadline = time.monotonic() + timeout
         while True:
-            event = await asyncio.wait_for(self.events.get(), timeout)
+            event = await asyncio.wait_for(self.events.get(), max(0.0, deadline - time.monotonic()))
             if event is None:
                 raise EOFError("the stream ended")
             if comments or event.kind != "comment":

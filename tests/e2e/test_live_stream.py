@@ -43,8 +43,10 @@ async def test_tweets_of_followed_authors_celebrities_and_the_caller_arrive_in_o
             await client.tweet(reader, "the caller's own"),
         ]
         events = await stream.tweets(3)
-    assert [e.json()["tweet_id"] for e in events] == posted, "each once, in time order"
-    assert all(e.id for e in events) and len({e.id for e in events}) == 3
+    # Each once. In time order too, unless the fan-out took longer than the stream's settle
+    # time (0.25 s) for one of them: a late item still comes, once (decision 0017).
+    assert sorted(e.json()["tweet_id"] for e in events) == posted
+    assert all(e.id for e in events) and len({e.id for e in events}) == 3, "each id resumes past its event"
     assert events[1].json()["text"].startswith("a celebrity") and events[1].json()["username"]
     page = await client.page(reader, 3)
     assert [t["tweet_id"] for t in page["tweets"]] == posted[::-1], "the stream and the timeline agree"
@@ -130,9 +132,8 @@ async def test_a_fifth_stream_of_one_caller_is_a_429_and_errors_before_the_strea
         async with open_stream(client.http, caller) as fifth:
             assert fifth.response.status_code == 429
             assert fifth.response.json()["detail"] and fifth.response.headers["retry-after"]
-    # Closed streams give their places back.
-    async with open_stream(client.http, caller) as again:
-        assert again.response.status_code == 200
+    # Closed streams give their places back (once the server has seen the clients go).
+    await eventually(lambda: _opens(client, caller), what="a place given back")
     for user, last_id, status in (
         ("nobody", None, 400),
         (str(uuid.uuid4()), None, 404),
@@ -166,6 +167,11 @@ async def test_a_stopping_api_process_ends_its_streams_cleanly_and_clients_resum
         await asyncio.to_thread(stack, "start-apps")
         async with open_stream(http, reader, last_event_id=last_id) as stream:
             assert (await stream.tweets(1))[0].json()["tweet_id"] == missed
+
+
+async def _opens(client: Client, user: str) -> bool:
+    async with open_stream(client.http, user) as stream:
+        return stream.response.status_code == 200
 
 
 async def _in_home(client: Client, user: str, tweet_id: str) -> bool:

@@ -110,3 +110,44 @@ async def _at_least(seen: list, count: int) -> bool:
 
 async def _followers(db, user_id, count) -> bool:
     return (await accounts.get_user(db, user_id)).followers_count >= count
+
+
+async def test_an_item_the_fanout_brings_late_is_still_sent_once(any_redis, feed) -> None:
+    """A newer item reaches the home first (the author's own, written at once; or another
+    partition's fan-out was quicker), an older one after it: both go out, each once."""
+    store = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600)
+    users = UsersClient(USERS_API)
+    reader = Reader(store, users, Celebrities(store, users, threshold=1000, batch=100))
+    live = LiveTimeline(reader, store, feed, keepalive=1.0, settle=0.0, grace=10.0)
+    user = uuid.uuid4()
+    try:
+        await store.begin_rebuild(user, [])
+        await store.finish_rebuild(user)
+        older, newer = new_id(), new_id()
+        await store.put_items([_fake_item(older, user), _fake_item(newer, user)])
+        events = await live.start(user, None)
+        seen: list[uuid.UUID] = []
+
+        async def consume() -> None:
+            async for event in events:
+                if event.kind == "tweet":
+                    seen.append(item_codec.decode(event.item).tweet_id)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.2)
+        await store.push_to_homes([user], [newer])
+        await eventually(lambda: _at_least(seen, 1), what="the newer one")
+        await store.push_to_homes([user], [older])  # late
+        await eventually(lambda: _at_least(seen, 2), what="the late one")
+        await asyncio.sleep(1.5)  # a keep-alive's read: nothing goes out twice
+        assert seen == [newer, older]
+        live.end_all()
+        await asyncio.wait_for(task, 5)
+    finally:
+        await users.close()
+
+
+def _fake_item(tweet_id: uuid.UUID, author: uuid.UUID):
+    from shared_schemas.internal_api import TweetItem
+
+    return TweetItem(tweet_id, author, "someone", "text", "2026-12-01T00:00:00.000Z")

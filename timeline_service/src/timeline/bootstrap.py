@@ -38,7 +38,9 @@ def build(settings: Settings) -> Components:
         settings.redis_url, settings.redis_cluster, settings.redis_connect_timeout, settings.redis_timeout
     )
     users = UsersClient(settings.users_api_url, settings.users_api_connect_timeout, settings.users_api_timeout)
-    store = RedisTimelineStore(redis, settings.max_items, settings.ttl_seconds, settings.tweet_cache_ttl_seconds)
+    store = RedisTimelineStore(
+        redis, settings.max_items, settings.ttl_seconds, settings.tweet_cache_ttl_seconds, settings.rebuild_seconds
+    )
     celebrities = Celebrities(store, users, settings.celebrity_threshold, settings.fanout_batch)
     fanout = Fanout(store, users, celebrities, settings.backfill_items, settings.fanout_batch)
     reader = Reader(store, users, celebrities, settings.unknown_user_ttl_seconds)
@@ -50,5 +52,7 @@ def build(settings: Settings) -> Components:
         settings.stream_keepalive_seconds,
         settings.streams_per_caller,
         settings.streams_per_process,
+        settings.stream_settle_seconds,
+        settings.stream_grace_seconds,
     )
     return Components(redis, users, store, fanout, reader, changes, live)

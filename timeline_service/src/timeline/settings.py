@@ -25,6 +25,8 @@ class Settings:
     max_items: int = field(default_factory=lambda: int(_env("TIMELINE_MAX_ITEMS", "800")))
     # A timeline unread this long expires (refreshed on every read) and is rebuilt on demand.
     ttl_seconds: int = field(default_factory=lambda: int(_env("TIMELINE_TTL", str(7 * 24 * 3600))))
+    # A home being rebuilt is marked for this long only; whole, for TIMELINE_TTL.
+    rebuild_seconds: int = field(default_factory=lambda: int(_env("TIMELINE_REBUILD_SECONDS", "60")))
     tweet_cache_ttl_seconds: int = field(
         default_factory=lambda: int(_env("TIMELINE_TWEET_CACHE_TTL", str(3 * 24 * 3600)))
     )
@@ -44,6 +46,11 @@ class Settings:
     stream_keepalive_seconds: float = field(
         default_factory=lambda: float(_env("TIMELINE_STREAM_KEEPALIVE_SECONDS", "15"))
     )
+    # A stream sends an item once it is this old (what was posted before it has reached
+    # the home by then, normally), and still sends one the fan-out brought later, if it
+    # is within the grace period of the newest item sent (docs/decisions/0017).
+    stream_settle_seconds: float = field(default_factory=lambda: float(_env("TIMELINE_STREAM_SETTLE_SECONDS", "0.25")))
+    stream_grace_seconds: float = field(default_factory=lambda: float(_env("TIMELINE_STREAM_GRACE_SECONDS", "10")))
     streams_per_caller: int = field(default_factory=lambda: int(_env("TIMELINE_STREAMS_PER_CALLER", "4")))
     # Past this, a process refuses new streams (503) rather than starve its page reads.
     streams_per_process: int = field(default_factory=lambda: int(_env("TIMELINE_STREAMS_PER_PROCESS", "1000")))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import NamedTuple, Protocol
@@ -66,9 +67,16 @@ class LiveTimeline:
         keepalive: float = 15.0,
         per_caller: int = 4,
         per_process: int = 1000,
+        settle: float = 0.25,
+        grace: float = 10.0,
     ) -> None:
         self.reader, self.places, self.changes = reader, places, changes
         self.keepalive, self.per_caller, self.per_process = keepalive, per_caller, per_process
+        # An item is sent once it is `settle` seconds old: what was posted before it has
+        # by then (normally) reached the home too, so items go out in time order. One the
+        # fan-out brings later still goes out, out of order, if within `grace` of the
+        # newest sent (docs/decisions/0017).
+        self.settle, self.grace = settle, grace
         self._queues: set[asyncio.Queue[bytes]] = set()
         self._ending = False
 
@@ -111,28 +119,30 @@ class LiveTimeline:
         try:
             # Listening before the first read: a change from now on wakes the stream.
             await self.changes.listen(channels, queue)
-            position = head
+            sent = _Sent(last_seen or head, self.grace)
             if last_seen is not None:
-                position = last_seen
-                async for event in self._replay(user, last_seen):
-                    position = event.tweet_id if event.kind == "tweet" else position
+                async for event in self._replay(user, sent):
                     yield event
+            beat = time.monotonic() + self.keepalive
             while True:
+                wait = max(0.001, min(beat - time.monotonic(), sent.unsettled_in(self.settle)))
                 try:
-                    message = await asyncio.wait_for(queue.get(), self.keepalive)
+                    message = await asyncio.wait_for(queue.get(), wait)
                 except TimeoutError:
+                    message = b"+"  # a fresh item settled, or the beat: read, whatever was said
+                if time.monotonic() >= beat:
                     yield Event("keep-alive", None)
                     await self.places.hold_stream(user, stream, 3 * self.keepalive, None)
                     channels = await self._follow_celebrity_changes(user, channels, queue)
-                    message = b"+"  # and read, whatever the messages said
+                    beat = time.monotonic() + self.keepalive
+                    message = b"+"
                 messages = [message, *_drain(queue)]
                 if _END in messages:
                     return
                 for removed in (m[1:] for m in messages if m.startswith(b"-") and len(m) == 17):
                     yield Event("delete", uuid.UUID(bytes=removed))
                 if b"+" in messages:
-                    async for event in self._since(user, position):
-                        position = event.tweet_id
+                    async for event in self._since(user, sent):
                         yield event
         finally:
             self._queues.discard(queue)
@@ -146,27 +156,40 @@ class LiveTimeline:
         with contextlib.suppress(Exception):
             await self.places.release_stream(user, stream)
 
-    async def _replay(self, user: uuid.UUID, last_seen: uuid.UUID) -> AsyncIterator[Event]:
-        """What a client missed since `last_seen`, oldest first: up to REPLAY items; when
-        more were missed, a gap (page the rest with prev_cursor from `last_seen`) and
+    async def _replay(self, user: uuid.UUID, sent: _Sent) -> AsyncIterator[Event]:
+        """What a client missed since its last id, oldest first: up to REPLAY items; when
+        more were missed, a gap (page the rest with prev_cursor from the last id) and
         the newest REPLAY."""
+        last_seen = sent.high
+        assert last_seen is not None
         missed = await self.reader.newer(user, last_seen, REPLAY + 1)
-        items = missed.items
-        if len(items) > REPLAY:
+        if len(missed.items) > REPLAY:
             yield Event("gap", last_seen)
-            items = (await self.reader.page(user, None, REPLAY)).items
-        for raw in reversed(items):
-            yield Event("tweet", _ids.decode(raw).tweet_id, raw)
+            top = (await self.reader.page(user, None, REPLAY)).items
+            sent.high = _ids.decode(top[-1]).tweet_id if top else last_seen
+            sent.base = uuid.UUID(int=sent.high.int - 1) if top else last_seen
+        async for event in self._since(user, sent):
+            yield event
 
-    async def _since(self, user: uuid.UUID, position: uuid.UUID | None) -> AsyncIterator[Event]:
-        """Everything newer than `position`, oldest first, page by page."""
+    async def _since(self, user: uuid.UUID, sent: _Sent) -> AsyncIterator[Event]:
+        """Every settled item above the stream's floor not sent yet, oldest first, page
+        by page. The floor trails the newest item sent by the grace period, so an item
+        the fan-out delivers late (after newer ones were sent) still goes out, once."""
+        horizon = _id_at(time.time() - self.settle)
+        sent.settled()
+        position = sent.floor()
         while True:
             if position is None:
                 page = await self.reader.page(user, None, REPLAY)
             else:
                 page = await self.reader.newer(user, position, REPLAY)
             for raw in reversed(page.items):
-                yield Event("tweet", _ids.decode(raw).tweet_id, raw)
+                tweet = _ids.decode(raw).tweet_id
+                if tweet.bytes > horizon:
+                    sent.wait_for(tweet)  # too fresh: others older may still be on their way
+                    return
+                if sent.first_time(tweet):
+                    yield Event("tweet", sent.high, raw)
             if len(page.items) < REPLAY:
                 return
             position = page.newest
@@ -182,6 +205,51 @@ class LiveTimeline:
         if gone:
             await self.changes.forget(gone, queue)
         return now
+
+
+def _id_at(moment: float) -> bytes:
+    """The smallest id of that moment: a UUIDv7's first 48 bits are its milliseconds."""
+    return int(moment * 1000).to_bytes(6, "big") + bytes(10)
+
+
+class _Sent:
+    """What one stream has sent: the newest item (its resume position), and the ids sent
+    within the grace period below it, so that a late item goes out once and no item
+    twice. Nothing at or below `base` (where the stream began) is ever sent."""
+
+    def __init__(self, base: uuid.UUID | None, grace: float) -> None:
+        self.base, self.high, self.grace = base, base, grace
+        self._recent: dict[uuid.UUID, None] = {}
+        self._next_settled: float | None = None
+
+    def floor(self) -> uuid.UUID | None:
+        if self.high is None:
+            return self.base
+        trailing = uuid.UUID(bytes=_id_at(int.from_bytes(self.high.bytes[:6], "big") / 1000 - self.grace))
+        return max(trailing, self.base) if self.base is not None else trailing
+
+    def first_time(self, tweet: uuid.UUID) -> bool:
+        if tweet in self._recent or (self.base is not None and tweet <= self.base):
+            return False
+        self._recent[tweet] = None
+        self.high = tweet if self.high is None else max(self.high, tweet)
+        floor = self.floor()
+        for old in [t for t in self._recent if floor is not None and t < floor]:
+            del self._recent[old]
+        return True
+
+    def wait_for(self, tweet: uuid.UUID) -> None:
+        """A fresh item was seen: read again once it has settled."""
+        self._next_settled = int.from_bytes(tweet.bytes[:6], "big") / 1000
+
+    def settled(self) -> None:
+        self._next_settled = None  # a read is under way: it sets the next timer if needed
+
+    def unsettled_in(self, settle: float) -> float:
+        """Seconds until a fresh item seen by the last read has settled (inf: none)."""
+        if self._next_settled is None:
+            return float("inf")
+        return max(0.001, self._next_settled + settle - time.time())
 
 
 def _drain(queue: asyncio.Queue[bytes]) -> list[bytes]:

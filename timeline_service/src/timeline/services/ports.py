@@ -42,6 +42,10 @@ class TimelineStore(Protocol):
         """Mark the home materialized and empty, following `celebrities`, *before* its
         tweets are fetched: what is fanned out meanwhile is kept."""
 
+    async def finish_rebuild(self, user: uuid.UUID) -> None:
+        """The home is whole: keep it for the full TTL (till now it lapses soon, so a
+        rebuild that died leaves no partial home behind for long)."""
+
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
         """Unmark a home whose rebuild failed, so the next read rebuilds it."""
 

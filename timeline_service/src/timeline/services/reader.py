@@ -122,6 +122,7 @@ class Reader:
             await self.store.merge_into_home(user, item_ids(recent))
             for celebrity in celebrities:
                 await self.celebrities.ensure_list(celebrity)
+            await self.store.finish_rebuild(user)
         except BaseException:
             await self.store.abandon_rebuild(user)
             raise

@@ -44,8 +44,19 @@ def _evalsha(pipe: Any, sha: str, script_keys: list, args: list) -> None:
 
 
 class RedisTimelineStore:
-    def __init__(self, redis: Redis | RedisCluster, max_items: int, ttl_seconds: int, item_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: Redis | RedisCluster,
+        max_items: int,
+        ttl_seconds: int,
+        item_ttl_seconds: int,
+        rebuild_seconds: int = 60,
+    ) -> None:
         self.redis, self.max_items, self.ttl, self.item_ttl = redis, max_items, ttl_seconds, item_ttl_seconds
+        # A home being rebuilt is marked for this long only (reads do not extend it), so a
+        # process that dies mid-rebuild leaves a partial home that lapses, not one that
+        # lives a week; finish_rebuild gives it the full TTL.
+        self.rebuild_ttl = rebuild_seconds
         # On a single Redis a page is one script call (the script reads keys it is not
         # given, which only a single server allows); on a cluster, three calls.
         self.single = not isinstance(redis, RedisCluster)
@@ -131,11 +142,20 @@ class RedisTimelineStore:
         home = keys.home(user)
 
         def queue(pipe: Any) -> None:  # one slot (the user's hash tag): a transaction on a cluster too
-            pipe.set(home.marker, b"1", ex=self.ttl)
+            pipe.set(home.marker, b"1", ex=self.rebuild_ttl)
             pipe.delete(home.ids, home.celebrities)  # what an earlier life of the home left
             if celebrities:
                 pipe.sadd(home.celebrities, *(c.bytes for c in celebrities))
-                pipe.expire(home.celebrities, self.ttl)
+                pipe.expire(home.celebrities, self.rebuild_ttl)
+
+        await self._pipelined(queue, transaction=True)
+
+    async def finish_rebuild(self, user: uuid.UUID) -> None:
+        home = keys.home(user)
+
+        def queue(pipe: Any) -> None:
+            for key in home:
+                pipe.expire(key, self.ttl)
 
         await self._pipelined(queue, transaction=True)
 
@@ -174,7 +194,7 @@ class RedisTimelineStore:
         return await self._read(user, newer_than.bytes, count, "newer")
 
     async def _read(self, user: uuid.UUID, cursor: bytes, count: int, direction: str) -> Page:
-        args = [cursor, count, self.ttl, "page" if self.single else "home", self.max_items, direction]
+        args = [cursor, count, self.ttl, "page" if self.single else "home", self.max_items, direction, self.rebuild_ttl]
         if self.single:
             args += [keys.ITEM, keys.CELEBRITY_MARKER, keys.CELEBRITY_IDS]
         reply = await self._script(self._page.sha, self._page.script, list(keys.home(user)), args)
@@ -196,7 +216,7 @@ class RedisTimelineStore:
     ) -> list[tuple[uuid.UUID, _Slice]]:
         if not authors:
             return []
-        args = [cursor, count, self.ttl, "list", self.max_items, direction]
+        args = [cursor, count, self.ttl, "list", self.max_items, direction, self.rebuild_ttl]
 
         def queue(pipe: Any) -> None:
             for author in authors:

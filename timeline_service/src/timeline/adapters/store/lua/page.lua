@@ -8,8 +8,10 @@
 -- ARGV[1] cursor id (16 bytes) or "", ARGV[2] count, ARGV[3] ttl, ARGV[4] the way,
 -- ARGV[5] the lists' cap, ARGV[6] the direction: "older" (a page down from the cursor,
 -- or from the top without one) or "newer" (the `count` ids immediately newer than the
--- cursor: a refresh), and for "page": ARGV[7] the tweet cache's key prefix, ARGV[8] and
--- ARGV[9] the prefixes of a celebrity's marker and list keys
+-- cursor: a refresh), ARGV[7] the seconds a home being rebuilt is marked for (a marker
+-- with no more left is not renewed: its rebuild may have died), and for "page": ARGV[8]
+-- the tweet cache's key prefix, ARGV[9] and ARGV[10] the prefixes of a celebrity's marker
+-- and list keys
 -- (timeline/adapters/store/keys.py names every key; this script adds the hash tag).
 -- Returns
 --   "list": {materialized 0/1, truncated 0/1, {ids}}
@@ -166,7 +168,7 @@ end
 -- cost more than the read itself, and a reader reading every second would otherwise
 -- rewrite three TTLs every second.
 local ttl = tonumber(ARGV[3])
-if left < ttl - math.floor(ttl / 100) then
+if left < ttl - math.floor(ttl / 100) and left > tonumber(ARGV[7]) then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
   redis.call('EXPIRE', KEYS[3], ttl)
@@ -179,7 +181,7 @@ end
 local lists, flags, unfilled = {ids}, {truncated}, {}
 for _, celebrity in ipairs(celebrities) do
   local tag = '{' .. hex(celebrity) .. '}'
-  local found, short, theirs = slice(ARGV[8] .. tag, ARGV[9] .. tag)
+  local found, short, theirs = slice(ARGV[9] .. tag, ARGV[10] .. tag)
   if found then
     lists[#lists + 1], flags[#flags + 1] = theirs, short
   else
@@ -191,7 +193,7 @@ if upward then page, ended = merge_newer(lists, flags) else page, ended = merge_
 local items = {}
 if #page > 0 then
   local keys = {}
-  for i, id in ipairs(page) do keys[i] = ARGV[7] .. id end
+  for i, id in ipairs(page) do keys[i] = ARGV[8] .. id end
   items = redis.call('MGET', unpack(keys))
 end
 return {1, ended, page, items, unfilled}
