@@ -151,3 +151,43 @@ def _fake_item(tweet_id: uuid.UUID, author: uuid.UUID):
     from shared_schemas.internal_api import TweetItem
 
     return TweetItem(tweet_id, author, "someone", "text", "2026-12-01T00:00:00.000Z")
+
+
+async def test_a_resume_sends_what_arrived_late_while_the_client_was_away(any_redis, feed) -> None:
+    """The client leaves right after a newer item; an older one reaches the home while it
+    is away. Resuming from its last id, it gets the late one, and nothing twice."""
+    store = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600)
+    users = UsersClient(USERS_API)
+    reader = Reader(store, users, Celebrities(store, users, threshold=1000, batch=100))
+    live = LiveTimeline(reader, store, feed, keepalive=1.0, settle=0.0, grace=10.0)
+    user = uuid.uuid4()
+    try:
+        await store.begin_rebuild(user, [])
+        await store.finish_rebuild(user)
+        first, late, newer = new_id(), new_id(), new_id()
+        await store.put_items([_fake_item(t, user) for t in (first, late, newer)])
+        await store.push_to_homes([user], [first])
+        events = await live.start(user, None)
+        await store.push_to_homes([user], [newer])
+        event = await anext(_tweets(events))
+        assert item_codec.decode(event.item).tweet_id == newer
+        last_id = event.tweet_id
+        await events.aclose()  # the client leaves
+        await eventually(lambda: _recalled(store, user, last_id), what="the closed stream's record")
+        await store.push_to_homes([user], [late])  # arrives while it is away
+        again = await live.start(user, last_id)
+        resumed = await anext(_tweets(again))
+        assert item_codec.decode(resumed.item).tweet_id == late
+        await again.aclose()
+    finally:
+        await users.close()
+
+
+async def _tweets(events):
+    async for event in events:
+        if event.kind == "tweet":
+            yield event
+
+
+async def _recalled(store: RedisTimelineStore, user: uuid.UUID, last: uuid.UUID) -> bool:
+    return await store.recall_sent(user, last) is not None

@@ -22,6 +22,7 @@ from timeline.domain.errors import Busy, TooManyStreams
 from timeline.services.reader import Reader
 
 REPLAY = 100  # items replayed on a resume (more missed: a gap event first)
+REMEMBER_SECONDS = 600  # how long a closed stream's sent ids help its resume
 _END = b""  # put in a stream's queue: the process is stopping
 
 
@@ -56,6 +57,12 @@ class StreamPlaces(Protocol):
     async def release_stream(self, user: uuid.UUID, stream: str) -> None: ...
 
     async def followed_celebrities(self, user: uuid.UUID) -> list[uuid.UUID]: ...
+
+    async def remember_sent(self, user: uuid.UUID, last: uuid.UUID, ids: list[uuid.UUID], ttl_seconds: int) -> None:
+        """A closing stream's floor, then what it sent within the grace period below its
+        last id."""
+
+    async def recall_sent(self, user: uuid.UUID, last: uuid.UUID) -> list[uuid.UUID] | None: ...
 
 
 class LiveTimeline:
@@ -116,11 +123,16 @@ class LiveTimeline:
     ) -> AsyncIterator[Event]:
         celebrities = await self.places.followed_celebrities(user)
         channels = self.changes.channels(user, celebrities)
+        sent = _Sent(last_seen or head, self.grace)
         try:
             # Listening before the first read: a change from now on wakes the stream.
             await self.changes.listen(channels, queue)
-            sent = _Sent(last_seen or head, self.grace)
             if last_seen is not None:
+                # What the stream that ended at this id had sent below it (if it closed
+                # cleanly, lately): with it, what arrived late meanwhile goes out too.
+                recalled = await self.places.recall_sent(user, last_seen)
+                if recalled:
+                    sent.resume(recalled[0], recalled[1:])
                 async for event in self._replay(user, sent):
                     yield event
             beat = time.monotonic() + self.keepalive
@@ -148,13 +160,20 @@ class LiveTimeline:
             self._queues.discard(queue)
             # The client is gone or the process stops: the bookkeeping must not wait on
             # a cancelled task.
-            asyncio.get_running_loop().create_task(self._release(user, stream, channels, queue))
+            asyncio.get_running_loop().create_task(self._release(user, stream, channels, queue, sent))
 
-    async def _release(self, user: uuid.UUID, stream: str, channels: list[bytes], queue: asyncio.Queue[bytes]) -> None:
+    async def _release(
+        self, user: uuid.UUID, stream: str, channels: list[bytes], queue: asyncio.Queue[bytes], sent: _Sent
+    ) -> None:
         with contextlib.suppress(Exception):
             await self.changes.forget(channels, queue)
         with contextlib.suppress(Exception):
             await self.places.release_stream(user, stream)
+        if sent.high is not None:
+            with contextlib.suppress(Exception):
+                # First the floor the stream began at (nothing below it is ever due).
+                remembered = [sent.base or uuid.UUID(int=0), *sent.recent()]
+                await self.places.remember_sent(user, sent.high, remembered, REMEMBER_SECONDS)
 
     async def _replay(self, user: uuid.UUID, sent: _Sent) -> AsyncIterator[Event]:
         """What a client missed since its last id, oldest first: up to REPLAY items; when
@@ -222,10 +241,23 @@ class _Sent:
         self._recent: dict[uuid.UUID, None] = {}
         self._next_settled: float | None = None
 
+    def resume(self, base: uuid.UUID, recalled: list[uuid.UUID]) -> None:
+        """Go on from a closed stream that began at `base` and had sent `recalled` below
+        its last id: the grace period below that id is open again, less what was sent."""
+        self._recent = dict.fromkeys(recalled)
+        assert self.high is not None
+        self.base = max(self._trailing(self.high), base)
+
+    def recent(self) -> list[uuid.UUID]:
+        return list(self._recent)
+
+    def _trailing(self, high: uuid.UUID) -> uuid.UUID:
+        return uuid.UUID(bytes=_id_at(int.from_bytes(high.bytes[:6], "big") / 1000 - self.grace))
+
     def floor(self) -> uuid.UUID | None:
         if self.high is None:
             return self.base
-        trailing = uuid.UUID(bytes=_id_at(int.from_bytes(self.high.bytes[:6], "big") / 1000 - self.grace))
+        trailing = self._trailing(self.high)
         return max(trailing, self.base) if self.base is not None else trailing
 
     def first_time(self, tweet: uuid.UUID) -> bool:

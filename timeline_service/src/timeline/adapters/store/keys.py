@@ -8,6 +8,8 @@
   celebs        the authors treated as celebrities now (to notice a threshold crossing)
   tw:<id>       a tweet's timeline item, the exact JSON the API returns (16-byte id)
   st:{user}     the user's open live streams, fleet-wide (id -> when it lapses)
+  rs:{user}:<id> what a closed stream had sent just below its last id (16-byte ids),
+                so a resume from that id can still send what arrived late
 
 and one channel (sharded pub/sub) per list, which the scripts that change the list
 publish to: "n:" and the list's key (`n:tl:{user}`, `n:cl:{author}`), so the channel
@@ -67,6 +69,10 @@ def changes(list_key: str) -> str:
 
 def streams(user: uuid.UUID) -> str:
     return "st:" + _tag(user)
+
+
+def sent(user: uuid.UUID, last: uuid.UUID) -> str:
+    return "rs:" + _tag(user) + ":" + last.hex
 
 
 def item(tweet_id: uuid.UUID | bytes) -> bytes:

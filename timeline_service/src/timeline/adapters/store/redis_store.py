@@ -262,6 +262,15 @@ class RedisTimelineStore:
     async def release_stream(self, user: uuid.UUID, stream: str) -> None:
         await self.redis.zrem(keys.streams(user), stream)
 
+    async def remember_sent(self, user: uuid.UUID, last: uuid.UUID, ids: list[uuid.UUID], ttl_seconds: int) -> None:
+        await self.redis.set(keys.sent(user, last), b"".join(t.bytes for t in ids), ex=ttl_seconds)
+
+    async def recall_sent(self, user: uuid.UUID, last: uuid.UUID) -> list[uuid.UUID] | None:
+        raw = cast(bytes | None, await self.redis.get(keys.sent(user, last)))
+        if raw is None:
+            return None
+        return [uuid.UUID(bytes=raw[i : i + 16]) for i in range(0, len(raw), 16)]
+
     # -- the tweet cache --------------------------------------------------------------
     async def put_items(self, items: list[TweetItem]) -> None:
         if not items:
