@@ -114,7 +114,7 @@ async def run(cfg: Config, graph: Graph, rng: np.random.Generator, streams: int,
         rss_open = _rss_kb(pid_file)
         say(f"streams: {len(readers)} open ({(rss_open - rss_before) / max(1, len(readers)):.0f} KiB each)")
         due: dict[str, tuple[float, list[int]]] = {}
-        dropped = [int(u) for u in rng.choice(chosen, size=max(1, len(chosen) // 10), replace=False)]
+        dropped: list[int] = []
         count = max(1, int(rate * seconds))
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as poster:
 
@@ -128,7 +128,12 @@ async def run(cfg: Config, graph: Graph, rng: np.random.Generator, streams: int,
             for i in range(count):
                 await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
                 posts.append(asyncio.create_task(post(i)))
-                if i == count // 3:  # a tenth of the streams drop
+                if i == count // 3:
+                    # A tenth of the streams drop: of those that have an id to come back
+                    # with (a stream with none starts afresh, from the head, by design).
+                    able = [u for u in chosen if readers[u].last_id]
+                    size = min(len(able), max(1, len(chosen) // 10))
+                    dropped = [int(u) for u in rng.choice(able, size=size, replace=False)] if able else []
                     for u in dropped:
                         tasks[u].cancel()
                 if i == count // 2:  # and come back with their last id

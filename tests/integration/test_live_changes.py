@@ -70,13 +70,7 @@ async def test_a_stream_sends_the_homes_new_items_in_order_celebrities_included(
         await eventually(lambda: _followers(db, star.user_id, 2), what="the star's second follower")
         events = await live.start(me.user_id, None)
         seen: list[uuid.UUID] = []
-
-        async def consume() -> None:
-            async for event in events:
-                if event.kind == "tweet":
-                    seen.append(item_codec.decode(event.item).tweet_id)
-
-        task = asyncio.create_task(consume())
+        task = asyncio.create_task(_collect(events, seen))
         await asyncio.sleep(0.2)
         posted = []
         for i in range(3):
@@ -104,6 +98,13 @@ def _item(tweet):
     return tweet_item(tweet)
 
 
+async def _collect(events, seen: list[uuid.UUID]) -> None:
+    """The ids of a stream's tweet events, as they come."""
+    async for event in events:
+        if event.kind == "tweet":
+            seen.append(item_codec.decode(event.item).tweet_id)
+
+
 async def _at_least(seen: list, count: int) -> bool:
     return len(seen) >= count
 
@@ -127,13 +128,7 @@ async def test_an_item_the_fanout_brings_late_is_still_sent_once(any_redis, feed
         await store.put_items([_fake_item(older, user), _fake_item(newer, user)])
         events = await live.start(user, None)
         seen: list[uuid.UUID] = []
-
-        async def consume() -> None:
-            async for event in events:
-                if event.kind == "tweet":
-                    seen.append(item_codec.decode(event.item).tweet_id)
-
-        task = asyncio.create_task(consume())
+        task = asyncio.create_task(_collect(events, seen))
         await asyncio.sleep(0.2)
         await store.push_to_homes([user], [newer])
         await eventually(lambda: _at_least(seen, 1), what="the newer one")

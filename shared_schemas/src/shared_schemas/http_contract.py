@@ -9,6 +9,7 @@ documents and the services together (docs/decisions/0015)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 import msgspec
@@ -16,7 +17,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, Parameter, QueryParameter
 
 from shared_schemas.cursors import DEFAULT_LIMIT, MAX_LIMIT
-from shared_schemas.ids import UUID_PATTERN
+from shared_schemas.ids import UUID_PATTERN, parse_uuid
 
 
 class ErrorBody(msgspec.Struct):
@@ -40,6 +41,15 @@ def uuid_field(description: str) -> Any:
 def id_param(description: str) -> Any:
     """A path parameter that is a UUID (typed `str`: the handler parses it)."""
     return Parameter(description=description, schema_extra=_UUID_SCHEMA)
+
+
+def caller_problem(raw: str | None) -> tuple[uuid.UUID | None, str]:
+    """The caller's id from X-User-ID, or None and what is wrong with it (each service
+    raises its own 400 with that detail)."""
+    if not raw:
+        return None, "X-User-ID header is required"
+    user = parse_uuid(raw)
+    return user, "" if user is not None else "X-User-ID must be a UUID"
 
 
 CallerHeader = Annotated[

@@ -14,8 +14,7 @@ from litestar.params import HeaderParameter
 from litestar.response import Stream
 
 from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
-from shared_schemas.http_contract import CallerHeader, Limit, NextCursor, PrevCursor, errors
-from shared_schemas.ids import parse_uuid
+from shared_schemas.http_contract import CallerHeader, Limit, NextCursor, PrevCursor, caller_problem, errors
 from shared_schemas.internal_api import TweetItem
 from timeline.domain.errors import Invalid
 from timeline.services.live import Event, LiveTimeline
@@ -31,11 +30,9 @@ class TimelinePage(msgspec.Struct):
 
 
 def _caller(x_user_id: str | None) -> uuid.UUID:
-    if not x_user_id:
-        raise Invalid("X-User-ID header is required")
-    user = parse_uuid(x_user_id)
+    user, problem = caller_problem(x_user_id)
     if user is None:
-        raise Invalid("X-User-ID must be a UUID")
+        raise Invalid(problem)
     return user
 
 

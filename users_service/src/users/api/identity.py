@@ -5,17 +5,16 @@ from __future__ import annotations
 import uuid
 
 from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
+from shared_schemas.http_contract import caller_problem
 from shared_schemas.ids import parse_uuid
 from users.domain.errors import Invalid
 
 
 def caller_id(raw: str | None) -> uuid.UUID:
-    if not raw:
-        raise Invalid("X-User-ID header is required")
-    parsed = parse_uuid(raw)
-    if parsed is None:
-        raise Invalid("X-User-ID must be a UUID")
-    return parsed
+    user, problem = caller_problem(raw)
+    if user is None:
+        raise Invalid(problem)
+    return user
 
 
 def path_id(raw: str, what: str) -> uuid.UUID:
