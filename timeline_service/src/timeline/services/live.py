@@ -17,10 +17,14 @@ from collections.abc import AsyncIterator
 from typing import NamedTuple, Protocol
 
 import msgspec
+from prometheus_client import Counter, Gauge
 
 from timeline.domain.errors import Busy, TooManyStreams
 from timeline.services.reader import Reader
 
+# Summed over an API's worker processes while they live (prometheus multiprocess mode).
+OPEN = Gauge("timeline_open_streams", "Live streams open", multiprocess_mode="livesum")
+REFUSED = Counter("timeline_streams_refused_total", "Live streams refused", ["reason"])
 REPLAY = 100  # items replayed on a resume (more missed: a gap event first)
 REMEMBER_SECONDS = 600  # how long a closed stream's sent ids help its resume
 _END = b""  # put in a stream's queue: the process is stopping
@@ -96,15 +100,15 @@ class LiveTimeline:
         stopping or full process 503) happens here, before the first byte; then the
         events, until the client leaves or the process stops."""
         if self._ending or self.open >= self.per_process:
+            REFUSED.labels("process").inc()
             raise Busy("this server holds all the streams it can; retry shortly")
         head = await self.reader.page(user, None, 1)  # 404 for a made-up caller; the home built
         stream = uuid.uuid4().hex
         # A place lapses after three keep-alives without a renewal (a process that died).
         if not await self.places.hold_stream(user, stream, 3 * self.keepalive, self.per_caller):
+            REFUSED.labels("caller").inc()
             raise TooManyStreams(f"at most {self.per_caller} open streams per caller")
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self._queues.add(queue)
-        return self._events(user, stream, queue, last_seen, head.newest)
+        return self._events(user, stream, last_seen, head.newest)
 
     def end_all(self) -> None:
         """The process is stopping: every stream ends cleanly, so its client reconnects
@@ -117,14 +121,18 @@ class LiveTimeline:
         self,
         user: uuid.UUID,
         stream: str,
-        queue: asyncio.Queue[bytes],
         last_seen: uuid.UUID | None,
         head: uuid.UUID | None,
     ) -> AsyncIterator[Event]:
-        celebrities = await self.places.followed_celebrities(user)
-        channels = self.changes.channels(user, celebrities)
+        # Counted from the first event asked for: a stream never iterated (its client
+        # gone at once) holds nothing here, and its place lapses on its own.
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._queues.add(queue)
+        OPEN.inc()
+        channels: list[bytes] = []
         sent = _Sent(last_seen or head, self.grace)
         try:
+            channels = self.changes.channels(user, await self.places.followed_celebrities(user))
             # Listening before the first read: a change from now on wakes the stream.
             await self.changes.listen(channels, queue)
             if last_seen is not None:
@@ -158,6 +166,7 @@ class LiveTimeline:
                         yield event
         finally:
             self._queues.discard(queue)
+            OPEN.dec()
             # The client is gone or the process stops: the bookkeeping must not wait on
             # a cancelled task.
             asyncio.get_running_loop().create_task(self._release(user, stream, channels, queue, sent))
