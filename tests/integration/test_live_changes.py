@@ -113,33 +113,38 @@ async def _followers(db, user_id, count) -> bool:
     return (await accounts.get_user(db, user_id)).followers_count >= count
 
 
-async def test_an_item_the_fanout_brings_late_is_still_sent_once(any_redis, feed) -> None:
-    """A newer item reaches the home first (the author's own, written at once; or another
-    partition's fan-out was quicker), an older one after it: both go out, each once."""
+@pytest.fixture
+async def home_streams(any_redis, feed):
+    """A materialized home of a user nobody follows, and streams that send at once
+    (settle 0): (store, live, user)."""
     store = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600)
     users = UsersClient(USERS_API)
     reader = Reader(store, users, Celebrities(store, users, threshold=1000, batch=100))
-    live = LiveTimeline(reader, store, feed, keepalive=1.0, settle=0.0, grace=10.0)
     user = uuid.uuid4()
-    try:
-        await store.begin_rebuild(user, [])
-        await store.finish_rebuild(user)
-        older, newer = new_id(), new_id()
-        await store.put_items([_fake_item(older, user), _fake_item(newer, user)])
-        events = await live.start(user, None)
-        seen: list[uuid.UUID] = []
-        task = asyncio.create_task(_collect(events, seen))
-        await asyncio.sleep(0.2)
-        await store.push_to_homes([user], [newer])
-        await eventually(lambda: _at_least(seen, 1), what="the newer one")
-        await store.push_to_homes([user], [older])  # late
-        await eventually(lambda: _at_least(seen, 2), what="the late one")
-        await asyncio.sleep(1.5)  # a keep-alive's read: nothing goes out twice
-        assert seen == [newer, older]
-        live.end_all()
-        await asyncio.wait_for(task, 5)
-    finally:
-        await users.close()
+    await store.begin_rebuild(user, [])
+    await store.finish_rebuild(user)
+    yield store, LiveTimeline(reader, store, feed, keepalive=1.0, settle=0.0, grace=10.0), user
+    await users.close()
+
+
+async def test_an_item_the_fanout_brings_late_is_still_sent_once(home_streams) -> None:
+    """A newer item reaches the home first (the author's own, written at once; or another
+    partition's fan-out was quicker), an older one after it: both go out, each once."""
+    store, live, user = home_streams
+    older, newer = new_id(), new_id()
+    await store.put_items([_fake_item(older, user), _fake_item(newer, user)])
+    events = await live.start(user, None)
+    seen: list[uuid.UUID] = []
+    task = asyncio.create_task(_collect(events, seen))
+    await asyncio.sleep(0.2)
+    await store.push_to_homes([user], [newer])
+    await eventually(lambda: _at_least(seen, 1), what="the newer one")
+    await store.push_to_homes([user], [older])  # late
+    await eventually(lambda: _at_least(seen, 2), what="the late one")
+    await asyncio.sleep(1.5)  # a keep-alive's read: nothing goes out twice
+    assert seen == [newer, older]
+    live.end_all()
+    await asyncio.wait_for(task, 5)
 
 
 def _fake_item(tweet_id: uuid.UUID, author: uuid.UUID):
@@ -148,34 +153,25 @@ def _fake_item(tweet_id: uuid.UUID, author: uuid.UUID):
     return TweetItem(tweet_id, author, "someone", "text", "2026-12-01T00:00:00.000Z")
 
 
-async def test_a_resume_sends_what_arrived_late_while_the_client_was_away(any_redis, feed) -> None:
+async def test_a_resume_sends_what_arrived_late_while_the_client_was_away(home_streams) -> None:
     """The client leaves right after a newer item; an older one reaches the home while it
     is away. Resuming from its last id, it gets the late one, and nothing twice."""
-    store = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600)
-    users = UsersClient(USERS_API)
-    reader = Reader(store, users, Celebrities(store, users, threshold=1000, batch=100))
-    live = LiveTimeline(reader, store, feed, keepalive=1.0, settle=0.0, grace=10.0)
-    user = uuid.uuid4()
-    try:
-        await store.begin_rebuild(user, [])
-        await store.finish_rebuild(user)
-        first, late, newer = new_id(), new_id(), new_id()
-        await store.put_items([_fake_item(t, user) for t in (first, late, newer)])
-        await store.push_to_homes([user], [first])
-        events = await live.start(user, None)
-        await store.push_to_homes([user], [newer])
-        event = await anext(_tweets(events))
-        assert item_codec.decode(event.item).tweet_id == newer
-        last_id = event.tweet_id
-        await events.aclose()  # the client leaves
-        await eventually(lambda: _recalled(store, user, last_id), what="the closed stream's record")
-        await store.push_to_homes([user], [late])  # arrives while it is away
-        again = await live.start(user, last_id)
-        resumed = await anext(_tweets(again))
-        assert item_codec.decode(resumed.item).tweet_id == late
-        await again.aclose()
-    finally:
-        await users.close()
+    store, live, user = home_streams
+    first, late, newer = new_id(), new_id(), new_id()
+    await store.put_items([_fake_item(t, user) for t in (first, late, newer)])
+    await store.push_to_homes([user], [first])
+    events = await live.start(user, None)
+    await store.push_to_homes([user], [newer])
+    event = await anext(_tweets(events))
+    assert item_codec.decode(event.item).tweet_id == newer
+    last_id = event.tweet_id
+    await events.aclose()  # the client leaves
+    await eventually(lambda: _recalled(store, user, last_id), what="the closed stream's record")
+    await store.push_to_homes([user], [late])  # arrives while it is away
+    again = await live.start(user, last_id)
+    resumed = await anext(_tweets(again))
+    assert item_codec.decode(resumed.item).tweet_id == late
+    await again.aclose()
 
 
 async def _tweets(events):

@@ -240,6 +240,11 @@ def _id_at(moment: float) -> bytes:
     return int(moment * 1000).to_bytes(6, "big") + bytes(10)
 
 
+def _moment(tweet: uuid.UUID) -> float:
+    """When an id was made (the inverse of _id_at), in seconds."""
+    return int.from_bytes(tweet.bytes[:6], "big") / 1000
+
+
 class _Sent:
     """What one stream has sent: the newest item (its resume position), and the ids sent
     within the grace period below it, so that a late item goes out once and no item
@@ -261,7 +266,7 @@ class _Sent:
         return list(self._recent)
 
     def _trailing(self, high: uuid.UUID) -> uuid.UUID:
-        return uuid.UUID(bytes=_id_at(int.from_bytes(high.bytes[:6], "big") / 1000 - self.grace))
+        return uuid.UUID(bytes=_id_at(_moment(high) - self.grace))
 
     def floor(self) -> uuid.UUID | None:
         if self.high is None:
@@ -281,7 +286,7 @@ class _Sent:
 
     def wait_for(self, tweet: uuid.UUID) -> None:
         """A fresh item was seen: read again once it has settled."""
-        self._next_settled = int.from_bytes(tweet.bytes[:6], "big") / 1000
+        self._next_settled = _moment(tweet)
 
     def settled(self) -> None:
         self._next_settled = None  # a read is under way: it sets the next timer if needed
