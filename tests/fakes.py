@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
-from shared_schemas.internal_api import Following, TweetItem, UserInfo
+from shared_schemas.internal_api import Following, HomeSource, TweetItem, UserInfo
 from timeline.adapters.users_client import UnknownUser
 from timeline.domain import items as item_codec
 from timeline.domain.merge import merge_newer, merge_window
@@ -20,6 +20,7 @@ class FakeTimelineStore:
         self.max_items = max_items
         self.homes: dict[uuid.UUID, list[bytes]] = {}
         self.materialized: set[uuid.UUID] = set()
+        self.rebuilding: set[uuid.UUID] = set()  # begun, not finished: readers wait
         self.followed: dict[uuid.UUID, set[uuid.UUID]] = {}
         self.lists: dict[uuid.UUID, list[bytes]] = {}
         self.filled: set[uuid.UUID] = set()
@@ -47,16 +48,29 @@ class FakeTimelineStore:
     async def is_materialized(self, user: uuid.UUID) -> bool:
         return user in self.materialized
 
-    async def begin_rebuild(self, user: uuid.UUID, celebrities: list[uuid.UUID]) -> None:
-        self.materialized.add(user)
+    async def begin_rebuild(
+        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), *, take_over: bool = True
+    ) -> bool:
+        if not take_over and (user in self.materialized or user in self.rebuilding):
+            return False
+        self.rebuilding.add(user)
+        self.materialized.add(user)  # fan-out writes into it from now on
         self.homes[user] = []
         self.followed[user] = set(celebrities)
+        return True
 
-    async def finish_rebuild(self, user: uuid.UUID) -> None:
-        pass  # no expiry here
+    async def finish_rebuild(
+        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: list[bytes] | tuple = ()
+    ) -> None:
+        if user not in self.materialized:
+            return
+        self.followed.setdefault(user, set()).update(celebrities)
+        self.homes[user] = self._place(self.homes.get(user, []), [uuid.UUID(bytes=t) for t in tweet_ids])
+        self.rebuilding.discard(user)  # no expiry here
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
         self.materialized.discard(user)
+        self.rebuilding.discard(user)
 
     async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         await self.push_to_homes([user], tweet_ids)
@@ -86,6 +100,8 @@ class FakeTimelineStore:
         return self._read(user, lambda ids: self._slice_newer(ids, newer_than, count), lambda s: merge_newer(s, count))
 
     def _read(self, user: uuid.UUID, cut, merge) -> Page:
+        if user in self.rebuilding:
+            return Page(False, [], False, [], [], rebuilding=True)
         if user not in self.materialized:
             return Page(False, [], False, [], [])
         sources = [cut(self.homes.get(user, []))]
@@ -217,3 +233,11 @@ class FakeUsers:
     async def tweets_by_ids(self, tweet_ids: list[uuid.UUID]) -> list[TweetItem]:
         self._call()
         return [self.tweets[t] for t in tweet_ids if t in self.tweets]
+
+    async def home_source(self, user_id: uuid.UUID, threshold: int, limit: int, items: int) -> HomeSource:
+        followees = (await self.following(user_id)).following
+        celebrities = [u.user_id for u in followees if u.followers_count >= threshold]
+        authors = {user_id, *(u.user_id for u in followees if u.followers_count < threshold)}
+        found = [t for t in self.tweets.values() if t.user_id in authors]
+        recent = sorted(found, key=lambda t: t.tweet_id.bytes, reverse=True)[:limit]
+        return HomeSource(celebrities, b"".join(t.tweet_id.bytes for t in recent), recent[:items])

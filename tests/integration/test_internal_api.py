@@ -57,6 +57,38 @@ async def test_recent_tweets_of_authors_on_both_shards_merge_newest_first(db, cl
     assert [t.tweet_id for t in older] == sorted(posted, reverse=True)[5:]
 
 
+async def test_a_homes_source_splits_celebrities_and_merges_the_rest_newest_first(db, client: UsersClient) -> None:
+    reader, star, fan = [await accounts.create_user(db, unique_name()) for _ in range(3)]
+    authors = [await accounts.create_user(db, unique_name()) for _ in range(4)]
+    while len({db.map.for_user(a.user_id) for a in authors}) < min(2, len(db.primaries)):
+        authors.append(await accounts.create_user(db, unique_name()))  # ids are random: cover both shards
+    for followee in (*authors, star):
+        await follows.follow(db, reader.user_id, followee.user_id, MAX_FOLLOWING)
+    await follows.follow(db, fan.user_id, star.user_id, MAX_FOLLOWING)  # two followers: over the threshold
+    await follows.follow(db, star.user_id, reader.user_id, MAX_FOLLOWING)  # the reader is not one in their own home
+    await follows.follow(db, fan.user_id, reader.user_id, MAX_FOLLOWING)
+    posted = [
+        (await tweet_service.publish(db, a.user_id, f"from {a.username}", None)).tweet_id
+        for a in (*authors, reader) * 2
+    ]
+    gone = posted.pop(3)
+    await tweet_service.delete(db, authors[3].user_id, gone)
+    await tweet_service.publish(db, star.user_id, "merged at read time, not kept", None)
+    await tweet_service.publish(db, fan.user_id, "not followed", None)
+
+    source = await client.home_source(reader.user_id, threshold=2, limit=7, items=3)
+    newest = sorted(posted, reverse=True)
+    assert source.celebrities == [star.user_id]
+    ids = [uuid.UUID(bytes=source.tweet_ids[i : i + 16]) for i in range(0, len(source.tweet_ids), 16)]
+    assert ids == newest[:7]
+    assert [t.tweet_id for t in source.tweets] == newest[:3]  # the first page's, whole
+    assert all(t.text == f"from {t.username}" for t in source.tweets)
+    everything = await client.home_source(reader.user_id, threshold=100, limit=800, items=0)
+    assert len(everything.tweet_ids) == 16 * (len(posted) + 1) and everything.celebrities == []
+    with pytest.raises(UnknownUser):
+        await client.home_source(uuid.uuid4(), threshold=2, limit=7, items=3)
+
+
 async def test_batch_hydration_skips_deleted_and_unknown_ids(db, client: UsersClient) -> None:
     author = await accounts.create_user(db, unique_name())
     kept = (await tweet_service.publish(db, author.user_id, "kept", None)).tweet_id

@@ -36,6 +36,7 @@ async def test_adding_and_removing_ids_is_heard_on_the_lists_channels(any_redis,
     store = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600)
     user, star = uuid.uuid4(), uuid.uuid4()
     await store.begin_rebuild(user, [star])
+    await store.finish_rebuild(user)  # whole: readers read it
     await store.begin_celebrity_list(star)
     heard: asyncio.Queue[bytes] = asyncio.Queue()
     await feed.listen(feed.channels(user, [star]), heard)

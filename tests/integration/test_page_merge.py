@@ -48,6 +48,7 @@ async def _page(store, case) -> tuple:
         await store.begin_celebrity_list(star)
         await store.push_to_celebrity(star, theirs)
     await store.begin_rebuild(user, stars)
+    await store.finish_rebuild(user)  # whole: readers read it
     await store.merge_into_home(user, home)
     page = await (store.read_newer(user, cursor, count) if upward else store.read_page(user, cursor, count))
     # Which stars are unfilled is all that matters, not their order or ids.

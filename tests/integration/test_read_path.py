@@ -144,26 +144,28 @@ async def test_a_refresh_from_below_the_cached_window_comes_from_the_source(db, 
         await users.close()
 
 
-async def test_a_rebuild_that_died_midway_leaves_a_home_that_lapses_and_is_built_again(db, any_redis) -> None:
+async def test_a_rebuild_that_died_midway_is_never_served_half_built_and_is_done_again(db, any_redis) -> None:
     users = UsersClient(USERS_API)
     store = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600, rebuild_seconds=1)
-    reader = Reader(store, users, Celebrities(store, users, threshold=1000, batch=100))
+    celebrities = Celebrities(store, users, threshold=1000, batch=100)
     try:
         me, friend = [await accounts.create_user(db, unique_name()) for _ in range(2)]
         await follows.follow(db, me.user_id, friend.user_id, MAX_FOLLOWING)
         posted = [(await tweet_service.publish(db, friend.user_id, f"old {i}", None)).tweet_id for i in range(3)]
-        # A process marks the home and dies before it fills it: the home is empty.
-        await store.begin_rebuild(me.user_id, [])
-        items, _, _ = await reader.page(me.user_id, None, 10)
-        assert items == []  # partial, and reads do not keep it alive
-        assert 0 < await any_redis.ttl(keys.home(me.user_id).marker) <= 1
-        await eventually(lambda: _lapsed(store, me.user_id), timeout=5, what="the unfinished home to lapse")
-        items, _, _ = await reader.page(me.user_id, None, 10)
+        # A process marks the home and dies before it fills it. A patient reader waits
+        # (it serves no empty page) until the mark lapses, then builds the home itself.
+        assert await store.begin_rebuild(me.user_id, take_over=False)
+        patient = Reader(store, users, celebrities, rebuild_wait=30)
+        items, _, _ = await patient.page(me.user_id, None, 10)
         assert [item_codec.decode(raw).tweet_id for raw in items] == posted[::-1]
         assert await any_redis.ttl(keys.home(me.user_id).marker) > 500, "whole: the full TTL"
+
+        # A mark that outlasts a reader's wait: the reader takes the home over.
+        await any_redis.delete(keys.home(me.user_id).marker)
+        lasting = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600)
+        assert await lasting.begin_rebuild(me.user_id, take_over=False)
+        impatient = Reader(lasting, users, celebrities, rebuild_wait=0.2)
+        items, _, _ = await impatient.page(me.user_id, None, 10)
+        assert [item_codec.decode(raw).tweet_id for raw in items] == posted[::-1]
     finally:
         await users.close()
-
-
-async def _lapsed(store: RedisTimelineStore, user: uuid.UUID) -> bool:
-    return not await store.is_materialized(user)

@@ -52,6 +52,7 @@ async def test_one_fan_out_reaches_every_reading_home_among_hundreds_and_no_othe
     newer, older = _ids(2)
     for user in readers:
         await store.begin_rebuild(user, [])
+        await store.finish_rebuild(user)  # whole: readers read it
     await store.push_to_homes(users, [older])
     await store.push_to_homes(users, [newer, older])  # a redelivery with a newer one
     for user in users:
@@ -62,6 +63,7 @@ async def test_duplicates_and_late_arrivals_land_once_in_order(store: TimelineSt
     user = uuid.uuid4()
     newest, middle, oldest = _ids(3)
     await store.begin_rebuild(user, [])
+    await store.finish_rebuild(user)  # whole: readers read it
     for tweet_id in (middle, newest, middle, oldest, newest):
         await store.push_to_homes([user], [tweet_id])
     assert _u(await store.home_ids(user)) == [newest, middle, oldest]
@@ -71,6 +73,7 @@ async def test_the_home_keeps_only_the_newest_max_items(store: TimelineStore) ->
     user = uuid.uuid4()
     ids = _ids(8)
     await store.begin_rebuild(user, [])
+    await store.finish_rebuild(user)  # whole: readers read it
     await store.merge_into_home(user, ids[::-1])  # oldest first, the worst order
     assert _u(await store.home_ids(user)) == ids[:5]
     await store.push_to_homes([user], [ids[7]])  # older than everything kept: skipped
@@ -82,6 +85,7 @@ async def test_many_ids_at_once_merge_with_what_the_home_holds(make_store) -> No
     user = uuid.uuid4()
     ids = _ids(40)
     await store.begin_rebuild(user, [])
+    await store.finish_rebuild(user)  # whole: readers read it
     for tweet_id in ids[::3]:  # some fanned out already
         await store.push_to_homes([user], [tweet_id])
     given = [t for i, t in enumerate(ids) if i % 3]
@@ -94,6 +98,7 @@ async def test_pages_start_strictly_after_the_cursor(store: TimelineStore) -> No
     user = uuid.uuid4()
     ids = _ids(5)
     await store.begin_rebuild(user, [])
+    await store.finish_rebuild(user)  # whole: readers read it
     await store.merge_into_home(user, ids)
     first = await store.read_page(user, None, 2)
     assert _u(first.ids) == ids[:2]
@@ -114,7 +119,9 @@ async def test_a_page_merges_the_followed_celebrities_and_brings_its_items(store
     await store.push_to_celebrity(star, theirs)
     await store.push_to_celebrity(quiet, _ids(1))  # `quiet`'s list is not filled: ignored
     await store.begin_rebuild(plain, [])
+    await store.finish_rebuild(plain)  # whole: readers read it
     await store.begin_rebuild(fan, [star, quiet])
+    await store.finish_rebuild(fan)  # whole: readers read it
     for user in (plain, fan):
         await store.merge_into_home(user, [ids[0], *home])
     page = await store.read_page(plain, None, 4)
@@ -136,6 +143,7 @@ async def test_a_page_says_when_the_cached_window_ends(store: TimelineStore) -> 
     ids = _ids(5)
     for user, held in ((full, ids), (short, ids[:3])):
         await store.begin_rebuild(user, [])
+        await store.finish_rebuild(user)  # whole: readers read it
         await store.merge_into_home(user, held)
     whole = await store.read_page(full, None, 5)
     assert len(whole.ids) == 5 and not whole.window_ended
@@ -157,6 +165,7 @@ async def test_a_celebrity_list_at_its_cap_cuts_the_merged_page_where_it_ends(st
     await store.begin_celebrity_list(star)
     await store.push_to_celebrity(star, ids[0:10:2])  # five: at the cap
     await store.begin_rebuild(fan, [star])
+    await store.finish_rebuild(fan)  # whole: readers read it
     await store.merge_into_home(fan, ids[1:10:2])
     page = await store.read_page(fan, ids[5], 4)
     assert _u(page.ids) == [ids[6], ids[7]] and page.window_ended
@@ -197,10 +206,12 @@ async def test_a_home_list_expires_with_its_marker_and_a_rebuild_starts_clean(re
     user = uuid.uuid4()
     stale, fresh = _ids(2)
     await redis_store.begin_rebuild(user, [])
+    await redis_store.finish_rebuild(user)  # whole: readers read it
     await redis_store.push_to_homes([user], [stale])
     home = keys.home(user)
     assert 0 < await any_redis.ttl(home.ids) <= await any_redis.ttl(home.marker) <= 600
     await redis_store.begin_rebuild(user, [])
+    await redis_store.finish_rebuild(user)  # whole: readers read it
     await redis_store.merge_into_home(user, [fresh])
     assert _u(await redis_store.home_ids(user)) == [fresh]
 
@@ -210,6 +221,7 @@ async def test_entries_are_compact(scratch_redis) -> None:
     user = uuid.uuid4()
     big = RedisTimelineStore(scratch_redis, 800, ttl_seconds=600, item_ttl_seconds=600)
     await big.begin_rebuild(user, [])
+    await big.finish_rebuild(user)  # whole: readers read it
     await big.merge_into_home(user, _ids(800))
     used = await scratch_redis.memory_usage(keys.home(user).ids)
     assert used / 800 < 24, used / 800
@@ -219,6 +231,7 @@ async def test_the_scripts_come_back_after_the_server_forgets_them(redis_store, 
     user = uuid.uuid4()
     ids = _ids(2)
     await redis_store.begin_rebuild(user, [])
+    await redis_store.finish_rebuild(user)  # whole: readers read it
     await any_redis.script_flush()  # as after a Redis restart or a failover
     await redis_store.push_to_homes([user], [ids[1]])
     await any_redis.script_flush()
@@ -232,6 +245,7 @@ async def test_the_scripts_come_back_after_the_server_forgets_them(redis_store, 
 async def test_a_read_renews_an_expiry_that_has_run_down(redis_store, any_redis) -> None:
     user = uuid.uuid4()
     await redis_store.begin_rebuild(user, [])
+    await redis_store.finish_rebuild(user)  # whole: readers read it
     await redis_store.merge_into_home(user, _ids(1))
     await redis_store.finish_rebuild(user)
     home = keys.home(user)

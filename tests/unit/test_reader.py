@@ -3,6 +3,7 @@ the source of truth, lost celebrity lists, failed rebuilds."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -58,15 +59,61 @@ async def test_a_rebuild_that_fails_half_way_leaves_the_home_to_be_rebuilt() -> 
     w.users.follow(reader, author)
     tweet = await w.tweet(author)
 
-    async def flaky_recent(*args, **kwargs):
+    async def flaky_source(*args, **kwargs):
         raise Unreachable("down mid-rebuild")
 
-    real_recent, w.users.recent_tweets = w.users.recent_tweets, flaky_recent
+    real_source, w.users.home_source = w.users.home_source, flaky_source
     with pytest.raises(Unreachable):
         await w.reader.page(reader, None, 20)
     assert not await w.store.is_materialized(reader)  # not served empty from now on
-    w.users.recent_tweets = real_recent
+    w.users.home_source = real_source
     assert await w.timeline(reader) == [tweet]
+
+
+async def test_many_reads_of_a_lost_home_at_once_rebuild_it_once() -> None:
+    w = world()
+    author, reader = w.users.add_user("a"), w.users.add_user("r")
+    w.users.follow(reader, author)
+    tweet = await w.tweet(author)
+    asked = []
+    real_source = w.users.home_source
+
+    async def slow_source(*args, **kwargs):
+        asked.append(args)
+        await asyncio.sleep(0.05)  # the reads below all arrive while this one runs
+        return await real_source(*args, **kwargs)
+
+    w.users.home_source = slow_source
+    pages = await asyncio.gather(*(w.reader.page(reader, None, 20) for _ in range(10)))
+    assert len(asked) == 1
+    assert all(len(p.items) == 1 for p in pages)
+    assert await w.store.home_ids(reader) == [tweet.bytes]
+
+
+async def test_a_read_waits_for_another_processs_rebuild_and_takes_over_a_dead_one() -> None:
+    w = world()
+    author, reader = w.users.add_user("a"), w.users.add_user("r")
+    w.users.follow(reader, author)
+    tweet = await w.tweet(author)
+    w.reader.rebuild_wait = 5.0
+    # Another process began the rebuild: this reader must neither serve the empty home
+    # nor rebuild it a second time, but wait for the other to finish.
+    assert await w.store.begin_rebuild(reader, take_over=False)
+    assert not await w.store.begin_rebuild(reader, take_over=False)
+    calls = w.users.calls
+    waiting = asyncio.ensure_future(w.reader.page(reader, None, 20))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await w.store.finish_rebuild(reader, [], [tweet.bytes])
+    assert len((await asyncio.wait_for(waiting, 2)).items) == 1
+    assert w.users.calls == calls  # served from the other's rebuild
+
+    # One that never finishes (its process died) is taken over after the wait.
+    await w.store.abandon_rebuild(reader)
+    assert await w.store.begin_rebuild(reader, take_over=False)
+    w.reader.rebuild_wait = 0.05
+    assert len((await asyncio.wait_for(w.reader.page(reader, None, 20), 2)).items) == 1
+    assert w.users.calls > calls
 
 
 async def test_made_up_callers_are_answered_from_memory_after_the_first_asking() -> None:

@@ -11,6 +11,7 @@ import msgspec
 from shared_schemas.internal_api import (
     FollowersPage,
     Following,
+    HomeSource,
     RecentTweetsRequest,
     TweetItem,
     Tweets,
@@ -64,6 +65,11 @@ class UsersClient:
 
     async def following(self, user_id: uuid.UUID) -> Following:
         return await self._get(f"/internal/users/{user_id}/following", Following)
+
+    async def home_source(self, user_id: uuid.UUID, threshold: int, limit: int, items: int) -> HomeSource:
+        return await self._get(
+            f"/internal/users/{user_id}/home-source", HomeSource, threshold=threshold, limit=limit, items=items
+        )
 
     async def follower_pages(self, user_id: uuid.UUID, page_size: int) -> AsyncIterator[list[uuid.UUID]]:
         after: uuid.UUID | None = None

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import NamedTuple, Protocol
 
-from shared_schemas.internal_api import Following, TweetItem, UserInfo
+from shared_schemas.internal_api import Following, HomeSource, TweetItem, UserInfo
 
 
 class Page(NamedTuple):
@@ -23,6 +23,8 @@ class Page(NamedTuple):
     items: list[bytes | None]  # each id's cached item (the API's JSON), None if not cached
     # Followed celebrities whose list the store has not filled: the page lacks them.
     unfilled: list[uuid.UUID]
+    # Not materialized because another reader is rebuilding it: wait, read again.
+    rebuilding: bool = False
 
 
 class TimelineStore(Protocol):
@@ -38,13 +40,20 @@ class TimelineStore(Protocol):
 
     async def is_materialized(self, user: uuid.UUID) -> bool: ...
 
-    async def begin_rebuild(self, user: uuid.UUID, celebrities: list[uuid.UUID]) -> None:
-        """Mark the home materialized and empty, following `celebrities`, *before* its
-        tweets are fetched: what is fanned out meanwhile is kept."""
+    async def begin_rebuild(
+        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), *, take_over: bool = True
+    ) -> bool:
+        """Mark the home being rebuilt and empty (following `celebrities`), *before* its
+        tweets are fetched: what is fanned out meanwhile is kept. Without `take_over`,
+        only a home with no mark at all: False when another reader is rebuilding it (or
+        it is whole again), and this one must not."""
 
-    async def finish_rebuild(self, user: uuid.UUID) -> None:
-        """The home is whole: keep it for the full TTL (till now it lapses soon, so a
-        rebuild that died leaves no partial home behind for long)."""
+    async def finish_rebuild(
+        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: list[bytes] | tuple = ()
+    ) -> None:
+        """Add the followed `celebrities` and the `tweet_ids` (16 bytes, newest first),
+        and mark the home whole for the full TTL, in one step (till now it lapses soon,
+        so a rebuild that died leaves no partial home behind for long)."""
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
         """Unmark a home whose rebuild failed, so the next read rebuilds it."""
@@ -107,3 +116,6 @@ class UsersSource(Protocol):
         """The oldest `limit` tweets of `authors` newer than `after`, newest first."""
 
     async def tweets_by_ids(self, tweet_ids: list[uuid.UUID]) -> list[TweetItem]: ...
+
+    async def home_source(self, user_id: uuid.UUID, threshold: int, limit: int, items: int) -> HomeSource:
+        """What a lost home is rebuilt from (raises UnknownUser for no such user)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -13,7 +14,7 @@ from timeline.adapters.users_client import UnknownUser
 from timeline.domain import items as item_codec
 from timeline.domain.errors import NotFound
 from timeline.services.celebrities import Celebrities
-from timeline.services.items import hydrate, item_ids
+from timeline.services.items import hydrate
 from timeline.services.ports import Page, TimelineStore, UsersSource
 
 REBUILDS = Counter("timeline_rebuilds_total", "Home timelines rebuilt from the source of truth")
@@ -25,6 +26,7 @@ SOURCE_PAGES = Counter("timeline_source_pages_total", "Pages completed from the 
 # made by the server (UUIDv7), so none is asked for before it exists: a short memory of
 # "unknown" never hides a real user.
 UNKNOWN_MAX = 50_000
+REBUILD_POLL = 0.01  # seconds between reads of a home another process is rebuilding
 
 
 class Slice(NamedTuple):
@@ -37,25 +39,49 @@ class Slice(NamedTuple):
 
 class Reader:
     def __init__(
-        self, store: TimelineStore, users: UsersSource, celebrities: Celebrities, unknown_ttl: float = 30.0
+        self,
+        store: TimelineStore,
+        users: UsersSource,
+        celebrities: Celebrities,
+        unknown_ttl: float = 30.0,
+        rebuild_wait: float = 2.0,
     ) -> None:
         self.store, self.users, self.celebrities = store, users, celebrities
         self.unknown_ttl = unknown_ttl
         self._unknown: dict[uuid.UUID, float] = {}  # caller id -> until when it is known unknown
+        self._flights: dict[uuid.UUID, asyncio.Future] = {}  # homes this process is rebuilding
+        # How long a read waits for another process's rebuild before doing it itself.
+        self.rebuild_wait = rebuild_wait
 
     def _check_known(self, user: uuid.UUID) -> None:
         if self._unknown and self._unknown.get(user, 0.0) > time.monotonic():
             raise NotFound("caller (X-User-ID) not found")
 
-    async def _read(self, user: uuid.UUID, read: Callable[[], Awaitable[Page]]) -> Page:
+    async def _read(self, user: uuid.UUID, read: Callable[[], Awaitable[Page]], items: int) -> Page:
         """`read()` of the store, after rebuilding what it lacks (a lost home, a lost
-        celebrity list)."""
+        celebrity list), or waiting for another reader's rebuild of the home."""
         page = await read()
-        if not page.materialized or page.unfilled:
-            if not page.materialized:
-                await self.rebuild(user)
-            for celebrity in page.unfilled:  # a followed celebrity's list was lost
-                await self.celebrities.ensure_list(celebrity)
+        waited_until, repairs = 0.0, 0
+        while repairs < 3:
+            if page.rebuilding and user in self._flights:  # this process's own: join it
+                await asyncio.shield(self._flights[user])
+            elif page.rebuilding:
+                now = time.monotonic()
+                waited_until = waited_until or now + self.rebuild_wait
+                if now < waited_until:
+                    await asyncio.sleep(REBUILD_POLL)
+                else:  # that rebuild is taking too long (its process died?): do it here
+                    await self.rebuild(user, items, take_over=True)
+                    repairs += 1
+            elif not page.materialized:
+                await self.rebuild(user, items)
+                repairs += 1
+            elif page.unfilled:
+                for celebrity in page.unfilled:  # a followed celebrity's list was lost
+                    await self.celebrities.ensure_list(celebrity)
+                repairs += 1
+            else:
+                break
             page = await read()
         return page
 
@@ -63,7 +89,7 @@ class Reader:
         """Up to `limit` items from the top (or below `older_than`), newest first."""
         self._check_known(user)
         want = limit + 1  # one extra tells whether another page exists
-        page = await self._read(user, lambda: self.store.read_page(user, older_than, want))
+        page = await self._read(user, lambda: self.store.read_page(user, older_than, want), want)
         items = await hydrate(self.store, self.users, page.ids, page.items)
         # Past the cached window, older tweets still exist: continue from the source of
         # truth, as far as they go.
@@ -80,7 +106,7 @@ class Reader:
         refresh); `newest` is the position to refresh from next: the newest item's, or
         `newer_than` again when nothing is newer."""
         self._check_known(user)
-        page = await self._read(user, lambda: self.store.read_newer(user, newer_than, limit))
+        page = await self._read(user, lambda: self.store.read_newer(user, newer_than, limit), 0)
         if page.window_ended:  # a list lost ids just above the position (a reader away long)
             SOURCE_PAGES.inc()
             following = await self.users.following(user)
@@ -100,29 +126,41 @@ class Reader:
         found = await self.users.recent_tweets(authors, older_than, count)
         return [(item.tweet_id.bytes, item_codec.encode(item)) for item in found]
 
-    async def rebuild(self, user: uuid.UUID) -> None:
-        """Recompute a missing home (expired, evicted, Redis lost) from the follow graph
-        and the authors' recent tweets: the store is a cache that may be lost."""
+    async def rebuild(self, user: uuid.UUID, items: int = 0, *, take_over: bool = True) -> None:
+        """Recompute a missing home (expired, evicted, Redis lost) from the source of
+        truth: the store is a cache that may be lost. One rebuild of a home at a time in
+        this process however many requests ask (they share it), and, without
+        `take_over`, none while another process is at it. `items`: how many of the
+        newest tweets to cache whole (the page that asked)."""
+        flight = self._flights.get(user)
+        if flight is None:
+            flight = asyncio.ensure_future(self._rebuild(user, items, take_over))
+            self._flights[user] = flight
+            flight.add_done_callback(lambda done: self._landed(user, done))
+        # Shielded: a caller that goes away (a closed connection) does not cancel the
+        # rebuild the others wait for.
+        await asyncio.shield(flight)
+
+    def _landed(self, user: uuid.UUID, flight: asyncio.Future) -> None:
+        self._flights.pop(user, None)
+        if not flight.cancelled():
+            flight.exception()  # retrieved here: every waiter may have gone
+
+    async def _rebuild(self, user: uuid.UUID, items: int, take_over: bool) -> None:
+        # Marked before the fetch, so what fan-out pushes meanwhile is kept (0018).
+        if not await self.store.begin_rebuild(user, take_over=take_over):
+            return  # another process is rebuilding it: the read waits for that one
         try:
-            following = await self.users.following(user)
+            source = await self.users.home_source(user, self.celebrities.threshold, self.store.max_items, items)
+            await self.store.put_items(source.tweets)
+            ids = source.tweet_ids
+            await self.store.finish_rebuild(user, source.celebrities, [ids[i : i + 16] for i in range(0, len(ids), 16)])
         except UnknownUser:
+            await self.store.abandon_rebuild(user)
             if len(self._unknown) >= UNKNOWN_MAX:
                 del self._unknown[next(iter(self._unknown))]  # the oldest
             self._unknown[user] = time.monotonic() + self.unknown_ttl
             raise NotFound("caller (X-User-ID) not found") from None
-        celebrities: list[uuid.UUID] = []
-        authors = [user]
-        for followee in following.following:
-            is_celebrity = self.celebrities.is_celebrity(followee.followers_count)
-            (celebrities if is_celebrity else authors).append(followee.user_id)
-        await self.store.begin_rebuild(user, celebrities)
-        try:
-            recent = await self.users.recent_tweets(authors, None, self.store.max_items)
-            await self.store.put_items(recent)
-            await self.store.merge_into_home(user, item_ids(recent))
-            for celebrity in celebrities:
-                await self.celebrities.ensure_list(celebrity)
-            await self.store.finish_rebuild(user)
         except BaseException:
             await self.store.abandon_rebuild(user)
             raise

@@ -61,7 +61,14 @@ tweets = sa.Table(
     # requests are deduplicated; the database, not a check-then-insert, enforces it.
     sa.UniqueConstraint("author_id", "idempotency_key", name="tweets_author_idempotency_key"),
 )
-sa.Index("tweets_author_recent", tweets.c.author_id, tweets.c.tweet_id.desc())
+# Only live tweets: every read of an author's tweets skips deleted ones, and a rebuild
+# then walks the index alone (migration 0004).
+sa.Index(
+    "tweets_author_live",
+    tweets.c.author_id,
+    tweets.c.tweet_id.desc(),
+    postgresql_where=tweets.c.deleted.is_(False),
+)
 
 outbox = sa.Table(
     "outbox",

@@ -11,6 +11,7 @@ from litestar.params import Parameter
 from shared_schemas.internal_api import (
     FollowersPage,
     Following,
+    HomeSource,
     RecentTweetsRequest,
     Tweets,
     TweetsByIdsRequest,
@@ -23,6 +24,7 @@ from users.services import accounts, graph_reads
 # scan without end; the timeline pages through anything larger.
 MAX_FOLLOWERS_PAGE = 5000
 MAX_TWEETS = 1000
+MAX_PAGE_ITEMS = 101  # a page of 100, and one more that says whether another exists
 
 
 class InternalController(Controller):
@@ -52,6 +54,19 @@ class InternalController(Controller):
         """A user and everyone they follow, with counts (for backfill, merge, rebuild)."""
         user, followees = await graph_reads.following(state.db, user_id)
         return Following(user=user_info(user), following=[user_info(u) for u in followees])
+
+    @get("/users/{user_id:uuid}/home-source", operation_id="internalHomeSource")
+    async def home_source(
+        self,
+        state: State,
+        user_id: uuid.UUID,
+        threshold: int = Parameter(ge=1),
+        limit: int = Parameter(default=800, ge=1, le=MAX_TWEETS),
+        items: int = Parameter(default=0, ge=0, le=MAX_PAGE_ITEMS),
+    ) -> HomeSource:
+        """What a lost home is rebuilt from (a rebuild: docs/decisions/0018)."""
+        found = await graph_reads.home_source(state.db, user_id, limit, threshold, items)
+        return HomeSource(found.celebrities, found.tweet_ids, [tweet_item(t) for t in found.tweets])
 
     @post("/tweets/recent", operation_id="internalRecentTweets", status_code=200)
     async def recent(self, state: State, data: RecentTweetsRequest) -> Tweets:

@@ -10,9 +10,11 @@ import asyncio
 import heapq
 import uuid
 from collections.abc import Callable
+from typing import NamedTuple
 
-from users.adapters import follows_repo, tweets_repo, users_repo
+from users.adapters import follows_repo, homes_repo, tweets_repo, users_repo
 from users.adapters.db import ShardedDatabase
+from users.domain.errors import NotFound
 from users.domain.model import Tweet, User
 from users.services.accounts import get_user
 
@@ -70,3 +72,42 @@ async def tweets_by_ids(db: ShardedDatabase, tweet_ids: list[uuid.UUID]) -> list
     """Existing, undeleted tweets among `tweet_ids` (routed by the shard each id carries)."""
     parts = await _per_shard(db, db.group_tweets(tweet_ids), tweets_repo.by_ids)
     return [tweet for part in parts for tweet in part]
+
+
+class HomeSource(NamedTuple):
+    celebrities: list[uuid.UUID]
+    tweet_ids: bytes  # 16-byte ids, newest first
+    tweets: list[Tweet]  # the newest `items` of them, whole
+
+
+async def home_source(db: ShardedDatabase, user_id: uuid.UUID, limit: int, threshold: int, items: int) -> HomeSource:
+    """What a lost home is rebuilt from: whom the caller follows split into celebrities
+    and the rest, the newest `limit` ids of the caller and the rest, and the newest
+    `items` of those whole. Three round trips at most (the caller's shard, then every
+    shard concurrently, twice), raw asyncpg throughout (docs/decisions/0018)."""
+    async with homes_repo.raw(db.replicas[db.map.for_user(user_id)]) as conn:
+        followees = await homes_repo.followees(conn, user_id)
+    if followees is None:
+        raise NotFound("user not found")
+
+    async def one_shard(index: int, authors: list[uuid.UUID]) -> tuple[list[uuid.UUID], bytes]:
+        async with homes_repo.raw(db.replicas[index]) as conn:
+            return await homes_repo.newest_ids(conn, authors, limit, threshold, user_id)
+
+    parts = await asyncio.gather(*(one_shard(i, ids) for i, ids in db.group_users([user_id, *followees]).items()))
+    celebrities = [c for found, _ in parts for c in found]
+    runs = [ids for _, ids in parts if ids]
+    if len(runs) == 1:
+        newest = runs[0]
+    else:  # each run is in order already: merge them, 16 bytes an id
+        chunks = [[run[i : i + 16] for i in range(0, len(run), 16)] for run in runs]
+        newest = b"".join(list(heapq.merge(*chunks, reverse=True))[:limit])
+    top = [uuid.UUID(bytes=newest[i : i + 16]) for i in range(0, min(len(newest), 16 * items), 16)]
+
+    async def shard_items(index: int, ids: list[uuid.UUID]) -> list[Tweet]:
+        async with homes_repo.raw(db.replicas[index]) as conn:
+            return await homes_repo.by_ids(conn, ids)
+
+    whole = await asyncio.gather(*(shard_items(i, ids) for i, ids in db.group_tweets(top).items()))
+    tweets = sorted((t for part in whole for t in part), key=lambda t: t.tweet_id, reverse=True)
+    return HomeSource(celebrities, newest, tweets)

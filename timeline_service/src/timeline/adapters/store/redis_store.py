@@ -64,6 +64,7 @@ class RedisTimelineStore:
         self._page = redis.register_script(script_source("page.lua"))
         self._unpush = redis.register_script(script_source("unpush.lua"))
         self._streams = redis.register_script(script_source("streams.lua"))
+        self._begin = redis.register_script(script_source("begin.lua"))
         self._put = redis.register_script(script_source("cache_put.lua")) if self.single else None
 
     async def _pipelined(self, queue: Callable[[Any], object], *, transaction: bool = False) -> list:
@@ -81,7 +82,7 @@ class RedisTimelineStore:
                 except NoScriptError:
                     if attempt == 2:
                         raise
-                    for script in (self._push, self._page, self._unpush):
+                    for script in (self._push, self._page, self._unpush, self._begin):
                         await self.redis.script_load(script.script)  # every primary on a cluster
         return []
 
@@ -138,24 +139,25 @@ class RedisTimelineStore:
     async def is_materialized(self, user: uuid.UUID) -> bool:
         return bool(await self.redis.exists(keys.home(user).marker))
 
-    async def begin_rebuild(self, user: uuid.UUID, celebrities: list[uuid.UUID]) -> None:
+    async def begin_rebuild(
+        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), *, take_over: bool = True
+    ) -> bool:
+        args = [self.rebuild_ttl, "1" if take_over else "0", *(c.bytes for c in celebrities)]
+        return bool(await self._script(self._begin.sha, self._begin.script, list(keys.home(user)), args))
+
+    async def finish_rebuild(
+        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: list[bytes] | tuple = ()
+    ) -> None:
         home = keys.home(user)
 
         def queue(pipe: Any) -> None:  # one slot (the user's hash tag): a transaction on a cluster too
-            pipe.set(home.marker, b"1", ex=self.rebuild_ttl)
-            pipe.delete(home.ids, home.celebrities)  # what an earlier life of the home left
             if celebrities:
                 pipe.sadd(home.celebrities, *(c.bytes for c in celebrities))
-                pipe.expire(home.celebrities, self.rebuild_ttl)
-
-        await self._pipelined(queue, transaction=True)
-
-    async def finish_rebuild(self, user: uuid.UUID) -> None:
-        home = keys.home(user)
-
-        def queue(pipe: Any) -> None:
-            for key in home:
-                pipe.expire(key, self.ttl)
+            if tweet_ids:  # newest first, each once: push.lua merges them in one pass
+                _evalsha(pipe, self._push.sha, [home.marker, home.ids], [self.max_items, "1", keys.CHANGES, *tweet_ids])
+            pipe.set(home.marker, b"1", ex=self.ttl, xx=True)  # whole: readers stop waiting
+            pipe.expire(home.ids, self.ttl)
+            pipe.expire(home.celebrities, self.ttl)
 
         await self._pipelined(queue, transaction=True)
 
@@ -198,12 +200,12 @@ class RedisTimelineStore:
         if self.single:
             args += [keys.ITEM, keys.CELEBRITY_MARKER, keys.CELEBRITY_IDS]
         reply = await self._script(self._page.sha, self._page.script, list(keys.home(user)), args)
+        if reply[0] != 1:  # no home (0), or one being rebuilt (2)
+            return Page(False, [], False, [], [], rebuilding=reply[0] == 2)
         if self.single:
-            materialized, ended, ids, found, unfilled = reply
-            return Page(materialized == 1, ids, ended == 1, found, [uuid.UUID(bytes=c) for c in unfilled])
-        materialized, truncated, ids, celebs = reply
-        if materialized != 1:
-            return Page(False, [], False, [], [])
+            _, ended, ids, found, unfilled = reply
+            return Page(True, ids, ended == 1, found, [uuid.UUID(bytes=c) for c in unfilled])
+        _, truncated, ids, celebs = reply
         slices = await self._celebrity_slices([uuid.UUID(bytes=c) for c in celebs], cursor, count, direction)
         filled = [s for _, s in slices if s.materialized]
         merge = merge_newer if direction == "newer" else merge_window

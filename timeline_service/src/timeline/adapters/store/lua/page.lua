@@ -18,7 +18,8 @@
 --   "home": {materialized, truncated, {ids}, {celebrity ids}}
 --   "page": {materialized, window_ended 0/1, {page ids}, {items, false where not
 --           cached}, {followed celebrities whose list is not filled}}
--- where, older: truncated = the slice came up short at the list's cap: older tweets
+-- where materialized is 0 (no home), 1, or for "home" and "page" 2: being rebuilt
+-- (nothing else returned); and, older: truncated = the slice came up short at the list's cap: older tweets
 -- exist that the list no longer holds; and the page is merge_window of
 -- timeline/domain/merge.py; newer: truncated = the list is at its cap and holds nothing
 -- at or below the cursor, so ids just above it may be gone; and the page is
@@ -163,6 +164,12 @@ end
 if not left then
   if way == 'home' then return {0, 0, {}, {}} end
   return {0, 0, {}, {}, {}}
+end
+-- A home another reader is rebuilding (begin.lua's "r", only ever inside the rebuild
+-- window): say so (2) rather than hand out half of it; the reader waits for it.
+if left <= tonumber(ARGV[7]) and redis.call('GET', KEYS[1]) == 'r' then
+  if way == 'home' then return {2, 0, {}, {}} end
+  return {2, 0, {}, {}, {}}
 end
 -- Refresh the expiry only when a good part of it has run out (under 99%): the writes
 -- cost more than the read itself, and a reader reading every second would otherwise

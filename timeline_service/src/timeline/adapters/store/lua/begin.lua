@@ -1,0 +1,21 @@
+-- Mark a home "being rebuilt" before its tweets are fetched (what fan-out pushes
+-- meanwhile is kept), empty of what an earlier life of it left.
+-- KEYS[1] marker, KEYS[2] list, KEYS[3] set of followed celebrities
+-- ARGV[1] the seconds the mark lasts (the rebuild window), ARGV[2] "1" to take the home
+-- over whatever its state, "0" only when it has no marker (single flight: a home that
+-- another process is rebuilding, or that is whole again, is left alone),
+-- ARGV[3..] followed celebrities (16-byte ids) known already
+-- Returns 1 when this caller now rebuilds the home, 0 when it must not.
+-- The marker's value says which: "r" while being rebuilt, "1" once whole (page.lua
+-- tells readers of an "r" home to wait instead of serving half of it).
+if ARGV[2] == '1' then
+  redis.call('SET', KEYS[1], 'r', 'EX', ARGV[1])
+elseif not redis.call('SET', KEYS[1], 'r', 'EX', ARGV[1], 'NX') then
+  return 0
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+if #ARGV > 2 then
+  redis.call('SADD', KEYS[3], unpack(ARGV, 3))
+  redis.call('EXPIRE', KEYS[3], ARGV[1])
+end
+return 1

@@ -1,0 +1,80 @@
+"""What a lost home is rebuilt from, in raw asyncpg: the three statements of a rebuild.
+
+A rebuild after a Redis loss runs hundreds of times a second, and through SQLAlchemy
+most of its cost was building rows and objects in Python (docs/decisions/0018). These
+statements hand back what the Timeline Service stores, as PostgreSQL already has it:
+ids as one `bytea` of 16-byte ids in list order, no row per tweet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from users.domain.model import Tweet
+
+# The caller's row (None: no such user) and whom they follow: one index lookup and one
+# index-only walk of the caller's half of the graph.
+_FOLLOWEES = """
+SELECT array(SELECT followee_id FROM following WHERE follower_id = $1)
+FROM users WHERE user_id = $1
+"""
+
+# Of the authors on this shard: the celebrities among them (merged at read time, not
+# kept in homes; the caller never counts as one in their own home), and the newest
+# `limit` live tweet ids of the others, newest first. Each author's walk is an
+# index-only scan of tweets_author_live that stops at `limit`.
+_NEWEST_IDS = """
+WITH a AS (
+    SELECT user_id, followers_count >= $3 AND user_id <> $4 AS celebrity
+    FROM users WHERE user_id = ANY($1::uuid[])
+), t AS (
+    SELECT t.tweet_id
+    FROM a CROSS JOIN LATERAL (
+        SELECT tweet_id FROM tweets
+        WHERE author_id = a.user_id AND NOT deleted
+        ORDER BY tweet_id DESC LIMIT $2
+    ) t
+    WHERE NOT a.celebrity
+    ORDER BY t.tweet_id DESC LIMIT $2
+)
+SELECT
+    array(SELECT user_id FROM a WHERE celebrity),
+    coalesce((SELECT string_agg(uuid_send(tweet_id), ''::bytea ORDER BY tweet_id DESC) FROM t), ''::bytea)
+"""
+
+_BY_IDS = """
+SELECT t.tweet_id, t.author_id, u.username, t.text, t.created_at
+FROM tweets t JOIN users u ON u.user_id = t.author_id
+WHERE t.tweet_id = ANY($1::uuid[]) AND NOT t.deleted
+"""
+
+
+@asynccontextmanager
+async def raw(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """The pooled asyncpg connection under one of `engine`'s connections. Statements on
+    it run outside any transaction (each its own), as the replicas' reads do."""
+    async with engine.connect() as conn:
+        fairy = await conn.get_raw_connection()
+        yield fairy.driver_connection
+
+
+async def followees(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[uuid.UUID] | None:
+    row = await conn.fetchrow(_FOLLOWEES, user_id)
+    return None if row is None else list(row[0])
+
+
+async def newest_ids(
+    conn: asyncpg.Connection, author_ids: list[uuid.UUID], limit: int, threshold: int, caller: uuid.UUID
+) -> tuple[list[uuid.UUID], bytes]:
+    """(celebrities among the authors, the others' newest ids as 16-byte runs)."""
+    celebrities, ids = await conn.fetchrow(_NEWEST_IDS, author_ids, limit, threshold, caller)
+    return list(celebrities), bytes(ids)
+
+
+async def by_ids(conn: asyncpg.Connection, tweet_ids: list[uuid.UUID]) -> list[Tweet]:
+    return [Tweet(*row) for row in await conn.fetch(_BY_IDS, tweet_ids)]
