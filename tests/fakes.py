@@ -26,6 +26,7 @@ class FakeTimelineStore:
         self.filled: set[uuid.UUID] = set()
         self.celebs: set[uuid.UUID] = set()
         self.items: dict[bytes, bytes] = {}
+        self.token = uuid.uuid4().bytes
 
     def _place(self, current: list[bytes], tweet_ids: list[uuid.UUID]) -> list[bytes]:
         # push.lua: each id once, newest first, the newest `max_items` kept.
@@ -47,6 +48,16 @@ class FakeTimelineStore:
 
     async def is_materialized(self, user: uuid.UUID) -> bool:
         return user in self.materialized
+
+    async def homes_materialized(self, users: list[uuid.UUID]) -> list[bool]:
+        return [user in self.materialized for user in users]
+
+    async def generation(self) -> bytes:
+        return self.token
+
+    def lose_everything(self) -> None:
+        """As a Redis that restarts empty."""
+        self.__init__(self.max_items)  # type: ignore[misc]
 
     async def begin_rebuild(
         self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), *, take_over: bool = True

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from tests.e2e.timeline_client import Client
 from tests.support import GATEWAY, ROOT, TIMELINE_API, USERS_API
+from timeline.adapters.store import keys
 from timeline.adapters.store.redis_store import RedisTimelineStore
 
 THRESHOLD = int(os.environ.get("TIMELINE_CELEBRITY_THRESHOLD", "10000"))
@@ -122,6 +123,14 @@ class Group:
             while await self.timeline(follower) is None:
                 assert time.monotonic() < deadline, "a home could not be read for 30 s"
                 await asyncio.sleep(0.2)
+
+    async def warmed(self, redis: Redis) -> None:
+        """Wait, without reading, until every follower's home is in Redis again."""
+        markers = [keys.home(uuid.UUID(follower)).marker for follower in self.follows]
+        deadline = time.monotonic() + 30
+        while await redis.exists(*markers) < len(markers):
+            assert time.monotonic() < deadline, "the homes of recent readers were not warmed in 30 s"
+            await asyncio.sleep(0.1)
 
     # -- the careful client ----------------------------------------------------------
     async def post(self, author: str, text: str) -> str:

@@ -14,6 +14,8 @@ from timeline.services.celebrities import Celebrities
 from timeline.services.fanout import Fanout
 from timeline.services.live import LiveTimeline
 from timeline.services.reader import Reader
+from timeline.services.recent_readers import RecentReaders
+from timeline.services.warmup import Warmup
 from timeline.settings import Settings
 
 
@@ -26,6 +28,7 @@ class Components:
     reader: Reader
     changes: ChangeFeed
     live: LiveTimeline
+    warmup: Warmup
 
     async def close(self) -> None:
         await self.changes.close()
@@ -43,7 +46,9 @@ def build(settings: Settings) -> Components:
     )
     celebrities = Celebrities(store, users, settings.celebrity_threshold, settings.fanout_batch)
     fanout = Fanout(store, users, celebrities, settings.backfill_items, settings.fanout_batch)
-    reader = Reader(store, users, celebrities, settings.unknown_user_ttl_seconds)
+    recent = RecentReaders(settings.warm_readers)
+    reader = Reader(store, users, celebrities, settings.unknown_user_ttl_seconds, recent=recent)
+    warmup = Warmup(reader, store, recent, settings.warm_concurrency, settings.warm_check_seconds)
     changes = ChangeFeed(redis)
     live = LiveTimeline(
         reader,
@@ -55,4 +60,4 @@ def build(settings: Settings) -> Components:
         settings.stream_settle_seconds,
         settings.stream_grace_seconds,
     )
-    return Components(redis, users, store, fanout, reader, changes, live)
+    return Components(redis, users, store, fanout, reader, changes, live, warmup)

@@ -27,6 +27,12 @@ class Settings:
     ttl_seconds: int = field(default_factory=lambda: int(_env("TIMELINE_TTL", str(7 * 24 * 3600))))
     # A home being rebuilt is marked for this long only; whole, for TIMELINE_TTL.
     rebuild_seconds: int = field(default_factory=lambda: int(_env("TIMELINE_REBUILD_SECONDS", "60")))
+    # After a lost Redis each API process rebuilds the homes of the callers it served
+    # last (this many remembered; 0: no warm-up), this many at a time, having looked for
+    # a loss this often.
+    warm_readers: int = field(default_factory=lambda: int(_env("TIMELINE_WARM_READERS", "100000")))
+    warm_concurrency: int = field(default_factory=lambda: int(_env("TIMELINE_WARM_CONCURRENCY", "4")))
+    warm_check_seconds: float = field(default_factory=lambda: float(_env("TIMELINE_WARM_CHECK_SECONDS", "1")))
     tweet_cache_ttl_seconds: int = field(
         default_factory=lambda: int(_env("TIMELINE_TWEET_CACHE_TTL", str(3 * 24 * 3600)))
     )

@@ -6,6 +6,8 @@ import asyncio
 import gc
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -42,11 +44,26 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
         # Last of the start-up work: what exists by now (the app, its routes, the clients)
         # lives as long as the process; frozen, the collector's full passes no longer walk
         # it while requests wait (docs/decisions/0012).
-        on_startup=[lambda: _end_streams_on_stop(parts.live), gc.freeze],
-        on_shutdown=[parts.close, observability.request_records.flush],
+        on_startup=[lambda: _end_streams_on_stop(parts.live), lambda: _background(parts.warmup.run()), gc.freeze],
+        on_shutdown=[_stop_background, parts.close, observability.request_records.flush],
         openapi_config=OpenAPIConfig(title="Timeline Service", version="1.0.0", path="/api/v1/docs/timeline"),
         logging_config=None,
     )
+
+
+_tasks: set[asyncio.Task] = set()
+
+
+def _background(work: Coroutine[Any, Any, None]) -> None:
+    """A task that lives as long as the process (the warm-up's watch for a lost store)."""
+    _tasks.add(asyncio.get_running_loop().create_task(work))
+
+
+async def _stop_background() -> None:
+    for task in _tasks:
+        task.cancel()
+    await asyncio.gather(*_tasks, return_exceptions=True)
+    _tasks.clear()
 
 
 def _end_streams_on_stop(live: LiveTimeline) -> None:

@@ -40,6 +40,13 @@ class TimelineStore(Protocol):
 
     async def is_materialized(self, user: uuid.UUID) -> bool: ...
 
+    async def homes_materialized(self, users: list[uuid.UUID]) -> list[bool]:
+        """`is_materialized` of many homes in one round trip (a home being rebuilt is)."""
+
+    async def generation(self) -> bytes:
+        """A token the store keeps until it loses its data (made on first asking): a
+        changed token says the store was lost and came back empty."""
+
     async def begin_rebuild(
         self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), *, take_over: bool = True
     ) -> bool:

@@ -16,6 +16,7 @@ from timeline.domain.errors import NotFound
 from timeline.services.celebrities import Celebrities
 from timeline.services.items import hydrate
 from timeline.services.ports import Page, TimelineStore, UsersSource
+from timeline.services.recent_readers import RecentReaders
 
 REBUILDS = Counter("timeline_rebuilds_total", "Home timelines rebuilt from the source of truth")
 SOURCE_PAGES = Counter("timeline_source_pages_total", "Pages completed from the Users Service past the cached window")
@@ -45,6 +46,7 @@ class Reader:
         celebrities: Celebrities,
         unknown_ttl: float = 30.0,
         rebuild_wait: float = 2.0,
+        recent: RecentReaders | None = None,
     ) -> None:
         self.store, self.users, self.celebrities = store, users, celebrities
         self.unknown_ttl = unknown_ttl
@@ -52,6 +54,7 @@ class Reader:
         self._flights: dict[uuid.UUID, asyncio.Future] = {}  # homes this process is rebuilding
         # How long a read waits for another process's rebuild before doing it itself.
         self.rebuild_wait = rebuild_wait
+        self.recent = recent or RecentReaders(0)  # whose homes to warm after a loss
 
     def _check_known(self, user: uuid.UUID) -> None:
         if self._unknown and self._unknown.get(user, 0.0) > time.monotonic():
@@ -88,6 +91,7 @@ class Reader:
     async def page(self, user: uuid.UUID, older_than: uuid.UUID | None, limit: int) -> Slice:
         """Up to `limit` items from the top (or below `older_than`), newest first."""
         self._check_known(user)
+        self.recent.saw(user)
         want = limit + 1  # one extra tells whether another page exists
         page = await self._read(user, lambda: self.store.read_page(user, older_than, want), want)
         items = await hydrate(self.store, self.users, page.ids, page.items)
@@ -106,6 +110,7 @@ class Reader:
         refresh); `newest` is the position to refresh from next: the newest item's, or
         `newer_than` again when nothing is newer."""
         self._check_known(user)
+        self.recent.saw(user)
         page = await self._read(user, lambda: self.store.read_newer(user, newer_than, limit), 0)
         if page.window_ended:  # a list lost ids just above the position (a reader away long)
             SOURCE_PAGES.inc()

@@ -6,6 +6,7 @@
   clm:{author}  the celebrity's list is filled (gone: filled from the source of truth)
   cl:{author}   a celebrity's recent tweet ids, kept once instead of fanned out
   celebs        the authors treated as celebrities now (to notice a threshold crossing)
+  generation    a token made when the store was last found empty (a loss: warm up)
   tw:<id>       a tweet's timeline item, the exact JSON the API returns (16-byte id)
   st:{user}     the user's open live streams, fleet-wide (id -> when it lapses)
   rs:{user}:<id> what a closed stream had sent just below its last id (16-byte ids),
@@ -43,6 +44,7 @@ class CelebrityKeys(NamedTuple):
 CELEBRITY_MARKER = "clm:"
 CELEBRITY_IDS = "cl:"
 CELEBRITIES = "celebs"
+GENERATION = "generation"
 ITEM = b"tw:"
 
 

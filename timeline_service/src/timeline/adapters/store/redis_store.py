@@ -139,6 +139,16 @@ class RedisTimelineStore:
     async def is_materialized(self, user: uuid.UUID) -> bool:
         return bool(await self.redis.exists(keys.home(user).marker))
 
+    async def homes_materialized(self, users: list[uuid.UUID]) -> list[bool]:
+        found = await self._pipelined(lambda pipe: [pipe.exists(keys.home(user).marker) for user in users])
+        return [bool(n) for n in found]
+
+    async def generation(self) -> bytes:
+        # SET NX then GET: whoever asks first after a loss makes the new token.
+        token = uuid.uuid4().bytes
+        made = await self.redis.set(keys.GENERATION, token, nx=True)
+        return token if made else cast(bytes, await self.redis.get(keys.GENERATION)) or token
+
     async def begin_rebuild(
         self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), *, take_over: bool = True
     ) -> bool:

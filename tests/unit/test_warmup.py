@@ -1,0 +1,42 @@
+"""The warm-up after a lost store, against in-memory fakes: whom it remembers, what it
+rebuilds, and that it tells a loss from a first look."""
+
+from __future__ import annotations
+
+from tests.unit.services import world
+from timeline.services.recent_readers import RecentReaders
+from timeline.services.warmup import Warmup
+
+
+def test_the_memory_keeps_the_most_recent_readers_and_forgets_the_oldest() -> None:
+    recent = RecentReaders(3)
+    for user in "abcdb":
+        recent.saw(user)  # type: ignore[arg-type]
+    assert recent.newest_first() == ["b", "d", "c"]
+    off = RecentReaders(0)
+    off.saw("a")  # type: ignore[arg-type]
+    assert off.newest_first() == []
+
+
+async def test_after_a_loss_the_recent_readers_homes_come_back_before_they_ask() -> None:
+    w = world(threshold=100)  # five followers: fanned out, in the homes
+    author = w.users.add_user("a")
+    readers = [w.users.add_user(f"r{i}") for i in range(5)]
+    recent = RecentReaders(100)
+    w.reader.recent = recent
+    for reader in readers:
+        w.users.follow(reader, author)
+    posted = [await w.tweet(author) for _ in range(3)]
+    for reader in readers[:4]:  # the fifth never reads
+        await w.timeline(reader)
+    warmup = Warmup(w.reader, w.store, recent, concurrency=2, check_seconds=0.01)
+    assert not await warmup.lost()  # the first look is no loss
+
+    w.store.lose_everything()
+    assert await warmup.lost()
+    assert not await warmup.lost()  # told once
+    assert await warmup.warm() == 4
+    for reader in readers[:4]:
+        assert await w.store.home_ids(reader) == [t.bytes for t in posted[::-1]]
+    assert not await w.store.is_materialized(readers[4])
+    assert await warmup.warm() == 0  # nothing left to do
