@@ -21,6 +21,7 @@ import uvloop
 
 from bench import (
     check,
+    coldstart,
     fanout,
     hostile,
     load_graph,
@@ -59,6 +60,8 @@ def _data_figures(g: graph_module.Graph, loaded: dict) -> dict:
         "celebrities": int(g.celebrity.sum()),
         "users_following_celebrities": int(g.follows_celebrity().sum()),
         "max_followers": int(g.followers_count.max()) if g.n else 0,
+        "panel_fans": int(g.fans.sum()),
+        "panel_members": {str(k): len(v) for k, v in g.panel_members.items()},
         "mean_follows": round(g.edges / max(1, g.n), 1),
         "load_seconds": round(loaded["load_seconds"], 1),
     }
@@ -67,7 +70,9 @@ def _data_figures(g: graph_module.Graph, loaded: dict) -> dict:
 async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
     rng = np.random.default_rng(cfg.seed + n)
     with step(f"[{n:,} users] generating the graph"):
-        g = graph_module.build(n, cfg.follows, cfg.tweets_per_user, cfg.threshold, cfg.seed)
+        g = graph_module.build(
+            n, cfg.follows, cfg.tweets_per_user, cfg.threshold, cfg.seed, panel_size=cfg.sample if full else 0
+        )
     say(
         f"[{n:,} users] {g.edges:,} follows, {g.tweets:,} tweets, {int(g.celebrity.sum())} celebrities "
         f"(>= {cfg.threshold:,} followers), {int(g.follows_celebrity().sum()):,} users follow one"
@@ -97,6 +102,10 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
         # A refresh from the same positions: the items just above page 2's cursor.
         refresh = [line.replace("?next_cursor=", "?prev_cursor=") for line in second]
         figures["service_refresh"] = _measure(cfg, cfg.gateway, refresh, "service refresh (prev_cursor)")
+        for k, sample in reads.panel(g, cfg.sample).items():
+            figures[f"service_page1_celebrities_{k}"] = _measure(
+                cfg, cfg.gateway, reads.first_page_lines(g, sample), f"service page 1, users following {k} celebrities"
+            )
 
     pull_port, pull_gateway = cfg.port_base + 2, cfg.port_base + 12
     with (
@@ -179,6 +188,11 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
     say(f"writes: {result['writes']['rps']:,.0f} tweets/s, p99 {result['writes']['p99_ms']:.2f} ms")
     with step("letting the worker fan the written tweets out"):
         await fanout.wait_for_quiet(cfg)
+
+    # Last: it empties Redis (what is read afterwards is rebuilt on its first read).
+    say(f"[{n:,} users] cold start: the timeline's Redis flushed, twice")
+    remembered = sorted({u for sample in kinds.values() for u in sample.users})
+    result["coldstart"] = await coldstart.run(cfg, g, remembered, rng)
     return result
 
 
@@ -193,7 +207,36 @@ def _aims(result: dict) -> list[dict]:
     c = result["settings"]["connections"]
     worst = max(result["hostile"], key=lambda row: row["path_total"])
     live = result["streams"]
+    aims: list[dict] = []
+    panel = report.celebrity_costs(reads_)
+    if panel and panel[-1][0] == 50:
+        aims.append(
+            {
+                "aim": "CPU of a page 1 merging 50 celebrities / one merging none (all processes)",
+                "target": "<= 2x",
+                "measured": f"{panel[-1][2]:.2f}x",
+                "met": panel[-1][2] <= 2,
+            }
+        )
+    cold = result.get("coldstart")
+    if cold:
+        during = cold["reads_during_warmup"]
+        aims += [
+            {
+                "aim": "homes rebuilt per second after a lost Redis (reads of users nobody had read, and the warm-up)",
+                "target": ">= 500",
+                "measured": f"{cold['rebuilds_per_second']:,.0f}",
+                "met": cold["rebuilds_per_second"] >= 500,
+            },
+            {
+                "aim": f"reads during the warm-up ({cold['remembered']:,} recent readers, {c} connections)",
+                "target": "p99 < 100 ms, no request failing",
+                "measured": f"p99 {during['p99_ms']:.0f} ms, {during['errors'] + cold['cold_reads']['errors']} failed",
+                "met": during["p99_ms"] < 100 and not during["errors"] and not cold["cold_reads"]["errors"],
+            },
+        ]
     return [
+        *aims,
         {
             "aim": f"delivery p99 to {live['streams']} open streams at {live['rate_offered']:.0f} tweets/s, "
             f"{live['reconnected']} reconnecting with their last id",

@@ -67,6 +67,8 @@ class Config:
     ttl_seconds: int = field(default_factory=lambda: _int("TIMELINE_TTL", 7 * 24 * 3600))
     tweet_cache_ttl: int = field(default_factory=lambda: _int("TIMELINE_TWEET_CACHE_TTL", 3 * 24 * 3600))
     cursor_secret: str = field(default_factory=lambda: _env("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
+    rebuild_seconds: int = field(default_factory=lambda: _int("TIMELINE_REBUILD_SECONDS", 60))
+    warm_check_seconds: float = field(default_factory=lambda: float(_env("TIMELINE_WARM_CHECK_SECONDS", "1")))
     worker_count: int = field(default_factory=lambda: _int("TIMELINE_WORKER_COUNT", 1))
     worker_metrics_base: int = field(default_factory=lambda: _int("TIMELINE_WORKER_METRICS_BASE_PORT", 9111))
 

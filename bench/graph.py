@@ -50,6 +50,10 @@ class Graph:
     tweet_text: np.ndarray  # (T,) int32 index into texts
     texts: list[str]
     celebrity: np.ndarray  # (n,) bool: followers_count >= threshold
+    # The celebrity panel (see _panel): users following exactly k of its celebrities,
+    # by k; and the accounts that only exist to make them celebrities (never sampled).
+    panel_members: dict[int, list[int]]
+    fans: np.ndarray  # (n,) bool
 
     @property
     def edges(self) -> int:
@@ -125,6 +129,42 @@ def _edges(n: int, targets: np.ndarray, rng: np.random.Generator) -> tuple[np.nd
     return follower[order], followee[order]
 
 
+PANEL_GROUPS = (5, 20, 50)
+PANEL_TWEETS = 100  # each panel celebrity's: enough to fill any page of its list
+
+
+def _panel(
+    natural: int, fans: int, follower: np.ndarray, followee: np.ndarray, threshold: int, size: int, rng
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, list[int]]]:
+    """Users who follow 5, 20 and 50 celebrities, for the cost of a page by how many it
+    merges: the natural graph has about ten celebrities at 100,000 users, and its users
+    follow 2.3 of them on average. Fifty ordinary accounts become celebrities, followed
+    by `fans` accounts added for it (indices natural.., each following all fifty); `size`
+    users who followed no celebrity follow k of them each, for each k of PANEL_GROUPS.
+    Returns the edges with the panel's added, the panel's celebrities, and the members."""
+    counts = np.bincount(followee, minlength=natural)
+    plain = np.ones(natural, dtype=bool)
+    plain[follower[counts[followee] >= threshold]] = False
+    stars = rng.choice(np.nonzero(counts < threshold)[0], size=max(PANEL_GROUPS), replace=False)
+    plain[stars] = False
+    plain[follower[np.isin(followee, stars)]] = False  # following one already: not exactly k
+    pool = rng.permutation(np.nonzero(plain)[0])
+    members: dict[int, list[int]] = {}
+    parts_a, parts_b = [follower], [followee]
+    for i, k in enumerate(PANEL_GROUPS):
+        chosen = pool[i * size : (i + 1) * size]
+        members[k] = chosen.tolist()
+        picks = np.argsort(rng.random((len(chosen), len(stars))), axis=1)[:, :k]
+        parts_a.append(np.repeat(chosen, k).astype(np.int32))
+        parts_b.append(stars[picks].ravel().astype(np.int32))
+    fan_ids = np.arange(natural, natural + fans, dtype=np.int32)
+    parts_a.append(np.repeat(fan_ids, len(stars)))
+    parts_b.append(np.tile(stars.astype(np.int32), fans))
+    a, b = np.concatenate(parts_a), np.concatenate(parts_b)
+    pairs = np.unique(a.astype(np.int64) * (natural + fans) + b)  # sorted by (follower, followee), once each
+    return (pairs // (natural + fans)).astype(np.int32), (pairs % (natural + fans)).astype(np.int32), stars, members
+
+
 def _texts(rng: np.random.Generator, count: int = 2000) -> list[str]:
     texts = []
     for i in range(count):
@@ -141,30 +181,43 @@ def _sorted_ids(ids: list[uuid.UUID]) -> np.ndarray:
     return np.lexsort((lo, hi))
 
 
-def build(n: int, follows: int, tweets_per_user: int, threshold: int, seed: int) -> Graph:
+def build(n: int, follows: int, tweets_per_user: int, threshold: int, seed: int, panel_size: int = 0) -> Graph:
+    """`panel_size` > 0 (and room for it): add the celebrity panel (_panel), `threshold`
+    more accounts (the fans) and PANEL_TWEETS tweets by each panel celebrity."""
     rng = np.random.default_rng(seed)
     follows = max(1, min(follows, threshold // 5, max(1, n // 3)))
-    ids = [new_id() for _ in range(n)]
-    ids = [ids[i] for i in _sorted_ids(ids)] if n else []
+    panel = panel_size > 0 and n >= 2 * threshold and n > 4 * panel_size * len(PANEL_GROUPS)
+    fans = threshold if panel else 0
+    total_users = n + fans
+    ids = [new_id() for _ in range(total_users)]
+    ids = [ids[i] for i in _sorted_ids(ids)] if total_users else []
     user_bytes = np.frombuffer(b"".join(u.bytes for u in ids), dtype=np.uint8).reshape(-1, 16)
     tag = f"{seed % 1000:03d}"
-    usernames = [f"b{tag}_{i}" for i in range(n)]  # unique whatever the case, <= 15 chars
+    usernames = [f"b{tag}_{i}" for i in range(total_users)]  # unique whatever the case, <= 15 chars
     targets = follower_targets(n, follows, rng)
     follower, followee = _edges(n, targets, rng)
-    followers_count = np.bincount(followee, minlength=n).astype(np.int64)
-    following_count = np.bincount(follower, minlength=n).astype(np.int64)
-    # Tweets: authors drawn with a lognormal activity weight (a few tweet a lot).
+    members: dict[int, list[int]] = {}
+    stars = np.empty(0, dtype=np.int64)
+    if panel:
+        follower, followee, stars, members = _panel(n, fans, follower, followee, threshold, panel_size, rng)
+    followers_count = np.bincount(followee, minlength=total_users).astype(np.int64)
+    following_count = np.bincount(follower, minlength=total_users).astype(np.int64)
+    # Tweets: authors drawn with a lognormal activity weight (a few tweet a lot); the
+    # fans never tweet; each panel celebrity adds PANEL_TWEETS.
     total = n * tweets_per_user
     weight = rng.lognormal(0.0, 1.0, n)
     authors = rng.choice(n, size=total, p=weight / weight.sum()).astype(np.int32) if n else np.empty(0, np.int32)
+    authors = np.concatenate([authors, np.repeat(stars, PANEL_TWEETS).astype(np.int32)])
     tweet_ids = [new_tweet_id(ids[a]) for a in authors.tolist()]
-    order = _sorted_ids(tweet_ids) if total else np.empty(0, dtype=np.int64)
+    order = _sorted_ids(tweet_ids) if len(authors) else np.empty(0, dtype=np.int64)
     tweet_ids = [tweet_ids[i] for i in order]
     authors = authors[order]
     tweet_bytes = np.frombuffer(b"".join(t.bytes for t in tweet_ids), dtype=np.uint8).reshape(-1, 16)
     texts = _texts(rng)
+    is_fan = np.zeros(total_users, dtype=bool)
+    is_fan[n:] = True
     return Graph(
-        n=n,
+        n=total_users,
         user_ids=ids,
         user_bytes=user_bytes,
         usernames=usernames,
@@ -175,7 +228,9 @@ def build(n: int, follows: int, tweets_per_user: int, threshold: int, seed: int)
         tweet_ids=tweet_ids,
         tweet_bytes=tweet_bytes,
         tweet_author=authors,
-        tweet_text=rng.integers(0, len(texts), size=total).astype(np.int32),
+        tweet_text=rng.integers(0, len(texts), size=len(authors)).astype(np.int32),
         texts=texts,
         celebrity=followers_count >= threshold,
+        panel_members=members,
+        fans=is_fan,
     )

@@ -28,6 +28,11 @@ def samples(graph: Graph, size: int, rng: np.random.Generator) -> dict[str, Samp
     crosses the threshold at a small scale) falls back to all users, with a note."""
     has = graph.follows_celebrity()
     everyone = np.arange(graph.n)
+    # The celebrity panel's members and fans are measured on their own (panel()).
+    special = graph.fans.copy()
+    for users in graph.panel_members.values():
+        special[users] = True
+    has_, none_ = has & ~special, ~has & ~special
 
     def draw(pool: np.ndarray, name: str, what: str) -> Sample:
         note = ""
@@ -36,11 +41,16 @@ def samples(graph: Graph, size: int, rng: np.random.Generator) -> dict[str, Samp
         chosen = rng.choice(pool, size=min(size, len(pool)), replace=False)
         return Sample(name, chosen.tolist(), note)
 
-    plain = draw(everyone[~has], "plain", "without celebrities")
-    celebrity = draw(everyone[has], "celebrity", "with celebrities")
+    plain = draw(everyone[none_], "plain", "without celebrities")
+    celebrity = draw(everyone[has_], "celebrity", "with celebrities")
     half = max(1, size // 2)
     mixed = Sample("mixed", plain.users[:half] + celebrity.users[:half])
     return {"plain": plain, "celebrity": celebrity, "mixed": mixed}
+
+
+def panel(graph: Graph, size: int) -> dict[int, Sample]:
+    """The users following exactly k celebrities, by k (bench/graph.py's panel)."""
+    return {k: Sample(f"celebrities_{k}", users[:size]) for k, users in graph.panel_members.items()}
 
 
 def first_page_lines(graph: Graph, sample: Sample) -> list[str]:

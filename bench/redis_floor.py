@@ -91,6 +91,8 @@ def run(cfg: Config, graph: Graph, users: list[int], page: int = 21) -> dict[str
         str(cfg.ttl_seconds),
         "page",
         str(cfg.max_items),
+        "older",
+        str(cfg.rebuild_seconds),
         store_keys.ITEM.decode(),
         store_keys.CELEBRITY_MARKER,
         store_keys.CELEBRITY_IDS,

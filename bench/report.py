@@ -13,6 +13,9 @@ READ_ROWS = [
     ("service_page1_celebrity", "page 1, users with celebrities", "timeline service, via the gateway"),
     ("service_page2", "page 2 (next_cursor), both kinds", "timeline service, via the gateway"),
     ("service_refresh", "a refresh (prev_cursor) from page 2's positions", "timeline service, via the gateway"),
+    ("service_page1_celebrities_5", "page 1, users following 5 celebrities", "timeline service, via the gateway"),
+    ("service_page1_celebrities_20", "page 1, users following 20 celebrities", "timeline service, via the gateway"),
+    ("service_page1_celebrities_50", "page 1, users following 50 celebrities", "timeline service, via the gateway"),
     ("pull_page1_plain", "page 1, users without celebrities", "pull model, via a gateway copy"),
     ("pull_page1_celebrity", "page 1, users with celebrities", "pull model, via a gateway copy"),
     ("pull_page2", "page 2 (next_cursor), both kinds", "pull model, via a gateway copy"),
@@ -53,6 +56,19 @@ def _cpu_line(what: str, used: dict | None) -> str:
     )
 
 
+def celebrity_costs(reads: dict) -> list[tuple[int, float, float]]:
+    """(celebrities followed, CPU per page over all processes, ratio to none) for the
+    plain page 1 and each panel row measured."""
+    base = (reads.get("service_page1_plain", {}).get("cpu_us_per_request") or {}).get("total")
+    rows = [(0, "service_page1_plain")] + [(k, f"service_page1_celebrities_{k}") for k in (5, 20, 50)]
+    out = []
+    for k, key in rows:
+        total = (reads.get(key, {}).get("cpu_us_per_request") or {}).get("total")
+        if base and total:
+            out.append((k, total, total / base))
+    return out if len(out) > 1 else []
+
+
 def _n(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "n/a"
@@ -74,11 +90,22 @@ def tables(result: dict) -> str:
         "| users | follows | tweets | celebrities | users following a celebrity | most followers | load time (s) |"
     )
     out.append("|---:|---:|---:|---:|---:|---:|---:|")
+    notes = []
     for scale, d in result["data"].items():
         out.append(
-            f"| {int(scale):,} | {d['follows']:,} | {d['tweets']:,} | {d['celebrities']:,} | "
+            f"| {d['users']:,} | {d['follows']:,} | {d['tweets']:,} | {d['celebrities']:,} | "
             f"{d['users_following_celebrities']:,} | {d['max_followers']:,} | {_n(d['load_seconds'])} |"
         )
+        if d.get("panel_fans"):
+            members = ", ".join(f"{n:,} following {k}" for k, n in d["panel_members"].items())
+            notes.append(
+                f"At SCALE={int(scale):,}, the celebrity panel (bench/graph.py): 50 accounts made celebrities by "
+                f"{d['panel_fans']:,} fan accounts (counted in users), and users who followed none following "
+                f"exactly 5, 20 or 50 of them ({members})."
+            )
+    if notes:
+        out.append("")
+        out.extend(notes)
     out.append("")
     out.append(
         f"**Timeline reads** (pages of 20, wrk from a separate process, {s['connections']} connections, "
@@ -93,6 +120,8 @@ def tables(result: dict) -> str:
     out.append("|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(CPU_KINDS))
     reads = result["reads"]
     for key, page, who in READ_ROWS:
+        if key not in reads:
+            continue
         r = reads[key]
         used = r.get("cpu_us_per_request") or {}
         out.append(
@@ -114,6 +143,14 @@ def tables(result: dict) -> str:
         ratio = refresh["cpu_us_per_request"]["total"] / max(1e-9, page2["cpu_us_per_request"]["total"])
         out.append("")
         out.append(f"A refresh page costs {ratio:.2f}x the CPU of a page 2 (all processes).")
+    panel = celebrity_costs(reads)
+    if panel:
+        out.append("")
+        out.append(
+            "CPU of a page 1 by the celebrities it merges, all processes, against one that merges none: "
+            + ", ".join(f"{k}: {_n(cost)} µs ({ratio:.2f}x)" for k, cost, ratio in panel)
+            + "."
+        )
     out.append("")
     out.append(
         "CPU µs/page: user + system CPU time each kind of process spent during the run, divided by the "
@@ -194,6 +231,31 @@ def tables(result: dict) -> str:
             f"| {live['streams']} | {_n(live['kib_per_stream'], 1)} | {live['deliveries']:,} | {_n(live['p50_ms'])} | "
             f"{_n(live['p99_ms'])} | {_n(live['max_ms'])} | {live['missed']} | {live['repeated']} | "
             f"{live['reconnected']} (missed {live['missed_by_reconnected']}) |"
+        )
+        out.append("")
+    cold = result.get("coldstart")
+    if cold:
+        during, reads_ = cold["reads_during_warmup"], cold["cold_reads"]
+        out.append(
+            "**Cold start** (bench/coldstart.py: the timeline's Redis flushed; wrk through the gateway, "
+            f"{s['connections']} connections)"
+        )
+        out.append("")
+        out.append("| after the flush | homes/s | reads/s | p50 ms | p99 ms | errors |")
+        out.append("|---|---:|---:|---:|---:|---:|")
+        out.append(
+            f"| warm-up: {cold['remembered']:,} recent readers' homes back in {_n(cold['warmed_in_seconds'], 1)} s, "
+            f"read meanwhile | {_n(cold['warm_homes_per_second'])} | {_n(during['rps'])} | {_n(during['p50_ms'], 1)} | "
+            f"{_n(during['p99_ms'], 1)} | {during['errors']} |"
+        )
+        out.append(
+            f"| reads of users nobody had read (each a rebuild), the warm-up running too | "
+            f"{_n(cold['rebuilds_per_second'])} | {_n(reads_['rps'])} | {_n(reads_['p50_ms'], 1)} | "
+            f"{_n(reads_['p99_ms'], 1)} | {reads_['errors']} |"
+        )
+        out.append("")
+        out.append(
+            _cpu_line("CPU per rebuild (µs, the read that asked for it included)", cold.get("cpu_us_per_rebuild"))
         )
         out.append("")
     out.append("**The worst request for each endpoint** (bench/hostile.py: one at a time via the gateway; µs of CPU")

@@ -71,12 +71,13 @@ class FakeTimelineStore:
         return True
 
     async def finish_rebuild(
-        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: list[bytes] | tuple = ()
+        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: bytes = b""
     ) -> None:
         if user not in self.materialized:
             return
         self.followed.setdefault(user, set()).update(celebrities)
-        self.homes[user] = self._place(self.homes.get(user, []), [uuid.UUID(bytes=t) for t in tweet_ids])
+        ids = [uuid.UUID(bytes=tweet_ids[i : i + 16]) for i in range(0, len(tweet_ids), 16)]
+        self.homes[user] = self._place(self.homes.get(user, []), ids)
         self.rebuilding.discard(user)  # no expiry here
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:

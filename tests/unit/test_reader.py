@@ -104,7 +104,7 @@ async def test_a_read_waits_for_another_processs_rebuild_and_takes_over_a_dead_o
     waiting = asyncio.ensure_future(w.reader.page(reader, None, 20))
     await asyncio.sleep(0.05)
     assert not waiting.done()
-    await w.store.finish_rebuild(reader, [], [tweet.bytes])
+    await w.store.finish_rebuild(reader, [], tweet.bytes)
     assert len((await asyncio.wait_for(waiting, 2)).items) == 1
     assert w.users.calls == calls  # served from the other's rebuild
 

@@ -56,9 +56,9 @@ class TimelineStore(Protocol):
         it is whole again), and this one must not."""
 
     async def finish_rebuild(
-        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: list[bytes] | tuple = ()
+        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: bytes = b""
     ) -> None:
-        """Add the followed `celebrities` and the `tweet_ids` (16 bytes, newest first),
+        """Add the followed `celebrities` and the `tweet_ids` (16-byte ids, newest first, as one run),
         and mark the home whole for the full TTL, in one step (till now it lapses soon,
         so a rebuild that died leaves no partial home behind for long)."""
 

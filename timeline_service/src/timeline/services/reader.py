@@ -76,8 +76,8 @@ class Reader:
                 else:  # that rebuild is taking too long (its process died?): do it here
                     await self.rebuild(user, items, take_over=True)
                     repairs += 1
-            elif not page.materialized:
-                await self.rebuild(user, items)
+            elif not page.materialized:  # nobody is at it: this reader (or none, if one just began)
+                await self.rebuild(user, items, take_over=False)
                 repairs += 1
             elif page.unfilled:
                 for celebrity in page.unfilled:  # a followed celebrity's list was lost
@@ -158,8 +158,7 @@ class Reader:
         try:
             source = await self.users.home_source(user, self.celebrities.threshold, self.store.max_items, items)
             await self.store.put_items(source.tweets)
-            ids = source.tweet_ids
-            await self.store.finish_rebuild(user, source.celebrities, [ids[i : i + 16] for i in range(0, len(ids), 16)])
+            await self.store.finish_rebuild(user, source.celebrities, source.tweet_ids)
         except UnknownUser:
             await self.store.abandon_rebuild(user)
             if len(self._unknown) >= UNKNOWN_MAX:

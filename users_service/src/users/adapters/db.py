@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
+import asyncpg
 from sqlalchemy import event, exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from users.domain.sharding import ShardMap
@@ -28,6 +32,13 @@ class ShardedDatabase:
         self._engines = {*self.primaries, *replicas}  # what to dispose: the views share their pools
         self.readers: list[AsyncEngine] = [_autocommit(engine) for engine in self.primaries]
         self.replicas: list[AsyncEngine] = [_autocommit(engine) for engine in replicas]
+        # Plain asyncpg pools on the replicas, for the reads a rebuild makes hundreds of
+        # times a second: a checkout through SQLAlchemy's async layer (greenlets, pool
+        # events) cost more CPU than the statement (docs/decisions/0018). Made on first
+        # use, inside the running loop.
+        self._settings = settings
+        self._raw_dsns = [_plain_dsn(settings.replica_for(i)) for i in range(len(settings.shard_dsns))]
+        self._raw_pools: dict[int, asyncio.Task[asyncpg.Pool]] = {}
 
     @staticmethod
     def _engine(dsn: str, settings: Settings) -> AsyncEngine:
@@ -63,9 +74,43 @@ class ShardedDatabase:
             groups[self.map.for_tweet(tweet_id)].append(tweet_id)
         return groups
 
+    @asynccontextmanager
+    async def raw_replica(self, index: int) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled asyncpg connection to shard `index`'s replica (its primary without
+        one); each statement on it runs by itself, outside a transaction."""
+        task = self._raw_pools.get(index)
+        if task is None:
+            s = self._settings
+            task = self._raw_pools[index] = asyncio.ensure_future(
+                asyncpg.create_pool(
+                    self._raw_dsns[index],
+                    min_size=1,
+                    max_size=s.pool_size,
+                    timeout=s.db_connect_timeout,
+                    command_timeout=s.db_statement_timeout,
+                    reset=_keep_session,
+                )
+            )
+        pool = await asyncio.shield(task)
+        async with pool.acquire(timeout=self._settings.db_pool_timeout) as conn:
+            yield conn
+
     async def dispose(self) -> None:
         for engine in self._engines:
             await engine.dispose()
+        for task in self._raw_pools.values():
+            if task.done() and not task.exception():
+                await task.result().close()
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """The raw pools only read, one statement at a time: no session state to undo, so
+    no reset statement (a round trip) each time a connection goes back to its pool."""
+
+
+def _plain_dsn(dsn: str) -> str:
+    """A SQLAlchemy URL (postgresql+asyncpg://...) as asyncpg itself takes it."""
+    return make_url(dsn).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _autocommit(engine: AsyncEngine) -> AsyncEngine:

@@ -9,11 +9,8 @@ ids as one `bytea` of 16-byte ids in list order, no row per tweet.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from users.domain.model import Tweet
 
@@ -52,15 +49,6 @@ SELECT t.tweet_id, t.author_id, u.username, t.text, t.created_at
 FROM tweets t JOIN users u ON u.user_id = t.author_id
 WHERE t.tweet_id = ANY($1::uuid[]) AND NOT t.deleted
 """
-
-
-@asynccontextmanager
-async def raw(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """The pooled asyncpg connection under one of `engine`'s connections. Statements on
-    it run outside any transaction (each its own), as the replicas' reads do."""
-    async with engine.connect() as conn:
-        fairy = await conn.get_raw_connection()
-        yield fairy.driver_connection
 
 
 async def followees(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[uuid.UUID] | None:

@@ -83,31 +83,27 @@ class HomeSource(NamedTuple):
 async def home_source(db: ShardedDatabase, user_id: uuid.UUID, limit: int, threshold: int, items: int) -> HomeSource:
     """What a lost home is rebuilt from: whom the caller follows split into celebrities
     and the rest, the newest `limit` ids of the caller and the rest, and the newest
-    `items` of those whole. Three round trips at most (the caller's shard, then every
-    shard concurrently, twice), raw asyncpg throughout (docs/decisions/0018)."""
-    async with homes_repo.raw(db.replicas[db.map.for_user(user_id)]) as conn:
+    `items` of those whole. Two rounds (the caller's shard, then every shard at once,
+    on one connection each), raw asyncpg throughout (docs/decisions/0018)."""
+    async with db.raw_replica(db.map.for_user(user_id)) as conn:
         followees = await homes_repo.followees(conn, user_id)
     if followees is None:
         raise NotFound("user not found")
 
-    async def one_shard(index: int, authors: list[uuid.UUID]) -> tuple[list[uuid.UUID], bytes]:
-        async with homes_repo.raw(db.replicas[index]) as conn:
-            return await homes_repo.newest_ids(conn, authors, limit, threshold, user_id)
+    async def one_shard(index: int, authors: list[uuid.UUID]) -> tuple[list[uuid.UUID], bytes, list[Tweet]]:
+        async with db.raw_replica(index) as conn:
+            celebrities, run = await homes_repo.newest_ids(conn, authors, limit, threshold, user_id)
+            # This shard's newest `items` whole: the newest `items` overall are among them.
+            top = [uuid.UUID(bytes=run[i : i + 16]) for i in range(0, min(len(run), 16 * items), 16)]
+            return celebrities, run, (await homes_repo.by_ids(conn, top) if top else [])
 
     parts = await asyncio.gather(*(one_shard(i, ids) for i, ids in db.group_users([user_id, *followees]).items()))
-    celebrities = [c for found, _ in parts for c in found]
-    runs = [ids for _, ids in parts if ids]
+    celebrities = [c for found, _, _ in parts for c in found]
+    runs = [run for _, run, _ in parts if run]
     if len(runs) == 1:
         newest = runs[0]
-    else:  # each run is in order already: merge them, 16 bytes an id
-        chunks = [[run[i : i + 16] for i in range(0, len(run), 16)] for run in runs]
-        newest = b"".join(list(heapq.merge(*chunks, reverse=True))[:limit])
-    top = [uuid.UUID(bytes=newest[i : i + 16]) for i in range(0, min(len(newest), 16 * items), 16)]
-
-    async def shard_items(index: int, ids: list[uuid.UUID]) -> list[Tweet]:
-        async with homes_repo.raw(db.replicas[index]) as conn:
-            return await homes_repo.by_ids(conn, ids)
-
-    whole = await asyncio.gather(*(shard_items(i, ids) for i, ids in db.group_tweets(top).items()))
-    tweets = sorted((t for part in whole for t in part), key=lambda t: t.tweet_id, reverse=True)
-    return HomeSource(celebrities, newest, tweets)
+    else:  # each run is in order: one sort of their 16-byte ids finds the runs and merges them, in C
+        chunks = sorted([run[i : i + 16] for run in runs for i in range(0, len(run), 16)], reverse=True)
+        newest = b"".join(chunks[:limit])
+    tweets = sorted((t for _, _, found in parts for t in found), key=lambda t: t.tweet_id.bytes, reverse=True)
+    return HomeSource(celebrities, newest, tweets[:items])

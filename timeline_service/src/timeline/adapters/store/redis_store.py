@@ -4,6 +4,7 @@ FeedManager: one class owns every feed key, with paired verbs)."""
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
@@ -34,6 +35,13 @@ class _Slice(NamedTuple):
 def _newest_first(tweet_ids: list[uuid.UUID]) -> list[bytes]:
     """Ids as push.lua takes them best: in that order, many are merged in one pass."""
     return sorted({t.bytes for t in tweet_ids}, reverse=True)
+
+
+def _in_order(run: bytes) -> bool:
+    """16-byte ids strictly newest first (so distinct): compared here in C, where the
+    same check in push.lua cost the server a millisecond for 800."""
+    ids = [run[i : i + 16] for i in range(0, len(run), 16)]
+    return all(map(operator.gt, ids, ids[1:]))
 
 
 def _evalsha(pipe: Any, sha: str, script_keys: list, args: list) -> None:
@@ -156,15 +164,16 @@ class RedisTimelineStore:
         return bool(await self._script(self._begin.sha, self._begin.script, list(keys.home(user)), args))
 
     async def finish_rebuild(
-        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: list[bytes] | tuple = ()
+        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: bytes = b""
     ) -> None:
         home = keys.home(user)
 
         def queue(pipe: Any) -> None:  # one slot (the user's hash tag): a transaction on a cluster too
             if celebrities:
                 pipe.sadd(home.celebrities, *(c.bytes for c in celebrities))
-            if tweet_ids:  # newest first, each once: push.lua merges them in one pass
-                _evalsha(pipe, self._push.sha, [home.marker, home.ids], [self.max_items, "1", keys.CHANGES, *tweet_ids])
+            if tweet_ids:  # one run; checked newest first and distinct here, push.lua trusts it
+                args = [self.max_items, "1s" if _in_order(tweet_ids) else "1", keys.CHANGES, tweet_ids]
+                _evalsha(pipe, self._push.sha, [home.marker, home.ids], args)
             pipe.set(home.marker, b"1", ex=self.ttl, xx=True)  # whole: readers stop waiting
             pipe.expire(home.ids, self.ttl)
             pipe.expire(home.celebrities, self.ttl)

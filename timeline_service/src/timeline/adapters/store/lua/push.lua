@@ -1,8 +1,11 @@
 -- Place tweet ids into timeline lists (newest first), idempotently, in id order.
 -- KEYS: pairs of marker (the list is "materialized") and list, one pair per timeline
--- ARGV[1] cap, ARGV[2] "1" to write only where the marker exists, ARGV[3] the prefix of
--- a list's change channel, ARGV[4..] 16-byte ids (best newest first: many ids in that
--- order are merged in one pass)
+-- ARGV[1] cap, ARGV[2] "1" to write only where the marker exists ("1s" also: the ids
+-- are newest first and distinct, checked by the caller, which is the store adapter:
+-- checking 800 of them here cost the server a millisecond), ARGV[3] the prefix of
+-- a list's change channel, ARGV[4..] 16-byte ids, or runs of them in one argument (a
+-- rebuild's 800 ids: one argument, not 800 for the client to pack and the server to
+-- parse); best newest first: many ids in that order are merged in one pass
 -- Returns how many ids were added over all the lists. A list that gained ids says so on
 -- its channel ("+"): the live streams of its readers wake and read what is new.
 --
@@ -24,6 +27,14 @@ local function newer(a, b)
   return false
 end
 
+-- An id's first six bytes are its millisecond timestamp (UUIDv7): as a number (exact,
+-- under 2^53), most comparisons are one comparison of numbers (`newer` byte by byte
+-- cost a rebuild's 800 ids a millisecond of the server).
+local function stamp(id)
+  local a, b, c, d, e, f = string.byte(id, 1, 6)
+  return ((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f
+end
+
 local cap = tonumber(ARGV[1])
 
 -- Many ids at once (a rebuild, a backfill, a celebrity list filled): merged with the
@@ -31,21 +42,42 @@ local cap = tonumber(ARGV[1])
 -- some 10,000 calls and 3 ms of the server. Only when they come newest first with no
 -- repeats (Feed sorts them), which is checked here rather than trusted.
 local ids = {}
-for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
+for i = 4, #ARGV do
+  local run = ARGV[i]
+  for j = 1, #run, 16 do ids[#ids + 1] = string.sub(run, j, j + 15) end
+end
 local bulk = #ids > 16
-for i = 2, #ids do
-  if not bulk then break end
-  bulk = newer(ids[i - 1], ids[i])
+if bulk and ARGV[2] ~= '1s' then
+  local last = stamp(ids[1])
+  for i = 2, #ids do
+    local this = stamp(ids[i])
+    if not (last > this or (last == this and newer(ids[i - 1], ids[i]))) then
+      bulk = false
+      break
+    end
+    last = this
+  end
 end
 
 local function merge_into(list)
   local current = redis.call('LRANGE', list, 0, -1)
+  if #current == 0 then  -- the usual rebuild: nothing was fanned out meanwhile
+    local take = math.min(#ids, cap)
+    for k = 1, take, 1000 do  -- unpack's arguments go on Lua's stack: in slices
+      redis.call('RPUSH', list, unpack(ids, k, math.min(k + 999, take)))
+    end
+    return take
+  end
+  local function above(a, b)  -- a is newer than b
+    local x, y = stamp(a), stamp(b)
+    return x > y or (x == y and newer(a, b))
+  end
   local merged, i, j, added = {}, 1, 1, 0
   while #merged < cap and (i <= #current or j <= #ids) do
     local have, new = current[i], ids[j]
-    if new == nil or (have ~= nil and newer(have, new)) then
+    if new == nil or (have ~= nil and above(have, new)) then
       merged[#merged + 1], i = have, i + 1
-    elseif have == nil or newer(new, have) then
+    elseif have == nil or above(new, have) then
       merged[#merged + 1], j, added = new, j + 1, added + 1
     else  -- already there
       merged[#merged + 1], i, j = have, i + 1, j + 1
@@ -96,7 +128,7 @@ local function insert_each(list)
 end
 
 local function place(marker, list)
-  if ARGV[2] == '1' and redis.call('EXISTS', marker) == 0 then
+  if ARGV[2] ~= '0' and redis.call('EXISTS', marker) == 0 then
     return 0
   end
   local added

@@ -1,0 +1,116 @@
+"""Cold start: the timeline's Redis lost, and what the fleet does next.
+
+Two measurements, each after flushing the timeline's Redis database (homes, celebrity
+lists, the tweet cache: everything the read model holds):
+  - **warm-up**: wrk reads page 1 of the users read earlier in the run (the API
+    processes remember them: their homes are the ones the warm-up rebuilds first),
+    while the warm-up runs; the latency and errors of those reads, and how long until
+    every one of their homes is back in Redis;
+  - **rebuilds**: wrk reads page 1 of users nobody has read (each read a rebuild, its
+    page's items from the same call), while the warm-up runs again; rebuilds per second
+    from the Timeline API's own counter (`timeline_rebuilds_total`, reads and warm-up
+    together), and CPU per rebuild by process.
+The run leaves Redis as these reads left it (homes of users not read are rebuilt on
+their first read): this runs last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import numpy as np
+import redis
+
+from bench import cpu, loadgen
+from bench.config import Config
+from bench.graph import Graph
+from bench.progress import say
+from bench.reads import PATH
+from timeline.adapters.store import keys
+
+
+def _metric(cfg: Config, name: str) -> float:
+    text = httpx.get(f"{cfg.timeline_api}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def _lines(graph: Graph, users: list[int]) -> list[str]:
+    return [f"{graph.user_ids[u]}\t{PATH}" for u in users]
+
+
+def _flush(cfg: Config) -> None:
+    client = redis.Redis.from_url(cfg.redis_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+async def _watch_homes(cfg: Config, graph: Graph, users: list[int], timeout: float) -> float | None:
+    """Seconds until every one of `users`' homes is in Redis again (None: not in time)."""
+    markers = [keys.home(graph.user_ids[u]).marker for u in users]
+    client = redis.asyncio.Redis.from_url(cfg.redis_url)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < timeout:
+            present = 0
+            for i in range(0, len(markers), 1000):
+                present += await client.exists(*markers[i : i + 1000])
+            if present == len(markers):
+                return time.monotonic() - started
+            await asyncio.sleep(0.1)
+        return None
+    finally:
+        await client.aclose()
+
+
+async def run(cfg: Config, graph: Graph, remembered: list[int], rng: np.random.Generator) -> dict:
+    """`remembered`: users read earlier in the run (by the service: the API processes
+    remember them)."""
+    seconds = max(cfg.seconds, 3)
+    await asyncio.sleep(cfg.warm_check_seconds * 2)  # every process has seen the current generation
+    _flush(cfg)
+    watch = asyncio.create_task(_watch_homes(cfg, graph, remembered, timeout=300))
+    during = (
+        await asyncio.to_thread(
+            loadgen.run, cfg, cfg.gateway, _lines(graph, remembered), "GET", seconds, None, "warmup_reads"
+        )
+    ).as_dict()
+    warmed_in = await watch
+    say(
+        f"warm-up: {len(remembered):,} recent readers' homes back in {warmed_in or 0:.1f} s; reads meanwhile "
+        f"{during['rps']:,.0f}/s, p50 {during['p50_ms']:.1f} ms, p99 {during['p99_ms']:.1f} ms, "
+        f"{during['errors']} errors"
+    )
+
+    pool = np.setdiff1d(np.arange(graph.n), np.asarray(remembered, dtype=np.int64))
+    fresh = rng.choice(pool, size=min(len(pool), 30_000), replace=False).tolist()
+    await asyncio.sleep(cfg.warm_check_seconds * 2)
+    rebuilds_before = _metric(cfg, "timeline_rebuilds_total")
+    _flush(cfg)
+    before, started = cpu.snapshot(), time.monotonic()
+    cold = (
+        await asyncio.to_thread(loadgen.run, cfg, cfg.gateway, _lines(graph, fresh), "GET", seconds, None, "cold_reads")
+    ).as_dict()
+    took = time.monotonic() - started
+    rebuilt = _metric(cfg, "timeline_rebuilds_total") - rebuilds_before
+    per_rebuild = cpu.per_request(before, cpu.snapshot(), int(rebuilt))
+    rate = rebuilt / took if took else 0.0
+    say(
+        f"cold reads: {rate:,.0f} rebuilds/s ({rebuilt:,.0f} in {took:.1f} s), reads p50 {cold['p50_ms']:.1f} ms, "
+        f"p99 {cold['p99_ms']:.1f} ms, {cold['errors']} errors; "
+        f"CPU per rebuild {(per_rebuild or {}).get('total', 0):,.0f} µs"
+    )
+    await _watch_homes(cfg, graph, remembered, timeout=120)  # the warm-up done: quiet again
+    return {
+        "remembered": len(remembered),
+        "warmed_in_seconds": None if warmed_in is None else round(warmed_in, 2),
+        "warm_homes_per_second": round(len(remembered) / warmed_in, 1) if warmed_in else None,
+        "reads_during_warmup": during,
+        "rebuilds": int(rebuilt),
+        "rebuilds_per_second": round(rate, 1),
+        "cold_reads": cold,
+        "cpu_us_per_rebuild": per_rebuild,
+    }
