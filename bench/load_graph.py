@@ -258,7 +258,9 @@ def load_redis(cfg: Config, graph: Graph) -> dict[str, float]:
     with step("Redis: home markers and followed-celebrity sets"):
         pipe = resp.Pipe(host, port, db)
         e_ptr = graph.edge_ptr()
-        celebrity_bytes = [graph.user_ids[c].bytes for c in range(graph.n)] if graph.celebrity.any() else []
+        celebrity_bytes = (
+            [store_keys.followed(graph.user_ids[c]) for c in range(graph.n)] if graph.celebrity.any() else []
+        )
         ttl = str(cfg.ttl_seconds).encode()
         parts = []
         for u in range(graph.n):

@@ -38,6 +38,10 @@ class FakeTimelineStore:
             if user in self.materialized:
                 self.homes[user] = self._place(self.homes.get(user, []), tweet_ids)
 
+    async def deliver(self, item: TweetItem, users: list[uuid.UUID]) -> None:
+        await self.put_items([item])
+        await self.push_to_homes(users, [item.tweet_id])
+
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
         gone = {t.bytes for t in tweet_ids}
         for user in users:

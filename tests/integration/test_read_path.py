@@ -48,7 +48,7 @@ async def test_a_page_with_a_celebrity_merged_in_reads_whole_and_in_order(db, re
             break
     assert seen == sorted(posted, reverse=True)
     celebrities = await any_redis.smembers(keys.home(me.user_id).celebrities)
-    assert celebrities == {star.user_id.bytes}
+    assert celebrities == {keys.followed(star.user_id)}
 
 
 async def test_a_page_without_celebrities_fills_what_the_cache_lacks(db, reader: Reader, any_redis) -> None:

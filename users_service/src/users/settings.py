@@ -61,6 +61,10 @@ class Settings:
     relay_batch_size: int = field(default_factory=lambda: int(os.environ.get("USERS_RELAY_BATCH_SIZE", "500")))
     # Polling is only the fallback: the relay wakes on NOTIFY as soon as a row commits.
     relay_poll_seconds: float = field(default_factory=lambda: float(os.environ.get("USERS_RELAY_POLL_SECONDS", "1.0")))
+    # How long the relay lets commits gather after a NOTIFY before publishing them.
+    relay_linger_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("USERS_RELAY_LINGER_SECONDS", "0.01"))
+    )
     relay_metrics_port: int = field(default_factory=lambda: int(os.environ.get("USERS_RELAY_METRICS_PORT", "9101")))
     # Loopback by default; containers set 0.0.0.0 so a scraper on the network reaches it.
     relay_metrics_addr: str = field(default_factory=lambda: os.environ.get("USERS_RELAY_METRICS_ADDR", "127.0.0.1"))

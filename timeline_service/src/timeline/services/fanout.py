@@ -42,8 +42,7 @@ class Fanout:
     async def own_tweet(self, item: TweetItem) -> None:
         """A tweet into its author's own home. The Users API asks for it as it answers
         the POST (read-your-writes, docs/decisions/0016); the fan-out does it again."""
-        await self.store.put_items([item])
-        await self.store.push_to_homes([item.user_id], [item.tweet_id])
+        await self.store.deliver(item, [item.user_id])
 
     async def own_delete(self, author: uuid.UUID, tweet_id: uuid.UUID) -> None:
         """A deleted tweet out of its author's home and the cache (the same, for a DELETE)."""
@@ -58,15 +57,24 @@ class Fanout:
             text=event.text,
             created_at=iso_ms(event.created_at),
         )
-        await self.own_tweet(item)
         if self.celebrities.is_celebrity(event.author_followers_count):
             # A celebrity's tweet is stored once and merged into followers' pages on read.
+            await self.own_tweet(item)
             await self.store.push_to_celebrity(event.author_id, [event.tweet_id])
             return
+        # The item and the author's own home go with the first page of followers: one
+        # round trip to Redis for a tweet of an author with up to a page of followers.
+        first = True
         async for followers in self.users.follower_pages(event.author_id, self.batch):
-            await self.store.push_to_homes(followers, [event.tweet_id])
+            if first:
+                await self.store.deliver(item, [event.author_id, *followers])
+                first = False
+            else:
+                await self.store.push_to_homes(followers, [event.tweet_id])
             DELIVERIES.inc(len(followers))
             BATCH_SIZE.observe(len(followers))
+        if first:  # nobody follows the author
+            await self.own_tweet(item)
 
     async def tweet_deleted(self, event: TweetDeleted) -> None:
         # The author's followers are exactly the homes that may hold it: no scan of users.

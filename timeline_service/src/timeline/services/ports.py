@@ -34,6 +34,10 @@ class TimelineStore(Protocol):
     async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
         """Place the ids in each materialized home among `users`, in id order, once."""
 
+    async def deliver(self, item: TweetItem, users: list[uuid.UUID]) -> None:
+        """The item into the tweet cache and its id into each materialized home among
+        `users` (`push_to_homes`), in one round trip."""
+
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None: ...
 
     async def home_ids(self, user: uuid.UUID) -> list[bytes]: ...

@@ -47,6 +47,7 @@ async def main() -> None:
         # The follow graph's second half ("who follows Y", on Y's shard) is written from
         # the outbox, before the follow's event is published (services/follow_edges.py).
         before_publish=lambda rows: follow_edges.apply(db, rows),
+        linger_seconds=settings.relay_linger_seconds,
     )
     await relay.listen()
     log.info("relay started", extra={"shards": len(settings.shard_dsns), "metrics_port": settings.relay_metrics_port})

@@ -41,12 +41,17 @@ class OutboxRelay:
         dsns: list[str] | None = None,
         connect_timeout: float = 5.0,
         before_publish: BatchStep | None = None,
+        linger_seconds: float = 0.0,
     ) -> None:
         """`before_publish`: what must be done with a batch before its events go out (the
         follow graph's second half); it runs again if the relay dies before the rows are
         deleted, so it must be idempotent."""
         self.db, self.producer, self.before_publish = db, producer, before_publish
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        # After a NOTIFY, wait this long before taking the batch: under load the rows of
+        # several commits go out in one pass (a transaction, a lock, a select, a delete
+        # and a Kafka request each), for that much more delay (docs/decisions/0018).
+        self.linger_seconds = linger_seconds
         self.dsns, self.connect_timeout = dsns or [], connect_timeout
         self.listeners: dict[int, asyncpg.Connection] = {}
         self.wakeup = asyncio.Event()
@@ -178,3 +183,5 @@ class OutboxRelay:
             if not self.wakeup.is_set():  # the poll interval passed without a NOTIFY
                 shards = every
                 await self.listen()
+            elif self.linger_seconds > 0 and not stop.is_set():
+                await asyncio.sleep(self.linger_seconds)

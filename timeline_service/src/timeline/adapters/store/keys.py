@@ -3,6 +3,7 @@
   tlm:{user}    the home is materialized; its TTL is the home's (gone: rebuilt on read)
   tl:{user}     the home timeline: 16-byte tweet ids, newest first, capped
   fc:{user}     the followed celebrities, merged into the home's pages at read time
+                (members: the id in 32 hex digits, the hash tag of its list's keys)
   clm:{author}  the celebrity's list is filled (gone: filled from the source of truth)
   cl:{author}   a celebrity's recent tweet ids, kept once instead of fanned out
   celebs        the authors treated as celebrities now (to notice a threshold crossing)
@@ -60,6 +61,18 @@ def home(user: uuid.UUID) -> HomeKeys:
 def celebrity(author: uuid.UUID) -> CelebrityKeys:
     tag = _tag(author)
     return CelebrityKeys(CELEBRITY_MARKER + tag, CELEBRITY_IDS + tag)
+
+
+def followed(author: uuid.UUID) -> bytes:
+    """A followed celebrity as a member of fc:{user}: its id in hex, which page.lua
+    puts into the celebrity's key as it is (formatting 16 bytes as hex in Lua cost a
+    page of 50 celebrities 130 µs of the server)."""
+    return author.hex.encode()
+
+
+def follower_of(member: bytes) -> uuid.UUID:
+    """The celebrity an fc:{user} member names (16 raw bytes in homes made before)."""
+    return uuid.UUID(bytes=member) if len(member) == 16 else uuid.UUID(hex=member.decode())
 
 
 CHANGES = "n:"  # the scripts add it to a list's key to name its channel

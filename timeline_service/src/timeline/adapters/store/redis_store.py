@@ -129,6 +129,16 @@ class RedisTimelineStore:
 
         await self._pipelined(queue)
 
+    async def deliver(self, item: TweetItem, users: list[uuid.UUID]) -> None:
+        args = [self.max_items, "1", keys.CHANGES, item.tweet_id.bytes]
+
+        def queue(pipe: Any) -> None:
+            pipe.set(keys.item(item.tweet_id), item_codec.encode(item), ex=self.item_ttl)
+            for group in self._by_slot(users):
+                _evalsha(pipe, self._push.sha, group, args)
+
+        await self._pipelined(queue)
+
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
         await self._unpush_from([keys.home(user).ids for user in users], tweet_ids)
 
@@ -160,7 +170,7 @@ class RedisTimelineStore:
     async def begin_rebuild(
         self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), *, take_over: bool = True
     ) -> bool:
-        args = [self.rebuild_ttl, "1" if take_over else "0", *(c.bytes for c in celebrities)]
+        args = [self.rebuild_ttl, "1" if take_over else "0", *(keys.followed(c) for c in celebrities)]
         return bool(await self._script(self._begin.sha, self._begin.script, list(keys.home(user)), args))
 
     async def finish_rebuild(
@@ -170,7 +180,7 @@ class RedisTimelineStore:
 
         def queue(pipe: Any) -> None:  # one slot (the user's hash tag): a transaction on a cluster too
             if celebrities:
-                pipe.sadd(home.celebrities, *(c.bytes for c in celebrities))
+                pipe.sadd(home.celebrities, *(keys.followed(c) for c in celebrities))
             if tweet_ids:  # one run; checked newest first and distinct here, push.lua trusts it
                 args = [self.max_items, "1s" if _in_order(tweet_ids) else "1", keys.CHANGES, tweet_ids]
                 _evalsha(pipe, self._push.sha, [home.marker, home.ids], args)
@@ -195,7 +205,7 @@ class RedisTimelineStore:
 
         def queue(pipe: Any) -> None:
             for user in readers:
-                pipe.sadd(keys.home(user).celebrities, celebrity.bytes)
+                pipe.sadd(keys.home(user).celebrities, keys.followed(celebrity))
                 pipe.expire(keys.home(user).celebrities, self.ttl)
 
         if readers:
@@ -203,10 +213,11 @@ class RedisTimelineStore:
 
     async def followed_celebrities(self, user: uuid.UUID) -> list[uuid.UUID]:
         found = await self.redis.smembers(keys.home(user).celebrities)
-        return [uuid.UUID(bytes=cast(bytes, c)) for c in found]
+        return [keys.follower_of(cast(bytes, c)) for c in found]
 
     async def unfollow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
-        await self._pipelined(lambda pipe: [pipe.srem(keys.home(user).celebrities, celebrity.bytes) for user in users])
+        member = keys.followed(celebrity)
+        await self._pipelined(lambda pipe: [pipe.srem(keys.home(user).celebrities, member) for user in users])
 
     async def read_page(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Page:
         return await self._read(user, older_than.bytes if older_than else b"", count, "older")
@@ -223,9 +234,9 @@ class RedisTimelineStore:
             return Page(False, [], False, [], [], rebuilding=reply[0] == 2)
         if self.single:
             _, ended, ids, found, unfilled = reply
-            return Page(True, ids, ended == 1, found, [uuid.UUID(bytes=c) for c in unfilled])
+            return Page(True, ids, ended == 1, found, [keys.follower_of(c) for c in unfilled])
         _, truncated, ids, celebs = reply
-        slices = await self._celebrity_slices([uuid.UUID(bytes=c) for c in celebs], cursor, count, direction)
+        slices = await self._celebrity_slices([keys.follower_of(c) for c in celebs], cursor, count, direction)
         filled = [s for _, s in slices if s.materialized]
         merge = merge_newer if direction == "newer" else merge_window
         merged, ended = merge([(ids, truncated == 1), *((s.ids, s.truncated) for s in filled)], count)
