@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
 from sqlalchemy import event, exc
@@ -32,13 +32,12 @@ class ShardedDatabase:
         self._engines = {*self.primaries, *replicas}  # what to dispose: the views share their pools
         self.readers: list[AsyncEngine] = [_autocommit(engine) for engine in self.primaries]
         self.replicas: list[AsyncEngine] = [_autocommit(engine) for engine in replicas]
-        # Plain asyncpg pools on the replicas, for the reads a rebuild makes hundreds of
-        # times a second: a checkout through SQLAlchemy's async layer (greenlets, pool
-        # events) cost more CPU than the statement (docs/decisions/0018). Made on first
-        # use, inside the running loop.
+        # Plain asyncpg pools, for the statements run hundreds of times a second (a
+        # rebuild's reads, a tweet's publication): a checkout through SQLAlchemy's async
+        # layer (greenlets, pool events) cost more CPU than the statement
+        # (docs/decisions/0018). Made on first use, inside the running loop.
         self._settings = settings
-        self._raw_dsns = [_plain_dsn(settings.replica_for(i)) for i in range(len(settings.shard_dsns))]
-        self._raw_pools: dict[int, asyncio.Task[asyncpg.Pool]] = {}
+        self._raw_pools: dict[str, asyncio.Task[asyncpg.Pool]] = {}  # by DSN: a shard without replica has one
 
     @staticmethod
     def _engine(dsn: str, settings: Settings) -> AsyncEngine:
@@ -74,16 +73,23 @@ class ShardedDatabase:
             groups[self.map.for_tweet(tweet_id)].append(tweet_id)
         return groups
 
-    @asynccontextmanager
-    async def raw_replica(self, index: int) -> AsyncIterator[asyncpg.Connection]:
+    def raw_replica(self, index: int) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A pooled asyncpg connection to shard `index`'s replica (its primary without
         one); each statement on it runs by itself, outside a transaction."""
-        task = self._raw_pools.get(index)
+        return self._raw(self._settings.replica_for(index))
+
+    def raw_primary(self, index: int) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """The same on shard `index`'s primary, for writes of one statement each."""
+        return self._raw(self._settings.shard_dsns[index])
+
+    @asynccontextmanager
+    async def _raw(self, dsn: str) -> AsyncIterator[asyncpg.Connection]:
+        task = self._raw_pools.get(dsn)
         if task is None:
             s = self._settings
-            task = self._raw_pools[index] = asyncio.ensure_future(
+            task = self._raw_pools[dsn] = asyncio.ensure_future(
                 asyncpg.create_pool(
-                    self._raw_dsns[index],
+                    _plain_dsn(dsn),
                     min_size=1,
                     max_size=s.pool_size,
                     timeout=s.db_connect_timeout,
@@ -91,7 +97,12 @@ class ShardedDatabase:
                     reset=_keep_session,
                 )
             )
-        pool = await asyncio.shield(task)
+        try:
+            pool = await asyncio.shield(task)
+        except BaseException:
+            if task.done():  # it failed (the server down): the next caller tries again
+                self._raw_pools.pop(dsn, None)
+            raise
         async with pool.acquire(timeout=self._settings.db_pool_timeout) as conn:
             yield conn
 
@@ -104,8 +115,9 @@ class ShardedDatabase:
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """The raw pools only read, one statement at a time: no session state to undo, so
-    no reset statement (a round trip) each time a connection goes back to its pool."""
+    """The raw pools run one statement at a time, each its own transaction: no session
+    state to undo, so no reset statement (a round trip) each time a connection goes
+    back to its pool."""
 
 
 def _plain_dsn(dsn: str) -> str:

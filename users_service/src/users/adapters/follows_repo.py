@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from users.adapters.raw_sql import RawStatement
 from users.adapters.tables import followers, following
 
 
@@ -53,21 +55,30 @@ async def remove_follower(conn: AsyncConnection, followee: uuid.UUID, follower: 
 
 # A page of followers per tweet fanned out: built once, run with bind parameters
 # (building it cost as much CPU as running it: docs/decisions/0011).
+# Fan-out asks for a page of followers for every tweet: run raw (adapters/raw_sql.py).
 _FIRST_PAGE = (
     sa.select(followers.c.follower_id)
-    .where(followers.c.followee_id == sa.bindparam("followee"))
+    .where(followers.c.followee_id == sa.bindparam("followee", type_=followers.c.followee_id.type))
     .order_by(followers.c.follower_id)
-    .limit(sa.bindparam("limit"))
+    .limit(sa.bindparam("limit", type_=sa.Integer))
 )
-_NEXT_PAGE = _FIRST_PAGE.where(followers.c.follower_id > sa.bindparam("after"))
+_PAGES = (
+    RawStatement(_FIRST_PAGE),
+    RawStatement(
+        _FIRST_PAGE.where(followers.c.follower_id > sa.bindparam("after", type_=followers.c.follower_id.type))
+    ),
+)
 
 
 async def followers_page(
-    conn: AsyncConnection, followee: uuid.UUID, after: uuid.UUID | None, limit: int
+    conn: asyncpg.Connection, followee: uuid.UUID, after: uuid.UUID | None, limit: int
 ) -> list[uuid.UUID]:
     """Keyset paging by follower id: constant cost per page even for a celebrity."""
-    stmt, params = (_FIRST_PAGE, {}) if after is None else (_NEXT_PAGE, {"after": after})
-    return list((await conn.execute(stmt, {"followee": followee, "limit": limit, **params})).scalars())
+    if after is None:
+        rows = await _PAGES[0].fetch(conn, followee=followee, limit=limit)
+    else:
+        rows = await _PAGES[1].fetch(conn, followee=followee, limit=limit, after=after)
+    return [row[0] for row in rows]
 
 
 async def followees(conn: AsyncConnection, follower: uuid.UUID) -> list[uuid.UUID]:

@@ -31,6 +31,18 @@ _DELETE = sa.delete(outbox).where(outbox.c.id.in_(sa.bindparam("ids", expanding=
 _LOCK = sa.text("SELECT pg_try_advisory_xact_lock(7314)")
 
 
+def recorded_with(rows: sa.CTE) -> sa.CTE:
+    """An event recorded for each row `rows` (a data-modifying CTE) returns: the change
+    and its event in one statement, so in one transaction without BEGIN and COMMIT
+    (bind parameters `topic`, `key`, `payload`)."""
+    values = sa.select(
+        sa.bindparam("topic", type_=outbox.c.topic.type),
+        sa.bindparam("key", type_=outbox.c.key.type),
+        sa.bindparam("payload", type_=outbox.c.payload.type),
+    ).select_from(rows)
+    return sa.insert(outbox).from_select(["topic", "key", "payload"], values).returning(outbox.c.id).cte("recorded")
+
+
 async def add(conn: AsyncConnection, topic: str, key: str, event: Event) -> None:
     """Record `event` in the caller's transaction: it is published iff the change commits."""
     await conn.execute(_INSERT, {"topic": topic, "key": key, "payload": codec.encode(event)})

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from users.adapters import outbox_repo
+from users.adapters.raw_sql import RawStatement
 from users.adapters.tables import tweets, users
 from users.domain.model import Tweet
 
@@ -16,53 +19,82 @@ _ITEM = (tweets.c.tweet_id, tweets.c.author_id, users.c.username, tweets.c.text,
 _JOINED = tweets.join(users, users.c.user_id == tweets.c.author_id)
 
 
-# A POST's first two statements in one round trip: the author's row, and the insert,
-# which selects from it (so a missing author inserts nothing). Built once and run with
-# bind parameters: building a statement cost as much CPU as running it
-# (docs/decisions/0011).
-_AUTHOR = (
-    sa.select(users.c.user_id, users.c.username, users.c.followers_count)
-    .where(users.c.user_id == sa.bindparam("author_id", type_=UUID(as_uuid=True)))
-    .cte("author")
+# A POST in two statements, each its own transaction, on a plain asyncpg connection
+# (adapters/raw_sql.py): the author's row, then the tweet and its event together (a
+# data-modifying CTE), so that neither is ever committed without the other, without a
+# BEGIN and a COMMIT (docs/decisions/0018).
+_AUTHOR = RawStatement(
+    sa.select(users.c.username, users.c.followers_count).where(
+        users.c.user_id == sa.bindparam("author_id", type_=UUID(as_uuid=True))
+    )
 )
 _INSERTED = (
     insert(tweets)
-    .from_select(
-        ["tweet_id", "author_id", "text", "created_at", "idempotency_key"],
-        sa.select(
-            sa.bindparam("tweet_id", type_=UUID(as_uuid=True)),
-            _AUTHOR.c.user_id,
-            sa.bindparam("text", type_=sa.Text),
-            sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
-            sa.bindparam("idempotency_key", type_=UUID(as_uuid=True)),
-        ),
+    .values(
+        tweet_id=sa.bindparam("tweet_id", type_=UUID(as_uuid=True)),
+        author_id=sa.bindparam("author_id", type_=UUID(as_uuid=True)),
+        text=sa.bindparam("text", type_=sa.Text),
+        created_at=sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
+        idempotency_key=sa.bindparam("idempotency_key", type_=UUID(as_uuid=True)),
     )
     .on_conflict_do_nothing(index_elements=["author_id", "idempotency_key"])
     .returning(tweets.c.tweet_id)
     .cte("inserted")
 )
-_PUBLISH = sa.select(_AUTHOR.c.username, _AUTHOR.c.followers_count, sa.select(_INSERTED.c.tweet_id).scalar_subquery())
+_RECORDED = outbox_repo.recorded_with(_INSERTED)
+_PUBLISH = RawStatement(
+    sa.select(
+        sa.select(_INSERTED.c.tweet_id).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(_RECORDED).scalar_subquery(),
+    )
+)
+_BY_KEY = RawStatement(
+    sa.select(tweets.c.tweet_id, tweets.c.text, tweets.c.created_at).where(
+        tweets.c.author_id == sa.bindparam("author_id", type_=UUID(as_uuid=True)),
+        tweets.c.idempotency_key == sa.bindparam("key", type_=UUID(as_uuid=True)),
+    )
+)
 
 
-async def insert_for_author(
-    conn: AsyncConnection, tweet_id: uuid.UUID, author_id: uuid.UUID, text: str, now: datetime, key: uuid.UUID | None
-) -> tuple[str, int, bool] | None:
-    """The author's username and followers count, and whether the tweet went in; None
-    when there is no such author. Not in when the author already used `key`: the unique
-    constraint decides, so racing retries wait on each other inside PostgreSQL and
-    exactly one insert wins."""
-    params = {"tweet_id": tweet_id, "author_id": author_id, "text": text, "created_at": now, "idempotency_key": key}
-    row = (await conn.execute(_PUBLISH, params)).first()
-    return None if row is None else (row[0], row[1], row[2] is not None)
+async def author(conn: asyncpg.Connection, author_id: uuid.UUID) -> tuple[str, int] | None:
+    """The author's username and followers count; None when there is no such user."""
+    row = await _AUTHOR.fetchrow(conn, author_id=author_id)
+    return None if row is None else (row[0], row[1])
+
+
+async def insert_with_event(
+    conn: asyncpg.Connection,
+    tweet_id: uuid.UUID,
+    author_id: uuid.UUID,
+    text: str,
+    now: datetime,
+    key: uuid.UUID | None,
+    topic: str,
+    payload: bytes,
+) -> bool:
+    """The tweet and its event, or neither: not when the author already used `key`. The
+    unique constraint decides, so racing retries wait on each other inside PostgreSQL
+    and exactly one insert wins."""
+    row = await _PUBLISH.fetchrow(
+        conn,
+        tweet_id=tweet_id,
+        author_id=author_id,
+        text=text,
+        created_at=now,
+        idempotency_key=key,
+        topic=topic,
+        key=str(author_id),
+        payload=payload,
+    )
+    return row is not None and row[0] is not None
 
 
 async def by_idempotency_key(
-    conn: AsyncConnection, author_id: uuid.UUID, key: uuid.UUID
+    conn: asyncpg.Connection, author_id: uuid.UUID, key: uuid.UUID
 ) -> tuple[uuid.UUID, str, datetime]:
-    stmt = sa.select(tweets.c.tweet_id, tweets.c.text, tweets.c.created_at).where(
-        tweets.c.author_id == author_id, tweets.c.idempotency_key == key
-    )
-    return tuple((await conn.execute(stmt)).one())
+    row = await _BY_KEY.fetchrow(conn, author_id=author_id, key=key)
+    assert row is not None  # the conflict that sent us here is a committed row
+    return uuid.UUID(bytes=row[0].bytes), row[1], row[2]
 
 
 async def mark_deleted(conn: AsyncConnection, tweet_id: uuid.UUID, author_id: uuid.UUID) -> bool:

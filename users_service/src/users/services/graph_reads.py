@@ -22,7 +22,7 @@ from users.services.accounts import get_user
 async def followers_page(
     db: ShardedDatabase, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
 ) -> list[uuid.UUID]:
-    async with db.replica_for_user(user_id).connect() as conn:
+    async with db.raw_replica(db.map.for_user(user_id)) as conn:
         return await follows_repo.followers_page(conn, user_id, after, limit)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from shared_schemas import topics
+from shared_schemas import codec, topics
 from shared_schemas.events import TweetCreated, TweetDeleted
 from shared_schemas.ids import new_id, utcnow
 from users.adapters import outbox_repo, tweets_repo
@@ -20,17 +20,11 @@ async def publish(db: ShardedDatabase, author_id: uuid.UUID, text: str, key: uui
     """A retry with the same key and text returns the original tweet (id and time)."""
     text = normalize_text(text)
     tweet_id, now = new_tweet_id(author_id), utcnow()
-    async with db.primary_for_user(author_id).begin() as conn:
-        author = await tweets_repo.insert_for_author(conn, tweet_id, author_id, text, now, key)
+    async with db.raw_primary(db.map.for_user(author_id)) as conn:
+        author = await tweets_repo.author(conn, author_id)
         if author is None:
             raise NotFound("caller (X-User-ID) not found")
-        username, followers_count, inserted = author
-        if not inserted:
-            assert key is not None  # only a keyed insert can conflict
-            tweet_id, stored_text, created_at = await tweets_repo.by_idempotency_key(conn, author_id, key)
-            if stored_text != text:
-                raise Conflict("idempotency_key was already used for a different text")
-            return Tweet(tweet_id, author_id, username, text, created_at)
+        username, followers_count = author
         event = TweetCreated(
             event_id=new_id(),
             occurred_at=now,
@@ -41,7 +35,15 @@ async def publish(db: ShardedDatabase, author_id: uuid.UUID, text: str, key: uui
             created_at=now,
             author_followers_count=followers_count,
         )
-        await outbox_repo.add(conn, topics.TWEETS.name, str(author_id), event)
+        payload = codec.encode(event)
+        if not await tweets_repo.insert_with_event(
+            conn, tweet_id, author_id, text, now, key, topics.TWEETS.name, payload
+        ):
+            assert key is not None  # only a keyed insert can conflict
+            tweet_id, stored_text, created_at = await tweets_repo.by_idempotency_key(conn, author_id, key)
+            if stored_text != text:
+                raise Conflict("idempotency_key was already used for a different text")
+            return Tweet(tweet_id, author_id, username, text, created_at)
     return Tweet(tweet_id, author_id, username, text, now)
 
 
