@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop status lint test test-unit test-integration test-e2e test-faults images venv logs events replay bench
+.PHONY: run stop status lint test test-unit test-integration test-e2e test-faults images venv logs events replay bench capacity
 
 run: ## start everything locally (installs what is missing), then print the seed curls
 	@bash deploy/local/stack.sh up
@@ -56,6 +56,9 @@ replay: venv ## apply the dead-letter topic again: make replay [FROM=offset] [TO
 
 bench: venv ## measure the running stack (`make run` first; its data is replaced): make bench SCALE=100000
 	@bash bench/run.sh
+
+capacity: venv ## the fleet for 245M daily users from docs/benchmarks.json (flags: .venv/bin/python -m bench.capacity --help)
+	@.venv/bin/python -m bench.capacity
 
 logs: ## follow every log of the local stack
 	@tail -F .local/logs/*.log

@@ -20,6 +20,7 @@ import numpy as np
 import uvloop
 
 from bench import (
+    capacity,
     check,
     coldstart,
     fanout,
@@ -63,6 +64,9 @@ def _data_figures(g: graph_module.Graph, loaded: dict) -> dict:
         "panel_fans": int(g.fans.sum()),
         "panel_members": {str(k): len(v) for k, v in g.panel_members.items()},
         "mean_follows": round(g.edges / max(1, g.n), 1),
+        # The shape of the follower counts (bench/graph.py): capacity planning's
+        # celebrity threshold simulation extends it to the planned number of users.
+        "follower_exponent": graph_module.EXPONENT,
         "load_seconds": round(loaded["load_seconds"], 1),
     }
 
@@ -208,6 +212,16 @@ def _aims(result: dict) -> list[dict]:
     worst = max(result["hostile"], key=lambda row: row["path_total"])
     live = result["streams"]
     aims: list[dict] = []
+    tweet_ratio = report.tweet_over_page(result)
+    if tweet_ratio is not None:
+        aims.append(
+            {
+                "aim": "CPU per tweet (the POST, relay, Kafka, fan-out; all processes) / CPU per page 1",
+                "target": "<= 4x",
+                "measured": f"{tweet_ratio:.1f}x",
+                "met": tweet_ratio <= 4,
+            }
+        )
     panel = report.celebrity_costs(reads_)
     if panel and panel[-1][0] == 50:
         aims.append(
@@ -335,6 +349,7 @@ async def main() -> int:
     result["total_seconds"] = round(time.monotonic() - started, 1)
     md, js = report.write(result, cfg.out_dir)
     print(report.tables(result))
+    capacity.write(capacity.render(result, capacity.Plan()), cfg.out_dir / "capacity.md")
     say(f"done in {result['total_seconds']:.0f}s: {md} and {js}")
     return 0
 

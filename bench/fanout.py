@@ -98,6 +98,7 @@ async def deliveries_per_second(cfg: Config, graph: Graph, target: int) -> dict[
         expected += int(graph.followers_count[author])
     await wait_for_quiet(cfg)
     before = await _metric(cfg, "timeline_fanout_deliveries_total")
+    cpu_before = cpu.snapshot()
     started = time.monotonic()
     first_seen = None
     gate = asyncio.Semaphore(16)
@@ -126,7 +127,16 @@ async def deliveries_per_second(cfg: Config, graph: Graph, target: int) -> dict[
     window = finished - seen_at
     rate = (done - seen) / window if window > 0.2 and done > seen else done / (finished - started)
     say(f"fan-out: {int(done):,} deliveries from {len(chosen)} tweets in {finished - started:.1f}s: {rate:,.0f}/s")
-    return {"deliveries_per_second": rate, "deliveries": done, "tweets": len(chosen), "seconds": finished - started}
+    # CPU per delivery by process, the POSTs and the relay included (spread over the
+    # deliveries they caused): what capacity planning multiplies (bench/capacity.py).
+    per_delivery = cpu.per_request(cpu_before, cpu.snapshot(), int(done))
+    return {
+        "deliveries_per_second": rate,
+        "deliveries": done,
+        "tweets": len(chosen),
+        "seconds": finished - started,
+        "cpu_us_per_delivery": per_delivery,
+    }
 
 
 # The 1-based positions of the (KEYS[i], ARGV[i]) pairs whose id is near the head of its

@@ -56,6 +56,17 @@ def _cpu_line(what: str, used: dict | None) -> str:
     )
 
 
+def tweet_over_page(result: dict) -> float | None:
+    """CPU per tweet while writing over CPU per page 1 (users without celebrities), all
+    processes, the load generators left out of both."""
+    tweet = result.get("writes", {}).get("cpu_us_per_request") or {}
+    page = result.get("reads", {}).get("service_page1_plain", {}).get("cpu_us_per_request") or {}
+    if not tweet.get("total") or not page.get("total"):
+        return None
+    gen = "load generator"
+    return (tweet["total"] - tweet.get(gen, 0.0)) / max(1e-9, page["total"] - page.get(gen, 0.0))
+
+
 def celebrity_costs(reads: dict) -> list[tuple[int, float, float]]:
     """(celebrities followed, CPU per page over all processes, ratio to none) for the
     plain page 1 and each panel row measured."""
@@ -210,6 +221,9 @@ def tables(result: dict) -> str:
             w.get("cpu_us_per_request"),
         )
     )
+    ratio = tweet_over_page(result)
+    if ratio is not None:
+        out.append(f"A tweet costs {ratio:.1f}x the CPU of a page 1 (all processes but the load generator).")
     out.append(
         _cpu_line(
             f"CPU per tweet in the delay test at {_n(d0['rate_offered'])} tweets/s (µs)", d0.get("cpu_us_per_tweet")
