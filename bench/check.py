@@ -57,8 +57,9 @@ async def homes_match_rebuild(cfg: Config, graph: Graph, users: list[int]) -> in
 def pick(graph: Graph, count: int, rng: np.random.Generator) -> list[int]:
     """Users of both kinds (with and without celebrities among those they follow)."""
     has = graph.follows_celebrity()
+    ordinary = ~graph.fans  # a fan follows celebrities only: an empty home, no list to compare
     chosen: list[int] = []
-    for pool in (np.nonzero(has)[0], np.nonzero(~has)[0]):
+    for pool in (np.nonzero(has & ordinary)[0], np.nonzero(~has & ordinary)[0]):
         if len(pool):
             chosen += rng.choice(pool, size=min(count, len(pool)), replace=False).tolist()
     return chosen

@@ -92,17 +92,19 @@ local function merge_into(list)
   return added
 end
 
--- One id at a time: the common case, a tweet fanned out.
+-- One id at a time: the common case, a tweet fanned out. Returns how many ids were
+-- added and whether the list was created here (it had no entries).
 local function insert_each(list)
-  local added = 0
+  local added, created, length = 0, false, 0
   -- The list is always in descending id order (this script is the only writer that
   -- adds), so presence needs no scan of the whole list (LPOS read all 800 ids of a full
   -- home, and was half of Redis's time during fan-out): an id newer than the head is
   -- absent, and otherwise it can only sit just above the place the binary search finds.
   for _, id in ipairs(ids) do
     local head = redis.call('LINDEX', list, 0)
+    if not head then created = true end  -- an empty list: LPUSH creates it
     if (not head) or newer(id, head) then
-      redis.call('LPUSH', list, id)  -- the common case: the newest tweet goes on top
+      length = redis.call('LPUSH', list, id)  -- the common case: the newest tweet goes on top
       added = added + 1
     else
       -- Binary search for the first entry older than id (the list is descending).
@@ -115,29 +117,37 @@ local function insert_each(list)
       -- Entries above lo are not older than id: if id is present, it is the last of them.
       if not (lo > 0 and redis.call('LINDEX', list, lo - 1) == id) and lo < cap then
         if lo == n then
-          redis.call('RPUSH', list, id)
+          length = redis.call('RPUSH', list, id)
         else
-          redis.call('LINSERT', list, 'BEFORE', redis.call('LINDEX', list, lo), id)
+          length = redis.call('LINSERT', list, 'BEFORE', redis.call('LINDEX', list, lo), id)
         end
         added = added + 1
       end
     end
   end
-  redis.call('LTRIM', list, 0, cap - 1)
-  return added
+  if length > cap then  -- each push says the length: trim only a list that grew past it
+    redis.call('LTRIM', list, 0, cap - 1)
+  end
+  return added, created
 end
 
 local function place(marker, list)
   if ARGV[2] ~= '0' and redis.call('EXISTS', marker) == 0 then
     return 0
   end
-  local added
-  if bulk then added = merge_into(list) else added = insert_each(list) end
+  local added, created
+  if bulk then
+    added = merge_into(list)
+    created = added > 0  -- written anew
+  else
+    added, created = insert_each(list)
+  end
   -- A list created or written anew here must expire with its marker, or it would
-  -- outlive the marker and a later rebuild would find stale entries in it.
-  local ttl = redis.call('PTTL', marker)
-  if ttl > 0 and added > 0 then
-    redis.call('PEXPIRE', list, ttl)
+  -- outlive the marker and a later rebuild would find stale entries in it. One that
+  -- existed keeps the expiry it had (set with the marker's; pushes do not remove it).
+  if created then
+    local ttl = redis.call('PTTL', marker)
+    if ttl > 0 then redis.call('PEXPIRE', list, ttl) end
   end
   if added > 0 then
     redis.call('SPUBLISH', ARGV[3] .. list, '+')
