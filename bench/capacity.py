@@ -129,19 +129,20 @@ def fleet(bench: dict, plan: Plan) -> list[tuple[str, str, str]]:
     per_rebuild = float(((cold.get("cpu_us_per_rebuild") or {}).get("total")) or 0.0)
     if per_rebuild:
         homes_per_shard = homes / shards
-        spare = max(read_cores + write_cores, 1.0) * plan.utilization * (1 - plan.utilization)
+        spare = (read_cores + write_cores) * (1 - plan.utilization)  # idle at peak, planned
         rate = spare * 1e6 / per_rebuild
         add(
-            "warm-up of a lost Redis shard (minutes)",
+            "warm-up of a lost Redis shard, at peak (minutes)",
             homes_per_shard / rate / 60,
-            f"{homes_per_shard:,.0f} homes x {per_rebuild:,.0f} µs a rebuild, on the API fleet's headroom "
-            f"({rate:,.0f} rebuilds/s)",
+            f"{homes_per_shard:,.0f} homes x {per_rebuild:,.0f} µs a rebuild (all tiers), on as many cores as "
+            f"the API pods keep idle at peak ({spare:,.0f}: {rate:,.0f} rebuilds/s)",
         )
     return rows
 
 
-def threshold_table(bench: dict, plan: Plan) -> list[tuple[int, float, float, float, float]]:
-    """(threshold, celebrities, fan-out cores, merge cores, total) for thresholds from
+def threshold_table(bench: dict, plan: Plan) -> list[tuple[int, float, float, float, float, float]]:
+    """(threshold, celebrities, fan-out cores, merge cores, total, core-seconds of the
+    largest fan-out of one tweet) for thresholds from
     1,000 to 1,000,000 followers, on the bench's follower distribution (a power law by
     popularity rank, f(r) = C r^-a, its mean the bench's mean follows) extended to the
     planned users: tweets by non-celebrities are fanned out to each follower; each read
@@ -164,7 +165,8 @@ def threshold_table(bench: dict, plan: Plan) -> list[tuple[int, float, float, fl
         fanned_per_tweet = (mean * n - held) / n
         fan_cores = tweets_peak * fanned_per_tweet * delivery_us / 1e6 / plan.utilization
         merge_cores = reads_peak * followed_per_reader * merge_us / 1e6 / plan.utilization
-        out.append((threshold, top, fan_cores, merge_cores, fan_cores + merge_cores))
+        largest = threshold * delivery_us / 1e6  # an author just under the threshold
+        out.append((threshold, top, fan_cores, merge_cores, fan_cores + merge_cores, largest))
     return out
 
 
@@ -196,14 +198,18 @@ def render(bench: dict, plan: Plan) -> str:
         f"{float((bench['fanout'].get('cpu_us_per_delivery') or {}).get('total') or 0):.1f} µs, "
         f"a followed celebrity {_merge_cost(bench['reads']):.1f} µs a page)",
         "",
-        "| threshold (followers) | celebrities | fan-out cores | merge cores | total cores |",
-        "|---:|---:|---:|---:|---:|",
+        "| threshold (followers) | celebrities | fan-out cores | merge cores | total cores | "
+        "one tweet's largest fan-out (core-seconds) |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     table = threshold_table(bench, plan)
     best = min(table, key=lambda row: row[4])[0] if table else None
-    for threshold, top, fan_cores, merge_cores, total in table:
+    for threshold, top, fan_cores, merge_cores, total, largest in table:
         mark = " (least)" if threshold == best else ""
-        lines.append(f"| {threshold:,}{mark} | {top:,.0f} | {fan_cores:,.0f} | {merge_cores:,.0f} | {total:,.0f} |")
+        lines.append(
+            f"| {threshold:,}{mark} | {top:,.0f} | {fan_cores:,.0f} | {merge_cores:,.0f} | {total:,.0f} | "
+            f"{largest:,.1f} |"
+        )
     return "\n".join(lines)
 
 
