@@ -74,6 +74,13 @@ async def test_a_homes_source_splits_celebrities_and_merges_the_rest_newest_firs
     gone = posted.pop(3)
     await tweet_service.delete(db, authors[3].user_id, gone)
     await tweet_service.publish(db, star.user_id, "merged at read time, not kept", None)
+
+    async def counted() -> bool:  # the relay writes the follows' second halves and counts
+        return (await accounts.get_user(db, star.user_id)).followers_count == 2 and (
+            await accounts.get_user(db, reader.user_id)
+        ).followers_count == 2
+
+    await eventually(counted, timeout=15, what="the followers counts")
     await tweet_service.publish(db, fan.user_id, "not followed", None)
 
     source = await client.home_source(reader.user_id, threshold=2, limit=7, items=3)

@@ -119,3 +119,28 @@ def test_the_backoff_doubles_up_to_its_cap_with_jitter(attempt: int) -> None:
     backoff = Backoff(0.2, 30)
     base = min(30, 0.2 * 2 ** (attempt - 1))
     assert all(0.75 * base <= backoff.delay(attempt) <= 1.25 * base for _ in range(50))
+
+
+async def test_a_rebalance_while_the_lag_is_read_does_not_stop_the_worker() -> None:
+    # Partitions taken away by a rebalance between the reads of the lag: aiokafka
+    # asserts on an unassigned partition, which once ended the worker.
+    first, second = TopicPartition(topics.TWEETS.name, 0), TopicPartition(topics.TWEETS.name, 1)
+
+    class Rebalancing(FakeConsumer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.assigned = {first, second}
+
+        def assignment(self) -> set[TopicPartition]:
+            return set(self.assigned)
+
+        def highwater(self, tp: TopicPartition) -> int:
+            assert tp in self.assigned, "Partition is not assigned"
+            return 10
+
+        async def position(self, tp: TopicPartition) -> int:
+            self.assigned = {tp}  # the other one is revoked meanwhile
+            return 4
+
+    worker = Worker(Rebalancing(), FakeProducer(), world().fanout, Backoff(0.001, 0.004))
+    await worker._record_lag()  # no AssertionError

@@ -202,6 +202,10 @@ class Worker:
 
     async def _record_lag(self) -> None:
         for tp in list(self.consumer.assignment()):
+            # A rebalance during the awaits below may take the next partitions away, and
+            # aiokafka asserts on an unassigned one: look again before each.
+            if tp not in self.consumer.assignment():
+                continue
             end = self.consumer.highwater(tp)  # as of the last fetch; None before one
             if end is not None:
                 try:
