@@ -36,9 +36,17 @@ export ROOT
 # --- Redis --------------------------------------------------------------------
 : "${REDIS_PORT:=16379}"; export REDIS_PORT
 
-# --- Kafka (single KRaft broker+controller, jars from Maven Central) -----------
+# --- Kafka (KRaft brokers, each its own controller too; jars from Maven Central) --
+# One broker by default (memory); 3 make a cluster (make test runs one): topics
+# replicated three ways, two in sync for a write. Broker i (from 1) listens on
+# KAFKA_PORT + 2(i-1) and its controller on KAFKA_CONTROLLER_PORT + 2(i-1).
+: "${KAFKA_BROKERS:=1}"; export KAFKA_BROKERS
 : "${KAFKA_PORT:=19092}"; export KAFKA_PORT
 : "${KAFKA_CONTROLLER_PORT:=19093}"; export KAFKA_CONTROLLER_PORT
+if [ "$KAFKA_BROKERS" -ge 3 ]; then _kafka_rf=3 _kafka_isr=2; else _kafka_rf=1 _kafka_isr=1; fi
+: "${KAFKA_REPLICATION_FACTOR:=$_kafka_rf}"; export KAFKA_REPLICATION_FACTOR
+: "${KAFKA_MIN_INSYNC_REPLICAS:=$_kafka_isr}"; export KAFKA_MIN_INSYNC_REPLICAS
+unset _kafka_rf _kafka_isr
 # The release docker-compose.yml (apache/kafka) and the Kubernetes manifests (Strimzi)
 # run too, so every way of running the stack tests the same broker: the newest that the
 # Strimzi operator supports (4.4.0 is out, but not yet supported there). Runs on Java 17.
@@ -85,7 +93,14 @@ if [ -z "${USERS_SHARD_DSNS:-}" ]; then
   )"
 fi
 export USERS_SHARD_DSNS
-: "${KAFKA_BOOTSTRAP_SERVERS:=127.0.0.1:$KAFKA_PORT}"; export KAFKA_BOOTSTRAP_SERVERS
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT"
+  for ((_kafka_i = 1; _kafka_i < KAFKA_BROKERS; _kafka_i++)); do
+    KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS,127.0.0.1:$((KAFKA_PORT + 2 * _kafka_i))"
+  done
+fi
+unset _kafka_i
+export KAFKA_BOOTSTRAP_SERVERS
 : "${TIMELINE_REDIS_URL:=redis://127.0.0.1:$REDIS_PORT/0}"; export TIMELINE_REDIS_URL
 : "${TIMELINE_USERS_API_URL:=http://127.0.0.1:$USERS_API_PORT}"; export TIMELINE_USERS_API_URL
 : "${USERS_TIMELINE_API_URL:=http://127.0.0.1:$TIMELINE_API_PORT}"; export USERS_TIMELINE_API_URL

@@ -12,7 +12,8 @@
 #           start whichever of them is not running: the tests use these to crash and
 #           revive a relay or a worker.
 #   start-app NAME   start one of them, and wait until it answers.
-#   kill NAME   SIGKILL any process of the stack (postgres, kafka, redis, worker-1, ...)
+#   kill NAME   SIGKILL any process of the stack (postgres, kafka, redis, worker-1, ...;
+#               with KAFKA_BROKERS=3, kafka is every broker and kafka-2 one of them)
 #           with its children, as a crash would; `start-infra` or `up` starts it again.
 #   freeze NAME / thaw NAME   SIGSTOP / SIGCONT any process of the stack: hung, not gone.
 #   start-infra  start whichever of the servers is not running.
@@ -116,14 +117,24 @@ status() {
   bash "$HERE/infra.sh" status || true
 }
 
+# "kafka" names every broker of a cluster (a whole outage); kafka-2 names one.
+each() {  # VERB NAME
+  local verb="$1" name="$2" i
+  if [ "$name" = kafka ] && [ "$KAFKA_BROKERS" -gt 1 ]; then
+    for ((i = 1; i <= KAFKA_BROKERS; i++)); do "$verb" "kafka-$i"; done
+  else
+    "$verb" "$name"
+  fi
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
   stop-app) stop_bg "${2:?name of the process}" 20 ;;
-  kill) kill_bg "${2:?name of the process}" ;;
-  freeze) freeze_bg "${2:?name of the process}" ;;
-  thaw) thaw_bg "${2:?name of the process}" ;;
+  kill) each kill_bg "${2:?name of the process}" ;;
+  freeze) each freeze_bg "${2:?name of the process}" ;;
+  thaw) each thaw_bg "${2:?name of the process}" ;;
   start-infra) bash "$HERE/infra.sh" start ;;
   start-apps) start_apps; wait_ready ;;
   start-app) start_app "${2:?name of the process}"; wait_app "$2" ;;

@@ -4,12 +4,14 @@
 # outright (a shell that sourced env.sh for the dev stack must not point the tests at
 # it); the service settings below are defaults that the caller's environment overrides.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-unset USERS_SHARD_DSNS KAFKA_BOOTSTRAP_SERVERS TIMELINE_REDIS_URL TIMELINE_USERS_API_URL USERS_TIMELINE_API_URL USERS_UPSTREAM TIMELINE_UPSTREAM
+unset USERS_SHARD_DSNS KAFKA_BOOTSTRAP_SERVERS KAFKA_REPLICATION_FACTOR KAFKA_MIN_INSYNC_REPLICAS TIMELINE_REDIS_URL TIMELINE_USERS_API_URL USERS_TIMELINE_API_URL USERS_UPSTREAM TIMELINE_UPSTREAM
 export STACK_DIR="$ROOT/.local/test"
 export PG_PORT="15532"
 export REDIS_PORT="16479"
 export KAFKA_PORT="19192"
 export KAFKA_CONTROLLER_PORT="19193"
+# A cluster of three brokers: the tests kill one of them (tests/faults).
+export KAFKA_BROKERS="3"
 export GATEWAY_PORT="18080"
 export USERS_API_PORT="18001"
 export TIMELINE_API_PORT="18002"

@@ -76,6 +76,7 @@ class Group:
     follows: dict[str, list[str]] = field(default_factory=dict)  # follower -> authors
     posted: dict[str, list[str]] = field(default_factory=dict)  # author -> tweet ids that got 201
     rebuilds_before: float = 0.0
+    server_errors: int = 0  # 5xx answers to the careful client (posts and reads)
 
     @classmethod
     async def make(cls, http: httpx.AsyncClient) -> Group:
@@ -149,6 +150,7 @@ class Group:
                     tweet_id = response.json()["tweet_id"]
                     self.posted[author].append(tweet_id)
                     return tweet_id
+                self.server_errors += response.status_code >= 500
                 assert response.status_code >= 500 or response.status_code == 429, response.text
             except httpx.TransportError:
                 pass
@@ -167,6 +169,15 @@ class Group:
                 progress.set()
             await asyncio.sleep(interval)
 
+    async def delivered(self, tweets: dict[str, str]) -> bool:
+        """Whether every follower's timeline has each of `tweets` (author -> tweet id)
+        of the authors they follow."""
+        for follower, authors in self.follows.items():
+            seen = await self.timeline(follower)
+            if seen is None or any(tweets[a] not in seen for a in authors if a in tweets):
+                return False
+        return True
+
     # -- what a user sees ------------------------------------------------------------
     def expected(self, follower: str) -> list[str]:
         ids = [t for author in self.follows[follower] for t in self.posted[author]]
@@ -182,6 +193,7 @@ class Group:
             except httpx.TransportError:
                 return None
             if response.status_code != 200:
+                self.server_errors += response.status_code >= 500
                 return None
             page = response.json()
             ids += [t["tweet_id"] for t in page["tweets"]]

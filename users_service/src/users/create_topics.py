@@ -18,12 +18,19 @@ from users import settings as settings_module
 log = logging.getLogger("users.topics")
 
 
-async def ensure_topics(bootstrap: str) -> None:
+async def ensure_topics(bootstrap: str, replication: int = 1, min_insync: int = 1) -> None:
+    """Each topic with `replication` replicas, a write needing `min_insync` of them
+    (the producers send with acks=all): one broker down loses no acknowledged event."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t.name, t.partitions, 1) for t in topics.ALL if t.name not in existing]
+        config = {"min.insync.replicas": str(min_insync)}
+        missing = [
+            NewTopic(t.name, t.partitions, replication, topic_configs=config)
+            for t in topics.ALL
+            if t.name not in existing
+        ]
         if missing:
             await admin.create_topics(missing)
         log.info("topics ready", extra={"created_topics": [t.name for t in missing]})
@@ -34,7 +41,9 @@ async def ensure_topics(bootstrap: str) -> None:
 def main() -> None:
     settings = settings_module.load()
     logs.configure(settings.log_level)
-    asyncio.run(ensure_topics(settings.kafka_bootstrap))
+    asyncio.run(
+        ensure_topics(settings.kafka_bootstrap, settings.kafka_replication_factor, settings.kafka_min_insync_replicas)
+    )
 
 
 if __name__ == "__main__":

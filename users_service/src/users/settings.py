@@ -58,6 +58,12 @@ class Settings:
     own_timeline_timeout: float = field(
         default_factory=lambda: float(os.environ.get("USERS_OWN_TIMELINE_TIMEOUT_SECONDS", "0.5"))
     )
+    # The event topics' replicas, and how many must have a write before it counts
+    # (the producers send with acks=all): 3 and 2 on a cluster of three brokers.
+    kafka_replication_factor: int = field(default_factory=lambda: int(os.environ.get("KAFKA_REPLICATION_FACTOR", "1")))
+    kafka_min_insync_replicas: int = field(
+        default_factory=lambda: int(os.environ.get("KAFKA_MIN_INSYNC_REPLICAS", "1"))
+    )
     relay_batch_size: int = field(default_factory=lambda: int(os.environ.get("USERS_RELAY_BATCH_SIZE", "500")))
     # Polling is only the fallback: the relay wakes on NOTIFY as soon as a row commits.
     relay_poll_seconds: float = field(default_factory=lambda: float(os.environ.get("USERS_RELAY_POLL_SECONDS", "1.0")))
