@@ -6,7 +6,7 @@
 # Usage:
 #   deploy/k8s/tools.sh kustomize        install if missing (idempotent), print its path
 #   deploy/k8s/tools.sh build DIR [...]  kustomize build DIR (installs first if needed)
-#   deploy/k8s/tools.sh sync-gateway     copy deploy/nginx/gateway.conf.template into
+#   deploy/k8s/tools.sh sync-gateway     copy deploy/nginx/gateway.conf.template and nginx.conf into
 #                                        base/gateway/ (kustomize reads no file outside
 #                                        its folder; the unit test fails on a stale copy)
 #
@@ -58,6 +58,7 @@ case "${1:-}" in
     ;;
   sync-gateway)
     cp "$ROOT/deploy/nginx/gateway.conf.template" "$ROOT/deploy/k8s/base/gateway/gateway.conf.template"
+    cp "$ROOT/deploy/nginx/nginx.conf" "$ROOT/deploy/k8s/base/gateway/nginx.conf"
     ;;
   *)
     echo "usage: $0 kustomize | build DIR | sync-gateway" >&2

@@ -207,6 +207,8 @@ def test_gateway_mounts_the_template(services: dict) -> None:
     assert targets[TEMPLATE].startswith("/etc/nginx/templates/")
     assert targets[TEMPLATE].endswith(".template")
     assert (ROOT / TEMPLATE).is_file()
+    # Its own main config: 8,192 connections a worker (live streams hold two each).
+    assert targets.get("deploy/nginx/nginx.conf") == "/etc/nginx/nginx.conf"
     assert any(str(p).endswith(":8080") for p in gateway["ports"])
     # Loopback unless told otherwise.
     assert all(str(p).startswith("${GATEWAY_HOST_ADDRESS:-127.0.0.1}:") for p in gateway["ports"])

@@ -1027,6 +1027,23 @@ def test_gateway_template_copy_is_identical_to_the_original() -> None:
     )
 
 
+def test_gateway_main_config_copy_is_identical_and_holds_thousands_of_connections(
+    rendered: dict[str, list[dict]],
+) -> None:
+    original = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    assert (K8S / "base" / "gateway" / "nginx.conf").read_text() == original, (
+        "deploy/k8s/base/gateway/nginx.conf is stale: deploy/k8s/tools.sh sync-gateway"
+    )
+    assert int(re.search(r"worker_connections\s+(\d+);", original).group(1)) >= 8192  # type: ignore[union-attr]
+    docs = rendered["base"]
+    deploy = _named(docs, "Deployment", "gateway")
+    container = _pod_spec(deploy)["containers"][0]
+    (main,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/etc/nginx/nginx.conf"]
+    volumes = {v["name"]: v for v in _pod_spec(deploy)["volumes"]}
+    config = _named(docs, "ConfigMap", volumes[main["name"]]["configMap"]["name"])
+    assert config["data"][main["subPath"]] == original
+
+
 def test_gateway_renders_the_template_with_every_placeholder(rendered: dict[str, list[dict]]) -> None:
     docs = rendered["base"]
     deploy = _named(docs, "Deployment", "gateway")
