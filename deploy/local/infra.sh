@@ -471,10 +471,11 @@ cmd_start() {
 cmd_stop() {
   # Reverse order of start.
   stop_bg nginx 10 TERM                # fast shutdown of master + workers
+  # All brokers at once: stopped one by one, the last would wait for a controller
+  # majority that is gone, until the 60 s SIGKILL. Controlled shutdown takes seconds.
   local name
-  for name in $(kafka_names); do
-    stop_bg "$name" 60 TERM            # controlled shutdown takes a few seconds
-  done
+  for name in $(kafka_names); do stop_bg "$name" 60 TERM & done
+  wait
   stop_redis_cluster
   stop_bg redis 10 TERM
   stop_bg postgres 30 INT leader       # SIGINT to the postmaster = "fast" shutdown

@@ -111,3 +111,30 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_not_failed(db) 
         assert (await accounts.get_user(small, user.user_id)).username == user.username
     finally:
         await small.dispose()
+
+
+async def test_an_authors_listing_and_a_rebuild_walk_the_live_tweets_index(db) -> None:
+    # Every read of an author's tweets skips deleted ones; only a predicate written as the
+    # index's (`NOT deleted`) lets PostgreSQL walk tweets_author_live: `deleted IS false`
+    # fell back to reading and sorting every tweet the author ever wrote.
+    from users.adapters import homes_repo, tweets_repo
+
+    author = await accounts.create_user(db, unique_name("Index"))
+    shard = db.map.for_user(author.user_id)
+    async with db.primaries[shard].connect() as conn:
+        await conn.execute(sa.text("SET enable_seqscan = off"))  # a tiny table: make the planner show its options
+        listing = tweets_repo.listing(author.user_id, None, 20)
+        compiled = listing.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})  # type: ignore[union-attr]
+        plan = "\n".join(r[0] for r in await conn.execute(sa.text(f"EXPLAIN {compiled}")))
+        await conn.execute(sa.text("RESET enable_seqscan"))  # pooled: leave the session as found
+    assert "tweets_author_live" in plan, plan
+    async with db.raw_primary(shard) as raw:
+        await raw.execute("SET enable_seqscan = off")
+        try:
+            plan = "\n".join(
+                r[0]
+                for r in await raw.fetch("EXPLAIN " + homes_repo._NEWEST_IDS, [author.user_id], 800, 10, author.user_id)
+            )
+        finally:
+            await raw.execute("RESET enable_seqscan")
+    assert "tweets_author_live" in plan, plan

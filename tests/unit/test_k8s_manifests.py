@@ -998,8 +998,10 @@ def _bytes(quantity: str) -> int:
 
 
 def test_database_connection_budget(rendered: dict[str, list[dict]]) -> None:
-    """Each users-api pod and relay opens up to 2 x USERS_DB_POOL_SIZE connections per
-    shard primary (pool + overflow); max_connections must cover the most pods allowed."""
+    """Each relay opens up to 2 x USERS_DB_POOL_SIZE connections per shard primary (pool +
+    overflow), each users-api pod 3 x (and a plain asyncpg pool for the POST and the
+    rebuild's reads, docs/decisions/0018); max_connections must cover the most pods
+    allowed."""
     for variant in FULL:
         docs = rendered[variant]
 
@@ -1010,7 +1012,8 @@ def test_database_connection_budget(rendered: dict[str, list[dict]]) -> None:
         pool = int(
             _env(docs, _pod_spec(_named(docs, "Deployment", "users-api"))["containers"][0])["USERS_DB_POOL_SIZE"]
         )
-        needed = (most("users-api") + most("relay") + 1) * 2 * pool + most("relay") + 10  # +1 migrate, listeners, slack
+        # +1 migrate, listeners, slack
+        needed = most("users-api") * 3 * pool + (most("relay") + 1) * 2 * pool + most("relay") + 10
         for cluster in _of(docs, "Cluster"):
             allowed = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
             assert allowed >= needed, f"{variant}: {cluster['metadata']['name']} max_connections {allowed} < {needed}"

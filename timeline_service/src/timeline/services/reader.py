@@ -91,9 +91,9 @@ class Reader:
     async def page(self, user: uuid.UUID, older_than: uuid.UUID | None, limit: int) -> Slice:
         """Up to `limit` items from the top (or below `older_than`), newest first."""
         self._check_known(user)
-        self.recent.saw(user)
         want = limit + 1  # one extra tells whether another page exists
         page = await self._read(user, lambda: self.store.read_page(user, older_than, want), want)
+        self.recent.saw(user)  # a known caller (a made-up id never gets here): warm it after a loss
         items = await hydrate(self.store, self.users, page.ids, page.items)
         # Past the cached window, older tweets still exist: continue from the source of
         # truth, as far as they go.
@@ -110,8 +110,8 @@ class Reader:
         refresh); `newest` is the position to refresh from next: the newest item's, or
         `newer_than` again when nothing is newer."""
         self._check_known(user)
-        self.recent.saw(user)
         page = await self._read(user, lambda: self.store.read_newer(user, newer_than, limit), 0)
+        self.recent.saw(user)
         if page.window_ended:  # a list lost ids just above the position (a reader away long)
             SOURCE_PAGES.inc()
             following = await self.users.following(user)

@@ -34,13 +34,21 @@ class Warmup:
         self.reader, self.store, self.recent = reader, store, recent
         self.concurrency, self.check_seconds = max(1, concurrency), check_seconds
         self._generation: bytes | None = None
+        self._pending: bytes | None = None
 
     async def lost(self) -> bool:
         """Whether the store lost its data since the last look (never at the first)."""
         now = await self.store.generation()
         lost = self._generation is not None and now != self._generation
-        self._generation = now
+        self._pending = now
+        if not lost:
+            self._generation = now
         return lost
+
+    def warmed(self) -> None:
+        """The loss `lost()` reported is handled: look for the next one (until then, a
+        warm-up that failed halfway is tried again at the next look)."""
+        self._generation = self._pending
 
     async def warm(self) -> int:
         """Rebuild the remembered readers' missing homes, most recent first."""
@@ -71,6 +79,7 @@ class Warmup:
                 if await self.lost():
                     log.info("the store was lost: warming %d recent readers' homes", len(self.recent.newest_first()))
                     warmed = await self.warm()
+                    self.warmed()
                     log.info("warmed %d homes", warmed)
             except asyncio.CancelledError:
                 raise

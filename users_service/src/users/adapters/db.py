@@ -100,8 +100,8 @@ class ShardedDatabase:
         try:
             pool = await asyncio.shield(task)
         except BaseException:
-            if task.done():  # it failed (the server down): the next caller tries again
-                self._raw_pools.pop(dsn, None)
+            if task.done() and self._raw_pools.get(dsn) is task:  # it failed: the next caller tries again
+                del self._raw_pools[dsn]
             raise
         async with pool.acquire(timeout=self._settings.db_pool_timeout) as conn:
             yield conn
@@ -110,8 +110,11 @@ class ShardedDatabase:
         for engine in self._engines:
             await engine.dispose()
         for task in self._raw_pools.values():
-            if task.done() and not task.exception():
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled() and task.exception() is None:
                 await task.result().close()
+        self._raw_pools.clear()
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:

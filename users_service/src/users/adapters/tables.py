@@ -67,7 +67,7 @@ sa.Index(
     "tweets_author_live",
     tweets.c.author_id,
     tweets.c.tweet_id.desc(),
-    postgresql_where=tweets.c.deleted.is_(False),
+    postgresql_where=~tweets.c.deleted,
 )
 
 outbox = sa.Table(

@@ -100,19 +100,24 @@ async def by_idempotency_key(
 async def mark_deleted(conn: AsyncConnection, tweet_id: uuid.UUID, author_id: uuid.UUID) -> bool:
     stmt = (
         sa.update(tweets)
-        .where(tweets.c.tweet_id == tweet_id, tweets.c.author_id == author_id, tweets.c.deleted.is_(False))
+        .where(tweets.c.tweet_id == tweet_id, tweets.c.author_id == author_id, ~tweets.c.deleted)
         .values(deleted=True)
         .returning(tweets.c.tweet_id)
     )
     return (await conn.execute(stmt)).first() is not None
 
 
-async def by_author(conn: AsyncConnection, author_id: uuid.UUID, before: uuid.UUID | None, limit: int) -> list[Tweet]:
-    stmt = sa.select(*_ITEM).select_from(_JOINED).where(tweets.c.author_id == author_id, tweets.c.deleted.is_(False))
+def listing(author_id: uuid.UUID, before: uuid.UUID | None, limit: int) -> sa.Select:
+    """An author's live tweets, newest first. `NOT deleted`, not `deleted IS false`: only
+    the former is the predicate of the index it walks (tweets_author_live)."""
+    stmt = sa.select(*_ITEM).select_from(_JOINED).where(tweets.c.author_id == author_id, ~tweets.c.deleted)
     if before is not None:
         stmt = stmt.where(tweets.c.tweet_id < before)
-    stmt = stmt.order_by(tweets.c.tweet_id.desc()).limit(limit)
-    return [Tweet(*row) for row in await conn.execute(stmt)]
+    return stmt.order_by(tweets.c.tweet_id.desc()).limit(limit)
+
+
+async def by_author(conn: AsyncConnection, author_id: uuid.UUID, before: uuid.UUID | None, limit: int) -> list[Tweet]:
+    return [Tweet(*row) for row in await conn.execute(listing(author_id, before, limit))]
 
 
 async def recent_by_authors(
@@ -136,7 +141,7 @@ async def recent_by_authors(
     inner = (
         sa.select(*_ITEM)
         .select_from(_JOINED)
-        .where(tweets.c.author_id == authors.c.id, tweets.c.deleted.is_(False))
+        .where(tweets.c.author_id == authors.c.id, ~tweets.c.deleted)
         .order_by(order)
         .limit(limit)
     )
@@ -152,5 +157,5 @@ async def recent_by_authors(
 
 
 async def by_ids(conn: AsyncConnection, tweet_ids: list[uuid.UUID]) -> list[Tweet]:
-    stmt = sa.select(*_ITEM).select_from(_JOINED).where(tweets.c.tweet_id.in_(tweet_ids), tweets.c.deleted.is_(False))
+    stmt = sa.select(*_ITEM).select_from(_JOINED).where(tweets.c.tweet_id.in_(tweet_ids), ~tweets.c.deleted)
     return [Tweet(*row) for row in await conn.execute(stmt)]

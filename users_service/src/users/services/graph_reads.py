@@ -85,8 +85,12 @@ async def home_source(db: ShardedDatabase, user_id: uuid.UUID, limit: int, thres
     and the rest, the newest `limit` ids of the caller and the rest, and the newest
     `items` of those whole. Two rounds (the caller's shard, then every shard at once,
     on one connection each), raw asyncpg throughout (docs/decisions/0018)."""
-    async with db.raw_replica(db.map.for_user(user_id)) as conn:
+    shard = db.map.for_user(user_id)
+    async with db.raw_replica(shard) as conn:
         followees = await homes_repo.followees(conn, user_id)
+    if followees is None:  # a replica behind may not have a user just signed up
+        async with db.raw_primary(shard) as conn:
+            followees = await homes_repo.followees(conn, user_id)
     if followees is None:
         raise NotFound("user not found")
 

@@ -90,7 +90,7 @@ class RedisTimelineStore:
                 except NoScriptError:
                     if attempt == 2:
                         raise
-                    for script in (self._push, self._page, self._unpush, self._begin):
+                    for script in self._scripts():
                         await self.redis.script_load(script.script)  # every primary on a cluster
         return []
 
@@ -101,8 +101,15 @@ class RedisTimelineStore:
         try:
             return await self.redis.execute_command(*command)
         except NoScriptError:
-            await self.redis.script_load(source)
+            # A server without this script (restarted, flushed) has none of them: load
+            # them all, so that no transaction after this meets a NOSCRIPT halfway
+            # (finish_rebuild's would mark a home whole before its ids are in).
+            for script in self._scripts():
+                await self.redis.script_load(script.script)
             return await self.redis.execute_command(*command)
+
+    def _scripts(self) -> list[Any]:
+        return [self._push, self._page, self._unpush, self._begin, self._streams]
 
     def _by_slot(self, users: list[uuid.UUID]) -> list[list[str]]:
         """The (marker, home) keys of `users`, in groups that one script call may touch:
@@ -216,8 +223,8 @@ class RedisTimelineStore:
         return [keys.follower_of(cast(bytes, c)) for c in found]
 
     async def unfollow_celebrity(self, users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
-        member = keys.followed(celebrity)
-        await self._pipelined(lambda pipe: [pipe.srem(keys.home(user).celebrities, member) for user in users])
+        members = (keys.followed(celebrity), celebrity.bytes)  # homes made before the hex form hold the bytes
+        await self._pipelined(lambda pipe: [pipe.srem(keys.home(user).celebrities, *members) for user in users])
 
     async def read_page(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Page:
         return await self._read(user, older_than.bytes if older_than else b"", count, "older")
