@@ -1,4 +1,5 @@
-"""What a lost home is rebuilt from, in raw asyncpg: the three statements of a rebuild.
+"""What a lost home is rebuilt from, in raw asyncpg (the first page's items come from
+tweets_repo.items_by_ids).
 
 A rebuild after a Redis loss runs hundreds of times a second, and through SQLAlchemy
 most of its cost was building rows and objects in Python (docs/decisions/0018). These
@@ -11,8 +12,6 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
-
-from users.domain.model import Tweet
 
 # The caller's row (None: no such user) and whom they follow: one index lookup and one
 # index-only walk of the caller's half of the graph.
@@ -44,12 +43,6 @@ SELECT
     coalesce((SELECT string_agg(uuid_send(tweet_id), ''::bytea ORDER BY tweet_id DESC) FROM t), ''::bytea)
 """
 
-_BY_IDS = """
-SELECT t.tweet_id, t.author_id, u.username, t.text, t.created_at
-FROM tweets t JOIN users u ON u.user_id = t.author_id
-WHERE t.tweet_id = ANY($1::uuid[]) AND NOT t.deleted
-"""
-
 
 async def followees(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[uuid.UUID] | None:
     row = await conn.fetchrow(_FOLLOWEES, user_id)
@@ -62,7 +55,3 @@ async def newest_ids(
     """(celebrities among the authors, the others' newest ids as 16-byte runs)."""
     celebrities, ids = await conn.fetchrow(_NEWEST_IDS, author_ids, limit, threshold, caller)
     return list(celebrities), bytes(ids)
-
-
-async def by_ids(conn: asyncpg.Connection, tweet_ids: list[uuid.UUID]) -> list[Tweet]:
-    return [Tweet(*row) for row in await conn.fetch(_BY_IDS, tweet_ids)]

@@ -99,7 +99,7 @@ async def home_source(db: ShardedDatabase, user_id: uuid.UUID, limit: int, thres
             celebrities, run = await homes_repo.newest_ids(conn, authors, limit, threshold, user_id)
             # This shard's newest `items` whole: the newest `items` overall are among them.
             top = [uuid.UUID(bytes=run[i : i + 16]) for i in range(0, min(len(run), 16 * items), 16)]
-            return celebrities, run, (await homes_repo.by_ids(conn, top) if top else [])
+            return celebrities, run, (await tweets_repo.items_by_ids(conn, top) if top else [])
 
     parts = await asyncio.gather(*(one_shard(i, ids) for i, ids in db.group_users([user_id, *followees]).items()))
     celebrities = [c for found, _, _ in parts for c in found]
