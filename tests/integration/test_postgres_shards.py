@@ -99,6 +99,7 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_not_failed(db) 
     user = await accounts.create_user(db, unique_name())
     small = ShardedDatabase(dataclasses.replace(UsersSettings(), pool_size=1))
     try:
+        await small.refresh()
         engine = small.readers[small.map.for_user(user.user_id)]
         async with engine.connect() as conn:
             pid = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()

@@ -1,6 +1,17 @@
 import uuid
+from collections import Counter
 
-from users.domain.sharding import LOGICAL_SHARDS, ShardMap, new_tweet_id, tweet_logical_shard, user_logical_shard
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from users.domain.sharding import (
+    LOGICAL_SHARDS,
+    ShardMap,
+    new_tweet_id,
+    rebalance,
+    tweet_logical_shard,
+    user_logical_shard,
+)
 
 
 def test_tweet_id_carries_its_authors_logical_shard_and_stays_a_uuid7() -> None:
@@ -22,14 +33,14 @@ def test_tweet_ids_sort_by_creation_time() -> None:
 
 
 def test_shard_map_assigns_contiguous_ranges_and_covers_every_database() -> None:
-    shards = ShardMap(3)
+    shards = ShardMap.ranges(3)
     physical = [shards.physical(logical) for logical in range(LOGICAL_SHARDS)]
     assert physical == sorted(physical)
     assert set(physical) == {0, 1, 2}
 
 
 def test_users_spread_over_both_shards() -> None:
-    shards = ShardMap(2)
+    shards = ShardMap.ranges(2)
     counts = [0, 0]
     for _ in range(2000):
         counts[shards.for_user(uuid.uuid4())] += 1
@@ -37,5 +48,55 @@ def test_users_spread_over_both_shards() -> None:
 
 
 def test_username_shard_ignores_case_only_through_the_key() -> None:
-    shards = ShardMap(16)
+    shards = ShardMap.ranges(16)
     assert shards.for_username("alice") == shards.for_username("Alice".lower())
+
+
+def test_the_first_map_of_a_data_set_is_the_one_every_stack_had() -> None:
+    # Before the map was data, a logical shard lived on `logical * n // 1024`: a stack
+    # that migrates to the catalog keeps every row where it is.
+    for n in (1, 2, 3, 7):
+        shards = ShardMap.ranges(n)
+        assert all(shards.physical(logical) == logical * n // LOGICAL_SHARDS for logical in range(LOGICAL_SHARDS))
+
+
+def test_rebalance_from_two_databases_onto_three_moves_only_the_third_share() -> None:
+    owners = ShardMap.ranges(2).owners
+    moves = rebalance(owners, [0, 1, 2])
+    moved = [logical for move in moves for logical in move.logicals]
+    assert {move.target for move in moves} == {2}
+    assert len(moved) == len(set(moved)) == 341  # 1024 // 3: nothing else moves
+    after = _apply(owners, moves)
+    assert sorted(Counter(after).values()) == [341, 341, 342]
+
+
+def _apply(owners: tuple[int, ...], moves) -> list[int]:
+    after = list(owners)
+    for move in moves:
+        for logical in move.logicals:
+            assert after[logical] == move.source
+            after[logical] = move.target
+    return after
+
+
+@settings(max_examples=200)
+@given(
+    owners=st.lists(st.integers(0, 5), min_size=LOGICAL_SHARDS, max_size=LOGICAL_SHARDS),
+    databases=st.sets(st.integers(0, 7), min_size=1, max_size=8),
+)
+def test_rebalance_spreads_evenly_with_the_fewest_moves(owners: list[int], databases: set[int]) -> None:
+    moves = rebalance(owners, databases)
+    after = _apply(tuple(owners), moves)
+    counts = Counter(after)
+    assert set(counts) <= databases  # a database left out gives everything away
+    share = [counts.get(db, 0) for db in databases]
+    assert max(share) - min(share) <= 1
+    # The fewest moves: each database sheds only what it holds above its final share.
+    before = Counter(owners)
+    needed = sum(max(0, before.get(db, 0) - counts.get(db, 0)) for db in set(before) | databases)
+    assert sum(len(move.logicals) for move in moves) == needed
+    assert all(move.source != move.target for move in moves)
+
+
+def test_an_even_map_needs_no_move() -> None:
+    assert rebalance(ShardMap.ranges(4).owners, range(4)) == []

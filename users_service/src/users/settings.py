@@ -23,6 +23,16 @@ class Settings:
     replica_dsns: tuple[str, ...] = field(
         default_factory=lambda: tuple(os.environ.get("USERS_REPLICA_DSNS", "").split(","))
     )
+    # Every process reads the shard map's version in database 0 this often, and follows
+    # a move (a new map) without a restart; a write that a move fenced off reads it at once.
+    shard_map_refresh_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("USERS_SHARD_MAP_REFRESH_SECONDS", "1.0"))
+    )
+    # After a move changed the map, how long its source keeps the moved rows, for the
+    # reads of processes that have not read the new map yet: several refresh intervals.
+    shard_move_grace_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("USERS_SHARD_MOVE_GRACE_SECONDS", "10"))
+    )
     pool_size: int = field(default_factory=lambda: int(os.environ.get("USERS_DB_POOL_SIZE", "10")))
     # Every client has a timeout, so a hung database turns into an error, never a hang:
     # connecting, each statement, and waiting for a pooled connection.

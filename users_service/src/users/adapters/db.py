@@ -1,8 +1,10 @@
-"""One async engine per physical shard (and per read replica), and the shard routing."""
+"""One async engine per physical database (and per read replica), and the shard routing
+by the catalog's map, followed while the process runs."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
@@ -10,34 +12,91 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
 from sqlalchemy import event, exc
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from users.adapters import catalog
 from users.domain.sharding import ShardMap
 from users.settings import Settings
+
+log = logging.getLogger("users.db")
 
 
 class ShardedDatabase:
     """`primaries` for transactions; `readers` (the primaries) and `replicas` (each
     shard's read replica, or its primary) for reads of one statement, which run in
-    autocommit: no BEGIN and ROLLBACK around them, two round trips of the three."""
+    autocommit: no BEGIN and ROLLBACK around them, two round trips of the three.
+
+    Each list is indexed by database id. The map and the databases come from the
+    catalog in database 0 (adapters/catalog.py): `refresh` reads them again when the
+    map's version changed, and `watch` does so every few seconds, so a process follows
+    a move without a restart. Until the first refresh, the map is the one the catalog
+    starts from (contiguous ranges over USERS_SHARD_DSNS)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.map = ShardMap(len(settings.shard_dsns))
-        self.primaries: list[AsyncEngine] = [self._engine(dsn, settings) for dsn in settings.shard_dsns]
-        replicas = [
-            self.primaries[i] if settings.replica_for(i) == dsn else self._engine(settings.replica_for(i), settings)
-            for i, dsn in enumerate(settings.shard_dsns)
-        ]
-        self._engines = {*self.primaries, *replicas}  # what to dispose: the views share their pools
-        self.readers: list[AsyncEngine] = [_autocommit(engine) for engine in self.primaries]
-        self.replicas: list[AsyncEngine] = [_autocommit(engine) for engine in replicas]
+        self._settings = settings
+        self.map = ShardMap.ranges(len(settings.shard_dsns), version=0)
+        self.dsns: dict[int, str] = {}
+        self.primaries: list[AsyncEngine] = []
+        self.readers: list[AsyncEngine] = []
+        self.replicas: list[AsyncEngine] = []
+        self._engines: set[AsyncEngine] = set()  # what to dispose: the views share their pools
+        self._add_databases(dict(enumerate(settings.shard_dsns)))
         # Plain asyncpg pools, for the statements run hundreds of times a second (a
         # rebuild's reads, a tweet's publication): a checkout through SQLAlchemy's async
         # layer (greenlets, pool events) cost more CPU than the statement
         # (docs/decisions/0018). Made on first use, inside the running loop.
-        self._settings = settings
         self._raw_pools: dict[str, asyncio.Task[asyncpg.Pool]] = {}  # by DSN: a shard without replica has one
+        self._refreshing: asyncio.Lock | None = None
+
+    def _add_databases(self, dsns: dict[int, str]) -> None:
+        """Engines for the databases not known yet (ids are dense: 0, 1, 2, ...)."""
+        for index in sorted(dsns):
+            if index in self.dsns:
+                continue
+            if index != len(self.primaries):
+                raise ValueError(f"database ids must be dense; got {index} after {len(self.primaries) - 1}")
+            self.dsns[index] = dsn = dsns[index]
+            primary = self._engine(dsn, self._settings)
+            replica_dsn = self._replica_dsn(index)
+            replica = primary if replica_dsn == dsn else self._engine(replica_dsn, self._settings)
+            self._engines |= {primary, replica}
+            self.primaries.append(primary)
+            self.readers.append(_autocommit(primary))
+            self.replicas.append(_autocommit(replica))
+
+    def _replica_dsn(self, index: int) -> str:
+        return self._settings.replica_for(index) if index < len(self._settings.shard_dsns) else self.dsns[index]
+
+    async def refresh(self) -> bool:
+        """Follow the catalog: read the map again if its version changed. True when it
+        did. A refresh already under way is waited for, not repeated."""
+        if self._refreshing is None:
+            self._refreshing = asyncio.Lock()
+        seen = self.map.version
+        async with self._refreshing:
+            if self.map.version != seen:
+                return True  # someone else just read it
+            async with self._raw(self._settings.shard_dsns[0]) as conn:
+                current = await catalog.version(conn)
+                if current is None or current == self.map.version:
+                    return False
+                layout = await catalog.read(conn)
+            if layout is None:
+                return False
+            self._add_databases(layout.dsns)
+            self.map = layout.map
+            log.info("following a new shard map", extra={"version": layout.map.version})
+            return True
+
+    async def watch(self, interval: float) -> None:
+        """Refresh every `interval` seconds until cancelled; a failed read is logged
+        and tried again, the old map in force meanwhile."""
+        while True:
+            try:
+                await self.refresh()
+            except Exception as exc:  # noqa: BLE001 - database 0 down: keep the map we have
+                log.warning("cannot read the shard map", extra={"version": self.map.version, "error": repr(exc)})
+            await asyncio.sleep(interval)
 
     @staticmethod
     def _engine(dsn: str, settings: Settings) -> AsyncEngine:
@@ -76,11 +135,11 @@ class ShardedDatabase:
     def raw_replica(self, index: int) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A pooled asyncpg connection to shard `index`'s replica (its primary without
         one); each statement on it runs by itself, outside a transaction."""
-        return self._raw(self._settings.replica_for(index))
+        return self._raw(self._replica_dsn(index))
 
     def raw_primary(self, index: int) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """The same on shard `index`'s primary, for writes of one statement each."""
-        return self._raw(self._settings.shard_dsns[index])
+        return self._raw(self.dsns[index])
 
     @asynccontextmanager
     async def _raw(self, dsn: str) -> AsyncIterator[asyncpg.Connection]:
@@ -89,7 +148,7 @@ class ShardedDatabase:
             s = self._settings
             task = self._raw_pools[dsn] = asyncio.ensure_future(
                 asyncpg.create_pool(
-                    _plain_dsn(dsn),
+                    catalog.plain_dsn(dsn),
                     min_size=1,
                     max_size=s.pool_size,
                     timeout=s.db_connect_timeout,
@@ -121,11 +180,6 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     """The raw pools run one statement at a time, each its own transaction: no session
     state to undo, so no reset statement (a round trip) each time a connection goes
     back to its pool."""
-
-
-def _plain_dsn(dsn: str) -> str:
-    """A SQLAlchemy URL (postgresql+asyncpg://...) as asyncpg itself takes it."""
-    return make_url(dsn).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _autocommit(engine: AsyncEngine) -> AsyncEngine:

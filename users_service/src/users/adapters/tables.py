@@ -1,9 +1,10 @@
-"""The schema every physical shard carries (the migrations create exactly this)."""
+"""The schema every physical shard carries (the migrations create exactly this), and the
+shard catalog that database 0 carries besides."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 metadata = sa.MetaData()
 
@@ -78,4 +79,57 @@ outbox = sa.Table(
     sa.Column("key", sa.String(64), nullable=False),
     sa.Column("payload", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# The logical shards this database holds, by its own account: every write takes a
+# key-share lock on its shard's row here, in its own transaction, and a move takes the
+# row away (under an update lock) before the map names the new database. A process
+# that still routes by the old map is refused, never writes where no one will read.
+shard_fence = sa.Table("shard_fence", metadata, sa.Column("logical", sa.SmallInteger, primary_key=True))
+
+# While a move copies logical shards away from this database, a row trigger records
+# each changed row here (users.shards.tables installs it); the move's catch-up then
+# copies those rows again.
+shard_changes = sa.Table(
+    "shard_changes",
+    metadata,
+    sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("tbl", sa.Text, nullable=False),
+    sa.Column("row", JSONB, nullable=False),
+)
+
+# The catalog, in database 0 only: the databases, the shard map and its version, and
+# the moves (users.shards). Every process reads the map from here and follows it.
+shard_databases = sa.Table(
+    "shard_databases",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True),
+    sa.Column("dsn", sa.Text, nullable=False, unique=True),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+shard_map = sa.Table(
+    "shard_map",
+    metadata,
+    sa.Column("logical", sa.SmallInteger, primary_key=True),
+    sa.Column("database_id", sa.SmallInteger, sa.ForeignKey("shard_databases.id"), nullable=False),
+)
+shard_map_version = sa.Table(
+    "shard_map_version",
+    metadata,
+    sa.Column("one", sa.Boolean, primary_key=True, server_default=sa.true()),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("one", name="shard_map_version_one_row"),
+)
+shard_moves = sa.Table(
+    "shard_moves",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("logicals", ARRAY(sa.SmallInteger), nullable=False),
+    sa.Column("source", sa.SmallInteger, nullable=False),
+    sa.Column("target", sa.SmallInteger, nullable=False),
+    # copying -> flipped -> done, or rolled_back; a move not done or rolled back is resumed.
+    sa.Column("phase", sa.Text, nullable=False),
+    sa.Column("blocked_ms", sa.Float, nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )

@@ -10,10 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from users.adapters import outbox_repo
+from users.adapters import fence, outbox_repo
 from users.adapters.raw_sql import RawStatement
 from users.adapters.tables import tweets, users
+from users.domain.errors import ShardMoved
 from users.domain.model import Tweet
+from users.domain.sharding import tweet_logical_shard, user_logical_shard
 
 _ITEM = (tweets.c.tweet_id, tweets.c.author_id, users.c.username, tweets.c.text, tweets.c.created_at)
 _JOINED = tweets.join(users, users.c.user_id == tweets.c.author_id)
@@ -28,14 +30,19 @@ _AUTHOR = RawStatement(
         users.c.user_id == sa.bindparam("author_id", type_=UUID(as_uuid=True))
     )
 )
+_FENCE = fence.held(sa.bindparam("logical", type_=sa.SmallInteger))
 _INSERTED = (
     insert(tweets)
-    .values(
-        tweet_id=sa.bindparam("tweet_id", type_=UUID(as_uuid=True)),
-        author_id=sa.bindparam("author_id", type_=UUID(as_uuid=True)),
-        text=sa.bindparam("text", type_=sa.Text),
-        created_at=sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
-        idempotency_key=sa.bindparam("idempotency_key", type_=UUID(as_uuid=True)),
+    .from_select(
+        ["tweet_id", "author_id", "text", "created_at", "idempotency_key"],
+        # One row if this database still holds the author's shard, none if a move took it.
+        sa.select(
+            sa.bindparam("tweet_id", type_=UUID(as_uuid=True)),
+            sa.bindparam("author_id", type_=UUID(as_uuid=True)),
+            sa.bindparam("text", type_=sa.Text),
+            sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
+            sa.bindparam("idempotency_key", type_=UUID(as_uuid=True)),
+        ).select_from(_FENCE),
     )
     .on_conflict_do_nothing(index_elements=["author_id", "idempotency_key"])
     .returning(tweets.c.tweet_id)
@@ -46,6 +53,7 @@ _PUBLISH = RawStatement(
     sa.select(
         sa.select(_INSERTED.c.tweet_id).scalar_subquery(),
         sa.select(sa.func.count()).select_from(_RECORDED).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(_FENCE).scalar_subquery(),
     )
 )
 _BY_KEY = RawStatement(
@@ -74,9 +82,10 @@ async def insert_with_event(
 ) -> bool:
     """The tweet and its event, or neither: not when the author already used `key`. The
     unique constraint decides, so racing retries wait on each other inside PostgreSQL
-    and exactly one insert wins."""
+    and exactly one insert wins. ShardMoved when a move took the author's shard."""
     row = await _PUBLISH.fetchrow(
         conn,
+        logical=user_logical_shard(author_id),
         tweet_id=tweet_id,
         author_id=author_id,
         text=text,
@@ -86,7 +95,10 @@ async def insert_with_event(
         key=str(author_id),
         payload=payload,
     )
-    return row is not None and row[0] is not None
+    assert row is not None  # a SELECT of three scalars
+    if not row[2]:
+        raise ShardMoved([user_logical_shard(author_id)])
+    return row[0] is not None
 
 
 async def by_idempotency_key(
@@ -98,6 +110,7 @@ async def by_idempotency_key(
 
 
 async def mark_deleted(conn: AsyncConnection, tweet_id: uuid.UUID, author_id: uuid.UUID) -> bool:
+    await fence.hold(conn, [tweet_logical_shard(tweet_id)])
     stmt = (
         sa.update(tweets)
         .where(tweets.c.tweet_id == tweet_id, tweets.c.author_id == author_id, ~tweets.c.deleted)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 
@@ -27,7 +28,15 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     db = ShardedDatabase(settings)
     own_timeline = OwnTimeline(settings.timeline_api_url, settings.own_timeline_timeout)
 
+    watching: list[asyncio.Task[None]] = []
+
+    def follow_the_shard_map() -> None:
+        # The shard map is data: a move reaches this process without a restart.
+        watching.append(asyncio.ensure_future(db.watch(settings.shard_map_refresh_seconds)))
+
     async def close() -> None:
+        for task in watching:
+            task.cancel()
         await own_timeline.close()
         await db.dispose()
 
@@ -54,7 +63,7 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
         # Last of the start-up work: what exists by now (the app, its routes, the clients)
         # lives as long as the process; frozen, the collector's full passes no longer walk
         # it while requests wait (docs/decisions/0012).
-        on_startup=[gc.freeze],
+        on_startup=[follow_the_shard_map, gc.freeze],
         on_shutdown=[close],
         openapi_config=OpenAPIConfig(title="Users Service", version="1.0.0", path="/api/v1/docs/users"),
         logging_config=None,

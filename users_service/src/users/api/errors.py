@@ -9,11 +9,11 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy import exc as db_errors
 
-from users.domain.errors import AppError, Conflict, Invalid, NotFound
+from users.domain.errors import AppError, Conflict, Invalid, NotFound, ShardMoved
 
 log = logging.getLogger("users.api")
 
-_STATUS = {Invalid: 400, NotFound: 404, Conflict: 409}
+_STATUS = {Invalid: 400, NotFound: 404, Conflict: 409, ShardMoved: 503}
 
 
 def _json(status: int, detail: str, **extra: object) -> Response:
@@ -21,7 +21,10 @@ def _json(status: int, detail: str, **extra: object) -> Response:
 
 
 def app_error(_: Request, exc: AppError) -> Response:
-    return _json(_STATUS.get(type(exc), 400), str(exc))
+    response = _json(_STATUS.get(type(exc), 400), str(exc))
+    if response.status_code == 503:
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def http_error(_: Request, exc: HTTPException) -> Response:

@@ -15,3 +15,12 @@ class NotFound(AppError):
 
 class Conflict(AppError):
     """The request clashes with stored state: a taken name, a reused key (HTTP 409)."""
+
+
+class ShardMoved(AppError):
+    """A write reached a database that no longer holds its logical shard (a move just
+    took it): read the map again and retry there (HTTP 503 if it keeps happening)."""
+
+    def __init__(self, logicals: list[int]) -> None:
+        super().__init__("this data is moving between databases; retry in a moment")
+        self.logicals = logicals

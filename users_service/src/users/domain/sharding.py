@@ -1,7 +1,7 @@
 """Where a row lives: logical shards, the shard map, and shard-carrying tweet ids.
 
-A key hashes to one of LOGICAL_SHARDS logical shards; the shard map assigns logical
-shards to physical databases in contiguous ranges. Adding a database means moving
+A key hashes to one of LOGICAL_SHARDS logical shards; the shard map (data, versioned)
+assigns each logical shard to a physical database. Adding a database means moving
 whole logical shards (and changing the map), never rehashing rows - the scheme that
 Instagram and Notion run. See docs/decisions/0003-sharding.md.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from shared_schemas.ids import new_id
 
@@ -46,21 +48,66 @@ def tweet_logical_shard(tweet_id: uuid.UUID) -> int:
 
 
 class ShardMap:
-    """Logical shard -> physical database index, in contiguous ranges."""
+    """Logical shard -> physical database id: data, read from the catalog (database 0's
+    shard_map table) and followed by every process; `version` grows with each move."""
 
-    def __init__(self, physical_count: int) -> None:
+    def __init__(self, owners: Sequence[int], version: int = 0) -> None:
+        if len(owners) != LOGICAL_SHARDS:
+            raise ValueError("a shard map names the database of every logical shard")
+        self.owners = tuple(owners)
+        self.version = version
+
+    @classmethod
+    def ranges(cls, physical_count: int, version: int = 0) -> ShardMap:
+        """The first map of a data set: contiguous ranges over `physical_count`
+        databases (the map every stack had before the map became data)."""
         if not 1 <= physical_count <= LOGICAL_SHARDS:
             raise ValueError("need between 1 and LOGICAL_SHARDS physical shards")
-        self.physical_count = physical_count
+        return cls([logical * physical_count // LOGICAL_SHARDS for logical in range(LOGICAL_SHARDS)], version)
 
     def physical(self, logical: int) -> int:
-        return logical * self.physical_count // LOGICAL_SHARDS
+        return self.owners[logical]
 
     def for_user(self, user_id: uuid.UUID) -> int:
-        return self.physical(user_logical_shard(user_id))
+        return self.owners[user_logical_shard(user_id)]
 
     def for_username(self, key: str) -> int:
-        return self.physical(logical_shard(key.encode()))
+        return self.owners[logical_shard(key.encode())]
 
     def for_tweet(self, tweet_id: uuid.UUID) -> int:
-        return self.physical(tweet_logical_shard(tweet_id))
+        return self.owners[tweet_logical_shard(tweet_id)]
+
+    def logicals_of(self, database: int) -> list[int]:
+        return [logical for logical, owner in enumerate(self.owners) if owner == database]
+
+
+class Move(NamedTuple):
+    logicals: tuple[int, ...]
+    source: int
+    target: int
+
+
+def rebalance(owners: Sequence[int], databases: Iterable[int]) -> list[Move]:
+    """The fewest logical shards moved so that each of `databases` holds
+    LOGICAL_SHARDS / n of them, give or take one (a database left out of `databases`
+    gives all of its away): only a database's excess moves, to those short of their
+    share. A database gives its highest logical shards first, so what it keeps stays
+    in few ranges."""
+    ids = sorted(set(databases))
+    if not ids:
+        raise ValueError("no database to spread the shards over")
+    held: dict[int, list[int]] = {db: [] for db in ids}
+    for logical, owner in enumerate(owners):
+        held.setdefault(owner, []).append(logical)
+    base, extra = divmod(LOGICAL_SHARDS, len(ids))
+    # The databases that hold most keep the extra ones: fewer moves than any other choice.
+    by_size = sorted(ids, key=lambda db: (-len(held[db]), db))
+    quota = {db: base + (1 if rank < extra else 0) for rank, db in enumerate(by_size)}
+    surplus = [(logical, db) for db in sorted(held) for logical in held[db][quota.get(db, 0) :]]
+    moves: dict[tuple[int, int], list[int]] = {}
+    given = iter(surplus)
+    for db in ids:
+        for _ in range(quota[db] - len(held[db])):
+            logical, source = next(given)
+            moves.setdefault((source, db), []).append(logical)
+    return [Move(tuple(sorted(logicals)), source, target) for (source, target), logicals in sorted(moves.items())]

@@ -42,18 +42,20 @@ async def main() -> None:
         producer,
         settings.relay_batch_size,
         settings.relay_poll_seconds,
-        list(settings.shard_dsns),
         settings.db_connect_timeout,
         # The follow graph's second half ("who follows Y", on Y's shard) is written from
         # the outbox, before the follow's event is published (services/follow_edges.py).
         before_publish=lambda rows: follow_edges.apply(db, rows),
         linger_seconds=settings.relay_linger_seconds,
     )
+    # The shard map is data: a move to a new database reaches this relay without a restart.
+    watching = asyncio.ensure_future(db.watch(settings.shard_map_refresh_seconds))
     await relay.listen()
     log.info("relay started", extra={"shards": len(settings.shard_dsns), "metrics_port": settings.relay_metrics_port})
     try:
         await relay.run(stop)
     finally:
+        watching.cancel()
         await relay.close()
         await producer.stop()
         await db.dispose()

@@ -11,7 +11,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge, Histogram
 
-from users.adapters import outbox_repo
+from users.adapters import catalog, outbox_repo
 from users.adapters.db import ShardedDatabase
 
 log = logging.getLogger("users.relay")
@@ -38,7 +38,6 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         batch_size: int,
         poll_seconds: float,
-        dsns: list[str] | None = None,
         connect_timeout: float = 5.0,
         before_publish: BatchStep | None = None,
         linger_seconds: float = 0.0,
@@ -52,7 +51,7 @@ class OutboxRelay:
         # several commits go out in one pass (a transaction, a lock, a select, a delete
         # and a Kafka request each), for that much more delay (docs/decisions/0018).
         self.linger_seconds = linger_seconds
-        self.dsns, self.connect_timeout = dsns or [], connect_timeout
+        self.connect_timeout = connect_timeout
         self.listeners: dict[int, asyncpg.Connection] = {}
         self.wakeup = asyncio.Event()
         self.notified: set[int] = set()  # shards whose NOTIFY arrived since the last pass
@@ -116,6 +115,11 @@ class OutboxRelay:
         counts = await asyncio.gather(*(self.drain_shard(i) for i in shards))
         return [shard for shard, count in zip(shards, counts) if count >= self.batch_size]
 
+    def every(self) -> list[int]:
+        """Every database's outbox, those the shard map gained since the start included
+        (a move hands its undelivered rows to the target's outbox)."""
+        return list(range(len(self.db.primaries)))
+
     def _notify(self, shard: int) -> None:
         self.notified.add(shard)
         self.wakeup.set()
@@ -124,15 +128,13 @@ class OutboxRelay:
         """LISTEN on every shard whose listening connection is missing or lost (the
         database restarted): a commit that wrote an outbox row wakes the relay. A shard
         that cannot be reached now is tried again at the next idle pass; meanwhile the
-        poll finds its rows."""
-        for shard, dsn in enumerate(self.dsns):
+        poll finds its rows. A database the shard map gained since is listened to too."""
+        for shard, dsn in list(self.db.dsns.items()):
             conn = self.listeners.get(shard)
             if conn is not None and not conn.is_closed():
                 continue
             try:
-                conn = await asyncpg.connect(
-                    dsn.replace("postgresql+asyncpg://", "postgresql://"), timeout=self.connect_timeout
-                )
+                conn = await asyncpg.connect(catalog.plain_dsn(dsn), timeout=self.connect_timeout)
                 await conn.add_listener(outbox_repo.CHANNEL, lambda *_, shard=shard: self._notify(shard))
             except Exception as exc:  # noqa: BLE001 - the database is down: poll until it is back
                 log.warning("cannot listen to a shard; polling it", extra={"shard": shard, "error": repr(exc)})
@@ -148,8 +150,7 @@ class OutboxRelay:
         """Drain the shards a NOTIFY named, every shard when the poll interval passes
         without one (a missed notification, another relay's leftovers, a shard that
         was down), and a shard again at once while its batches come back full."""
-        every = list(range(len(self.db.primaries)))
-        shards = every
+        shards = self.every()
         failures = 0  # passes failed in a row
         while not stop.is_set():
             self.wakeup.clear()
@@ -173,7 +174,7 @@ class OutboxRelay:
                         "relay pass failed again; retrying", extra={"failed_passes": failures + 1, "error": repr(exc)}
                     )
                 failures += 1
-                shards = every
+                shards = self.every()
                 await asyncio.sleep(self.poll_seconds)
                 continue
             waits = {asyncio.ensure_future(self.wakeup.wait()), asyncio.ensure_future(stop.wait())}
@@ -181,7 +182,7 @@ class OutboxRelay:
             for task in waits:
                 task.cancel()
             if not self.wakeup.is_set():  # the poll interval passed without a NOTIFY
-                shards = every
+                shards = self.every()
                 await self.listen()
             elif self.linger_seconds > 0 and not stop.is_set():
                 await asyncio.sleep(self.linger_seconds)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared_schemas import topics
 from shared_schemas.events import UserCreated
 from shared_schemas.ids import new_id, utcnow
-from users.adapters import outbox_repo, users_repo
+from users.adapters import fence, outbox_repo, users_repo
 from users.adapters.db import ShardedDatabase
 from users.domain.errors import Conflict, NotFound
 from users.domain.model import User
 from users.domain.rules import check_username, username_key
+from users.domain.sharding import logical_shard, user_logical_shard
+from users.services.routing import follows_moves
 
 # A claim whose user row never committed (the process died between the two shard
 # transactions) is taken over after this long; a live request finishes far sooner.
@@ -24,33 +26,54 @@ async def create_user(db: ShardedDatabase, username: str) -> User:
     check_username(username)
     key = username_key(username)
     user = User(user_id=new_id(), username=username, created_at=utcnow())
-    claim_engine = db.primaries[db.map.for_username(key)]
-    async with claim_engine.begin() as conn:
-        holder, claimed_at = await users_repo.claim_username(conn, key, user.user_id, user.created_at)
+    holder, claimed_at = await _claim(db, key, user)
     if holder != user.user_id:
         orphan = utcnow() - claimed_at > ORPHAN_CLAIM_AGE and await find_user(db, holder) is None
         if not (orphan and await _take_over(db, key, holder, user)):
             raise Conflict(f"username {username!r} is taken")
     try:
-        async with db.primary_for_user(user.user_id).begin() as conn:
-            await users_repo.insert_user(conn, user)
-            event = UserCreated(
-                event_id=new_id(),
-                occurred_at=user.created_at,
-                user_id=user.user_id,
-                username=user.username,
-                created_at=user.created_at,
-            )
-            await outbox_repo.add(conn, topics.USERS.name, str(user.user_id), event)
+        await _insert(db, user)
     except BaseException:
-        async with claim_engine.begin() as conn:
-            await users_repo.release_claim(conn, key, user.user_id)
+        await _release(db, key, user)
         raise
     return user
 
 
+# Each step is one transaction on one shard, fenced and retried by itself when a move
+# takes its shard (services/routing.py): the user keeps the id its claim names.
+@follows_moves
+async def _claim(db: ShardedDatabase, key: str, user: User) -> tuple[uuid.UUID, datetime]:
+    async with db.primaries[db.map.for_username(key)].begin() as conn:
+        await fence.hold(conn, [logical_shard(key.encode())])
+        return await users_repo.claim_username(conn, key, user.user_id, user.created_at)
+
+
+@follows_moves
+async def _insert(db: ShardedDatabase, user: User) -> None:
+    async with db.primary_for_user(user.user_id).begin() as conn:
+        await fence.hold(conn, [user_logical_shard(user.user_id)])
+        await users_repo.insert_user(conn, user)
+        event = UserCreated(
+            event_id=new_id(),
+            occurred_at=user.created_at,
+            user_id=user.user_id,
+            username=user.username,
+            created_at=user.created_at,
+        )
+        await outbox_repo.add(conn, topics.USERS.name, str(user.user_id), event)
+
+
+@follows_moves
+async def _release(db: ShardedDatabase, key: str, user: User) -> None:
+    async with db.primaries[db.map.for_username(key)].begin() as conn:
+        await fence.hold(conn, [logical_shard(key.encode())])
+        await users_repo.release_claim(conn, key, user.user_id)
+
+
+@follows_moves
 async def _take_over(db: ShardedDatabase, key: str, holder: uuid.UUID, user: User) -> bool:
     async with db.primaries[db.map.for_username(key)].begin() as conn:
+        await fence.hold(conn, [logical_shard(key.encode())])
         return await users_repo.take_over_claim(conn, key, holder, user.user_id, user.created_at)
 
 

@@ -13,11 +13,14 @@ from collections import defaultdict
 
 from shared_schemas import codec, topics
 from shared_schemas.events import FollowCreated, FollowRemoved
-from users.adapters import follows_repo, users_repo
+from users.adapters import fence, follows_repo, users_repo
 from users.adapters.db import ShardedDatabase
 from users.adapters.outbox_repo import OutboxRow
+from users.domain.sharding import user_logical_shard
+from users.services.routing import follows_moves
 
 
+@follows_moves
 async def apply(db: ShardedDatabase, rows: list[OutboxRow]) -> None:
     by_shard: dict[int, list[FollowCreated | FollowRemoved]] = defaultdict(list)
     for row in rows:
@@ -30,6 +33,7 @@ async def apply(db: ShardedDatabase, rows: list[OutboxRow]) -> None:
         # One transaction per followee shard; within it, events keep their outbox order
         # so follow-then-unfollow ends unfollowed.
         async with db.primaries[shard].begin() as conn:
+            await fence.hold(conn, {user_logical_shard(event.followee_id) for event in events})
             for event in events:
                 if isinstance(event, FollowCreated):
                     changed = await follows_repo.add_follower(

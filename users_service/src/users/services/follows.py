@@ -7,12 +7,15 @@ import uuid
 from shared_schemas import topics
 from shared_schemas.events import FollowCreated, FollowRemoved
 from shared_schemas.ids import new_id, utcnow
-from users.adapters import follows_repo, outbox_repo, users_repo
+from users.adapters import fence, follows_repo, outbox_repo, users_repo
 from users.adapters.db import ShardedDatabase
 from users.domain.errors import Conflict, Invalid, NotFound
+from users.domain.sharding import user_logical_shard
 from users.services.accounts import find_user
+from users.services.routing import follows_moves
 
 
+@follows_moves
 async def follow(db: ShardedDatabase, follower: uuid.UUID, followee: uuid.UUID, max_following: int) -> None:
     """Idempotent: following someone already followed changes nothing and succeeds.
     Past `max_following` accounts, a new follow is refused: a page past the timeline's
@@ -24,6 +27,7 @@ async def follow(db: ShardedDatabase, follower: uuid.UUID, followee: uuid.UUID, 
         raise Invalid("you cannot follow yourself")
     now = utcnow()
     async with db.primary_for_user(follower).begin() as conn:
+        await fence.hold(conn, [user_logical_shard(follower)])
         # Locked: concurrent follows of one caller take turns, so the count is exact.
         caller = await users_repo.get_user(conn, follower, for_update=True)
         if caller is None:
@@ -36,10 +40,12 @@ async def follow(db: ShardedDatabase, follower: uuid.UUID, followee: uuid.UUID, 
             await outbox_repo.add(conn, topics.FOLLOWS.name, str(follower), event)
 
 
+@follows_moves
 async def unfollow(db: ShardedDatabase, follower: uuid.UUID, followee: uuid.UUID) -> None:
     """Idempotent: unfollowing someone not followed succeeds too."""
     now = utcnow()
     async with db.primary_for_user(follower).begin() as conn:
+        await fence.hold(conn, [user_logical_shard(follower)])
         if await users_repo.get_user(conn, follower) is None:
             raise NotFound("caller (X-User-ID) not found")
         if await follows_repo.remove_following(conn, follower, followee):

@@ -14,8 +14,10 @@ from users.domain.model import Tweet
 from users.domain.rules import normalize_text
 from users.domain.sharding import new_tweet_id
 from users.services.accounts import get_user
+from users.services.routing import follows_moves
 
 
+@follows_moves
 async def publish(db: ShardedDatabase, author_id: uuid.UUID, text: str, key: uuid.UUID | None) -> Tweet:
     """A retry with the same key and text returns the original tweet (id and time)."""
     text = normalize_text(text)
@@ -47,6 +49,7 @@ async def publish(db: ShardedDatabase, author_id: uuid.UUID, text: str, key: uui
     return Tweet(tweet_id, author_id, username, text, now)
 
 
+@follows_moves
 async def delete(db: ShardedDatabase, caller: uuid.UUID, tweet_id: uuid.UUID) -> None:
     """Only the author may delete; anyone else, or a second delete, gets 404."""
     async with db.primaries[db.map.for_tweet(tweet_id)].begin() as conn:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import context, op
 
-from users.domain.sharding import ShardMap
+from users.domain.sharding import logical_shard, user_logical_shard
 
 revision = "0002"
 down_revision = "0001"
@@ -27,19 +27,19 @@ CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def upgrade() -> None:
-    shard = context.config.attributes["shard_index"]
-    shards = ShardMap(context.config.attributes["shard_count"])
+    # The logical shards this database holds (none for a database added later).
+    owned = set(context.config.attributes["owned"])
     bind = op.get_bind()
     for raw_id, name in SEED_USERS.items():
         user_id = uuid.UUID(raw_id)
-        if shards.for_user(user_id) == shard:
+        if user_logical_shard(user_id) in owned:
             bind.execute(
                 sa.text(
                     "INSERT INTO users (user_id, username, created_at) VALUES (:id, :name, :at) ON CONFLICT DO NOTHING"
                 ),
                 {"id": user_id, "name": name, "at": CREATED_AT},
             )
-        if shards.for_username(name.lower()) == shard:
+        if logical_shard(name.lower().encode()) in owned:
             bind.execute(
                 sa.text(
                     "INSERT INTO username_claims (username_key, user_id, claimed_at) VALUES (:key, :id, :at) "

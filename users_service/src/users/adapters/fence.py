@@ -1,0 +1,44 @@
+"""The write fence: a write holds its logical shard's row in shard_fence, in its own
+transaction, so that a move can never leave it writing to the old database.
+
+A write takes a key-share lock (what a foreign-key check takes: writers never wait on
+each other); a move takes the row under an update lock, which waits for the writes in
+flight and holds off new ones for its final catch-up, then deletes it. A write that
+then reads the fence finds no row and raises ShardMoved: the caller reads the map
+again and goes to the new database (services/routing.py, docs/decisions/0003)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from users.adapters.tables import shard_fence
+from users.domain.errors import ShardMoved
+
+_HOLD = (
+    sa.select(shard_fence.c.logical)
+    .where(shard_fence.c.logical.in_(sa.bindparam("logicals", expanding=True)))
+    .with_for_update(read=True, key_share=True)
+)
+
+
+def held(logical: sa.BindParameter) -> sa.CTE:
+    """The fence row of `logical` (a bind parameter), key-share locked, as a CTE: for a
+    write of one statement, which inserts only if the row is there."""
+    return (
+        sa.select(shard_fence.c.logical)
+        .where(shard_fence.c.logical == logical)
+        .with_for_update(read=True, key_share=True)
+        .cte("fence")
+    )
+
+
+async def hold(conn: AsyncConnection, logicals: Collection[int]) -> None:
+    """Hold the fence rows of `logicals` until the transaction ends; ShardMoved if
+    this database no longer holds one of them."""
+    wanted = set(logicals)
+    found = {row[0] for row in await conn.execute(_HOLD, {"logicals": sorted(wanted)})}
+    if found != wanted:
+        raise ShardMoved(sorted(wanted - found))

@@ -1,0 +1,1 @@
+"""Growing the fleet: moving logical shards between databases (python -m users.shards)."""
