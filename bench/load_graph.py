@@ -1,8 +1,9 @@
 """The bulk loader: the rows the write path would have written, and the Redis state the
 worker (or a rebuild) would have built, in minutes rather than hours.
 
-PostgreSQL: every table is emptied, then filled with COPY (binary, FREEZE) on the shard
-each row belongs to, with ShardMap routing as the Users Service does: users and their
+PostgreSQL: every table is emptied on every database of the shard catalog (database 0's
+shard_databases), then filled with COPY (binary, FREEZE) on the database each row
+belongs to, routed by the catalog's shard map as the Users Service does: users and their
 counters and `following` ("whom X follows") on the user's shard, `followers` ("who
 follows Y") on the followee's, username claims on the lower-cased name's shard, tweets
 on the author's. The five seed users are put back as the migration writes them.
@@ -36,8 +37,10 @@ from shared_schemas.internal_api import TweetItem
 from timeline.adapters.store import keys as store_keys
 from timeline.adapters.store.keys import item as tweet_key
 from timeline.domain import items as item_codec
-from users.domain.sharding import ShardMap
+from users.adapters import catalog
 
+# The bench's data only: the catalog (shard_databases, shard_map, shard_map_version,
+# shard_moves) and each database's shard_fence and shard_changes are the system's.
 TABLES = ("outbox", "tweets", "followers", "following", "username_claims", "users")
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -71,8 +74,17 @@ async def _copy_bytes(conn: asyncpg.Connection, table: str, columns: list[str], 
     await conn.copy_to_table(table, source=chunks(), columns=columns, format="binary", freeze=True)
 
 
+async def shard_layout(cfg: Config) -> catalog.Layout:
+    """The databases and the map as the Users Service follows them: database 0's catalog
+    (a rebalance may have moved logical shards, even to databases USERS_SHARD_DSNS does
+    not name), or USERS_SHARD_DSNS's first map before the migration made the catalog."""
+    found = await catalog.read_dsn(cfg.shard_dsns[0])
+    return found if found is not None else catalog.initial(cfg.shard_dsns)
+
+
 async def load_postgres(cfg: Config, graph: Graph) -> None:
-    shards = ShardMap(len(cfg.pg_dsns))
+    layout = await shard_layout(cfg)
+    shards = layout.map
     user_shard = np.array([shards.for_user(u) for u in graph.user_ids], dtype=np.int32)
     now = datetime.now(UTC).replace(microsecond=0)
     micros = int((now - PG_EPOCH) / timedelta(microseconds=1))
@@ -81,7 +93,7 @@ async def load_postgres(cfg: Config, graph: Graph) -> None:
     tweet_shard = user_shard[graph.tweet_author]
 
     async def one_shard(index: int) -> None:
-        conn = await asyncpg.connect(cfg.pg_dsns[index])
+        conn = await asyncpg.connect(catalog.plain_dsn(layout.dsns[index]))
         try:
             await conn.execute("SET synchronous_commit = off")
             async with conn.transaction():
@@ -145,10 +157,12 @@ async def load_postgres(cfg: Config, graph: Graph) -> None:
 
     with step(
         f"PostgreSQL: COPY {graph.n:,} users, {graph.edges:,} follows (both directions), "
-        f"{graph.tweets:,} tweets into {len(cfg.pg_dsns)} shards"
+        f"{graph.tweets:,} tweets into {len(layout.dsns)} shards"
     ):
-        await asyncio.gather(*(one_shard(i) for i in range(len(cfg.pg_dsns))))
-    await _reseed(cfg)
+        # Every database of the catalog, also one that holds no logical shard now: its
+        # tables are emptied all the same.
+        await asyncio.gather(*(one_shard(i) for i in layout.dsns))
+    await _reseed(layout)
     with step("PostgreSQL: VACUUM ANALYZE"):
 
         async def analyze(dsn: str) -> None:
@@ -158,15 +172,15 @@ async def load_postgres(cfg: Config, graph: Graph) -> None:
             finally:
                 await conn.close()
 
-        await asyncio.gather(*(analyze(d) for d in cfg.pg_dsns))
+        await asyncio.gather(*(analyze(catalog.plain_dsn(d)) for d in layout.dsns.values()))
 
 
-async def _reseed(cfg: Config) -> None:
+async def _reseed(layout: catalog.Layout) -> None:
     """The migration's seed users, as 0002_seed_users writes them."""
     seed = _seed_migration()
-    shards = ShardMap(len(cfg.pg_dsns))
-    for index, dsn in enumerate(cfg.pg_dsns):
-        conn = await asyncpg.connect(dsn)
+    shards = layout.map
+    for index, dsn in layout.dsns.items():
+        conn = await asyncpg.connect(catalog.plain_dsn(dsn))
         try:
             for raw_id, name in seed.SEED_USERS.items():
                 user_id = uuid.UUID(raw_id)

@@ -28,6 +28,7 @@ from shared_schemas.internal_api import TweetItem
 from timeline.api import errors
 from timeline.api.routes import timeline_route
 from timeline.services.reader import Slice
+from users.adapters import catalog
 from users.domain.sharding import ShardMap
 
 FOLLOWEES = "SELECT followee_id FROM following WHERE follower_id = $1"
@@ -52,21 +53,22 @@ _encoder = msgspec.json.Encoder()
 
 
 def create_app() -> Litestar:
-    dsns = [
-        d.strip().replace("postgresql+asyncpg://", "postgresql://")
-        for d in os.environ["USERS_SHARD_DSNS"].split(",")
-        if d.strip()
-    ]
-    shards = ShardMap(len(dsns))
+    dsns = [d.strip() for d in os.environ["USERS_SHARD_DSNS"].split(",") if d.strip()]
     cursors = CursorCodec(os.environ.get("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
-    pools: list[asyncpg.Pool] = []
+    pools: dict[int, asyncpg.Pool] = {}  # database id -> pool
 
     async def start() -> None:
-        for dsn in dsns:
-            pools.append(await asyncpg.create_pool(dsn, min_size=4, max_size=16))
+        # The databases and map of database 0's catalog, as the Users Service follows
+        # them (a rebalance may have moved logical shards, even to databases
+        # USERS_SHARD_DSNS does not name); read once: the bench moves no shard.
+        found = await catalog.read_dsn(dsns[0])
+        layout = found if found is not None else catalog.initial(dsns)
+        reader.shards = layout.map
+        for db, dsn in layout.dsns.items():
+            pools[db] = await asyncpg.create_pool(catalog.plain_dsn(dsn), min_size=4, max_size=16)
 
     async def stop() -> None:
-        for pool in pools:
+        for pool in pools.values():
             await pool.close()
 
     async def shard_page(index: int, authors: list[uuid.UUID], older: uuid.UUID | None, want: int) -> list:
@@ -79,13 +81,15 @@ def create_app() -> Litestar:
         """The Timeline API's route (parameters, errors, the page's JSON) over pages
         computed on read: only where the page comes from differs."""
 
+        shards: ShardMap  # the catalog's, set at startup
+
         async def page(self, user: uuid.UUID, older: uuid.UUID | None, size: int) -> Slice:
             want = size + 1
-            async with pools[shards.for_user(user)].acquire() as conn:
+            async with pools[self.shards.for_user(user)].acquire() as conn:
                 followees = [row[0] for row in await conn.fetch(FOLLOWEES, user)]
             groups: dict[int, list[uuid.UUID]] = {}
             for author in [user, *followees]:
-                groups.setdefault(shards.for_user(author), []).append(author)
+                groups.setdefault(self.shards.for_user(author), []).append(author)
             parts = await asyncio.gather(*(shard_page(i, ids, older, want) for i, ids in groups.items()))
             rows = list(heapq.merge(*parts, key=lambda r: r[0], reverse=True))[:want]
             items = [
@@ -97,12 +101,14 @@ def create_app() -> Litestar:
             newest = rows[0][0] if rows else None
             return Slice(items, rows[size - 1][0] if len(rows) > size else None, newest)
 
+    reader = PullReader()
+
     @get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return Litestar(
-        [timeline_route(PullReader(), cursors), health],
+        [timeline_route(reader, cursors), health],
         exception_handlers=errors.HANDLERS,
         on_startup=[start, gc.freeze],
         on_shutdown=[stop],

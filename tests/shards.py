@@ -41,11 +41,15 @@ async def layout() -> catalog.Layout:
     return found
 
 
-async def next_database_dsn() -> str:
-    """The DSN of a database the stack does not have yet, on database 0's server."""
+async def add_database_args() -> list[str]:
+    """`add-database` for a database the stack does not have yet, on database 0's
+    server (created), with its replica on the replica server as the others have."""
     known = await layout()
-    base = catalog.plain_dsn(known.dsns[0]).rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    return f"{base}/users_shard_{max(known.dsns) + 1}"
+    name = f"users_shard_{max(known.dsns) + 1}"
+    args = [f"{known.dsns[0].rsplit('/', 1)[0]}/{name}", "--create"]
+    if 0 in known.replicas:
+        args += ["--replica", f"{known.replicas[0].rsplit('/', 1)[0]}/{name}"]
+    return args
 
 
 @dataclass

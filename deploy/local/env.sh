@@ -32,6 +32,9 @@ export ROOT
 : "${PG_USER:=timeline}"; export PG_USER            # superuser made by initdb
 : "${PG_SHARD_DBS:=users_shard_0 users_shard_1}"; export PG_SHARD_DBS
 : "${PG_MAX_CONNECTIONS:=300}"; export PG_MAX_CONNECTIONS  # ~10 pools x 20-30
+# A streaming replica of the whole server (pg_basebackup), for the Users Service's
+# internal reads (USERS_REPLICA_DSNS below); 0 runs none.
+: "${PG_REPLICA_PORT:=15433}"; export PG_REPLICA_PORT
 
 # --- Redis --------------------------------------------------------------------
 : "${REDIS_PORT:=16379}"; export REDIS_PORT
@@ -93,6 +96,17 @@ if [ -z "${USERS_SHARD_DSNS:-}" ]; then
   )"
 fi
 export USERS_SHARD_DSNS
+if [ -z "${USERS_REPLICA_DSNS:-}" ] && [ "$PG_REPLICA_PORT" != 0 ]; then
+  # The same databases on the replica server, in the same order.
+  USERS_REPLICA_DSNS="$(
+    sep=""
+    for db in $PG_SHARD_DBS; do
+      printf '%spostgresql+asyncpg://%s@127.0.0.1:%s/%s' "$sep" "$PG_USER" "$PG_REPLICA_PORT" "$db"
+      sep=","
+    done
+  )"
+fi
+export USERS_REPLICA_DSNS
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT"
   for ((_kafka_i = 1; _kafka_i < KAFKA_BROKERS; _kafka_i++)); do

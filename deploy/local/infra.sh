@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Run the local infrastructure as plain processes, all state in $STACK_DIR:
 #   postgres  127.0.0.1:$PG_PORT       databases $PG_SHARD_DBS, superuser $PG_USER
+#   postgres-replica 127.0.0.1:$PG_REPLICA_PORT  a streaming replica of it (0: none)
 #   redis     127.0.0.1:$REDIS_PORT
 #   kafka     127.0.0.1:$KAFKA_PORT    KRaft broker+controller; a cluster of KAFKA_BROKERS is
 #                                      kafka-1..N at KAFKA_PORT + 2(i-1)
 #   nginx     127.0.0.1:$GATEWAY_PORT  the API gateway (deploy/nginx/gateway.conf.template)
 #
-# Usage: deploy/local/infra.sh start|stop|status
+# Usage: deploy/local/infra.sh start|stop|status|replica-delay DELAY
 #   start   starts what is not running and waits until each one answers;
 #           running it again is harmless (it also re-renders the gateway
 #           config and reloads nginx if that changed).
@@ -112,6 +113,7 @@ start_postgres() {
 # TYPE  DATABASE  USER  ADDRESS        METHOD
 local   all       all                  trust
 host    all       all   127.0.0.1/32   trust
+host    replication all 127.0.0.1/32   trust
 EOF
     [ "${#AS_PG[@]}" -eq 0 ] || chown postgres:postgres "$PGDATA/pg_hba.conf"
   fi
@@ -141,6 +143,55 @@ EOF
     [ "$(psql_q "$db" 'SELECT 1')" = 1 ] || die "postgres: cannot query database $db"
   done
   say "postgres ready: databases $PG_SHARD_DBS"
+}
+
+# A hot standby of the whole server: made once with pg_basebackup (-R: it follows the
+# primary by streaming replication, and reconnects by itself when the primary
+# restarts). Every database the primary has or creates later is on it.
+start_postgres_replica() {
+  [ "$PG_REPLICA_PORT" != 0 ] || return 0
+  PG_BIN="$(pg_bin_dir)"
+  local data="$PG_DIR/replica"
+  if [ ! -s "$data/PG_VERSION" ]; then
+    if ! grep -q '^host *replication' "$PGDATA/pg_hba.conf"; then  # a primary made before replicas
+      echo 'host    replication all 127.0.0.1/32   trust' >>"$PGDATA/pg_hba.conf"
+      psql_q postgres 'SELECT pg_reload_conf()' >/dev/null
+    fi
+    rm -rf "$data"
+    mkdir -p "$data"
+    chmod 700 "$data"
+    [ "${#AS_PG[@]}" -eq 0 ] || chown postgres:postgres "$data"
+    say "postgres-replica: pg_basebackup from :$PG_PORT into $data"
+    "${AS_PG[@]}" "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -D "$data" -R -X stream \
+      -c fast >>"$LOG_DIR/postgres-replica-basebackup.log" 2>&1 \
+      || { show_log_tail postgres-replica-basebackup; die "pg_basebackup failed"; }
+  fi
+  if ! is_running postgres-replica && port_open 127.0.0.1 "$PG_REPLICA_PORT"; then
+    die "port $PG_REPLICA_PORT is in use by something that is not our postgres replica"
+  fi
+  start_bg postgres-replica "${AS_PG[@]}" "$PG_BIN/postgres" -D "$data" \
+    -c listen_addresses=127.0.0.1 \
+    -c port="$PG_REPLICA_PORT" \
+    -c unix_socket_directories="$PG_SOCKET_DIR" \
+    -c max_connections="$PG_MAX_CONNECTIONS" \
+    -c hot_standby=on
+  wait_tcp 127.0.0.1 "$PG_REPLICA_PORT" 60 postgres-replica
+  wait_cmd 60 postgres-replica psql_replica 'SELECT 1'
+  say "postgres-replica ready: streaming from :$PG_PORT"
+}
+
+psql_replica() {  # psql_replica SQL: run SQL on the replica's postgres database
+  PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_REPLICA_PORT" \
+    -U "$PG_USER" -d postgres -tAc "$1"
+}
+
+# The replica's apply delay (recovery_min_apply_delay): `infra.sh replica-delay 5s`
+# makes it lag on purpose, `replica-delay 0` catches it up (a reload, no restart).
+cmd_replica_delay() {
+  [ "$PG_REPLICA_PORT" != 0 ] || die "no replica in this stack (PG_REPLICA_PORT=0)"
+  PG_BIN="$(pg_bin_dir)"
+  psql_replica "ALTER SYSTEM SET recovery_min_apply_delay = '${1:?usage: replica-delay 5s|0}'" >/dev/null
+  psql_replica 'SELECT pg_reload_conf()' >/dev/null
 }
 
 # ----------------------------------------------------------------------------
@@ -425,6 +476,9 @@ status_line() {  # status_line NAME ADDRESS PORT [EXTRA]
 cmd_status() {
   local ok=0
   status_line postgres 127.0.0.1 "$PG_PORT" "dbs: $PG_SHARD_DBS" || ok=3
+  if [ "$PG_REPLICA_PORT" != 0 ]; then
+    status_line postgres-replica 127.0.0.1 "$PG_REPLICA_PORT" "streams from :$PG_PORT" || ok=3
+  fi
   status_line redis 127.0.0.1 "$REDIS_PORT" || ok=3
   local name index
   for name in $(kafka_names); do
@@ -442,7 +496,7 @@ cmd_status() {
 check_ports() {
   local low high port ports
   read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
-  ports="$PG_PORT $REDIS_PORT $GATEWAY_PORT $USERS_API_PORT $TIMELINE_API_PORT"
+  ports="$PG_PORT $PG_REPLICA_PORT $REDIS_PORT $GATEWAY_PORT $USERS_API_PORT $TIMELINE_API_PORT"
   for ((port = 0; port < KAFKA_BROKERS; port++)); do
     ports="$ports $((KAFKA_PORT + 2 * port)) $((KAFKA_CONTROLLER_PORT + 2 * port))"
   done
@@ -460,6 +514,7 @@ cmd_start() {
   check_ports
   ensure_stack_dirs
   start_postgres
+  start_postgres_replica
   start_redis
   start_redis_cluster
   start_kafka
@@ -478,6 +533,7 @@ cmd_stop() {
   wait
   stop_redis_cluster
   stop_bg redis 10 TERM
+  stop_bg postgres-replica 30 INT leader
   stop_bg postgres 30 INT leader       # SIGINT to the postmaster = "fast" shutdown
 }
 
@@ -485,5 +541,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  replica-delay) cmd_replica_delay "${2:-}" ;;
+  *) echo "usage: $0 start|stop|status|replica-delay DELAY" >&2; exit 2 ;;
 esac

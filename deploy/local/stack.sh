@@ -17,6 +17,7 @@
 #           with its children, as a crash would; `start-infra` or `up` starts it again.
 #   freeze NAME / thaw NAME   SIGSTOP / SIGCONT any process of the stack: hung, not gone.
 #   start-infra  start whichever of the servers is not running.
+#   replica-delay DELAY   make the PostgreSQL replica apply WAL DELAY late (5s), or 0.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -136,7 +137,8 @@ case "${1:-}" in
   freeze) each freeze_bg "${2:?name of the process}" ;;
   thaw) each thaw_bg "${2:?name of the process}" ;;
   start-infra) bash "$HERE/infra.sh" start ;;
+  replica-delay) bash "$HERE/infra.sh" replica-delay "${2:?a delay such as 5s, or 0}" ;;
   start-apps) start_apps; wait_ready ;;
   start-app) start_app "${2:?name of the process}"; wait_app "$2" ;;
-  *) echo "usage: $0 up|down|status|stop-app NAME|start-apps|start-app NAME|kill NAME|freeze NAME|thaw NAME|start-infra" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|stop-app NAME|start-apps|start-app NAME|kill NAME|freeze NAME|thaw NAME|start-infra|replica-delay DELAY" >&2; exit 2 ;;
 esac

@@ -11,7 +11,7 @@ import time
 import httpx
 
 from tests.faults.harness import Group
-from tests.shards import Careful, Ring, Written, check_placement, check_written, layout, next_database_dsn, shards_cli
+from tests.shards import Careful, Ring, Written, add_database_args, check_placement, check_written, layout, shards_cli
 from tests.shards import spread as spread_of
 from tests.support import GATEWAY, eventually
 
@@ -26,8 +26,8 @@ async def test_a_database_added_and_rebalanced_onto_while_everything_runs() -> N
         lanes = [asyncio.create_task(ring.churn(stop, lane, 3, seed=lane)) for lane in range(3)]
         await eventually(lambda: written.at_least(10), timeout=30, what="the load to get going")
 
-        dsn = await next_database_dsn()
-        assert (await asyncio.to_thread(shards_cli, "add-database", dsn, "--create")).returncode == 0
+        added = await asyncio.to_thread(shards_cli, "add-database", *await add_database_args())
+        assert added.returncode == 0, added.stdout + added.stderr
         started = time.monotonic()
         stream = asyncio.create_task(group.stream(per_author=8, interval=0.2))  # into homes in Redis meanwhile
         done = await asyncio.to_thread(shards_cli, "rebalance")

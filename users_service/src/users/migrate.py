@@ -22,7 +22,7 @@ log = logging.getLogger("users.migrate")
 def layout_of(settings: settings_module.Settings) -> catalog.Layout:
     found = asyncio.run(catalog.read_dsn(settings.shard_dsns[0]))
     if found is None:
-        return catalog.initial(settings.shard_dsns)
+        return catalog.initial(settings.shard_dsns, settings.replica_dsns)
     unknown = [dsn for dsn in settings.shard_dsns if dsn not in found.dsns.values()]
     if unknown:
         log.warning(

@@ -19,7 +19,9 @@ def _list(name: str, default: str) -> tuple[str, ...]:
 class Settings:
     # One connection string per physical shard database, in shard-map order.
     shard_dsns: tuple[str, ...] = field(default_factory=lambda: _list("USERS_SHARD_DSNS", _LOCAL_SHARDS))
-    # Optional read replica per shard for the internal read API; "" means the primary.
+    # Optional read replica per database (in USERS_SHARD_DSNS order) for the internal
+    # read API; "" means the primary. The catalog keeps them from the first migration on
+    # (databases added later name theirs: users.shards add-database --replica).
     replica_dsns: tuple[str, ...] = field(
         default_factory=lambda: tuple(os.environ.get("USERS_REPLICA_DSNS", "").split(","))
     )
@@ -32,6 +34,12 @@ class Settings:
     # reads of processes that have not read the new map yet: several refresh intervals.
     shard_move_grace_seconds: float = field(
         default_factory=lambda: float(os.environ.get("USERS_SHARD_MOVE_GRACE_SECONDS", "10"))
+    )
+    # A replica serves an internal read only once it has replayed everything its primary
+    # had committed when the read began; it may take this long to catch up, then the
+    # primary serves the read instead (docs/decisions/0020).
+    replica_max_wait: float = field(
+        default_factory=lambda: float(os.environ.get("USERS_REPLICA_MAX_WAIT_SECONDS", "0.05"))
     )
     pool_size: int = field(default_factory=lambda: int(os.environ.get("USERS_DB_POOL_SIZE", "10")))
     # Every client has a timeout, so a hung database turns into an error, never a hang:
@@ -85,10 +93,6 @@ class Settings:
     # Loopback by default; containers set 0.0.0.0 so a scraper on the network reaches it.
     relay_metrics_addr: str = field(default_factory=lambda: os.environ.get("USERS_RELAY_METRICS_ADDR", "127.0.0.1"))
     log_level: str = field(default_factory=lambda: os.environ.get("LOG_LEVEL", "INFO"))
-
-    def replica_for(self, index: int) -> str:
-        replica = self.replica_dsns[index].strip() if index < len(self.replica_dsns) else ""
-        return replica or self.shard_dsns[index]
 
 
 def load() -> Settings:

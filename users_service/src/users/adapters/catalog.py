@@ -4,6 +4,7 @@ each holds (the map), with the map's version. Read by every process, changed onl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import asyncpg
@@ -15,12 +16,15 @@ from users.domain.sharding import ShardMap
 class Layout(NamedTuple):
     map: ShardMap
     dsns: dict[int, str]  # database id -> SQLAlchemy URL
+    replicas: dict[int, str]  # database id -> its replica's URL, for those with one
 
 
-def initial(dsns: tuple[str, ...] | list[str]) -> Layout:
+def initial(dsns: Sequence[str], replicas: Sequence[str] = ()) -> Layout:
     """The layout of a data set whose catalog does not exist yet: USERS_SHARD_DSNS in
-    order, the logical shards in contiguous ranges over them (what migration 0005 writes)."""
-    return Layout(ShardMap.ranges(len(dsns)), dict(enumerate(dsns)))
+    order, the logical shards in contiguous ranges over them, and USERS_REPLICA_DSNS
+    (what migration 0005 writes)."""
+    found = {i: dsn.strip() for i, dsn in enumerate(replicas) if i < len(dsns) and dsn.strip()}
+    return Layout(ShardMap.ranges(len(dsns)), dict(enumerate(dsns)), found)
 
 
 async def version(conn: asyncpg.Connection) -> int | None:
@@ -37,8 +41,10 @@ async def read(conn: asyncpg.Connection) -> Layout | None:
         if current is None:
             return None
         owners = [row[0] for row in await conn.fetch("SELECT database_id FROM shard_map ORDER BY logical")]
-        dsns = {row[0]: row[1] for row in await conn.fetch("SELECT id, dsn FROM shard_databases ORDER BY id")}
-    return Layout(ShardMap(owners, current), dsns)
+        rows = await conn.fetch("SELECT id, dsn, replica_dsn FROM shard_databases ORDER BY id")
+    dsns = {row[0]: row[1] for row in rows}
+    replicas = {row[0]: row[2] for row in rows if row[2]}
+    return Layout(ShardMap(owners, current), dsns, replicas)
 
 
 async def read_dsn(dsn: str) -> Layout | None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
+from prometheus_client import Counter
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -19,6 +21,16 @@ from users.domain.sharding import ShardMap
 from users.settings import Settings
 
 log = logging.getLogger("users.db")
+
+# WAL positions as byte counts. A commit's record is inserted before the commit is
+# visible: a read that began after it sees it once the replica replayed this far.
+_WRITTEN = "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
+_REPLAYED = "SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn"
+FRESH_READS = Counter(
+    "users_fresh_reads_total",
+    "Internal reads that had to see every committed write, by the server that served them",
+    ["served_by"],
+)
 
 
 class ShardedDatabase:
@@ -40,24 +52,32 @@ class ShardedDatabase:
         self.readers: list[AsyncEngine] = []
         self.replicas: list[AsyncEngine] = []
         self._engines: set[AsyncEngine] = set()  # what to dispose: the views share their pools
-        self._add_databases(dict(enumerate(settings.shard_dsns)))
+        self.replica_dsns: dict[int, str] = {}
+        self._add_databases(catalog.initial(settings.shard_dsns, settings.replica_dsns))
         # Plain asyncpg pools, for the statements run hundreds of times a second (a
         # rebuild's reads, a tweet's publication): a checkout through SQLAlchemy's async
         # layer (greenlets, pool events) cost more CPU than the statement
         # (docs/decisions/0018). Made on first use, inside the running loop.
         self._raw_pools: dict[str, asyncio.Task[asyncpg.Pool]] = {}  # by DSN: a shard without replica has one
         self._refreshing: asyncio.Lock | None = None
+        self._replayed: dict[str, int] = {}  # replica DSN -> the highest WAL position seen replayed
 
-    def _add_databases(self, dsns: dict[int, str]) -> None:
-        """Engines for the databases not known yet (ids are dense: 0, 1, 2, ...)."""
-        for index in sorted(dsns):
+    def _add_databases(self, layout: catalog.Layout) -> None:
+        """Engines for the databases not known yet (ids are dense: 0, 1, 2, ...), and for
+        a replica that changed."""
+        for index in sorted(layout.dsns):
+            dsn, replica_dsn = layout.dsns[index], layout.replicas.get(index, layout.dsns[index])
             if index in self.dsns:
+                if self._replica_dsn(index) != replica_dsn:
+                    self.replica_dsns[index] = replica_dsn
+                    replica = self._engine(replica_dsn, self._settings)
+                    self._engines.add(replica)
+                    self.replicas[index] = _autocommit(replica)
                 continue
             if index != len(self.primaries):
                 raise ValueError(f"database ids must be dense; got {index} after {len(self.primaries) - 1}")
-            self.dsns[index] = dsn = dsns[index]
+            self.dsns[index], self.replica_dsns[index] = dsn, replica_dsn
             primary = self._engine(dsn, self._settings)
-            replica_dsn = self._replica_dsn(index)
             replica = primary if replica_dsn == dsn else self._engine(replica_dsn, self._settings)
             self._engines |= {primary, replica}
             self.primaries.append(primary)
@@ -65,7 +85,7 @@ class ShardedDatabase:
             self.replicas.append(_autocommit(replica))
 
     def _replica_dsn(self, index: int) -> str:
-        return self._settings.replica_for(index) if index < len(self._settings.shard_dsns) else self.dsns[index]
+        return self.replica_dsns.get(index, self.dsns[index])
 
     async def refresh(self) -> bool:
         """Follow the catalog: read the map again if its version changed. True when it
@@ -83,7 +103,7 @@ class ShardedDatabase:
                 layout = await catalog.read(conn)
             if layout is None:
                 return False
-            self._add_databases(layout.dsns)
+            self._add_databases(layout)
             self.map = layout.map
             log.info("following a new shard map", extra={"version": layout.map.version})
             return True
@@ -116,9 +136,6 @@ class ShardedDatabase:
     def reader_for_user(self, user_id: uuid.UUID) -> AsyncEngine:
         return self.readers[self.map.for_user(user_id)]
 
-    def replica_for_user(self, user_id: uuid.UUID) -> AsyncEngine:
-        return self.replicas[self.map.for_user(user_id)]
-
     def group_users(self, user_ids: Iterable[uuid.UUID]) -> dict[int, list[uuid.UUID]]:
         """User ids grouped by physical shard: one query per shard, never one per id."""
         groups: dict[int, list[uuid.UUID]] = defaultdict(list)
@@ -132,10 +149,42 @@ class ShardedDatabase:
             groups[self.map.for_tweet(tweet_id)].append(tweet_id)
         return groups
 
-    def raw_replica(self, index: int) -> AbstractAsyncContextManager[asyncpg.Connection]:
-        """A pooled asyncpg connection to shard `index`'s replica (its primary without
-        one); each statement on it runs by itself, outside a transaction."""
-        return self._raw(self._replica_dsn(index))
+    async def caught_up(self, index: int) -> bool:
+        """Whether shard `index`'s replica has replayed every write its primary had
+        committed when this was asked (waiting up to USERS_REPLICA_MAX_WAIT_SECONDS).
+        False without a replica: the primary serves."""
+        replica, primary = self._replica_dsn(index), self.dsns[index]
+        if replica == primary:
+            return False
+        async with self._raw(primary) as conn:
+            needed = int(await conn.fetchval(_WRITTEN))
+        deadline = time.monotonic() + self._settings.replica_max_wait
+        while self._replayed.get(replica, -1) < needed:
+            async with self._raw(replica) as conn:
+                replayed = await conn.fetchval(_REPLAYED)
+            if replayed is None:  # not in recovery: a primary itself, never behind
+                return True
+            self._replayed[replica] = max(self._replayed.get(replica, -1), int(replayed))
+            if self._replayed[replica] >= needed:
+                break
+            if time.monotonic() >= deadline:
+                FRESH_READS.labels("primary").inc()
+                return False
+            await asyncio.sleep(0.002)
+        FRESH_READS.labels("replica").inc()
+        return True
+
+    @asynccontextmanager
+    async def raw_fresh(self, index: int) -> AsyncIterator[asyncpg.Connection]:
+        """A connection that sees every write committed before the call: to the replica
+        if it has caught up (`caught_up`), else to the primary."""
+        dsn = self._replica_dsn(index) if await self.caught_up(index) else self.dsns[index]
+        async with self._raw(dsn) as conn:
+            yield conn
+
+    async def fresh(self, index: int) -> AsyncEngine:
+        """`raw_fresh` as an engine (autocommit reads): the replica's or the primary's."""
+        return self.replicas[index] if await self.caught_up(index) else self.readers[index]
 
     def raw_primary(self, index: int) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """The same on shard `index`'s primary, for writes of one statement each."""

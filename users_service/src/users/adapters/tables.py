@@ -105,6 +105,8 @@ shard_databases = sa.Table(
     metadata,
     sa.Column("id", sa.SmallInteger, primary_key=True),
     sa.Column("dsn", sa.Text, nullable=False, unique=True),
+    # Its streaming replica for the internal reads; NULL: the primary serves them.
+    sa.Column("replica_dsn", sa.Text, nullable=True),
     sa.Column("added_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 shard_map = sa.Table(

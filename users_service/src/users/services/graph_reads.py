@@ -2,6 +2,13 @@
 
 Each call makes one query per physical shard involved, run concurrently, never one
 query per id.
+
+Nearly every one of them must see the writes that came before it: the followers a
+tweet's fan-out walks include a follow committed before the tweet; a rebuild, a
+backfill and a hydration include every tweet already fanned out. So they read "fresh":
+on a replica only once it has replayed all its primary had committed when the read
+began, else on the primary (ShardedDatabase.caught_up, docs/decisions/0020). Only the
+counts of users (which side of the celebrity threshold) may lag.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from users.services.accounts import get_user
 async def followers_page(
     db: ShardedDatabase, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
 ) -> list[uuid.UUID]:
-    async with db.raw_replica(db.map.for_user(user_id)) as conn:
+    async with db.raw_fresh(db.map.for_user(user_id)) as conn:
         return await follows_repo.followers_page(conn, user_id, after, limit)
 
 
@@ -30,23 +37,28 @@ async def following(db: ShardedDatabase, user_id: uuid.UUID) -> tuple[User, list
     """The user and everyone they follow, each with counts (the timeline needs the
     followers counts to tell celebrities apart)."""
     user = await get_user(db, user_id)
-    async with db.replica_for_user(user_id).connect() as conn:
+    async with (await db.fresh(db.map.for_user(user_id))).connect() as conn:
         ids = await follows_repo.followees(conn, user_id)
     return user, await users_by_ids(db, ids)
 
 
-async def _per_shard(db: ShardedDatabase, groups: dict[int, list[uuid.UUID]], read: Callable) -> list[list]:
-    """`read(conn, ids)` on each shard's replica, concurrently: one query per shard."""
+async def _per_shard(
+    db: ShardedDatabase, groups: dict[int, list[uuid.UUID]], read: Callable, *, fresh: bool = True
+) -> list[list]:
+    """`read(conn, ids)` on each shard, concurrently: one query per shard; on its replica
+    if `fresh` is False or the replica caught up, else on its primary."""
 
     async def one_shard(index: int, ids: list[uuid.UUID]) -> list:
-        async with db.replicas[index].connect() as conn:
+        engine = await db.fresh(index) if fresh else db.replicas[index]
+        async with engine.connect() as conn:
             return await read(conn, ids)
 
     return await asyncio.gather(*(one_shard(i, ids) for i, ids in groups.items()))
 
 
 async def users_by_ids(db: ShardedDatabase, user_ids: list[uuid.UUID]) -> list[User]:
-    parts = await _per_shard(db, db.group_users(user_ids), users_repo.get_users)
+    # Lag-tolerant: the counts only tell celebrities apart, and a follow moves them by one.
+    parts = await _per_shard(db, db.group_users(user_ids), users_repo.get_users, fresh=False)
     return [user for part in parts for user in part]
 
 
@@ -85,17 +97,13 @@ async def home_source(db: ShardedDatabase, user_id: uuid.UUID, limit: int, thres
     and the rest, the newest `limit` ids of the caller and the rest, and the newest
     `items` of those whole. Two rounds (the caller's shard, then every shard at once,
     on one connection each), raw asyncpg throughout (docs/decisions/0018)."""
-    shard = db.map.for_user(user_id)
-    async with db.raw_replica(shard) as conn:
+    async with db.raw_fresh(db.map.for_user(user_id)) as conn:
         followees = await homes_repo.followees(conn, user_id)
-    if followees is None:  # a replica behind may not have a user just signed up
-        async with db.raw_primary(shard) as conn:
-            followees = await homes_repo.followees(conn, user_id)
     if followees is None:
         raise NotFound("user not found")
 
     async def one_shard(index: int, authors: list[uuid.UUID]) -> tuple[list[uuid.UUID], bytes, list[Tweet]]:
-        async with db.raw_replica(index) as conn:
+        async with db.raw_fresh(index) as conn:
             celebrities, run = await homes_repo.newest_ids(conn, authors, limit, threshold, user_id)
             # This shard's newest `items` whole: the newest `items` overall are among them.
             top = [uuid.UUID(bytes=run[i : i + 16]) for i in range(0, min(len(run), 16 * items), 16)]

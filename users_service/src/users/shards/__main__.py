@@ -2,7 +2,7 @@
 resume | rollback` (`make shards ARGS="..."`; docs/decisions/0003, README "How it scales").
 
     status                          the map's version, each database's logical shards and rows
-    add-database DSN [--create]     migrate a new database and register it (holding nothing yet)
+    add-database DSN [--create] [--replica DSN]   migrate a new database, register it (holding nothing yet)
     move LOGICAL... --to DB         move logical shards (numbers or ranges like 0-63) to database DB
     rebalance                       spread the logical shards evenly, moving the fewest
     resume | rollback               finish, or undo, a move that was interrupted
@@ -70,7 +70,8 @@ async def status(settings: settings_module.Settings) -> None:
             counts = {t.name: await conn.fetchval(f"SELECT count(*) FROM {t.name}") for t in rows.KEYED}
             counts["outbox"] = await conn.fetchval("SELECT count(*) FROM outbox")
             fenced = await conn.fetchval("SELECT count(*) FROM shard_fence")
-        print(f"database {db} {_safe(dsn)}")
+        replica = layout.replicas.get(db)
+        print(f"database {db} {_safe(dsn)}" + (f" (replica {_safe(replica)})" if replica else ""))
         print(f"  logical shards: {held.get(db, 0)} ({_ranges(layout.map.logicals_of(db))}); fence holds {fenced}")
         print("  rows: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
     async with connect(settings.shard_dsns[0]) as conn:
@@ -86,7 +87,7 @@ async def status(settings: settings_module.Settings) -> None:
         )
 
 
-async def add_database(settings: settings_module.Settings, dsn: str, create: bool) -> None:
+async def add_database(settings: settings_module.Settings, dsn: str, create: bool, replica: str | None) -> None:
     layout = await catalog.read_dsn(settings.shard_dsns[0])
     if layout is None:
         raise MoveError("no shard catalog: run the migrations first (python -m users.migrate)")
@@ -101,9 +102,13 @@ async def add_database(settings: settings_module.Settings, dsn: str, create: boo
                 say(f"created database {url.database}")
     new_id = max(layout.dsns) + 1
     say(f"migrating database {new_id} ({_safe(dsn)})")
-    await asyncio.to_thread(migrate_database, catalog.Layout(layout.map, {**layout.dsns, new_id: dsn}), new_id)
+    await asyncio.to_thread(
+        migrate_database, catalog.Layout(layout.map, {**layout.dsns, new_id: dsn}, layout.replicas), new_id
+    )
     async with connect(settings.shard_dsns[0]) as conn, conn.transaction():
-        await conn.execute("INSERT INTO shard_databases (id, dsn) VALUES ($1, $2)", new_id, dsn)
+        await conn.execute(
+            "INSERT INTO shard_databases (id, dsn, replica_dsn) VALUES ($1, $2, $3)", new_id, dsn, replica
+        )
         await conn.execute("UPDATE shard_map_version SET version = version + 1")
     say(f"database {new_id} registered; it holds no logical shard yet (next: rebalance, or move ... --to {new_id})")
 
@@ -114,7 +119,7 @@ async def run(args: argparse.Namespace) -> None:
         await status(settings)
         return
     if args.command == "add-database":
-        await add_database(settings, args.dsn, args.create)
+        await add_database(settings, args.dsn, args.create, args.replica)
         return
     async with Mover.open(settings.shard_dsns[0], settings.shard_move_grace_seconds, say) as mover:
         if args.command == "move":
@@ -140,6 +145,7 @@ def main() -> None:
     add = commands.add_parser("add-database", help="migrate a new database and register it")
     add.add_argument("dsn", help="postgresql+asyncpg://user@host:port/name")
     add.add_argument("--create", action="store_true", help="CREATE DATABASE first if it does not exist")
+    add.add_argument("--replica", help="its streaming replica's URL, for the internal reads (default: none)")
     move = commands.add_parser("move", help="move logical shards to a database")
     move.add_argument("logicals", nargs="+", help="logical shards: 7, 0-63, 5,9,12-15")
     move.add_argument("--to", type=int, required=True, help="the target database id")

@@ -46,7 +46,10 @@ def upgrade() -> None:
     for table in _CATALOG:
         table.create(bind)
     layout = attributes["layout"]
-    op.bulk_insert(shard_databases, [{"id": db, "dsn": dsn} for db, dsn in sorted(layout.dsns.items())])
+    op.bulk_insert(
+        shard_databases,
+        [{"id": db, "dsn": dsn, "replica_dsn": layout.replicas.get(db)} for db, dsn in sorted(layout.dsns.items())],
+    )
     op.bulk_insert(shard_map, [{"logical": logical, "database_id": db} for logical, db in enumerate(layout.map.owners)])
     bind.execute(sa.insert(shard_map_version).values(one=True, version=1))
 
