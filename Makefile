@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop status lint test test-unit test-integration test-e2e test-faults images venv logs events replay bench capacity
+.PHONY: run stop status lint test test-unit test-integration test-e2e test-faults images venv logs events replay shards bench capacity
 
 run: ## start everything locally (installs what is missing), then print the seed curls
 	@bash deploy/local/stack.sh up
@@ -53,6 +53,9 @@ events: venv ## topics with offsets and lag; with TOPIC=tweets.v1, tail that top
 replay: venv ## apply the dead-letter topic again: make replay [FROM=offset] [TO=offset] [KEY=user-id] [DRY_RUN=1]
 	@source deploy/local/env.sh && $(PY) -m timeline.tools.replay $(if $(FROM),--from-offset $(FROM)) \
 		$(if $(TO),--to-offset $(TO)) $(if $(KEY),--key $(KEY)) $(if $(DRY_RUN),--dry-run)
+
+shards: venv ## grow the PostgreSQL fleet of the local stack: make shards ARGS="status|add-database DSN|move 0-63 --to 2|rebalance|resume|rollback"
+	@source deploy/local/env.sh && $(PY) -m users.shards $(or $(ARGS),status)
 
 bench: venv ## measure the running stack (`make run` first; its data is replaced): make bench SCALE=100000
 	@bash bench/run.sh

@@ -58,7 +58,8 @@ CUSTOM_KINDS = {
     ("postgresql.cnpg.io/v1", "Cluster"),
     ("keda.sh/v1alpha1", "ScaledObject"),
 }
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
+# CronJob: users-shards, suspended, run by hand (deploy/k8s/base/shards.yaml).
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "CronJob")
 
 
 # ---------------------------------------------------------------------------------
@@ -96,8 +97,13 @@ def _named(docs: list[dict], kind: str, name: str) -> dict | None:
     return next((d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name), None)
 
 
+def _pod_template(doc: dict) -> dict:
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    return spec["template"]
+
+
 def _pod_spec(doc: dict) -> dict:
-    return doc["spec"]["template"]["spec"]
+    return _pod_template(doc)["spec"]
 
 
 def _containers(doc: dict) -> list[dict]:
@@ -163,7 +169,7 @@ def _selects(selector: dict, labels: dict) -> bool:
 
 
 def _pod_labels(doc: dict) -> dict:
-    return doc["spec"]["template"]["metadata"].get("labels", {})
+    return _pod_template(doc)["metadata"].get("labels", {})
 
 
 # ---------------------------------------------------------------------------------
@@ -554,7 +560,7 @@ def test_every_deployment_has_probes_resources_and_runs_as_non_root(
             for kind in ("requests", "limits"):
                 if not {"cpu", "memory"} <= set(resources.get(kind, {})):
                     errors.append(f"{cname}: resources.{kind} needs cpu and memory")
-            if doc["kind"] != "Job" and container in pod["containers"]:
+            if doc["kind"] not in ("Job", "CronJob") and container in pod["containers"]:
                 for probe in ("livenessProbe", "readinessProbe"):
                     if probe not in container:
                         errors.append(f"{cname}: no {probe}")
@@ -638,7 +644,16 @@ def _pod_groups(docs: list[dict]) -> dict[str, dict]:
 
 # Who may open a connection to whom (the application's processes, by workload name; the
 # stores by resource name). Everything else between them must be refused.
-APP = ("gateway", "users-api", "timeline-api", "relay", "worker", "users-migrate", "users-create-topics")
+APP = (
+    "gateway",
+    "users-api",
+    "timeline-api",
+    "relay",
+    "worker",
+    "users-migrate",
+    "users-create-topics",
+    "users-shards",
+)
 SHARDS = ("users-shard-0", "users-shard-1")
 ALLOWED = {
     ("gateway", "users-api", 8001),
@@ -646,7 +661,7 @@ ALLOWED = {
     ("timeline-api", "users-api", 8001),
     ("users-api", "timeline-api", 8002),  # an author's own home, as a tweet is answered
     ("worker", "users-api", 8001),
-    *((source, shard, 5432) for source in ("users-api", "relay", "users-migrate") for shard in SHARDS),
+    *((source, shard, 5432) for source in ("users-api", "relay", "users-migrate", "users-shards") for shard in SHARDS),
     *((source, "events", 9092) for source in ("relay", "worker", "users-create-topics")),
     ("timeline-api", "redis-cluster", 6379),
     ("worker", "redis-cluster", 6379),
@@ -807,7 +822,7 @@ def test_connection_settings_point_at_rendered_services(rendered: dict[str, list
         assert host in services, f"{variant}: no Service {host}"
         assert port in {p["port"] for p in services[host]["spec"]["ports"]}, f"{host}:{port}"
 
-    for deploy in _of(docs, "Deployment") + _of(docs, "Job"):
+    for deploy in _of(docs, "Deployment") + _of(docs, "Job") + _of(docs, "CronJob"):
         for container in _containers(deploy):
             env = _env(docs, container)
             if "KAFKA_BOOTSTRAP_SERVERS" in env:
@@ -873,7 +888,7 @@ def test_the_code_reads_what_this_test_expects() -> None:
 
 def test_every_setting_is_one_the_code_reads(rendered: dict[str, list[dict]]) -> None:
     docs = rendered["local"]
-    for deploy in _of(docs, "Deployment") + _of(docs, "Job"):
+    for deploy in _of(docs, "Deployment") + _of(docs, "Job") + _of(docs, "CronJob"):
         for container in _containers(deploy):
             image = container["image"]
             if image.startswith(USERS_IMAGE):
@@ -916,17 +931,53 @@ def test_processes_run_the_commands_of_the_local_stack(rendered: dict[str, list[
     docs = rendered["base"]
     commands = {
         d["metadata"]["name"]: _pod_spec(d)["containers"][0].get("command")
-        for d in _of(docs, "Deployment") + _of(docs, "Job")
+        for d in _of(docs, "Deployment") + _of(docs, "Job") + _of(docs, "CronJob")
     }
     assert commands["users-api"][:3] == ["uvicorn", "users.api.app:create_app", "--factory"]
     assert commands["timeline-api"][:3] == ["uvicorn", "timeline.api.app:create_app", "--factory"]
     assert commands["relay"] == ["python", "-m", "users.relay"]
     assert commands["worker"] == ["python", "-m", "timeline.worker"]
     assert commands["users-migrate"] == ["python", "-m", "users.migrate"]
+    assert commands["users-shards"] == ["python", "-m", "users.shards"]
     assert commands["users-create-topics"] == ["python", "-m", "users.create_topics"]
     for name, port in (("users-api", "8001"), ("timeline-api", "8002")):
         cmd = commands[name]
         assert cmd[cmd.index("--port") + 1] == port and cmd[cmd.index("--host") + 1] == "0.0.0.0"
+
+
+@pytest.mark.parametrize("variant", ["base", *FULL])
+def test_the_shards_command_is_a_suspended_cronjob_run_by_hand(rendered: dict[str, list[dict]], variant: str) -> None:
+    """`python -m users.shards` (grow the PostgreSQL fleet) is there to be run by hand
+    (`kubectl create job --from=cronjob/users-shards`, docs/kubernetes.md), never by an
+    apply; it runs like the migrations (image, settings, security), and a failed move is
+    never retried by Kubernetes: `resume` is the retry."""
+    docs = rendered[variant]
+    cron = _named(docs, "CronJob", "users-shards")
+    assert cron is not None, f"{variant}: no CronJob users-shards"
+    assert cron["spec"]["suspend"] is True, "an apply must never start a move"
+    job_spec = cron["spec"]["jobTemplate"]["spec"]
+    assert job_spec["backoffLimit"] == 0
+    assert "activeDeadlineSeconds" not in job_spec, "a deadline would kill a move half-way"
+    pod = _pod_spec(cron)
+    assert pod["restartPolicy"] == "Never"
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "users.shards"]
+    assert container["args"] == ["status"], "the default run only reads"
+    migrate = _named(docs, "Job", "users-migrate")
+    (migrate_container,) = _pod_spec(migrate)["containers"]
+    assert container["image"].rpartition(":")[0] == USERS_IMAGE
+    assert container["image"] == migrate_container["image"]
+    assert container["envFrom"] == migrate_container["envFrom"]
+    assert container["securityContext"] == migrate_container["securityContext"]
+    assert pod["securityContext"] == _pod_spec(migrate)["securityContext"]
+    assert pod["automountServiceAccountToken"] is False
+    # Its pods are the command's: the network policies know them by this label.
+    assert _pod_labels(cron)["app.kubernetes.io/name"] == "users-shards"
+    assert cron["spec"]["jobTemplate"]["metadata"]["labels"] == _pod_labels(cron)
+    # Nothing that runs on apply runs it.
+    for job in _of(docs, "Job"):
+        assert not any("users.shards" in " ".join(c.get("command", [])) for c in _containers(job))
+    assert "--from=cronjob/users-shards" in (ROOT / "docs" / "kubernetes.md").read_text()
 
 
 @pytest.mark.parametrize("variant", FULL)
@@ -1012,7 +1063,7 @@ def test_database_connection_budget(rendered: dict[str, list[dict]]) -> None:
         pool = int(
             _env(docs, _pod_spec(_named(docs, "Deployment", "users-api"))["containers"][0])["USERS_DB_POOL_SIZE"]
         )
-        # +1 migrate, listeners, slack
+        # +1 migrate, listeners, slack (the shards command's few single connections)
         needed = most("users-api") * 3 * pool + (most("relay") + 1) * 2 * pool + most("relay") + 10
         for cluster in _of(docs, "Cluster"):
             allowed = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
