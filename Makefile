@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop status lint test test-unit test-integration test-e2e test-faults images venv logs events replay shards bench capacity
+.PHONY: run stop status lint test test-unit test-integration test-e2e test-faults images venv logs events replay shards bench bench-fleet capacity
 
 run: ## start everything locally (installs what is missing), then print the seed curls
 	@bash deploy/local/stack.sh up
@@ -59,6 +59,9 @@ shards: venv ## grow the PostgreSQL fleet of the local stack: make shards ARGS="
 
 bench: venv ## measure the running stack (`make run` first; its data is replaced): make bench SCALE=100000
 	@bash bench/run.sh
+
+bench-fleet: venv ## add a database and rebalance onto it under a write load (`make run` first); figures in docs/fleet.md
+	@bash bench/run.sh bench.fleet
 
 capacity: venv ## the fleet for 245M daily users from docs/benchmarks.json (flags: .venv/bin/python -m bench.capacity --help)
 	@.venv/bin/python -m bench.capacity

@@ -19,4 +19,5 @@ bench_limits() {
 restore() { bench_limits "$GATEWAY_ADDRESS_RATE_LIMIT" "$GATEWAY_ADDRESS_RATE_BURST" "$GATEWAY_CONNECTIONS_PER_ADDRESS"; }
 trap restore EXIT
 bench_limits 1000000r/s 1000000 60000  # nginx takes at most 65535
-"$ROOT/.venv/bin/python" -m bench
+# `bench/run.sh bench.fleet` runs that module instead (make bench-fleet).
+"$ROOT/.venv/bin/python" -m "${1:-bench}"

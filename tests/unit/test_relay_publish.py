@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from aiokafka.errors import OutOfOrderSequenceNumber
+
 from users.adapters.outbox_repo import OutboxRow
-from users.relay.outbox_relay import OutboxRelay
+from users.relay.outbox_relay import PRODUCER_BROKEN, OutboxRelay
 
 
 class FakeProducer:
@@ -52,3 +54,34 @@ async def test_a_send_refused_when_queued_stops_the_batch_there() -> None:
     acked, error = await OutboxRelay(None, producer, 500, 1.0).publish(_rows(4))
     assert acked == 2 and isinstance(error, TimeoutError)
     assert producer.queued == [b"0", b"1"]  # nothing after the refused row went out
+
+
+class StartStopProducer(FakeProducer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = self.stopped = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+async def test_a_producer_whose_idempotence_broke_is_replaced_once() -> None:
+    # After every broker was killed at once, Kafka may refuse the producer's next
+    # sequence number for good (OutOfOrderSequenceNumber): it never sends again. Two
+    # shards' passes notice together; one new producer takes its place, the old stops.
+    broken, made = StartStopProducer(), []
+
+    def new_producer() -> StartStopProducer:
+        made.append(StartStopProducer())
+        return made[-1]
+
+    relay = OutboxRelay(None, broken, 500, 1.0, new_producer=new_producer)
+    error = OutOfOrderSequenceNumber()
+    assert isinstance(error, PRODUCER_BROKEN)
+    await asyncio.gather(relay.renew_producer(broken, error), relay.renew_producer(broken, error))
+    assert len(made) == 1 and relay.producer is made[0] and made[0].started and broken.stopped
+    acked, failure = await relay.publish(_rows(2))  # and the new one sends
+    assert (acked, failure) == (2, None)

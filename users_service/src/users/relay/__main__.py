@@ -7,6 +7,7 @@ import logging
 import signal
 
 import uvloop
+from aiokafka import AIOKafkaProducer
 from prometheus_client import start_http_server
 
 from users import logs
@@ -29,7 +30,11 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     db = ShardedDatabase(settings)
-    producer = make_producer(settings.kafka_bootstrap, settings.kafka_request_timeout_ms)
+
+    def new_producer() -> AIOKafkaProducer:
+        return make_producer(settings.kafka_bootstrap, settings.kafka_request_timeout_ms)
+
+    producer = new_producer()
     while not stop.is_set():  # Kafka not up yet: wait for it, as for any store
         try:
             await producer.start()
@@ -47,6 +52,7 @@ async def main() -> None:
         # the outbox, before the follow's event is published (services/follow_edges.py).
         before_publish=lambda rows: follow_edges.apply(db, rows),
         linger_seconds=settings.relay_linger_seconds,
+        new_producer=new_producer,
     )
     # The shard map is data: a move to a new database reaches this relay without a restart.
     watching = asyncio.ensure_future(db.watch(settings.shard_map_refresh_seconds))
@@ -57,7 +63,7 @@ async def main() -> None:
     finally:
         watching.cancel()
         await relay.close()
-        await producer.stop()
+        await relay.producer.stop()
         await db.dispose()
         log.info("relay stopped")
 

@@ -9,6 +9,12 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 from prometheus_client import Counter, Gauge, Histogram
 
 from users.adapters import catalog, outbox_repo
@@ -28,6 +34,10 @@ PUBLISH_DELAY = Histogram(
 )
 
 
+# Errors after which a producer never sends again (aiokafka's sender routine ends, or the
+# broker no longer knows its id): only a new producer gets on.
+PRODUCER_BROKEN = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
+
 BatchStep = Callable[[list[outbox_repo.OutboxRow]], Awaitable[None]]
 
 
@@ -41,11 +51,15 @@ class OutboxRelay:
         connect_timeout: float = 5.0,
         before_publish: BatchStep | None = None,
         linger_seconds: float = 0.0,
+        new_producer: Callable[[], AIOKafkaProducer] | None = None,
     ) -> None:
         """`before_publish`: what must be done with a batch before its events go out (the
         follow graph's second half); it runs again if the relay dies before the rows are
         deleted, so it must be idempotent."""
         self.db, self.producer, self.before_publish = db, producer, before_publish
+        # A producer whose idempotence state broke (below) is replaced by a new one.
+        self.new_producer = new_producer
+        self._renewing = asyncio.Lock()
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
         # After a NOTIFY, wait this long before taking the batch: under load the rows of
         # several commits go out in one pass (a transaction, a lock, a select, a delete
@@ -68,7 +82,8 @@ class OutboxRelay:
                 return 0
             if self.before_publish is not None:
                 await self.before_publish(rows)
-            acked, error = await self.publish(rows)
+            producer = self.producer
+            acked, error = await self.publish(rows, producer)
             if acked:
                 await outbox_repo.delete(conn, [row.id for row in rows[:acked]])
             acked_at = time.time()
@@ -79,6 +94,8 @@ class OutboxRelay:
                     "kafka refused part of a batch; the rest stays for the next pass",
                     extra={"shard": shard, "kept": len(rows) - acked, "error": repr(error)},
                 )
+                if isinstance(error, PRODUCER_BROKEN):
+                    await self.renew_producer(producer, error)
             # What is still owed. A short batch took every row its snapshot could see, so
             # only refused rows remain: the table is counted (a query) only after a full one.
             full = len(rows) >= self.batch_size
@@ -87,17 +104,40 @@ class OutboxRelay:
         BATCH_SECONDS.labels(shard).observe(time.perf_counter() - started)
         return acked if error is None else 0  # a refused row: no "full batch" hurry
 
-    async def publish(self, rows: list[outbox_repo.OutboxRow]) -> tuple[int, BaseException | None]:
+    async def renew_producer(self, broken: AIOKafkaProducer, error: BaseException) -> None:
+        """Replace a producer that can never send again. Its idempotence state broke:
+        the brokers lost the tail of a partition it had written (every replica killed
+        at once, before a flush) and now refuse its next sequence number for good
+        (aiokafka's sender stops on OutOfOrderSequenceNumber). A new producer gets a new
+        producer id; the rows it could not send are still in the outbox."""
+        if self.new_producer is None:
+            return
+        async with self._renewing:
+            if self.producer is not broken:
+                return  # another shard's pass renewed it already
+            fresh = self.new_producer()
+            await fresh.start()
+            self.producer = fresh
+        log.warning("kafka producer replaced after a fatal error", extra={"error": repr(error)})
+        try:
+            await asyncio.wait_for(broken.stop(), 10)
+        except Exception as exc:  # noqa: BLE001 - it is broken: let it go
+            log.info("the broken producer did not stop cleanly", extra={"error": repr(exc)})
+
+    async def publish(
+        self, rows: list[outbox_repo.OutboxRow], producer: AIOKafkaProducer | None = None
+    ) -> tuple[int, BaseException | None]:
         """Send `rows` in their order: how many from the first on Kafka acknowledged,
         and the first failure. Only that prefix leaves the outbox: a row after a
         failed one stays (even if it went out) and goes again after it on the next
         pass, so a user's later event never becomes the last word before an earlier
         one (a delete overtaking its tweet)."""
+        producer = producer or self.producer
         sends: list[asyncio.Future] = []
         error: BaseException | None = None
         for row in rows:
             try:
-                sends.append(await self.producer.send(row.topic, row.payload, key=row.key.encode()))
+                sends.append(await producer.send(row.topic, row.payload, key=row.key.encode()))
             except Exception as exc:  # noqa: BLE001 - e.g. no metadata: the broker is down
                 error = exc
                 break
