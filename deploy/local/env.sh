@@ -85,26 +85,19 @@ unset _kafka_rf _kafka_isr
 : "${LOCAL_STACK:=true}"; export LOCAL_STACK
 
 # --- Connection strings read by the Python services --------------------------
-if [ -z "${USERS_SHARD_DSNS:-}" ]; then
-  # Comma-separated, in PG_SHARD_DBS order (shard index = position).
-  USERS_SHARD_DSNS="$(
-    sep=""
-    for db in $PG_SHARD_DBS; do
-      printf '%spostgresql+asyncpg://%s@127.0.0.1:%s/%s' "$sep" "$PG_USER" "$PG_PORT" "$db"
-      sep=","
-    done
-  )"
-fi
+_pg_dsns() {  # _pg_dsns PORT: PG_SHARD_DBS on the server at PORT, comma-separated, in order
+  local sep="" db
+  for db in $PG_SHARD_DBS; do
+    printf '%spostgresql+asyncpg://%s@127.0.0.1:%s/%s' "$sep" "$PG_USER" "$1" "$db"
+    sep=","
+  done
+}
+# Database id = position; the first (database 0) holds the shard catalog.
+[ -n "${USERS_SHARD_DSNS:-}" ] || USERS_SHARD_DSNS="$(_pg_dsns "$PG_PORT")"
 export USERS_SHARD_DSNS
+# The same databases on the replica server, in the same order.
 if [ -z "${USERS_REPLICA_DSNS:-}" ] && [ "$PG_REPLICA_PORT" != 0 ]; then
-  # The same databases on the replica server, in the same order.
-  USERS_REPLICA_DSNS="$(
-    sep=""
-    for db in $PG_SHARD_DBS; do
-      printf '%spostgresql+asyncpg://%s@127.0.0.1:%s/%s' "$sep" "$PG_USER" "$PG_REPLICA_PORT" "$db"
-      sep=","
-    done
-  )"
+  USERS_REPLICA_DSNS="$(_pg_dsns "$PG_REPLICA_PORT")"
 fi
 export USERS_REPLICA_DSNS
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
