@@ -250,6 +250,11 @@ async def _placed(written: Written) -> catalog.Layout:
         conn = await asyncpg.connect(catalog.plain_dsn(dsn))
         try:
             rows[db] = {
+                "fence": {r[0] for r in await conn.fetch("SELECT logical FROM shard_fence")},
+                "logging": await conn.fetchval(
+                    "SELECT (SELECT count(*) FROM pg_trigger WHERE tgname = 'shard_move_log' AND tgenabled <> 'D')"
+                    " + (SELECT count(*) FROM shard_changes)"
+                ),
                 "users": {r[0] for r in await conn.fetch("SELECT user_id FROM users WHERE user_id = ANY($1)", users)},
                 "claims": {
                     r[0]
@@ -278,6 +283,8 @@ async def _placed(written: Written) -> catalog.Layout:
             await conn.close()
     for db in found.dsns:
         where = rows[db]
+        assert where["fence"] == set(found.map.logicals_of(db)), f"database {db}'s fence is not what the map says"
+        assert where["logging"] == 0, f"database {db} still logs changes for a move (or holds its log)"
         assert where["users"] == {u for u in users if found.map.for_user(u) == db}, f"users misplaced on {db}"
         assert where["claims"] == {n for n in names if found.map.for_username(n) == db}, f"claims misplaced on {db}"
         want_tweets = {

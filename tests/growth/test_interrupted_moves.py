@@ -48,7 +48,13 @@ async def test_a_move_killed_at_a_step_loses_nothing(step: str, then: str) -> No
         assert crashed.returncode == CRASHED, crashed.stdout + crashed.stderr
         status = await asyncio.to_thread(shards_cli, "status")
         assert status.returncode == 0 and ("copying" in status.stdout or "flipped" in status.stdout)
-        if step != "source-released":  # there, the moving shards' writes wait for the resume
+        if step == "source-released":  # nobody holds the shards by the map: their writes are refused
+            refused = await http.post(
+                "/api/v1/tweet", headers={"X-User-ID": str(on_source[0])}, json={"text": "while nobody holds it"}
+            )
+            assert refused.status_code == 503 and "moving" in refused.json()["detail"], refused.text
+            assert refused.headers["Retry-After"] == "1"
+        else:
             more = written.tweet_count() + 3
             await eventually(lambda: written.at_least(more), timeout=30, what="writes after the crash")
         finished = await asyncio.to_thread(shards_cli, then)
@@ -60,7 +66,7 @@ async def test_a_move_killed_at_a_step_loses_nothing(step: str, then: str) -> No
         holder = target if then == "resume" else source
         assert {after.map.physical(logical) for logical in moving} == {holder}
         await check_written(http, written, ring)
-        if step == "source-released":  # L's writes are refused until the flip: retried, never lost
+        if step == "source-released":  # their writes are refused until the flip: retried, never lost
             assert all(" 503 " in error and "moving" in error for error in written.server_errors), written.server_errors
         else:
             assert written.server_errors == []

@@ -9,6 +9,7 @@ import asyncio
 import os
 import uuid
 
+import asyncpg
 import httpx
 import pytest
 from redis.asyncio import Redis
@@ -17,6 +18,7 @@ from tests.e2e.timeline_client import Client
 from tests.faults.harness import MAX_ITEMS, REDIS_URL, metric
 from tests.support import GATEWAY, USERS_API, eventually, stack
 from timeline.adapters.store.redis_store import RedisTimelineStore
+from users.adapters import catalog
 
 pytestmark = pytest.mark.skipif(os.environ.get("PG_REPLICA_PORT", "0") == "0", reason="no replica in this stack")
 
@@ -25,19 +27,34 @@ def _served_by(server: str) -> float:
     return metric([f"{USERS_API}/metrics"], f'users_fresh_reads_total{{served_by="{server}"}}')
 
 
-async def _follow_then_tweet(http: httpx.AsyncClient) -> tuple[str, str]:
+async def _follow_then_tweet(http: httpx.AsyncClient, replica_lags: bool) -> tuple[str, str, float]:
     """A follower whose home lives in Redis follows an author, who then tweets: the
-    follower and the tweet's id."""
+    follower, the tweet's id, and the reads the primary had served just before it."""
     client = Client(http)
     author, follower = await client.user(), await client.user()
     await client.ids(follower)  # the home is in Redis from now on: no rebuild hides a miss
+    first = await client.tweet(author, "before the follow")
     await client.follow(follower, author)
+    # The follow's backfill brought the first tweet: the follow event is consumed, and
+    # only the fan-out of the next tweet can bring that one.
+    await eventually(lambda: _in_home(follower, first), timeout=15, what="the follow's backfill")
+    if replica_lags:  # the primary has "who follows the author"; the replica does not yet
+        assert await _followers_on("primary", author) == 1
+        assert await _followers_on("replica", author) == 0, "the replica does not lag"
+    primary_before = await asyncio.to_thread(_served_by, "primary")
+    return follower, await client.tweet(author, "after the follow"), primary_before
 
-    async def counted() -> bool:  # the relay wrote "who follows the author" on the primary
-        return (await http.get(f"/api/v1/users/{author}")).json()["followers_count"] == 1
 
-    await eventually(counted, timeout=15, what="the follow's second half")
-    return follower, await client.tweet(author, "after the follow")
+async def _followers_on(server: str, author: str) -> int:
+    """How many follow `author`, as the primary or the replica of its database has it."""
+    layout = await catalog.read_dsn(os.environ["USERS_SHARD_DSNS"].split(",")[0])
+    assert layout is not None
+    db = layout.map.for_user(uuid.UUID(author))
+    conn = await asyncpg.connect(catalog.plain_dsn(layout.dsns[db] if server == "primary" else layout.replicas[db]))
+    try:
+        return await conn.fetchval("SELECT count(*) FROM followers WHERE followee_id = $1", uuid.UUID(author))
+    finally:
+        await conn.close()
 
 
 async def _in_home(follower: str, tweet_id: str) -> bool:
@@ -53,8 +70,7 @@ async def test_a_lagging_replica_never_hides_a_follow_from_the_fan_out() -> None
     await asyncio.to_thread(stack, "replica-delay", "5s")
     try:
         async with httpx.AsyncClient(base_url=GATEWAY, timeout=10.0) as http:
-            primary_before = await asyncio.to_thread(_served_by, "primary")
-            follower, tweet_id = await _follow_then_tweet(http)
+            follower, tweet_id, primary_before = await _follow_then_tweet(http, replica_lags=True)
             # Well before the replica applies the follow (5 s): read from it, the walk
             # would find no follower, and the tweet would never reach this home.
             await eventually(lambda: _in_home(follower, tweet_id), timeout=3, what="the tweet in the follower's home")
@@ -66,6 +82,6 @@ async def test_a_lagging_replica_never_hides_a_follow_from_the_fan_out() -> None
 async def test_a_replica_that_keeps_up_serves_the_reads() -> None:
     async with httpx.AsyncClient(base_url=GATEWAY, timeout=10.0) as http:
         replica_before = await asyncio.to_thread(_served_by, "replica")
-        follower, tweet_id = await _follow_then_tweet(http)
+        follower, tweet_id, _ = await _follow_then_tweet(http, replica_lags=False)
         await eventually(lambda: _in_home(follower, tweet_id), timeout=10, what="the tweet in the follower's home")
     assert await asyncio.to_thread(_served_by, "replica") > replica_before

@@ -8,24 +8,44 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any, NamedTuple
 
 import asyncpg
+import sqlalchemy as sa
 from prometheus_client import Counter
 from sqlalchemy import event, exc
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from users.adapters import catalog
+from users.domain.errors import ShardMoved
 from users.domain.sharding import ShardMap
 from users.settings import Settings
 
 log = logging.getLogger("users.db")
 
-# WAL positions as byte counts. A commit's record is inserted before the commit is
-# visible: a read that began after it sees it once the replica replayed this far.
-_WRITTEN = "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
+# WAL positions as byte counts (docs/decisions/0020).
+_HELD = "SELECT count(*) FROM shard_fence WHERE logical = ANY($1::smallint[])"
+_FLUSHED_AND_HELD = f"SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn, ({_HELD})"
 _REPLAYED = "SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn"
+
+
+class _Probe(NamedTuple):
+    """The two questions a fresh read asks of the connection it will read on."""
+
+    replayed: Callable[[Any], Awaitable[Any]]
+    held: Callable[[Any, list[int]], Awaitable[Any]]
+
+
+_RAW = _Probe(lambda conn: conn.fetchval(_REPLAYED), lambda conn, logicals: conn.fetchval(_HELD, logicals))
+_ENGINE = _Probe(
+    lambda conn: conn.scalar(sa.text(_REPLAYED)),
+    lambda conn, logicals: conn.scalar(
+        sa.text("SELECT count(*) FROM shard_fence WHERE logical = ANY(CAST(:logicals AS smallint[]))"),
+        {"logicals": logicals},
+    ),
+)
 FRESH_READS = Counter(
     "users_fresh_reads_total",
     "Internal reads that had to see every committed write, by the server that served them",
@@ -60,13 +80,20 @@ class ShardedDatabase:
         # (docs/decisions/0018). Made on first use, inside the running loop.
         self._raw_pools: dict[str, asyncio.Task[asyncpg.Pool]] = {}  # by DSN: a shard without replica has one
         self._refreshing: asyncio.Lock | None = None
-        self._replayed: dict[str, int] = {}  # replica DSN -> the highest WAL position seen replayed
 
     def _add_databases(self, layout: catalog.Layout) -> None:
         """Engines for the databases not known yet (ids are dense: 0, 1, 2, ...), and for
         a replica that changed."""
         for index in sorted(layout.dsns):
             dsn, replica_dsn = layout.dsns[index], layout.replicas.get(index, layout.dsns[index])
+            if index in self.dsns and self.dsns[index] != dsn:
+                # The catalog names this database otherwise (USERS_SHARD_DSNS, which
+                # seeded the map, lists them in another order, or it was moved): follow
+                # the catalog, or every write there would be refused by its fence.
+                self.dsns[index] = dsn
+                primary = self._engine(dsn, self._settings)
+                self._engines.add(primary)
+                self.primaries[index], self.readers[index] = primary, _autocommit(primary)
             if index in self.dsns:
                 if self._replica_dsn(index) != replica_dsn:
                     self.replica_dsns[index] = replica_dsn
@@ -149,42 +176,64 @@ class ShardedDatabase:
             groups[self.map.for_tweet(tweet_id)].append(tweet_id)
         return groups
 
-    async def caught_up(self, index: int) -> bool:
-        """Whether shard `index`'s replica has replayed every write its primary had
-        committed when this was asked (waiting up to USERS_REPLICA_MAX_WAIT_SECONDS).
-        False without a replica: the primary serves."""
-        replica, primary = self._replica_dsn(index), self.dsns[index]
-        if replica == primary:
-            return False
-        async with self._raw(primary) as conn:
-            needed = int(await conn.fetchval(_WRITTEN))
-        deadline = time.monotonic() + self._settings.replica_max_wait
-        while self._replayed.get(replica, -1) < needed:
-            async with self._raw(replica) as conn:
-                replayed = await conn.fetchval(_REPLAYED)
-            if replayed is None:  # not in recovery: a primary itself, never behind
-                return True
-            self._replayed[replica] = max(self._replayed.get(replica, -1), int(replayed))
-            if self._replayed[replica] >= needed:
-                break
-            if time.monotonic() >= deadline:
-                FRESH_READS.labels("primary").inc()
-                return False
-            await asyncio.sleep(0.002)
-        FRESH_READS.labels("replica").inc()
-        return True
+    def raw_fresh(self, index: int, logicals: Collection[int] = ()) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """A pooled asyncpg connection to database `index` that sees every write
+        committed before the call, to rows of `logicals` (which the database must still
+        hold: ShardMoved if a move took one): its replica once that has replayed as far
+        (waiting up to USERS_REPLICA_MAX_WAIT_SECONDS), else its primary."""
+        return self._fresh(
+            index, logicals, lambda: self._raw(self._replica_dsn(index)), lambda: self._raw(self.dsns[index]), _RAW
+        )
+
+    def fresh(self, index: int, logicals: Collection[int] = ()) -> AbstractAsyncContextManager[AsyncConnection]:
+        """`raw_fresh` as a SQLAlchemy connection (autocommit reads)."""
+        return self._fresh(index, logicals, self.replicas[index].connect, self.readers[index].connect, _ENGINE)
 
     @asynccontextmanager
-    async def raw_fresh(self, index: int) -> AsyncIterator[asyncpg.Connection]:
-        """A connection that sees every write committed before the call: to the replica
-        if it has caught up (`caught_up`), else to the primary."""
-        dsn = self._replica_dsn(index) if await self.caught_up(index) else self.dsns[index]
-        async with self._raw(dsn) as conn:
+    async def _fresh(
+        self, index: int, logicals: Collection[int], replica: Callable, primary: Callable, probe: _Probe
+    ) -> AsyncIterator[Any]:
+        wanted = sorted(set(logicals))
+        if self._replica_dsn(index) != self.dsns[index]:
+            # The primary's flushed WAL position and its fence, in one statement: the
+            # fence as of a moment no later than that position. A commit is flushed
+            # before it is visible (synchronous_commit), so a replica that replayed
+            # this far holds every write committed before the read began.
+            async with self._raw(self.dsns[index]) as conn:
+                needed, held = await conn.fetchrow(_FLUSHED_AND_HELD, wanted)
+            if held != len(wanted):
+                raise ShardMoved(wanted)
+            attempt = AsyncExitStack()
+            try:
+                conn = await attempt.enter_async_context(replica())
+                caught = await self._replayed(conn, int(needed), probe)
+            except (OSError, asyncpg.PostgresError, exc.DBAPIError, TimeoutError) as error:
+                log.warning("a replica failed; its primary serves", extra={"shard": index, "error": repr(error)})
+                caught = False
+            if caught:
+                async with attempt:  # asked and read on one connection: behind a balancer, one replica
+                    FRESH_READS.labels("replica").inc()
+                    yield conn
+                return
+            await attempt.aclose()
+            FRESH_READS.labels("primary").inc()
+            async with primary() as conn:
+                yield conn
+            return
+        async with primary() as conn:
+            if wanted and await probe.held(conn, wanted) != len(wanted):
+                raise ShardMoved(wanted)
             yield conn
 
-    async def fresh(self, index: int) -> AsyncEngine:
-        """`raw_fresh` as an engine (autocommit reads): the replica's or the primary's."""
-        return self.replicas[index] if await self.caught_up(index) else self.readers[index]
+    async def _replayed(self, conn: Any, needed: int, probe: _Probe) -> bool:
+        deadline = time.monotonic() + self._settings.replica_max_wait
+        while True:
+            replayed = await probe.replayed(conn)
+            if replayed is None or int(replayed) >= needed:  # None: not in recovery, a primary itself
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.002)
 
     def raw_primary(self, index: int) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """The same on shard `index`'s primary, for writes of one statement each."""

@@ -20,6 +20,7 @@ from users.domain.errors import ShardMoved
 _HOLD = (
     sa.select(shard_fence.c.logical)
     .where(shard_fence.c.logical.in_(sa.bindparam("logicals", expanding=True)))
+    .order_by(shard_fence.c.logical)  # one lock order for every taker (the mover too)
     .with_for_update(read=True, key_share=True)
 )
 

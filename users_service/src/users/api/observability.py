@@ -13,6 +13,7 @@ from typing import cast
 import msgspec
 from litestar import get
 from litestar.datastructures import State
+from litestar.exceptions import ServiceUnavailableException
 from litestar.plugins.prometheus import PrometheusController
 from litestar.plugins.prometheus.middleware import PrometheusMiddleware
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
@@ -148,7 +149,10 @@ async def health() -> dict[str, str]:
 
 @get("/ready", operation_id="ready", include_in_schema=False)
 async def ready(state: State) -> dict[str, str]:
-    """Ready when every shard answers."""
+    """Ready when the shard map was read from the catalog and every database answers:
+    before that, the process would route by the map a new data set starts with."""
+    if not state.db.map.version:
+        raise ServiceUnavailableException("the shard map has not been read from database 0 yet")
     for engine in state.db.primaries:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -94,12 +94,13 @@ class OutboxRelay:
                     "kafka refused part of a batch; the rest stays for the next pass",
                     extra={"shard": shard, "kept": len(rows) - acked, "error": repr(error)},
                 )
-                if isinstance(error, PRODUCER_BROKEN):
-                    await self.renew_producer(producer, error)
+
             # What is still owed. A short batch took every row its snapshot could see, so
             # only refused rows remain: the table is counted (a query) only after a full one.
             full = len(rows) >= self.batch_size
             BACKLOG.labels(shard).set(await outbox_repo.backlog(conn) if full else len(rows) - acked)
+        if isinstance(error, PRODUCER_BROKEN):  # after the commit: the acknowledged rows are gone
+            await self.renew_producer(producer, error)
         PUBLISHED.labels(shard).inc(acked)
         BATCH_SECONDS.labels(shard).observe(time.perf_counter() - started)
         return acked if error is None else 0  # a refused row: no "full batch" hurry
@@ -116,7 +117,11 @@ class OutboxRelay:
             if self.producer is not broken:
                 return  # another shard's pass renewed it already
             fresh = self.new_producer()
-            await fresh.start()
+            try:
+                await fresh.start()
+            except BaseException:
+                await fresh.stop()
+                raise
             self.producer = fresh
         log.warning("kafka producer replaced after a fatal error", extra={"error": repr(error)})
         try:

@@ -7,8 +7,9 @@ Nearly every one of them must see the writes that came before it: the followers 
 tweet's fan-out walks include a follow committed before the tweet; a rebuild, a
 backfill and a hydration include every tweet already fanned out. So they read "fresh":
 on a replica only once it has replayed all its primary had committed when the read
-began, else on the primary (ShardedDatabase.caught_up, docs/decisions/0020). Only the
-counts of users (which side of the celebrity threshold) may lag.
+began, else on the primary; and only from a database that still holds the shards read
+(a process on an old map is told, reads the map again and reads again:
+ShardedDatabase.raw_fresh, docs/decisions/0020).
 """
 
 from __future__ import annotations
@@ -23,45 +24,48 @@ from users.adapters import follows_repo, homes_repo, tweets_repo, users_repo
 from users.adapters.db import ShardedDatabase
 from users.domain.errors import NotFound
 from users.domain.model import Tweet, User
+from users.domain.sharding import tweet_logical_shard, user_logical_shard
 from users.services.accounts import get_user
+from users.services.routing import follows_moves
 
 
+@follows_moves
 async def followers_page(
     db: ShardedDatabase, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
 ) -> list[uuid.UUID]:
-    async with db.raw_fresh(db.map.for_user(user_id)) as conn:
+    async with db.raw_fresh(db.map.for_user(user_id), [user_logical_shard(user_id)]) as conn:
         return await follows_repo.followers_page(conn, user_id, after, limit)
 
 
+@follows_moves
 async def following(db: ShardedDatabase, user_id: uuid.UUID) -> tuple[User, list[User]]:
     """The user and everyone they follow, each with counts (the timeline needs the
     followers counts to tell celebrities apart)."""
     user = await get_user(db, user_id)
-    async with (await db.fresh(db.map.for_user(user_id))).connect() as conn:
+    async with db.fresh(db.map.for_user(user_id), [user_logical_shard(user_id)]) as conn:
         ids = await follows_repo.followees(conn, user_id)
     return user, await users_by_ids(db, ids)
 
 
 async def _per_shard(
-    db: ShardedDatabase, groups: dict[int, list[uuid.UUID]], read: Callable, *, fresh: bool = True
+    db: ShardedDatabase, groups: dict[int, list[uuid.UUID]], read: Callable, logical: Callable[[uuid.UUID], int]
 ) -> list[list]:
-    """`read(conn, ids)` on each shard, concurrently: one query per shard; on its replica
-    if `fresh` is False or the replica caught up, else on its primary."""
+    """`read(conn, ids)` on each database, concurrently: one query per database, fresh
+    (ids routed by `logical`, the shard each id names)."""
 
     async def one_shard(index: int, ids: list[uuid.UUID]) -> list:
-        engine = await db.fresh(index) if fresh else db.replicas[index]
-        async with engine.connect() as conn:
+        async with db.fresh(index, {logical(i) for i in ids}) as conn:
             return await read(conn, ids)
 
     return await asyncio.gather(*(one_shard(i, ids) for i, ids in groups.items()))
 
 
 async def users_by_ids(db: ShardedDatabase, user_ids: list[uuid.UUID]) -> list[User]:
-    # Lag-tolerant: the counts only tell celebrities apart, and a follow moves them by one.
-    parts = await _per_shard(db, db.group_users(user_ids), users_repo.get_users, fresh=False)
+    parts = await _per_shard(db, db.group_users(user_ids), users_repo.get_users, user_logical_shard)
     return [user for part in parts for user in part]
 
 
+@follows_moves
 async def recent_tweets(
     db: ShardedDatabase,
     author_ids: list[uuid.UUID],
@@ -75,14 +79,16 @@ async def recent_tweets(
         db,
         db.group_users(author_ids),
         lambda conn, ids: tweets_repo.recent_by_authors(conn, ids, before, limit, after),
+        user_logical_shard,
     )
     merged = list(heapq.merge(*parts, key=lambda t: t.tweet_id, reverse=True))
     return merged[-limit:] if after is not None else merged[:limit]
 
 
+@follows_moves
 async def tweets_by_ids(db: ShardedDatabase, tweet_ids: list[uuid.UUID]) -> list[Tweet]:
     """Existing, undeleted tweets among `tweet_ids` (routed by the shard each id carries)."""
-    parts = await _per_shard(db, db.group_tweets(tweet_ids), tweets_repo.by_ids)
+    parts = await _per_shard(db, db.group_tweets(tweet_ids), tweets_repo.by_ids, tweet_logical_shard)
     return [tweet for part in parts for tweet in part]
 
 
@@ -92,18 +98,19 @@ class HomeSource(NamedTuple):
     tweets: list[Tweet]  # the newest `items` of them, whole
 
 
+@follows_moves
 async def home_source(db: ShardedDatabase, user_id: uuid.UUID, limit: int, threshold: int, items: int) -> HomeSource:
     """What a lost home is rebuilt from: whom the caller follows split into celebrities
     and the rest, the newest `limit` ids of the caller and the rest, and the newest
     `items` of those whole. Two rounds (the caller's shard, then every shard at once,
     on one connection each), raw asyncpg throughout (docs/decisions/0018)."""
-    async with db.raw_fresh(db.map.for_user(user_id)) as conn:
+    async with db.raw_fresh(db.map.for_user(user_id), [user_logical_shard(user_id)]) as conn:
         followees = await homes_repo.followees(conn, user_id)
     if followees is None:
         raise NotFound("user not found")
 
     async def one_shard(index: int, authors: list[uuid.UUID]) -> tuple[list[uuid.UUID], bytes, list[Tweet]]:
-        async with db.raw_fresh(index) as conn:
+        async with db.raw_fresh(index, {user_logical_shard(a) for a in authors}) as conn:
             celebrities, run = await homes_repo.newest_ids(conn, authors, limit, threshold, user_id)
             # This shard's newest `items` whole: the newest `items` overall are among them.
             top = [uuid.UUID(bytes=run[i : i + 16]) for i in range(0, min(len(run), 16 * items), 16)]

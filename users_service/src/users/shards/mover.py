@@ -148,9 +148,12 @@ class Mover:
                 async with target.transaction():
                     await rows.resync(source, target, changes)
             self.say(f"move {move_id}: catch-up round {round_}: {changes.changed} changed rows copied again")
-            if changes.changed < FINAL_ROUND_BELOW and changes.taken < 50_000:
+            if changes.changed < FINAL_ROUND_BELOW:
                 return
-        self.say(f"move {move_id}: still {changes.changed} changes a round; fencing anyway")
+        raise MoveError(
+            f"the moving shards still change {changes.changed} rows a round after {MAX_ROUNDS} rounds: "
+            "`resume` tries again (at a quieter time), `rollback` gives up"
+        )
 
     async def _final_round(
         self, move_id: int, source: asyncpg.Connection, target: asyncpg.Connection, logicals: list[int], source_id: int
@@ -161,11 +164,14 @@ class Mover:
             await source.execute("SELECT pg_advisory_xact_lock($1)", _RELAY_LOCK)
             started = time.perf_counter()
             held = await source.fetch(
-                "SELECT logical FROM shard_fence WHERE logical = ANY($1::smallint[]) FOR UPDATE", logicals
+                "SELECT logical FROM shard_fence WHERE logical = ANY($1::smallint[]) ORDER BY logical FOR UPDATE",
+                logicals,
             )
             if len(held) != len(logicals):
                 raise MoveError(f"database {source_id} no longer holds all of those logical shards")
-            changes = await rows.take_changes(source, logicals, limit=10_000_000)
+            # The moving shards' writers all committed before the lock was ours: their
+            # changes are all recorded by now.
+            changes = await rows.take_changes(source, logicals)
             events = await rows.take_outbox(source, logicals)
             async with target.transaction():
                 await rows.resync(source, target, changes)

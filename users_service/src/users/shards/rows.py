@@ -144,25 +144,44 @@ async def delete_owned(conn: asyncpg.Connection, owners: Owned) -> int:
 _TRIGGER = "shard_move_log"
 
 
+async def _each_table(conn: asyncpg.Connection, statement: str) -> None:
+    """`statement` (with `{table}`) on each keyed table, each in a transaction of its
+    own: holding one table's lock while waiting for the next could deadlock with a
+    writer that holds the second and wants the first (a follow locks users, then
+    following). A short lock timeout, tried again: never a long queue of writers
+    behind the DDL's lock."""
+    for table in KEYED:
+        for attempt in range(1, 31):
+            try:
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL lock_timeout = '500ms'")
+                    await conn.execute(statement.format(table=table.name))
+                break
+            except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):
+                if attempt == 30:
+                    raise
+                await asyncio.sleep(0.1 * attempt)
+
+
 async def start_logging(conn: asyncpg.Connection) -> None:
     """Record every change of the keyed tables from now on. CREATE TRIGGER waits for
     the writes in flight: whatever commits after it is recorded, whatever committed
-    before is in a snapshot taken after it."""
-    async with conn.transaction():
-        await conn.execute("SET LOCAL lock_timeout = '10s'")
-        for table in KEYED:
-            await conn.execute(
-                f"CREATE OR REPLACE TRIGGER {_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {table.name} "
-                "FOR EACH ROW EXECUTE FUNCTION shard_log_change()"
-            )
+    before is in a snapshot taken after it. The triggers stay between moves, disabled
+    (re-enabling takes the same mild lock; dropping would take one that blocks reads)."""
+    await _each_table(
+        conn,
+        f"CREATE OR REPLACE TRIGGER {_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {{table}} "
+        "FOR EACH ROW EXECUTE FUNCTION shard_log_change()",
+    )
+    await _each_table(conn, f"ALTER TABLE {{table}} ENABLE TRIGGER {_TRIGGER}")
 
 
 async def stop_logging(conn: asyncpg.Connection) -> None:
-    async with conn.transaction():
-        await conn.execute("SET LOCAL lock_timeout = '10s'")
-        for table in KEYED:
-            await conn.execute(f"DROP TRIGGER IF EXISTS {_TRIGGER} ON {table.name}")
-        await conn.execute("TRUNCATE shard_changes")
+    """Stop recording, and forget what was recorded."""
+    present = await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgname = $1", _TRIGGER)
+    if present:
+        await _each_table(conn, f"ALTER TABLE {{table}} DISABLE TRIGGER {_TRIGGER}")
+    await conn.execute("DELETE FROM shard_changes")
 
 
 class Changes(NamedTuple):
@@ -175,33 +194,41 @@ class Changes(NamedTuple):
 
 
 _TAKE = """
-DELETE FROM shard_changes WHERE seq IN (SELECT seq FROM shard_changes ORDER BY seq LIMIT $1)
+DELETE FROM shard_changes WHERE seq IN (SELECT seq FROM shard_changes WHERE seq <= $2 ORDER BY seq LIMIT $1)
 RETURNING tbl, row->>'user_id', row->>'username_key', row->>'follower_id', row->>'followee_id',
           row->>'tweet_id', row->>'author_id'
 """
+_CHUNK = 20_000
 
 
-async def take_changes(conn: asyncpg.Connection, logicals: Collection[int], limit: int = 50_000) -> Changes:
-    """Consume the recorded changes (in the caller's transaction: they come back if it
-    rolls back) and keep the keys of the rows in `logicals`. A change whose writer has
-    not committed yet is not seen, and stays for the next round: consuming by
-    deletion, not by a sequence position, never skips one."""
+async def take_changes(conn: asyncpg.Connection, logicals: Collection[int]) -> Changes:
+    """Consume the changes recorded so far (in the caller's transaction: they come back
+    if it rolls back), in chunks, and keep the keys of the rows in `logicals`. Only
+    what was recorded when this began: a busy source cannot keep it going. A change
+    whose writer has not committed yet is not seen and stays for the next round:
+    consuming by deletion, not from a position, never skips one."""
     wanted = set(logicals)
     keys: dict[str, set[tuple]] = defaultdict(set)
-    rows = await conn.fetch(_TAKE, limit)
-    for tbl, user_id, username_key, follower_id, followee_id, tweet_id, author_id in rows:
-        values = {
-            "user_id": user_id,
-            "username_key": username_key,
-            "follower_id": follower_id,
-            "followee_id": followee_id,
-            "tweet_id": tweet_id,
-            "author_id": author_id,
-        }
-        table = BY_NAME[tbl]
-        if table.logical(values[table.owner]) in wanted:
-            keys[tbl].add(tuple(values[key] for key in table.keys))
-    return Changes(len(rows), dict(keys))
+    upto = await conn.fetchval("SELECT max(seq) FROM shard_changes")
+    taken = 0
+    while upto is not None:
+        rows = await conn.fetch(_TAKE, _CHUNK, upto)
+        taken += len(rows)
+        for tbl, user_id, username_key, follower_id, followee_id, tweet_id, author_id in rows:
+            values = {
+                "user_id": user_id,
+                "username_key": username_key,
+                "follower_id": follower_id,
+                "followee_id": followee_id,
+                "tweet_id": tweet_id,
+                "author_id": author_id,
+            }
+            table = BY_NAME[tbl]
+            if table.logical(values[table.owner]) in wanted:
+                keys[tbl].add(tuple(values[key] for key in table.keys))
+        if len(rows) < _CHUNK:
+            break
+    return Changes(taken, dict(keys))
 
 
 async def resync(source: asyncpg.Connection, target: asyncpg.Connection, changes: Changes) -> None:
