@@ -148,13 +148,15 @@ async def _each_table(conn: asyncpg.Connection, statement: str) -> None:
     """`statement` (with `{table}`) on each keyed table, each in a transaction of its
     own: holding one table's lock while waiting for the next could deadlock with a
     writer that holds the second and wants the first (a follow locks users, then
-    following). A short lock timeout, tried again: never a long queue of writers
-    behind the DDL's lock."""
+    following). A lock timeout, tried again: never a long queue of writers behind the
+    DDL's lock. It must outlast deadlock_timeout (1 s): only a wait that long cancels an
+    autovacuum of the table (the usual holder after a big copy or clean-up), which
+    would otherwise hold the lock for as long as it runs."""
     for table in KEYED:
         for attempt in range(1, 31):
             try:
                 async with conn.transaction():
-                    await conn.execute("SET LOCAL lock_timeout = '500ms'")
+                    await conn.execute("SET LOCAL lock_timeout = '2s'")
                     await conn.execute(statement.format(table=table.name))
                 break
             except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):
