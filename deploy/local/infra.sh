@@ -89,6 +89,26 @@ psql_q() {  # psql_q DB SQL: run SQL, print unaligned tuples
     -U "$PG_USER" -d "$1" -tAc "$2"
 }
 
+# A killed postmaster must be gone before a new one starts on its data directory, or
+# the new one exits at once ("lock file already exists"): PostgreSQL asks whether the
+# old pid still exists, and a killed process lingers as a zombie until whoever adopted
+# it reaps it (here a VM's init, which takes its time). Its children leave its process
+# group (PostgreSQL's children call setsid) and exit on their own moments later; until
+# the last has, the interlock segment (postmaster.pid line 7) is still attached.
+wait_pg_data_free() {  # wait_pg_data_free DATADIR
+  local pidfile="$1/postmaster.pid" old shmid i
+  [ -f "$pidfile" ] || return 0
+  old="$(head -n 1 "$pidfile")"
+  shmid="$(sed -n 7p "$pidfile" | awk '{print $2}')"
+  for ((i = 0; i < 300; i++)); do
+    if ! kill -0 "$old" 2>/dev/null \
+      && { [ -z "$shmid" ] || ! ipcs -m -i "$shmid" 2>/dev/null | grep -q 'nattch=[1-9]'; }; then
+      return 0
+    fi
+    sleep 0.1
+  done
+}
+
 start_postgres() {
   PG_BIN="$(pg_bin_dir)"
   mkdir -p "$PG_DIR" "$PG_SOCKET_DIR"
@@ -122,6 +142,7 @@ EOF
   if ! is_running postgres && port_open 127.0.0.1 "$PG_PORT"; then
     die "port $PG_PORT is in use by something that is not our postgres"
   fi
+  is_running postgres || wait_pg_data_free "$PGDATA"
   # Settings go on the command line (they override postgresql.conf), so a
   # changed PG_PORT etc. applies at the next start without editing files.
   start_bg postgres "${AS_PG[@]}" "$PG_BIN/postgres" -D "$PGDATA" \
@@ -169,6 +190,7 @@ start_postgres_replica() {
   if ! is_running postgres-replica && port_open 127.0.0.1 "$PG_REPLICA_PORT"; then
     die "port $PG_REPLICA_PORT is in use by something that is not our postgres replica"
   fi
+  is_running postgres-replica || wait_pg_data_free "$data"
   start_bg postgres-replica "${AS_PG[@]}" "$PG_BIN/postgres" -D "$data" \
     -c listen_addresses=127.0.0.1 \
     -c port="$PG_REPLICA_PORT" \

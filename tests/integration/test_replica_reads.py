@@ -85,3 +85,14 @@ async def test_a_replica_that_keeps_up_serves_the_reads() -> None:
         follower, tweet_id, _ = await _follow_then_tweet(http, replica_lags=False)
         await eventually(lambda: _in_home(follower, tweet_id), timeout=10, what="the tweet in the follower's home")
     assert await asyncio.to_thread(_served_by, "replica") > replica_before
+
+
+async def test_a_replica_that_is_gone_hands_its_reads_to_the_primary() -> None:
+    await asyncio.to_thread(stack, "kill", "postgres-replica")
+    try:
+        async with httpx.AsyncClient(base_url=GATEWAY, timeout=10.0) as http:
+            follower, tweet_id, primary_before = await _follow_then_tweet(http, replica_lags=False)
+            await eventually(lambda: _in_home(follower, tweet_id), timeout=10, what="the tweet in the follower's home")
+        assert await asyncio.to_thread(_served_by, "primary") > primary_before
+    finally:
+        await asyncio.to_thread(stack, "start-infra")
