@@ -8,27 +8,14 @@ import asyncio
 import uuid
 
 import asyncpg
-from alembic import command
-from alembic.config import Config
 
 from tests.support import unique_name
 from users.adapters import catalog
 from users.domain.sharding import LOGICAL_SHARDS, ShardMap, logical_shard, user_logical_shard
+from users.migrate import migrate_database
 from users.settings import Settings
 
 COUNT = 3  # databases of the old data set
-
-
-def _upgrade(layout: catalog.Layout, database_id: int, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", "users:migrations")
-    config.attributes.update(
-        url=layout.dsns[database_id],
-        database_id=database_id,
-        owned=layout.map.logicals_of(database_id),
-        layout=layout,
-    )
-    command.upgrade(config, revision)
 
 
 async def _fresh_databases(names: list[str]) -> list[str]:
@@ -47,7 +34,7 @@ async def test_an_old_data_set_keeps_every_row_where_it_is() -> None:
     dsns = await _fresh_databases([f"migrate_{i}" for i in range(COUNT)])
     old = catalog.initial(dsns)  # what a stack of COUNT databases computed before 0005
     for db in range(COUNT):
-        await asyncio.to_thread(_upgrade, old, db, "0004")
+        await asyncio.to_thread(migrate_database, old, db, "0004")
     users = [uuid.uuid4() for _ in range(60)]
     computed = ShardMap.ranges(COUNT)
     for db, dsn in old.dsns.items():  # rows where the computed map put them
@@ -73,7 +60,7 @@ async def test_an_old_data_set_keeps_every_row_where_it_is() -> None:
             before = await _counts(conn)
         finally:
             await conn.close()
-        await asyncio.to_thread(_upgrade, old, db, "head")  # database 0 first: it makes the catalog
+        await asyncio.to_thread(migrate_database, old, db, "head")  # database 0 first: it makes the catalog
         conn = await asyncpg.connect(catalog.plain_dsn(dsn))
         try:
             assert await _counts(conn) == before, f"database {db} lost or gained rows"

@@ -27,9 +27,9 @@ def _served_by(server: str) -> float:
     return metric([f"{USERS_API}/metrics"], f'users_fresh_reads_total{{served_by="{server}"}}')
 
 
-async def _follow_then_tweet(http: httpx.AsyncClient, replica_lags: bool) -> tuple[str, str, float]:
+async def _follow_then_tweet(http: httpx.AsyncClient, replica_lags: bool, server: str) -> tuple[str, str, float]:
     """A follower whose home lives in Redis follows an author, who then tweets: the
-    follower, the tweet's id, and the reads the primary had served just before it."""
+    follower, the tweet's id, and the reads `server` had served just before it."""
     client = Client(http)
     author, follower = await client.user(), await client.user()
     await client.ids(follower)  # the home is in Redis from now on: no rebuild hides a miss
@@ -41,8 +41,8 @@ async def _follow_then_tweet(http: httpx.AsyncClient, replica_lags: bool) -> tup
     if replica_lags:  # the primary has "who follows the author"; the replica does not yet
         assert await _followers_on("primary", author) == 1
         assert await _followers_on("replica", author) == 0, "the replica does not lag"
-    primary_before = await asyncio.to_thread(_served_by, "primary")
-    return follower, await client.tweet(author, "after the follow"), primary_before
+    before = await asyncio.to_thread(_served_by, server)
+    return follower, await client.tweet(author, "after the follow"), before
 
 
 async def _followers_on(server: str, author: str) -> int:
@@ -66,33 +66,35 @@ async def _in_home(follower: str, tweet_id: str) -> bool:
         await redis.aclose()
 
 
+async def _fan_out_served(server: str, *, replica_lags: bool, within: float) -> tuple[float, float]:
+    """A follow, then a tweet that must reach the follower's home within `within` s:
+    the reads `server` had served before the tweet, and after its fan-out."""
+    async with httpx.AsyncClient(base_url=GATEWAY, timeout=10.0) as http:
+        follower, tweet_id, before = await _follow_then_tweet(http, replica_lags, server)
+        await eventually(lambda: _in_home(follower, tweet_id), timeout=within, what="the tweet in the follower's home")
+    return before, await asyncio.to_thread(_served_by, server)
+
+
 async def test_a_lagging_replica_never_hides_a_follow_from_the_fan_out() -> None:
     await asyncio.to_thread(stack, "replica-delay", "5s")
     try:
-        async with httpx.AsyncClient(base_url=GATEWAY, timeout=10.0) as http:
-            follower, tweet_id, primary_before = await _follow_then_tweet(http, replica_lags=True)
-            # Well before the replica applies the follow (5 s): read from it, the walk
-            # would find no follower, and the tweet would never reach this home.
-            await eventually(lambda: _in_home(follower, tweet_id), timeout=3, what="the tweet in the follower's home")
-        assert await asyncio.to_thread(_served_by, "primary") > primary_before
+        # Well before the replica applies the follow (5 s): read from it, the walk
+        # would find no follower, and the tweet would never reach this home.
+        before, after = await _fan_out_served("primary", replica_lags=True, within=3)
+        assert after > before
     finally:
         await asyncio.to_thread(stack, "replica-delay", "0")
 
 
 async def test_a_replica_that_keeps_up_serves_the_reads() -> None:
-    async with httpx.AsyncClient(base_url=GATEWAY, timeout=10.0) as http:
-        replica_before = await asyncio.to_thread(_served_by, "replica")
-        follower, tweet_id, _ = await _follow_then_tweet(http, replica_lags=False)
-        await eventually(lambda: _in_home(follower, tweet_id), timeout=10, what="the tweet in the follower's home")
-    assert await asyncio.to_thread(_served_by, "replica") > replica_before
+    before, after = await _fan_out_served("replica", replica_lags=False, within=10)
+    assert after > before
 
 
 async def test_a_replica_that_is_gone_hands_its_reads_to_the_primary() -> None:
     await asyncio.to_thread(stack, "kill", "postgres-replica")
     try:
-        async with httpx.AsyncClient(base_url=GATEWAY, timeout=10.0) as http:
-            follower, tweet_id, primary_before = await _follow_then_tweet(http, replica_lags=False)
-            await eventually(lambda: _in_home(follower, tweet_id), timeout=10, what="the tweet in the follower's home")
-        assert await asyncio.to_thread(_served_by, "primary") > primary_before
+        before, after = await _fan_out_served("primary", replica_lags=False, within=10)
+        assert after > before
     finally:
         await asyncio.to_thread(stack, "start-infra")

@@ -32,7 +32,7 @@ def layout_of(settings: settings_module.Settings) -> catalog.Layout:
     return found
 
 
-def migrate_database(layout: catalog.Layout, database_id: int) -> None:
+def migrate_database(layout: catalog.Layout, database_id: int, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", "users:migrations")
     # The migration scripts need to know which database they run on: seed rows go to
@@ -43,8 +43,8 @@ def migrate_database(layout: catalog.Layout, database_id: int) -> None:
         owned=layout.map.logicals_of(database_id),
         layout=layout,
     )
-    log.info("migrating shard database", extra={"shard": database_id})
-    command.upgrade(config, "head")
+    log.info("migrating shard database", extra={"shard": database_id, "revision": revision})
+    command.upgrade(config, revision)
 
 
 def migrate_all(settings: settings_module.Settings) -> catalog.Layout:
