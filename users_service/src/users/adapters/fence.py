@@ -36,6 +36,16 @@ def held(logical: sa.BindParameter) -> sa.CTE:
     )
 
 
+_HELD = sa.select(sa.func.count()).where(shard_fence.c.logical == sa.bindparam("logical"))
+
+
+async def check(conn: AsyncConnection, logical: int) -> None:
+    """ShardMoved if this database no longer holds `logical` (no lock: for a read that
+    found nothing, which must not answer "no such row" from a database a move left)."""
+    if not (await conn.execute(_HELD, {"logical": logical})).scalar_one():
+        raise ShardMoved([logical])
+
+
 async def hold(conn: AsyncConnection, logicals: Collection[int]) -> None:
     """Hold the fence rows of `logicals` until the transaction ends; ShardMoved if
     this database no longer holds one of them."""
