@@ -18,14 +18,15 @@ from prometheus_client import Counter
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from users.adapters import catalog
+from users.adapters import catalog, fence
 from users.domain.errors import ShardMoved
 from users.domain.sharding import ShardMap
 from users.settings import Settings
 
 log = logging.getLogger("users.db")
 
-# WAL positions as byte counts (docs/decisions/0020).
+# WAL positions as byte counts (docs/decisions/0020); the fence count of fence.count_held,
+# for plain asyncpg and for the one statement that asks the primary both.
 _HELD = "SELECT count(*) FROM shard_fence WHERE logical = ANY($1::smallint[])"
 _FLUSHED_AND_HELD = f"SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn, ({_HELD})"
 _REPLAYED = "SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn"
@@ -39,13 +40,7 @@ class _Probe(NamedTuple):
 
 
 _RAW = _Probe(lambda conn: conn.fetchval(_REPLAYED), lambda conn, logicals: conn.fetchval(_HELD, logicals))
-_ENGINE = _Probe(
-    lambda conn: conn.scalar(sa.text(_REPLAYED)),
-    lambda conn, logicals: conn.scalar(
-        sa.text("SELECT count(*) FROM shard_fence WHERE logical = ANY(CAST(:logicals AS smallint[]))"),
-        {"logicals": logicals},
-    ),
-)
+_ENGINE = _Probe(lambda conn: conn.scalar(sa.text(_REPLAYED)), fence.count_held)
 FRESH_READS = Counter(
     "users_fresh_reads_total",
     "Internal reads that had to see every committed write, by the server that served them",
@@ -236,7 +231,8 @@ class ShardedDatabase:
             await asyncio.sleep(0.002)
 
     def raw_primary(self, index: int) -> AbstractAsyncContextManager[asyncpg.Connection]:
-        """The same on shard `index`'s primary, for writes of one statement each."""
+        """A pooled asyncpg connection to database `index`'s primary, for writes of one
+        statement each (each its own transaction)."""
         return self._raw(self.dsns[index])
 
     @asynccontextmanager

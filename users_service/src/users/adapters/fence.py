@@ -36,13 +36,18 @@ def held(logical: sa.BindParameter) -> sa.CTE:
     )
 
 
-_HELD = sa.select(sa.func.count()).where(shard_fence.c.logical == sa.bindparam("logical"))
+_HELD = sa.select(sa.func.count()).where(shard_fence.c.logical.in_(sa.bindparam("logicals", expanding=True)))
+
+
+async def count_held(conn: AsyncConnection, logicals: list[int]) -> int:
+    """How many of `logicals` this database holds, without a lock (for reads)."""
+    return (await conn.execute(_HELD, {"logicals": logicals})).scalar_one()
 
 
 async def check(conn: AsyncConnection, logical: int) -> None:
-    """ShardMoved if this database no longer holds `logical` (no lock: for a read that
-    found nothing, which must not answer "no such row" from a database a move left)."""
-    if not (await conn.execute(_HELD, {"logical": logical})).scalar_one():
+    """ShardMoved if this database no longer holds `logical` (for a read that found
+    nothing, which must not answer "no such row" from a database a move left)."""
+    if not await count_held(conn, [logical]):
         raise ShardMoved([logical])
 
 

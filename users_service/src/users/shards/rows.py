@@ -200,7 +200,7 @@ DELETE FROM shard_changes WHERE seq IN (SELECT seq FROM shard_changes WHERE seq 
 RETURNING tbl, row->>'user_id', row->>'username_key', row->>'follower_id', row->>'followee_id',
           row->>'tweet_id', row->>'author_id'
 """
-_CHUNK = 20_000
+_LOG_CHUNK = 20_000  # log rows per statement
 
 
 async def take_changes(conn: asyncpg.Connection, logicals: Collection[int]) -> Changes:
@@ -214,7 +214,7 @@ async def take_changes(conn: asyncpg.Connection, logicals: Collection[int]) -> C
     upto = await conn.fetchval("SELECT max(seq) FROM shard_changes")
     taken = 0
     while upto is not None:
-        rows = await conn.fetch(_TAKE, _CHUNK, upto)
+        rows = await conn.fetch(_TAKE, _LOG_CHUNK, upto)
         taken += len(rows)
         for tbl, user_id, username_key, follower_id, followee_id, tweet_id, author_id in rows:
             values = {
@@ -228,7 +228,7 @@ async def take_changes(conn: asyncpg.Connection, logicals: Collection[int]) -> C
             table = BY_NAME[tbl]
             if table.logical(values[table.owner]) in wanted:
                 keys[tbl].add(tuple(values[key] for key in table.keys))
-        if len(rows) < _CHUNK:
+        if len(rows) < _LOG_CHUNK:
             break
     return Changes(taken, dict(keys))
 
@@ -263,12 +263,17 @@ def _outbox_logical(key: str) -> int | None:
         return None
 
 
+async def _outbox_ids(conn: asyncpg.Connection, logicals: Collection[int]) -> list[int]:
+    """The ids of `conn`'s outbox rows whose key falls in `logicals`."""
+    wanted = set(logicals)
+    return [row[0] for row in await conn.fetch("SELECT id, key FROM outbox") if _outbox_logical(row[1]) in wanted]
+
+
 async def take_outbox(conn: asyncpg.Connection, logicals: Collection[int]) -> list[OutboxRow]:
     """Remove the unpublished events of `logicals` from `conn`'s outbox (in its
     transaction), oldest first. The caller holds the database's relay lock, so no relay
     is publishing them meanwhile."""
-    wanted = set(logicals)
-    ids = [row[0] for row in await conn.fetch("SELECT id, key FROM outbox") if _outbox_logical(row[1]) in wanted]
+    ids = await _outbox_ids(conn, logicals)
     if not ids:
         return []
     rows = await conn.fetch(
@@ -289,7 +294,6 @@ async def put_outbox(conn: asyncpg.Connection, rows: list[OutboxRow]) -> None:
 async def drop_outbox(conn: asyncpg.Connection, logicals: Collection[int]) -> int:
     """Forget `conn`'s unpublished events of `logicals` (a target's copies, when a move
     that had handed them over is undone: the source still has them)."""
-    wanted = set(logicals)
-    ids = [row[0] for row in await conn.fetch("SELECT id, key FROM outbox") if _outbox_logical(row[1]) in wanted]
+    ids = await _outbox_ids(conn, logicals)
     status = await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
     return int(status.split()[-1])
