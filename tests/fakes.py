@@ -12,7 +12,7 @@ from shared_schemas.internal_api import Following, HomeSource, TweetItem, UserIn
 from timeline.adapters.users_client import UnknownUser
 from timeline.domain import items as item_codec
 from timeline.domain.merge import merge_newer, merge_window
-from timeline.services.ports import Page
+from timeline.services.ports import Delivery, Page
 
 
 class FakeTimelineStore:
@@ -38,9 +38,10 @@ class FakeTimelineStore:
             if user in self.materialized:
                 self.homes[user] = self._place(self.homes.get(user, []), tweet_ids)
 
-    async def deliver(self, item: TweetItem, users: list[uuid.UUID]) -> None:
-        await self.put_items([item])
-        await self.push_to_homes(users, [item.tweet_id])
+    async def deliver(self, deliveries: list[Delivery]) -> None:
+        for item, homes in deliveries:
+            await self.put_items([item])
+            await self.push_to_homes(homes, [item.tweet_id])
 
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
         gone = {t.bytes for t in tweet_ids}

@@ -5,6 +5,7 @@ the fan-out is stopped; and the POST still succeeds when the Timeline Service is
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
@@ -39,6 +40,18 @@ async def test_the_author_reads_a_tweet_and_its_delete_at_once_with_the_fanout_s
     response = await client.http.delete(f"/api/v1/tweet/{tweet}", headers={"X-User-ID": author})
     assert response.status_code == 204
     assert await client.ids(author) == [], "the very next request no longer has it"
+
+
+async def test_authors_posting_at_once_each_read_their_own_tweet_with_the_fanout_stopped(
+    client: Client, fanout_stopped
+) -> None:
+    """Concurrent POSTs reach the Timeline API together, in batches (docs/decisions/0021):
+    each author's home gets their own tweet, and nobody else's."""
+    authors = await asyncio.gather(*(client.user() for _ in range(40)))
+    await asyncio.gather(*(client.page(author) for author in authors))
+    tweets = await asyncio.gather(*(client.tweet(author, f"at once, by {i}") for i, author in enumerate(authors)))
+    homes = await asyncio.gather(*(client.ids(author) for author in authors))
+    assert homes == [[tweet] for tweet in tweets]
 
 
 async def test_a_tweet_succeeds_while_the_timeline_service_is_down_and_arrives_later(client: Client) -> None:

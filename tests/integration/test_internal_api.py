@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+import asyncpg
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.integration.conftest import MAX_FOLLOWING
 from tests.support import GATEWAY, USERS_API, eventually, unique_name
-from timeline.adapters.users_client import UnknownUser, UsersClient
+from timeline.adapters.users_client import FollowersUnavailable, UnknownUser, UsersClient
 from users.services import accounts, follows
 from users.services import tweets as tweet_service
 
@@ -34,6 +37,75 @@ async def test_followers_come_in_pages_that_cover_everyone_once(db, client: User
     pages = await eventually(collected, timeout=15, what="all followers (written by the relay)")
     assert [len(p) for p in pages] == [3, 3, 1]
     assert sorted(u for p in pages for u in p) == sorted(f.user_id for f in fans)
+
+
+async def _stars_on_two_databases(db) -> list:
+    """Two new users whose rows live on different databases."""
+    stars: dict[int, object] = {}
+    while len(stars) < 2:
+        star = await accounts.create_user(db, unique_name("Star"))
+        stars.setdefault(db.map.for_user(star.user_id), star)
+    return list(stars.values())
+
+
+async def _all_followers(client: UsersClient, user: uuid.UUID, page_size: int) -> list[uuid.UUID]:
+    return [u async for page in client.follower_pages(user, page_size) for u in page]
+
+
+async def test_fan_outs_asking_at_once_each_get_their_own_followers(db, client: UsersClient) -> None:
+    # Asked together, the first pages go in one call (docs/decisions/0021): each author
+    # still gets their own followers, paged on past the first page, and no one else's.
+    stars = [*await _stars_on_two_databases(db), await accounts.create_user(db, unique_name("Star"))]
+    fans = {star.user_id: [] for star in stars}
+    for star, count in zip(stars, (5, 2, 0), strict=True):
+        for _ in range(count):
+            fan = await accounts.create_user(db, unique_name())
+            await follows.follow(db, fan.user_id, star.user_id, MAX_FOLLOWING)
+            fans[star.user_id].append(fan.user_id)
+
+    async def collected():
+        found = await asyncio.gather(*(_all_followers(client, star, 3) for star in fans))
+        return found if [len(f) for f in found] == [5, 2, 0] else None
+
+    found = await eventually(collected, timeout=15, what="all followers (written by the relay)")
+    assert [sorted(f) for f in found] == [sorted(f) for f in fans.values()]
+    missing = uuid.uuid4()
+    assert await _all_followers(client, missing, 3) == [], "nobody follows a user that does not exist"
+
+
+async def test_a_database_that_cannot_be_read_costs_only_its_own_authors_fan_outs(db, client: UsersClient) -> None:
+    healthy, cut_off = await _stars_on_two_databases(db)
+    fans = {}
+    for star in (healthy, cut_off):
+        fan = await accounts.create_user(db, unique_name())
+        await follows.follow(db, fan.user_id, star.user_id, MAX_FOLLOWING)
+        fans[star.user_id] = fan.user_id
+
+    async def both_visible():
+        found = await asyncio.gather(*(_all_followers(client, star, 10) for star in fans))
+        return found if all(found) else None
+
+    await eventually(both_visible, timeout=15, what="both followers (written by the relay)")
+    url = make_url(db.dsns[db.map.for_user(cut_off.user_id)])
+    admin = await asyncpg.connect(url.set(drivername="postgresql", database="postgres").render_as_string(False))
+    closed = f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS'
+    try:
+        await admin.execute(f"{closed} false")
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            url.database,
+        )
+        found = await asyncio.gather(
+            _all_followers(client, healthy.user_id, 10),
+            _all_followers(client, cut_off.user_id, 10),
+            return_exceptions=True,
+        )
+    finally:
+        await admin.execute(f"{closed} true")
+        await admin.close()
+    assert found[0] == [fans[healthy.user_id]], found[0]
+    assert isinstance(found[1], FollowersUnavailable), found[1]
+    await eventually(both_visible, timeout=15, what="the database read again")
 
 
 async def test_following_lists_followees_with_their_counts(db, client: UsersClient) -> None:

@@ -79,7 +79,7 @@ async def test_a_stream_sends_the_homes_new_items_in_order_celebrities_included(
                 tweet = await tweet_service.publish(db, author.user_id, f"{author.username} {i}", None)
                 posted.append(tweet.tweet_id)
                 # What the worker does with the event (the stack's worker writes another Redis).
-                await fanout.own_tweet(_item(tweet))
+                await fanout.own_tweets([_item(tweet)])
                 if author is star:
                     await celebrities.ensure_list(star.user_id)
                     await store.push_to_celebrity(star.user_id, [tweet.tweet_id])

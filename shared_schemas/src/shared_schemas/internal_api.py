@@ -4,6 +4,7 @@ Service calls on a cache miss, for fan-out, backfill, merge and rebuild."""
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import msgspec
 
@@ -26,9 +27,26 @@ class UserInfo(msgspec.Struct, frozen=True):
     following_count: int
 
 
+# The largest page of followers one call returns (the fan-out pages through the rest).
+MAX_FOLLOWERS_PAGE = 5000
+
+
 class FollowersPage(msgspec.Struct, frozen=True):
     user_ids: list[uuid.UUID]
     next_after: uuid.UUID | None  # pass as `after` for the next page; None at the end
+
+
+class FirstFollowersRequest(msgspec.Struct, frozen=True):
+    """The first page of followers of each of several users (POST /internal/followers/first-pages):
+    the fan-outs of the tweets that waited while the previous call was answered."""
+
+    user_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=100)]
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_FOLLOWERS_PAGE)] = 1000
+
+
+class FirstFollowers(msgspec.Struct, frozen=True):
+    # One per user asked, in order; None where the user's database could not be read.
+    pages: list[FollowersPage | None]
 
 
 class Following(msgspec.Struct, frozen=True):
@@ -64,3 +82,13 @@ class HomeSource(msgspec.Struct, frozen=True):
     # The newest few of them whole (the first page's items): the read that asked for
     # the rebuild needs no second call to fill the tweet cache.
     tweets: list[TweetItem]
+
+
+# -- the Timeline Service's internal API, which the Users API calls -----------------------
+
+
+class OwnTweets(msgspec.Struct, frozen=True):
+    """Tweets just published, each for its author's own home (POST /internal/homes/own-tweets).
+    A batch is the POSTs that waited while the previous one was answered: a handful."""
+
+    tweets: Annotated[list[TweetItem], msgspec.Meta(max_length=1000)]

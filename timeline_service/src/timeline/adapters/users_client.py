@@ -8,7 +8,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import msgspec
 
+from shared_schemas.coalesce import Coalescer
 from shared_schemas.internal_api import (
+    FirstFollowers,
+    FirstFollowersRequest,
     FollowersPage,
     Following,
     HomeSource,
@@ -26,6 +29,10 @@ class UnknownUser(Exception):
     """The Users Service has no such user."""
 
 
+class FollowersUnavailable(Exception):
+    """The Users Service could not read this user's followers just now (its database)."""
+
+
 class UsersClient:
     """aiohttp rather than httpx: the worker makes a request for every tweet it fans
     out, and aiohttp's client costs less CPU a request (docs/decisions/0011)."""
@@ -34,6 +41,9 @@ class UsersClient:
         self.base_url = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._session: aiohttp.ClientSession | None = None
+        # Each tweet's fan-out starts with its author's first page of followers: the
+        # fan-outs that wait meanwhile ask together (docs/decisions/0021), per page size.
+        self._first_pages: dict[int, Coalescer[uuid.UUID, FollowersPage | None]] = {}
 
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use, inside the running event loop, as aiohttp requires. A
@@ -72,16 +82,25 @@ class UsersClient:
         )
 
     async def follower_pages(self, user_id: uuid.UUID, page_size: int) -> AsyncIterator[list[uuid.UUID]]:
-        after: uuid.UUID | None = None
-        while True:
-            page: FollowersPage = await self._get(
-                f"/internal/users/{user_id}/followers", FollowersPage, after=after, limit=page_size
+        if page_size not in self._first_pages:
+            self._first_pages[page_size] = Coalescer(
+                lambda users: self._first_followers(users, page_size), max_batch=32
             )
+        page = await self._first_pages[page_size](user_id)
+        while True:
+            if page is None:
+                raise FollowersUnavailable(str(user_id))
             if page.user_ids:
                 yield page.user_ids
             if page.next_after is None:
                 return
-            after = page.next_after
+            page = await self._get(
+                f"/internal/users/{user_id}/followers", FollowersPage, after=page.next_after, limit=page_size
+            )
+
+    async def _first_followers(self, users: list[uuid.UUID], page_size: int) -> list[FollowersPage | None]:
+        request = FirstFollowersRequest(user_ids=users, limit=page_size)
+        return (await self._post("/internal/followers/first-pages", request, FirstFollowers)).pages
 
     async def recent_tweets(self, authors: list[uuid.UUID], before: uuid.UUID | None, limit: int) -> list[TweetItem]:
         if not authors:

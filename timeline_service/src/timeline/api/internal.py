@@ -1,31 +1,29 @@
-"""The internal routes, for the Users Service only (the gateway never routes them): a
-tweet into, or out of, its author's own home as the POST or DELETE is answered, so the
-author reads their own writes whatever the fan-out's lag (docs/decisions/0016)."""
+"""The internal routes, for the Users Service only (the gateway never routes them):
+tweets into, or out of, their authors' own homes as the POST or DELETE is answered, so
+the author reads their own writes whatever the fan-out's lag (docs/decisions/0016). The
+tweets come in batches: each POST's, and those of the POSTs that waited meanwhile (0021)."""
 
 from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, Router, delete, put
+from litestar import Controller, Router, delete, post
 from litestar.handlers import HTTPRouteHandler
 
-from shared_schemas.internal_api import TweetItem
-from timeline.domain.errors import Invalid
+from shared_schemas.internal_api import OwnTweets
 from timeline.services.fanout import Fanout
 
 
 def own_writes(fanout: Fanout) -> Router:
     class OwnWrites(Controller):
-        path = "/internal/homes/{user_id:uuid}/tweets"
+        path = "/internal/homes"
         include_in_schema = False
 
-        @put("/{tweet_id:uuid}", operation_id="internalOwnTweet", status_code=204)
-        async def tweeted(self, user_id: uuid.UUID, tweet_id: uuid.UUID, data: TweetItem) -> None:
-            if data.user_id != user_id or data.tweet_id != tweet_id:
-                raise Invalid("the item is not this user's tweet")
-            await fanout.own_tweet(data)
+        @post("/own-tweets", operation_id="internalOwnTweets", status_code=204)
+        async def tweeted(self, data: OwnTweets) -> None:
+            await fanout.own_tweets(data.tweets)
 
-        @delete("/{tweet_id:uuid}", operation_id="internalOwnDelete", status_code=204)
+        @delete("/{user_id:uuid}/tweets/{tweet_id:uuid}", operation_id="internalOwnDelete", status_code=204)
         async def deleted(self, user_id: uuid.UUID, tweet_id: uuid.UUID) -> None:
             await fanout.own_delete(user_id, tweet_id)
 

@@ -11,7 +11,7 @@ from shared_schemas.ids import iso_ms
 from shared_schemas.internal_api import TweetItem
 from timeline.services.celebrities import Celebrities
 from timeline.services.items import authors_of, item_ids
-from timeline.services.ports import TimelineStore, UsersSource
+from timeline.services.ports import Delivery, TimelineStore, UsersSource
 
 DELIVERIES = Counter("timeline_fanout_deliveries_total", "Tweet ids pushed into home timelines")
 BATCH_SIZE = Histogram(
@@ -39,10 +39,11 @@ class Fanout:
             case UserCreated():
                 pass  # a home is materialized on its first read
 
-    async def own_tweet(self, item: TweetItem) -> None:
-        """A tweet into its author's own home. The Users API asks for it as it answers
-        the POST (read-your-writes, docs/decisions/0016); the fan-out does it again."""
-        await self.store.deliver(item, [item.user_id])
+    async def own_tweets(self, items: list[TweetItem]) -> None:
+        """Tweets into their authors' own homes. The Users API asks for it as it answers
+        each POST (read-your-writes, docs/decisions/0016), several POSTs' at once under
+        load (0021); the fan-out does it again."""
+        await self.store.deliver([Delivery(item, [item.user_id]) for item in items])
 
     async def own_delete(self, author: uuid.UUID, tweet_id: uuid.UUID) -> None:
         """A deleted tweet out of its author's home and the cache (the same, for a DELETE)."""
@@ -59,7 +60,7 @@ class Fanout:
         )
         if self.celebrities.is_celebrity(event.author_followers_count):
             # A celebrity's tweet is stored once and merged into followers' pages on read.
-            await self.own_tweet(item)
+            await self.own_tweets([item])
             await self.store.push_to_celebrity(event.author_id, [event.tweet_id])
             return
         # The item and the author's own home go with the first page of followers: one
@@ -67,14 +68,14 @@ class Fanout:
         first = True
         async for followers in self.users.follower_pages(event.author_id, self.batch):
             if first:
-                await self.store.deliver(item, [event.author_id, *followers])
+                await self.store.deliver([Delivery(item, [event.author_id, *followers])])
                 first = False
             else:
                 await self.store.push_to_homes(followers, [event.tweet_id])
             DELIVERIES.inc(len(followers))
             BATCH_SIZE.observe(len(followers))
         if first:  # nobody follows the author
-            await self.own_tweet(item)
+            await self.own_tweets([item])
 
     async def tweet_deleted(self, event: TweetDeleted) -> None:
         # The author's followers are exactly the homes that may hold it: no scan of users.

@@ -27,6 +27,13 @@ class Page(NamedTuple):
     rebuilding: bool = False
 
 
+class Delivery(NamedTuple):
+    """A tweet's item, and the homes to put its id into."""
+
+    item: TweetItem
+    homes: list[uuid.UUID]
+
+
 class TimelineStore(Protocol):
     max_items: int  # ids kept per home and per celebrity list
 
@@ -34,9 +41,9 @@ class TimelineStore(Protocol):
     async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
         """Place the ids in each materialized home among `users`, in id order, once."""
 
-    async def deliver(self, item: TweetItem, users: list[uuid.UUID]) -> None:
-        """The item into the tweet cache and its id into each materialized home among
-        `users` (`push_to_homes`), in one round trip."""
+    async def deliver(self, deliveries: list[Delivery]) -> None:
+        """Each item into the tweet cache and its id into each materialized home among
+        its `homes` (`push_to_homes`), all in one round trip."""
 
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None: ...
 

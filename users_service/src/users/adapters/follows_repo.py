@@ -81,6 +81,34 @@ async def followers_page(
     return [row[0] for row in rows]
 
 
+# The first page of followers of several authors at once, one index walk each (a
+# coalesced fan-out call: docs/decisions/0021).
+_EACH = (
+    sa.func.unnest(sa.bindparam("followees", type_=sa.ARRAY(followers.c.followee_id.type)))
+    .table_valued("followee_id")
+    .render_derived(name="each")
+)
+_FIRST_PAGES = RawStatement(
+    sa.select(
+        _EACH.c.followee_id,
+        sa.func.array(
+            sa.select(followers.c.follower_id)
+            .where(followers.c.followee_id == _EACH.c.followee_id)
+            .order_by(followers.c.follower_id)
+            .limit(sa.bindparam("limit", type_=sa.Integer))
+            .scalar_subquery()
+        ),
+    )
+)
+
+
+async def first_pages(
+    conn: asyncpg.Connection, followees: list[uuid.UUID], limit: int
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    rows = await _FIRST_PAGES.fetch(conn, followees=followees, limit=limit)
+    return {uuid.UUID(bytes=row[0].bytes): row[1] for row in rows}
+
+
 async def followees(conn: AsyncConnection, follower: uuid.UUID) -> list[uuid.UUID]:
     stmt = sa.select(following.c.followee_id).where(following.c.follower_id == follower)
     return list((await conn.execute(stmt)).scalars())

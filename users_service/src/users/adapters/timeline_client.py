@@ -1,6 +1,7 @@
 """The Timeline Service's internal API, as the Users API calls it: each tweet into its
 author's own home, and each delete out of it, as the request is answered, so the author
-reads their own writes even while the fan-out lags (docs/decisions/0016).
+reads their own writes even while the fan-out lags (docs/decisions/0016). The POSTs that
+come while one call is on its way go together in the next (0021).
 
 Best effort by design: the outbox and the fan-out deliver the same a moment later, so a
 Timeline Service that is down or slow costs the author only that head start, never the
@@ -15,7 +16,8 @@ import aiohttp
 import msgspec
 from prometheus_client import Counter
 
-from shared_schemas.internal_api import TweetItem
+from shared_schemas.coalesce import Coalescer
+from shared_schemas.internal_api import OwnTweets, TweetItem
 
 log = logging.getLogger("users.own_timeline")
 FAILURES = Counter("users_own_timeline_failures_total", "Own-home updates the Timeline API did not take")
@@ -25,6 +27,7 @@ class OwnTimeline:
     def __init__(self, base_url: str, timeout: float) -> None:
         self.base_url, self.timeout = base_url.rstrip("/"), aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._tweeted = Coalescer(self._send_tweets)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:  # made in the running loop, on first use
@@ -32,21 +35,26 @@ class OwnTimeline:
         return self._session
 
     async def tweeted(self, item: TweetItem) -> None:
-        path = f"/internal/homes/{item.user_id}/tweets/{item.tweet_id}"
-        await self._send("PUT", path, msgspec.json.encode(item))
+        await self._tweeted(item)
+
+    async def _send_tweets(self, items: list[TweetItem]) -> list[None]:
+        await self._send("POST", "/internal/homes/own-tweets", msgspec.json.encode(OwnTweets(items)), len(items))
+        return [None] * len(items)
 
     async def deleted(self, author: uuid.UUID, tweet_id: uuid.UUID) -> None:
-        await self._send("DELETE", f"/internal/homes/{author}/tweets/{tweet_id}", None)
+        await self._send("DELETE", f"/internal/homes/{author}/tweets/{tweet_id}", None, 1)
 
-    async def _send(self, method: str, path: str, body: bytes | None) -> None:
+    async def _send(self, method: str, path: str, body: bytes | None, count: int) -> None:
         headers = {"content-type": "application/json"} if body is not None else {}
         try:
             async with self._http().request(method, self.base_url + path, data=body, headers=headers) as response:
                 if response.status >= 300:
                     raise aiohttp.ClientResponseError(response.request_info, (), status=response.status)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            FAILURES.inc()
-            log.warning("own home not updated; the fan-out will", extra={"path": path, "error": repr(exc)})
+            FAILURES.inc(count)
+            log.warning(
+                "own home not updated; the fan-out will", extra={"path": path, "tweets": count, "error": repr(exc)}
+            )
 
     async def close(self) -> None:
         if self._session is not None:

@@ -9,6 +9,9 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from shared_schemas.internal_api import (
+    MAX_FOLLOWERS_PAGE,
+    FirstFollowers,
+    FirstFollowersRequest,
     FollowersPage,
     Following,
     HomeSource,
@@ -22,7 +25,6 @@ from users.services import accounts, graph_reads
 
 # Bounds on what one internal call may ask for, so a bad caller cannot make a shard
 # scan without end; the timeline pages through anything larger.
-MAX_FOLLOWERS_PAGE = 5000
 MAX_TWEETS = 1000
 MAX_PAGE_ITEMS = 101  # a page of 100, and one more that says whether another exists
 
@@ -48,6 +50,17 @@ class InternalController(Controller):
         """One page of a user's followers, ordered by id (for fan-out)."""
         ids = await graph_reads.followers_page(state.db, user_id, after, limit)
         return FollowersPage(user_ids=ids, next_after=ids[-1] if len(ids) == limit else None)
+
+    @post("/followers/first-pages", operation_id="internalFirstFollowers", status_code=200)
+    async def first_followers(self, state: State, data: FirstFollowersRequest) -> FirstFollowers:
+        """The first page of followers of each user (a batch of fan-outs: docs/decisions/0021)."""
+        found = await graph_reads.first_follower_pages(state.db, data.user_ids, data.limit)
+        return FirstFollowers(
+            pages=[
+                None if ids is None else FollowersPage(ids, ids[-1] if len(ids) == data.limit else None)
+                for ids in found
+            ]
+        )
 
     @get("/users/{user_id:uuid}/following", operation_id="internalFollowing")
     async def following(self, state: State, user_id: uuid.UUID) -> Following:

@@ -17,7 +17,7 @@ from timeline.adapters.store import keys
 from timeline.adapters.store.connection import mget, script_source
 from timeline.domain import items as item_codec
 from timeline.domain.merge import merge_newer, merge_window
-from timeline.services.ports import Page
+from timeline.services.ports import Delivery, Page
 
 # Homes per push script call on a single Redis: enough to make one call cheaper than
 # many, few enough that no call holds the server for long (docs/decisions/0005).
@@ -136,13 +136,13 @@ class RedisTimelineStore:
 
         await self._pipelined(queue)
 
-    async def deliver(self, item: TweetItem, users: list[uuid.UUID]) -> None:
-        args = [self.max_items, "1", keys.CHANGES, item.tweet_id.bytes]
-
+    async def deliver(self, deliveries: list[Delivery]) -> None:
         def queue(pipe: Any) -> None:
-            pipe.set(keys.item(item.tweet_id), item_codec.encode(item), ex=self.item_ttl)
-            for group in self._by_slot(users):
-                _evalsha(pipe, self._push.sha, group, args)
+            for item, homes in deliveries:
+                pipe.set(keys.item(item.tweet_id), item_codec.encode(item), ex=self.item_ttl)
+                args = [self.max_items, "1", keys.CHANGES, item.tweet_id.bytes]
+                for group in self._by_slot(homes):
+                    _evalsha(pipe, self._push.sha, group, args)
 
         await self._pipelined(queue)
 
