@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, NamedTuple
 
@@ -18,6 +18,7 @@ from prometheus_client import Counter
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from shared_schemas.coalesce import Coalescer
 from users.adapters import catalog, fence
 from users.domain.errors import ShardMoved
 from users.domain.sharding import ShardMap
@@ -75,6 +76,7 @@ class ShardedDatabase:
         # (docs/decisions/0018). Made on first use, inside the running loop.
         self._raw_pools: dict[str, asyncio.Task[asyncpg.Pool]] = {}  # by DSN: a shard without replica has one
         self._refreshing: asyncio.Lock | None = None
+        self._groups: dict[Hashable, Coalescer[Any, Any]] = {}
 
     def _add_databases(self, layout: catalog.Layout) -> None:
         """Engines for the databases not known yet (ids are dense: 0, 1, 2, ...), and for
@@ -229,6 +231,13 @@ class ShardedDatabase:
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.002)
+
+    def grouped(self, key: Hashable, send: Callable[[list[Any]], Awaitable[list[Any]]]) -> Coalescer[Any, Any]:
+        """The coalescer named `key`, made with `send` on first use: for writes that
+        concurrent requests make to one database together (docs/decisions/0021)."""
+        if key not in self._groups:
+            self._groups[key] = Coalescer(send)
+        return self._groups[key]
 
     def raw_primary(self, index: int) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A pooled asyncpg connection to database `index`'s primary, for writes of one

@@ -25,12 +25,14 @@ _HOLD = (
 )
 
 
-def held(logical: sa.BindParameter) -> sa.CTE:
-    """The fence row of `logical` (a bind parameter), key-share locked, as a CTE: for a
-    write of one statement, which inserts only if the row is there."""
+def held(logicals: sa.Select) -> sa.CTE:
+    """The fence rows of `logicals` (a select of logical shards) that this database
+    holds, key-share locked in the one lock order, as a CTE: for a write of one
+    statement, which writes only the rows whose shard's fence row is there."""
     return (
         sa.select(shard_fence.c.logical)
-        .where(shard_fence.c.logical == logical)
+        .where(shard_fence.c.logical.in_(logicals))
+        .order_by(shard_fence.c.logical)
         .with_for_update(read=True, key_share=True)
         .cte("fence")
     )

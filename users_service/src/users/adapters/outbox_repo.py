@@ -31,15 +31,12 @@ _DELETE = sa.delete(outbox).where(outbox.c.id.in_(sa.bindparam("ids", expanding=
 _LOCK = sa.text("SELECT pg_try_advisory_xact_lock(7314)")
 
 
-def recorded_with(rows: sa.CTE) -> sa.CTE:
-    """An event recorded for each row `rows` (a data-modifying CTE) returns: the change
-    and its event in one statement, so in one transaction without BEGIN and COMMIT
-    (bind parameters `topic`, `key`, `payload`)."""
-    values = sa.select(
-        sa.bindparam("topic", type_=outbox.c.topic.type),
-        sa.bindparam("key", type_=outbox.c.key.type),
-        sa.bindparam("payload", type_=outbox.c.payload.type),
-    ).select_from(rows)
+def recorded_for(events: sa.Select) -> sa.CTE:
+    """An event recorded for each row of `events` (key, payload), in one statement with
+    the change that makes them (a data-modifying CTE), so in one transaction without
+    BEGIN and COMMIT (bind parameter `topic`)."""
+    rows = events.subquery()
+    values = sa.select(sa.bindparam("topic", type_=outbox.c.topic.type), *rows.c)
     return sa.insert(outbox).from_select(["topic", "key", "payload"], values).returning(outbox.c.id).cte("recorded")
 
 

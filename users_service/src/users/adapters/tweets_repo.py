@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 import sqlalchemy as sa
@@ -13,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from users.adapters import fence, outbox_repo
 from users.adapters.raw_sql import RawStatement
 from users.adapters.tables import tweets, users
-from users.domain.errors import ShardMoved
 from users.domain.model import Tweet
 from users.domain.sharding import tweet_logical_shard, user_logical_shard
 
@@ -21,39 +21,55 @@ _ITEM = (tweets.c.tweet_id, tweets.c.author_id, users.c.username, tweets.c.text,
 _JOINED = tweets.join(users, users.c.user_id == tweets.c.author_id)
 
 
-# A POST in two statements, each its own transaction, on a plain asyncpg connection
-# (adapters/raw_sql.py): the author's row, then the tweet and its event together (a
-# data-modifying CTE), so that neither is ever committed without the other, without a
-# BEGIN and a COMMIT (docs/decisions/0018).
-_AUTHOR = RawStatement(
-    sa.select(users.c.username, users.c.followers_count).where(
-        users.c.user_id == sa.bindparam("author_id", type_=UUID(as_uuid=True))
+# The POSTs that reach one database together are written together (docs/decisions/0021),
+# in two statements on a plain asyncpg connection (adapters/raw_sql.py), each its own
+# transaction: their authors' rows, then the tweets and their events (a data-modifying
+# CTE), so that no tweet is ever committed without its event, without a BEGIN and a
+# COMMIT (0018), and one commit for the group.
+_AUTHORS = RawStatement(
+    sa.select(users.c.user_id, users.c.username, users.c.followers_count).where(
+        users.c.user_id == sa.any_(sa.bindparam("author_ids", type_=sa.ARRAY(UUID(as_uuid=True))))
     )
 )
-_FENCE = fence.held(sa.bindparam("logical", type_=sa.SmallInteger))
+_NEW = sa.select(
+    sa.func.unnest(
+        sa.bindparam("tweet_ids", type_=sa.ARRAY(UUID(as_uuid=True))),
+        sa.bindparam("author_ids", type_=sa.ARRAY(UUID(as_uuid=True))),
+        sa.bindparam("texts", type_=sa.ARRAY(sa.Text)),
+        sa.bindparam("created_ats", type_=sa.ARRAY(sa.DateTime(timezone=True))),
+        sa.bindparam("keys", type_=sa.ARRAY(UUID(as_uuid=True))),
+        sa.bindparam("logicals", type_=sa.ARRAY(sa.SmallInteger)),
+        sa.bindparam("event_keys", type_=sa.ARRAY(sa.Text)),
+        sa.bindparam("payloads", type_=sa.ARRAY(sa.LargeBinary)),
+    )
+    .table_valued("tweet_id", "author_id", "text", "created_at", "idempotency_key", "logical", "event_key", "payload")
+    .render_derived(name="drafts")
+).cte("new")
+# The fence rows of the shards written, key-share locked: a tweet goes in only if this
+# database still holds its author's shard.
+_FENCE = fence.held(sa.select(_NEW.c.logical))
 _INSERTED = (
     insert(tweets)
     .from_select(
         ["tweet_id", "author_id", "text", "created_at", "idempotency_key"],
-        # One row if this database still holds the author's shard, none if a move took it.
-        sa.select(
-            sa.bindparam("tweet_id", type_=UUID(as_uuid=True)),
-            sa.bindparam("author_id", type_=UUID(as_uuid=True)),
-            sa.bindparam("text", type_=sa.Text),
-            sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
-            sa.bindparam("idempotency_key", type_=UUID(as_uuid=True)),
-        ).select_from(_FENCE),
+        sa.select(_NEW.c.tweet_id, _NEW.c.author_id, _NEW.c.text, _NEW.c.created_at, _NEW.c.idempotency_key)
+        .where(_NEW.c.logical.in_(sa.select(_FENCE.c.logical)))
+        .order_by(_NEW.c.tweet_id),
     )
     .on_conflict_do_nothing(index_elements=["author_id", "idempotency_key"])
     .returning(tweets.c.tweet_id)
     .cte("inserted")
 )
-_RECORDED = outbox_repo.recorded_with(_INSERTED)
+_RECORDED = outbox_repo.recorded_for(
+    sa.select(_NEW.c.event_key, _NEW.c.payload)
+    .select_from(_NEW.join(_INSERTED, _INSERTED.c.tweet_id == _NEW.c.tweet_id))
+    .order_by(_NEW.c.tweet_id)  # one author's events in the order of their tweets
+)
 _PUBLISH = RawStatement(
     sa.select(
-        sa.select(_INSERTED.c.tweet_id).scalar_subquery(),
+        sa.select(sa.func.array_agg(_INSERTED.c.tweet_id)).scalar_subquery(),
         sa.select(sa.func.count()).select_from(_RECORDED).scalar_subquery(),
-        sa.select(sa.func.count()).select_from(_FENCE).scalar_subquery(),
+        sa.select(sa.func.array_agg(_FENCE.c.logical)).scalar_subquery(),
     )
 )
 _BY_KEY = RawStatement(
@@ -64,41 +80,49 @@ _BY_KEY = RawStatement(
 )
 
 
-async def author(conn: asyncpg.Connection, author_id: uuid.UUID) -> tuple[str, int] | None:
-    """The author's username and followers count; None when there is no such user."""
-    row = await _AUTHOR.fetchrow(conn, author_id=author_id)
-    return None if row is None else (row[0], row[1])
+class NewTweet(NamedTuple):
+    """A tweet to write, with its event (encoded: the outbox stores the bytes)."""
+
+    tweet_id: uuid.UUID
+    author_id: uuid.UUID
+    text: str
+    created_at: datetime
+    key: uuid.UUID | None
+    payload: bytes
 
 
-async def insert_with_event(
-    conn: asyncpg.Connection,
-    tweet_id: uuid.UUID,
-    author_id: uuid.UUID,
-    text: str,
-    now: datetime,
-    key: uuid.UUID | None,
-    topic: str,
-    payload: bytes,
-) -> bool:
-    """The tweet and its event, or neither: not when the author already used `key`. The
-    unique constraint decides, so racing retries wait on each other inside PostgreSQL
-    and exactly one insert wins. ShardMoved when a move took the author's shard."""
+async def authors(conn: asyncpg.Connection, author_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, int]]:
+    """Each found author's username and followers count."""
+    rows = await _AUTHORS.fetch(conn, author_ids=author_ids)
+    return {uuid.UUID(bytes=row[0].bytes): (row[1], row[2]) for row in rows}
+
+
+class Written(NamedTuple):
+    inserted: set[uuid.UUID]  # the tweets written; the others' keys were already used
+    held: set[int]  # the logical shards this database still holds, of those written to
+
+
+async def insert_with_events(conn: asyncpg.Connection, new: list[NewTweet], topic: str) -> Written:
+    """The tweets and their events, or neither, each: not a tweet whose author already
+    used its key, nor one whose author's shard a move took (not in `held`). The unique
+    constraint decides, so racing retries wait on each other inside PostgreSQL and
+    exactly one insert wins."""
     row = await _PUBLISH.fetchrow(
         conn,
-        logical=user_logical_shard(author_id),
-        tweet_id=tweet_id,
-        author_id=author_id,
-        text=text,
-        created_at=now,
-        idempotency_key=key,
+        tweet_ids=[t.tweet_id for t in new],
+        author_ids=[t.author_id for t in new],
+        texts=[t.text for t in new],
+        created_ats=[t.created_at for t in new],
+        keys=[t.key for t in new],
+        logicals=[user_logical_shard(t.author_id) for t in new],
+        event_keys=[str(t.author_id) for t in new],
+        payloads=[t.payload for t in new],
         topic=topic,
-        key=str(author_id),
-        payload=payload,
     )
     assert row is not None  # a SELECT of three scalars
-    if not row[2]:
-        raise ShardMoved([user_logical_shard(author_id)])
-    return row[0] is not None
+    inserted = {uuid.UUID(bytes=i.bytes) for i in row[0] or ()}
+    assert row[1] == len(inserted), "every tweet written has its event"
+    return Written(inserted, set(row[2] or ()))
 
 
 async def by_idempotency_key(

@@ -3,50 +3,83 @@
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 
 from shared_schemas import codec, topics
 from shared_schemas.events import TweetCreated, TweetDeleted
 from shared_schemas.ids import new_id, utcnow
 from users.adapters import outbox_repo, tweets_repo
 from users.adapters.db import ShardedDatabase
-from users.domain.errors import Conflict, NotFound
+from users.domain.errors import Conflict, NotFound, ShardMoved
 from users.domain.model import Tweet
 from users.domain.rules import normalize_text
-from users.domain.sharding import new_tweet_id
+from users.domain.sharding import new_tweet_id, user_logical_shard
 from users.services.accounts import get_user
 from users.services.routing import follows_moves
 
 
+class _Draft(NamedTuple):
+    author_id: uuid.UUID
+    text: str
+    key: uuid.UUID | None
+
+
 @follows_moves
 async def publish(db: ShardedDatabase, author_id: uuid.UUID, text: str, key: uuid.UUID | None) -> Tweet:
-    """A retry with the same key and text returns the original tweet (id and time)."""
-    text = normalize_text(text)
-    tweet_id, now = new_tweet_id(author_id), utcnow()
-    async with db.raw_primary(db.map.for_user(author_id)) as conn:
-        author = await tweets_repo.author(conn, author_id)
-        if author is None:
-            raise NotFound("caller (X-User-ID) not found")
-        username, followers_count = author
-        event = TweetCreated(
-            event_id=new_id(),
-            occurred_at=now,
-            tweet_id=tweet_id,
-            author_id=author_id,
-            username=username,
-            text=text,
-            created_at=now,
-            author_followers_count=followers_count,
-        )
-        payload = codec.encode(event)
-        if not await tweets_repo.insert_with_event(
-            conn, tweet_id, author_id, text, now, key, topics.TWEETS.name, payload
-        ):
-            assert key is not None  # only a keyed insert can conflict
-            tweet_id, stored_text, created_at = await tweets_repo.by_idempotency_key(conn, author_id, key)
-            if stored_text != text:
-                raise Conflict("idempotency_key was already used for a different text")
-            return Tweet(tweet_id, author_id, username, text, created_at)
-    return Tweet(tweet_id, author_id, username, text, now)
+    """A retry with the same key and text returns the original tweet (id and time).
+    The POSTs that reach one database while its previous group is being written go
+    together: one lookup of their authors, one statement, one commit (0021)."""
+    index = db.map.for_user(author_id)
+    group = db.grouped(("publish", index), lambda drafts: _publish_group(db, index, drafts))
+    outcome: Tweet | Exception = await group(_Draft(author_id, normalize_text(text), key))
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+async def _publish_group(db: ShardedDatabase, index: int, drafts: list[_Draft]) -> list[Tweet | Exception]:
+    """Each draft's tweet, or what to raise for it."""
+    outcomes: list[Tweet | Exception] = [NotFound("caller (X-User-ID) not found") for _ in drafts]
+    async with db.raw_primary(index) as conn:
+        authors = await tweets_repo.authors(conn, list({d.author_id for d in drafts}))
+        new: dict[int, tweets_repo.NewTweet] = {}
+        for i, draft in enumerate(drafts):
+            if draft.author_id in authors:
+                new[i] = _new_tweet(draft, *authors[draft.author_id])
+        if not new:
+            return outcomes
+        written = await tweets_repo.insert_with_events(conn, list(new.values()), topics.TWEETS.name)
+        for i, tweet in new.items():
+            username = authors[tweet.author_id][0]
+            if user_logical_shard(tweet.author_id) not in written.held:
+                outcomes[i] = ShardMoved([user_logical_shard(tweet.author_id)])
+            elif tweet.tweet_id in written.inserted:
+                outcomes[i] = Tweet(tweet.tweet_id, tweet.author_id, username, tweet.text, tweet.created_at)
+            else:  # the author already used this key: that tweet, if the text is the same
+                assert tweet.key is not None  # only a keyed insert can conflict
+                tweet_id, text, created_at = await tweets_repo.by_idempotency_key(conn, tweet.author_id, tweet.key)
+                same = text == tweet.text
+                outcomes[i] = (
+                    Tweet(tweet_id, tweet.author_id, username, text, created_at)
+                    if same
+                    else Conflict("idempotency_key was already used for a different text")
+                )
+    return outcomes
+
+
+def _new_tweet(draft: _Draft, username: str, followers_count: int) -> tweets_repo.NewTweet:
+    tweet_id, now = new_tweet_id(draft.author_id), utcnow()
+    event = TweetCreated(
+        event_id=new_id(),
+        occurred_at=now,
+        tweet_id=tweet_id,
+        author_id=draft.author_id,
+        username=username,
+        text=draft.text,
+        created_at=now,
+        author_followers_count=followers_count,
+    )
+    return tweets_repo.NewTweet(tweet_id, draft.author_id, draft.text, now, draft.key, codec.encode(event))
 
 
 @follows_moves
