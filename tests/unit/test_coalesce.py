@@ -44,7 +44,7 @@ async def test_an_idle_call_goes_at_once_and_alone() -> None:
 
 async def test_calls_made_while_one_is_on_its_way_go_together_each_with_its_own_answer() -> None:
     remote = Remote()
-    coalesce = Coalescer(remote.send, max_batch=64, max_in_flight=1)
+    coalesce = Coalescer(remote.send)
     first = asyncio.ensure_future(coalesce(0))
     await settle()  # the first batch leaves
     assert remote.batches == [[0]]
@@ -58,7 +58,7 @@ async def test_calls_made_while_one_is_on_its_way_go_together_each_with_its_own_
 
 async def test_a_batch_holds_at_most_max_batch_calls() -> None:
     remote = Remote()
-    coalesce = Coalescer(remote.send, max_batch=3, max_in_flight=1)
+    coalesce = Coalescer(remote.send, max_batch=3)
     calls = [asyncio.ensure_future(coalesce(i)) for i in range(8)]
     remote.gate.set()
     assert await asyncio.gather(*calls) == [i * 10 for i in range(8)]
@@ -68,7 +68,7 @@ async def test_a_batch_holds_at_most_max_batch_calls() -> None:
 
 async def test_a_failure_reaches_the_callers_of_its_batch_and_no_others() -> None:
     remote = Remote(fail_on={2})
-    coalesce = Coalescer(remote.send, max_batch=2, max_in_flight=1)
+    coalesce = Coalescer(remote.send, max_batch=2)
     calls = [asyncio.ensure_future(coalesce(i)) for i in range(4)]
     remote.gate.set()
     results = await asyncio.gather(*calls, return_exceptions=True)
@@ -79,7 +79,7 @@ async def test_a_failure_reaches_the_callers_of_its_batch_and_no_others() -> Non
 
 async def test_a_caller_that_gives_up_leaves_the_others_answered() -> None:
     remote = Remote()
-    coalesce = Coalescer(remote.send, max_in_flight=1)
+    coalesce = Coalescer(remote.send)
     calls = [asyncio.ensure_future(coalesce(i)) for i in range(3)]
     await settle()
     calls[1].cancel()
@@ -89,28 +89,10 @@ async def test_a_caller_that_gives_up_leaves_the_others_answered() -> None:
     assert isinstance(results[1], asyncio.CancelledError)
 
 
-async def test_a_slow_batch_does_not_hold_up_the_next_when_two_may_fly() -> None:
-    slow, quick = asyncio.Event(), asyncio.Event()
-    quick.set()
-    gates = iter([slow, quick])
-
-    async def send(items: list[int]) -> list[int]:
-        await next(gates).wait()
-        return items
-
-    coalesce = Coalescer(send, max_in_flight=2)
-    stuck = asyncio.ensure_future(coalesce(1))
-    await settle()
-    assert await asyncio.wait_for(coalesce(2), 5) == 2, "the second batch flew past the stuck one"
-    assert not stuck.done()
-    slow.set()
-    assert await stuck == 1
-
-
 async def test_a_batch_answered_with_the_wrong_count_fails_its_callers() -> None:
     async def send(items: list[int]) -> list[int]:
         return items[:-1]
 
-    coalesce = Coalescer(send, max_in_flight=1)
+    coalesce = Coalescer(send)
     with pytest.raises(RuntimeError, match="answered with"):
         await coalesce(1)

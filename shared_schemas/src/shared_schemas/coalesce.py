@@ -24,21 +24,19 @@ class Coalescer(Generic[T, R]):
     whatever calls were waiting: `send` answers a list with a list of the same length,
     in order. An exception from `send` is raised to every call of that batch."""
 
-    def __init__(
-        self, send: Callable[[list[T]], Awaitable[list[R]]], max_batch: int = 64, max_in_flight: int = 2
-    ) -> None:
-        # More than one batch in flight: one slow answer does not hold every caller up.
-        self._send, self._max_batch, self._max_in_flight = send, max_batch, max_in_flight
+    def __init__(self, send: Callable[[list[T]], Awaitable[list[R]]], max_batch: int = 64) -> None:
+        self._send, self._max_batch = send, max_batch
         self._waiting: deque[tuple[T, asyncio.Future[R]]] = deque()
-        self._senders: set[asyncio.Task[None]] = set()
+        # One batch on its way at a time: the calls that come meanwhile make the next.
+        # (A second in flight would halve the batches, and would not keep callers from
+        # a hung peer: the next batch would hang on it too.)
+        self._sender: asyncio.Task[None] | None = None
 
     async def __call__(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if len(self._senders) < self._max_in_flight:
-            sender = asyncio.create_task(self._drain())
-            self._senders.add(sender)  # a reference, so the task is not collected
-            sender.add_done_callback(self._senders.discard)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._drain())  # referenced: not collected
         return await future
 
     async def _drain(self) -> None:

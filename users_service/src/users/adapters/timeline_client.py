@@ -27,9 +27,9 @@ class OwnTimeline:
     def __init__(self, base_url: str, timeout: float) -> None:
         self.base_url, self.timeout = base_url.rstrip("/"), aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
-        # One request at a time: the groups are larger, and a hung Timeline API costs a
-        # POST at most two timeouts (docs/decisions/0021).
-        self._tweeted = Coalescer(self._send_tweets, max_in_flight=1)
+        # One request at a time (docs/decisions/0021): a hung Timeline API costs a POST
+        # at most two timeouts, and the POST still succeeds.
+        self._tweeted = Coalescer(self._send_tweets)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:  # made in the running loop, on first use
