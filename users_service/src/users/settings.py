@@ -87,7 +87,7 @@ class Settings:
     relay_poll_seconds: float = field(default_factory=lambda: float(os.environ.get("USERS_RELAY_POLL_SECONDS", "1.0")))
     # How long the relay lets commits gather after a NOTIFY before publishing them.
     relay_linger_seconds: float = field(
-        default_factory=lambda: float(os.environ.get("USERS_RELAY_LINGER_SECONDS", "0.02"))
+        default_factory=lambda: float(os.environ.get("USERS_RELAY_LINGER_SECONDS", "0.05"))
     )
     relay_metrics_port: int = field(default_factory=lambda: int(os.environ.get("USERS_RELAY_METRICS_PORT", "9101")))
     # Loopback by default; containers set 0.0.0.0 so a scraper on the network reaches it.
