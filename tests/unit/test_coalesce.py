@@ -5,6 +5,7 @@ batch it failed (docs/decisions/0021)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import pytest
 
@@ -77,16 +78,62 @@ async def test_a_failure_reaches_the_callers_of_its_batch_and_no_others() -> Non
     assert all(isinstance(r, ConnectionError) for r in results[2:]), results
 
 
-async def test_a_caller_that_gives_up_leaves_the_others_answered() -> None:
+async def test_a_caller_that_stops_waiting_before_its_batch_leaves_is_not_sent() -> None:
     remote = Remote()
     coalesce = Coalescer(remote.send)
     calls = [asyncio.ensure_future(coalesce(i)) for i in range(3)]
+    await settle()  # 0, 1 and 2 leave together
+    late = [asyncio.ensure_future(coalesce(i)) for i in range(3, 6)]
     await settle()
-    calls[1].cancel()
+    late[1].cancel()  # 4 gives up while waiting for the batch on its way
     remote.gate.set()
-    results = await asyncio.gather(*calls, return_exceptions=True)
-    assert results[0] == 0 and results[2] == 20
-    assert isinstance(results[1], asyncio.CancelledError)
+    results = await asyncio.gather(*calls, *late, return_exceptions=True)
+    assert remote.batches == [[0, 1, 2], [3, 5]]
+    assert results[:4] == [0, 10, 20, 30] and results[5] == 50
+    assert isinstance(results[4], asyncio.CancelledError)
+
+
+async def test_callers_waiting_when_the_sender_is_cancelled_are_told() -> None:
+    remote = Remote()
+    coalesce = Coalescer(remote.send)
+    first = asyncio.ensure_future(coalesce(1))
+    await settle()
+    second = asyncio.ensure_future(coalesce(2))
+    await settle()
+    assert coalesce._sender is not None
+    coalesce._sender.cancel()  # as at shutdown
+    results = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 5)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results), results
+
+
+async def test_a_cancellation_inside_send_reaches_its_callers_as_an_error_and_the_next_batch_goes() -> None:
+    sent: list[list[int]] = []
+
+    async def send(items: list[int]) -> list[int]:
+        sent.append(items)
+        if len(sent) == 1:
+            raise asyncio.CancelledError  # what send awaited was cancelled, not this task
+        return items
+
+    coalesce = Coalescer(send)
+    first = asyncio.ensure_future(coalesce(1))
+    with pytest.raises(RuntimeError, match="cancelled"):
+        await first
+    assert await asyncio.wait_for(coalesce(2), 5) == 2
+
+
+async def test_a_batch_is_sent_outside_its_first_callers_context() -> None:
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+    seen: list[str] = []
+
+    async def send(items: list[int]) -> list[int]:
+        seen.append(request_id.get())
+        return items
+
+    coalesce = Coalescer(send)
+    request_id.set("the first caller's")
+    assert await coalesce(1) == 1
+    assert seen == ["none"], "log lines of a batch must not carry one caller's request id"
 
 
 async def test_a_batch_answered_with_the_wrong_count_fails_its_callers() -> None:

@@ -54,7 +54,9 @@ _INSERTED = (
         ["tweet_id", "author_id", "text", "created_at", "idempotency_key"],
         sa.select(_NEW.c.tweet_id, _NEW.c.author_id, _NEW.c.text, _NEW.c.created_at, _NEW.c.idempotency_key)
         .where(_NEW.c.logical.in_(sa.select(_FENCE.c.logical)))
-        .order_by(_NEW.c.tweet_id),
+        # One order of the unique keys for every group: two groups that each hold a
+        # key the other retries wait on each other in one direction, never in a cycle.
+        .order_by(_NEW.c.author_id, _NEW.c.idempotency_key),
     )
     .on_conflict_do_nothing(index_elements=["author_id", "idempotency_key"])
     .returning(tweets.c.tweet_id)

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from users.adapters import follows_repo, homes_repo, tweets_repo, users_repo
 from users.adapters.db import ShardedDatabase
-from users.domain.errors import NotFound, ShardMoved
+from users.domain.errors import NotFound
 from users.domain.model import Tweet, User
 from users.domain.sharding import tweet_logical_shard, user_logical_shard
 from users.services.accounts import get_user
@@ -40,13 +40,14 @@ async def followers_page(
         return await follows_repo.followers_page(conn, user_id, after, limit)
 
 
-@follows_moves
 async def first_follower_pages(
     db: ShardedDatabase, user_ids: list[uuid.UUID], limit: int
 ) -> list[list[uuid.UUID] | None]:
     """The first `limit` followers of each user, by id: the fan-outs of several tweets
     in one call (docs/decisions/0021), one query per database. None for the users of a
-    database that could not be read: the others' fan-outs go on meanwhile."""
+    database that could not be read, or that a move left since this process read the
+    map (it reads the map again within USERS_SHARD_MAP_REFRESH_SECONDS, and the worker
+    asks again): the others' fan-outs go on meanwhile."""
 
     async def one_database(index: int, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
         async with db.raw_fresh(index, {user_logical_shard(i) for i in ids}) as conn:
@@ -56,8 +57,6 @@ async def first_follower_pages(
     parts = await asyncio.gather(*(one_database(i, ids) for i, ids in groups.items()), return_exceptions=True)
     found: dict[uuid.UUID, list[uuid.UUID]] = {}
     for index, part in zip(groups, parts, strict=True):
-        if isinstance(part, ShardMoved):
-            raise part  # the map changed: read it again and ask again (follows_moves)
         if isinstance(part, BaseException):
             if not isinstance(part, Exception):
                 raise part  # cancelled

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import NamedTuple
 
+import asyncpg
+
 from shared_schemas import codec, topics
 from shared_schemas.events import TweetCreated, TweetDeleted
 from shared_schemas.ids import new_id, utcnow
@@ -56,15 +58,21 @@ async def _publish_group(db: ShardedDatabase, index: int, drafts: list[_Draft]) 
             elif tweet.tweet_id in written.inserted:
                 outcomes[i] = Tweet(tweet.tweet_id, tweet.author_id, username, tweet.text, tweet.created_at)
             else:  # the author already used this key: that tweet, if the text is the same
-                assert tweet.key is not None  # only a keyed insert can conflict
-                tweet_id, text, created_at = await tweets_repo.by_idempotency_key(conn, tweet.author_id, tweet.key)
-                same = text == tweet.text
-                outcomes[i] = (
-                    Tweet(tweet_id, tweet.author_id, username, text, created_at)
-                    if same
-                    else Conflict("idempotency_key was already used for a different text")
-                )
+                outcomes[i] = await _original(conn, tweet, username)
     return outcomes
+
+
+async def _original(conn: asyncpg.Connection, tweet: tweets_repo.NewTweet, username: str) -> Tweet | Exception:
+    """The tweet first published with `tweet`'s key, or the 409; an error of this read
+    is this POST's alone (the group's tweets are committed by now)."""
+    assert tweet.key is not None  # only a keyed insert can conflict
+    try:
+        tweet_id, text, created_at = await tweets_repo.by_idempotency_key(conn, tweet.author_id, tweet.key)
+    except Exception as exc:  # noqa: BLE001 - raised to this POST only
+        return exc
+    if text != tweet.text:
+        return Conflict("idempotency_key was already used for a different text")
+    return Tweet(tweet_id, tweet.author_id, username, text, created_at)
 
 
 def _new_tweet(draft: _Draft, username: str, followers_count: int) -> tweets_repo.NewTweet:

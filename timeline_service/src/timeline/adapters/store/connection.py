@@ -16,7 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 class CPackedConnection(Connection):
     """Commands packed by hiredis, in C. redis-py's asyncio connection packs in Python,
     one argument at a time: a fifth of the client's CPU for a pipeline of tweets into
-    homes, or for a push to a hundred homes (docs/decisions/0021)."""
+    homes, or for a push to a hundred homes (docs/decisions/0021). The store passes
+    bytes, str, int and float only, which hiredis packs as redis-py does."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
         if isinstance(args[0], str):  # "SCRIPT LOAD" and the like: words go separately
