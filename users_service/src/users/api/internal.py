@@ -29,6 +29,11 @@ MAX_TWEETS = 1000
 MAX_PAGE_ITEMS = 101  # a page of 100, and one more that says whether another exists
 
 
+def _page(ids: list[uuid.UUID], limit: int) -> FollowersPage:
+    """A full page says where the next starts; a shorter one is the last."""
+    return FollowersPage(user_ids=ids, next_after=ids[-1] if len(ids) == limit else None)
+
+
 class InternalController(Controller):
     path = "/internal"
     tags = ("internal",)
@@ -48,19 +53,13 @@ class InternalController(Controller):
         limit: int = Parameter(default=1000, ge=1, le=MAX_FOLLOWERS_PAGE),
     ) -> FollowersPage:
         """One page of a user's followers, ordered by id (for fan-out)."""
-        ids = await graph_reads.followers_page(state.db, user_id, after, limit)
-        return FollowersPage(user_ids=ids, next_after=ids[-1] if len(ids) == limit else None)
+        return _page(await graph_reads.followers_page(state.db, user_id, after, limit), limit)
 
     @post("/followers/first-pages", operation_id="internalFirstFollowers", status_code=200)
     async def first_followers(self, state: State, data: FirstFollowersRequest) -> FirstFollowers:
         """The first page of followers of each user (a batch of fan-outs: docs/decisions/0021)."""
         found = await graph_reads.first_follower_pages(state.db, data.user_ids, data.limit)
-        return FirstFollowers(
-            pages=[
-                None if ids is None else FollowersPage(ids, ids[-1] if len(ids) == data.limit else None)
-                for ids in found
-            ]
-        )
+        return FirstFollowers(pages=[None if ids is None else _page(ids, data.limit) for ids in found])
 
     @get("/users/{user_id:uuid}/following", operation_id="internalFollowing")
     async def following(self, state: State, user_id: uuid.UUID) -> Following:
