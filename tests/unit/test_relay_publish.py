@@ -9,15 +9,17 @@ from datetime import UTC, datetime
 from aiokafka.errors import OutOfOrderSequenceNumber
 
 from users.adapters.outbox_repo import OutboxRow
-from users.relay.outbox_relay import PRODUCER_BROKEN, OutboxRelay
+from users.relay.outbox_relay import PRODUCER_BROKEN, OutboxRelay, ProducerStuck
 
 
 class FakeProducer:
     """Acknowledges every send except those named: refused when queued, or failed when
     acknowledged."""
 
-    def __init__(self, refuse_queued: set[int] = frozenset(), fail_ack: set[int] = frozenset()) -> None:
-        self.refuse_queued, self.fail_ack = refuse_queued, fail_ack
+    def __init__(
+        self, refuse_queued: set[int] = frozenset(), fail_ack: set[int] = frozenset(), never_ack: set[int] = frozenset()
+    ) -> None:
+        self.refuse_queued, self.fail_ack, self.never_ack = refuse_queued, fail_ack, never_ack
         self.queued: list[bytes] = []
 
     async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future:
@@ -28,6 +30,8 @@ class FakeProducer:
         ack = asyncio.get_running_loop().create_future()
         if n in self.fail_ack:
             ack.set_exception(TimeoutError("no acknowledgement"))
+        elif n in self.never_ack:
+            pass  # retried for ever, to a broker nobody else knows is gone
         else:
             ack.set_result(None)
         return ack
@@ -54,6 +58,13 @@ async def test_a_send_refused_when_queued_stops_the_batch_there() -> None:
     acked, error = await OutboxRelay(None, producer, 500, 1.0).publish(_rows(4))
     assert acked == 2 and isinstance(error, TimeoutError)
     assert producer.queued == [b"0", b"1"]  # nothing after the refused row went out
+
+
+async def test_a_batch_never_acknowledged_keeps_its_rows_and_says_the_producer_is_stuck() -> None:
+    producer = FakeProducer(never_ack={2})
+    acked, error = await OutboxRelay(None, producer, 500, 1.0, ack_timeout=0.1).publish(_rows(4))
+    assert acked == 2 and isinstance(error, ProducerStuck)
+    assert isinstance(error, PRODUCER_BROKEN), "a stuck producer is replaced like a broken one"
 
 
 class StartStopProducer(FakeProducer):

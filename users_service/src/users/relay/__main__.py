@@ -53,6 +53,7 @@ async def main() -> None:
         before_publish=lambda rows: follow_edges.apply(db, rows),
         linger_seconds=settings.relay_linger_seconds,
         new_producer=new_producer,
+        ack_timeout=settings.kafka_request_timeout_ms / 1000,
     )
     # The shard map is data: a move to a new database reaches this relay without a restart.
     watching = asyncio.ensure_future(db.watch(settings.shard_map_refresh_seconds))

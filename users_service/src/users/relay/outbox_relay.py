@@ -34,9 +34,17 @@ PUBLISH_DELAY = Histogram(
 )
 
 
-# Errors after which a producer never sends again (aiokafka's sender routine ends, or the
-# broker no longer knows its id): only a new producer gets on.
-PRODUCER_BROKEN = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
+class ProducerStuck(Exception):
+    """Kafka acknowledged none of a batch's remaining rows in time. aiokafka asks only
+    the brokers its metadata names for new metadata: a producer that learned the
+    cluster while one broker alone was up (every broker restarted) knows only that one,
+    and once it dies, retries it for ever (seen in the fault suite)."""
+
+
+# Errors after which a producer never sends again (aiokafka's sender routine ends, the
+# broker no longer knows its id, or it knows no live broker): only a new producer,
+# which starts from every bootstrap server, gets on.
+PRODUCER_BROKEN = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced, ProducerStuck)
 
 BatchStep = Callable[[list[outbox_repo.OutboxRow]], Awaitable[None]]
 
@@ -52,6 +60,7 @@ class OutboxRelay:
         before_publish: BatchStep | None = None,
         linger_seconds: float = 0.0,
         new_producer: Callable[[], AIOKafkaProducer] | None = None,
+        ack_timeout: float = 15.0,
     ) -> None:
         """`before_publish`: what must be done with a batch before its events go out (the
         follow graph's second half); it runs again if the relay dies before the rows are
@@ -59,6 +68,7 @@ class OutboxRelay:
         self.db, self.producer, self.before_publish = db, producer, before_publish
         # A producer whose idempotence state broke (below) is replaced by a new one.
         self.new_producer = new_producer
+        self.ack_timeout = ack_timeout  # a batch not acknowledged by then: ProducerStuck
         self._renewing = asyncio.Lock()
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
         # After a NOTIFY, wait this long before taking the batch: under load the rows of
@@ -146,12 +156,20 @@ class OutboxRelay:
             except Exception as exc:  # noqa: BLE001 - e.g. no metadata: the broker is down
                 error = exc
                 break
+        if sends:
+            await asyncio.wait(sends, timeout=self.ack_timeout)
         acked = 0
-        for result in await asyncio.gather(*sends, return_exceptions=True):
-            if isinstance(result, BaseException):
-                error = result
+        for sent in sends:
+            if not sent.done():
+                error = ProducerStuck(f"not acknowledged in {self.ack_timeout:g} s")  # the first row left decides
+                break
+            if sent.exception() is not None:
+                error = sent.exception()
                 break
             acked += 1
+        for sent in sends:  # the failures after the first are retrieved too (no warnings)
+            if sent.done() and not sent.cancelled():
+                sent.exception()
         return acked, error
 
     async def drain(self, shards: list[int]) -> list[int]:
