@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -166,6 +167,45 @@ async def test_a_homes_source_splits_celebrities_and_merges_the_rest_newest_firs
     assert len(everything.tweet_ids) == 16 * (len(posted) + 1) and everything.celebrities == []
     with pytest.raises(UnknownUser):
         await client.home_source(uuid.uuid4(), threshold=2, limit=7, items=3)
+
+
+async def test_rebuilds_asking_at_once_each_get_their_own_home(db, client: UsersClient) -> None:
+    authors = [await accounts.create_user(db, unique_name()) for _ in range(6)]
+    while len({db.map.for_user(a.user_id) for a in authors}) < min(2, len(db.primaries)):
+        authors.append(await accounts.create_user(db, unique_name()))  # ids are random: cover both shards
+    readers = [await accounts.create_user(db, unique_name()) for _ in range(4)]
+    followed = {r.user_id: [a.user_id for a in authors[k : k + 3]] for k, r in enumerate(readers)}
+    for reader, followees in followed.items():
+        for followee in followees:
+            await follows.follow(db, reader, followee, MAX_FOLLOWING)
+    by_author: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for author in (*authors, readers[0]) * 2:
+        posted = await tweet_service.publish(db, author.user_id, f"from {author.username}", None)
+        by_author.setdefault(author.user_id, []).append(posted.tweet_id)
+    unknown = uuid.uuid4()
+
+    # The first call leaves alone; the others wait for it and go together, in one call.
+    asked = [(r.user_id, k) for k, r in enumerate(readers)] + [(unknown, 2)]
+    found = await asyncio.gather(
+        *(client.home_source(user, threshold=100, limit=800, items=items) for user, items in asked),
+        return_exceptions=True,
+    )
+
+    assert isinstance(found[-1], UnknownUser)
+    for (user, items), source in zip(asked[:-1], found[:-1], strict=True):
+        assert not isinstance(source, BaseException)
+        expected = sorted((t for a in [user, *followed[user]] for t in by_author.get(a, [])), reverse=True)
+        ids = [uuid.UUID(bytes=source.tweet_ids[i : i + 16]) for i in range(0, len(source.tweet_ids), 16)]
+        assert ids == expected, user
+        assert [t.tweet_id for t in source.tweets] == expected[:items]
+        assert source.celebrities == []
+    # A Timeline Service from before the grouped call asks for one home by GET: the same answer.
+    alone = httpx.get(
+        f"{USERS_API}/internal/users/{readers[3].user_id}/home-source", params={"threshold": 100, "items": 3}
+    )
+    assert alone.status_code == 200
+    assert alone.json()["tweet_ids"] == msgspec.json.decode(msgspec.json.encode(found[3]))["tweet_ids"]
+    assert httpx.get(f"{USERS_API}/internal/users/{unknown}/home-source", params={"threshold": 1}).status_code == 404
 
 
 async def test_batch_hydration_skips_deleted_and_unknown_ids(db, client: UsersClient) -> None:

@@ -84,6 +84,32 @@ class HomeSource(msgspec.Struct, frozen=True):
     tweets: list[TweetItem]
 
 
+# The most homes one call rebuilds (a batch is the rebuilds that waited meanwhile).
+MAX_HOME_SOURCES = 100
+MAX_HOME_IDS = 1000  # ids kept per home, at most
+MAX_HOME_ITEMS = 101  # a page of 100 whole, and one more that says whether another exists
+
+
+class HomeAsk(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    # How many of the newest tweets to return whole (the page that asked; 0: a warm-up).
+    items: Annotated[int, msgspec.Meta(ge=0, le=MAX_HOME_ITEMS)] = 0
+
+
+class HomeSourcesRequest(msgspec.Struct, frozen=True):
+    """What several lost homes are rebuilt from (POST /internal/home-sources): the
+    rebuilds that waited while the previous call was answered (docs/decisions/0021)."""
+
+    homes: Annotated[list[HomeAsk], msgspec.Meta(max_length=MAX_HOME_SOURCES)]
+    threshold: Annotated[int, msgspec.Meta(ge=1)]  # followers from which an author is a celebrity
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_HOME_IDS)] = 800  # ids per home
+
+
+class HomeSources(msgspec.Struct, frozen=True):
+    # One per home asked, in order; None where the Users Service knows no such user.
+    sources: list[HomeSource | None]
+
+
 # -- the Timeline Service's internal API, which the Users API calls -----------------------
 
 

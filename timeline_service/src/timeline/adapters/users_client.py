@@ -10,11 +10,15 @@ import msgspec
 
 from shared_schemas.coalesce import Coalescer
 from shared_schemas.internal_api import (
+    MAX_HOME_SOURCES,
     FirstFollowers,
     FirstFollowersRequest,
     FollowersPage,
     Following,
+    HomeAsk,
     HomeSource,
+    HomeSources,
+    HomeSourcesRequest,
     RecentTweetsRequest,
     TweetItem,
     Tweets,
@@ -44,6 +48,8 @@ class UsersClient:
         # Each tweet's fan-out starts with its author's first page of followers: the
         # fan-outs that wait meanwhile ask together (docs/decisions/0021), per page size.
         self._first_pages: dict[int, Coalescer[uuid.UUID, FollowersPage | None]] = {}
+        # So do the rebuilds of lost homes (after a Redis loss, hundreds a second).
+        self._home_sources: dict[tuple[int, int], Coalescer[HomeAsk, HomeSource | None]] = {}
 
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use, inside the running event loop, as aiohttp requires. A
@@ -77,9 +83,19 @@ class UsersClient:
         return await self._get(f"/internal/users/{user_id}/following", Following)
 
     async def home_source(self, user_id: uuid.UUID, threshold: int, limit: int, items: int) -> HomeSource:
-        return await self._get(
-            f"/internal/users/{user_id}/home-source", HomeSource, threshold=threshold, limit=limit, items=items
-        )
+        key = (threshold, limit)
+        if key not in self._home_sources:
+            self._home_sources[key] = Coalescer(
+                lambda asks: self._home_sources_of(asks, threshold, limit), max_batch=MAX_HOME_SOURCES
+            )
+        found = await self._home_sources[key](HomeAsk(user_id, items))
+        if found is None:
+            raise UnknownUser(str(user_id))
+        return found
+
+    async def _home_sources_of(self, asks: list[HomeAsk], threshold: int, limit: int) -> list[HomeSource | None]:
+        request = HomeSourcesRequest(homes=asks, threshold=threshold, limit=limit)
+        return (await self._post("/internal/home-sources", request, HomeSources)).sources
 
     async def follower_pages(self, user_id: uuid.UUID, page_size: int) -> AsyncIterator[list[uuid.UUID]]:
         if page_size not in self._first_pages:

@@ -13,45 +13,64 @@ import uuid
 
 import asyncpg
 
-# The caller's row (None: no such user) and whom they follow: one index lookup and one
-# index-only walk of the caller's half of the graph.
+# Each caller's row (absent: no such user) and whom they follow: one index lookup and
+# one index-only walk of the caller's half of the graph, per caller.
 _FOLLOWEES = """
-SELECT array(SELECT followee_id FROM following WHERE follower_id = $1)
-FROM users WHERE user_id = $1
+SELECT user_id, array(SELECT followee_id FROM following WHERE follower_id = user_id)
+FROM users WHERE user_id = ANY($1::uuid[])
 """
 
-# Of the authors on this shard: the celebrities among them (merged at read time, not
-# kept in homes; the caller never counts as one in their own home), and the newest
-# `limit` live tweet ids of the others, newest first. Each author's walk is an
-# index-only scan of tweets_author_live that stops at `limit`.
+# Per home (its caller, and the slice [first, last] of $4 naming the authors it follows
+# on this shard): the celebrities among those authors (merged at read time, not kept
+# in homes; the caller never counts as one in their own home), and the newest `limit`
+# live tweet ids of the others, newest first. Each author's walk is an index-only scan
+# of tweets_author_live that stops at `limit`.
 _NEWEST_IDS = """
-WITH a AS (
-    SELECT user_id, followers_count >= $3 AND user_id <> $4 AS celebrity
-    FROM users WHERE user_id = ANY($1::uuid[])
-), t AS (
-    SELECT t.tweet_id
-    FROM a CROSS JOIN LATERAL (
-        SELECT tweet_id FROM tweets
-        WHERE author_id = a.user_id AND NOT deleted
-        ORDER BY tweet_id DESC LIMIT $2
-    ) t
-    WHERE NOT a.celebrity
-    ORDER BY t.tweet_id DESC LIMIT $2
-)
-SELECT
-    array(SELECT user_id FROM a WHERE celebrity),
-    coalesce((SELECT string_agg(uuid_send(tweet_id), ''::bytea ORDER BY tweet_id DESC) FROM t), ''::bytea)
+SELECT a.celebrities, coalesce(r.run, ''::bytea)
+FROM unnest($1::uuid[], $2::int[], $3::int[]) WITH ORDINALITY AS h(caller, first, last, n)
+CROSS JOIN LATERAL (
+    SELECT
+        coalesce(array_agg(user_id) FILTER (WHERE celebrity), '{}') AS celebrities,
+        coalesce(array_agg(user_id) FILTER (WHERE NOT celebrity), '{}') AS others
+    FROM (
+        SELECT user_id, followers_count >= $5 AND user_id <> h.caller AS celebrity
+        FROM users WHERE user_id = ANY(($4::uuid[])[h.first:h.last])
+    ) u
+) a
+CROSS JOIN LATERAL (
+    SELECT string_agg(uuid_send(tweet_id), ''::bytea ORDER BY tweet_id DESC) AS run
+    FROM (
+        SELECT t.tweet_id
+        FROM unnest(a.others) AS o(author) CROSS JOIN LATERAL (
+            SELECT tweet_id FROM tweets
+            WHERE author_id = o.author AND NOT deleted
+            ORDER BY tweet_id DESC LIMIT $6
+        ) t
+        ORDER BY t.tweet_id DESC LIMIT $6
+    ) newest
+) r
+ORDER BY h.n
 """
 
 
-async def followees(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[uuid.UUID] | None:
-    row = await conn.fetchrow(_FOLLOWEES, user_id)
-    return None if row is None else list(row[0])
+async def followees(conn: asyncpg.Connection, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Whom each of these users follows (a user absent from the answer does not exist)."""
+    return {row[0]: list(row[1]) for row in await conn.fetch(_FOLLOWEES, user_ids)}
 
 
 async def newest_ids(
-    conn: asyncpg.Connection, author_ids: list[uuid.UUID], limit: int, threshold: int, caller: uuid.UUID
-) -> tuple[list[uuid.UUID], bytes]:
-    """(celebrities among the authors, the others' newest ids as 16-byte runs)."""
-    celebrities, ids = await conn.fetchrow(_NEWEST_IDS, author_ids, limit, threshold, caller)
-    return list(celebrities), bytes(ids)
+    conn: asyncpg.Connection, homes: list[tuple[uuid.UUID, list[uuid.UUID]]], limit: int, threshold: int
+) -> list[tuple[list[uuid.UUID], bytes]]:
+    """For each home (its caller, the authors it follows on this shard), in order: the
+    celebrities among the authors, and the others' newest ids as one 16-byte run."""
+    callers: list[uuid.UUID] = []
+    authors: list[uuid.UUID] = []
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for caller, followed in homes:
+        callers.append(caller)
+        firsts.append(len(authors) + 1)  # PostgreSQL's arrays count from 1, slices are inclusive
+        authors.extend(followed)
+        lasts.append(len(authors))
+    rows = await conn.fetch(_NEWEST_IDS, callers, firsts, lasts, authors, threshold, limit)
+    return [(list(celebrities), bytes(run)) for celebrities, run in rows]

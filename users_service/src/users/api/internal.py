@@ -10,23 +10,31 @@ from litestar.params import Parameter
 
 from shared_schemas.internal_api import (
     MAX_FOLLOWERS_PAGE,
+    MAX_HOME_IDS,
+    MAX_HOME_ITEMS,
     FirstFollowers,
     FirstFollowersRequest,
     FollowersPage,
     Following,
     HomeSource,
+    HomeSources,
+    HomeSourcesRequest,
     RecentTweetsRequest,
     Tweets,
     TweetsByIdsRequest,
     UserInfo,
 )
 from users.api.schemas import tweet_item, user_info
+from users.domain.errors import NotFound
 from users.services import accounts, graph_reads
 
 # Bounds on what one internal call may ask for, so a bad caller cannot make a shard
 # scan without end; the timeline pages through anything larger.
 MAX_TWEETS = 1000
-MAX_PAGE_ITEMS = 101  # a page of 100, and one more that says whether another exists
+
+
+def _home(found: graph_reads.HomeSource) -> HomeSource:
+    return HomeSource(found.celebrities, found.tweet_ids, [tweet_item(t) for t in found.tweets])
 
 
 def _page(ids: list[uuid.UUID], limit: int) -> FollowersPage:
@@ -73,12 +81,23 @@ class InternalController(Controller):
         state: State,
         user_id: uuid.UUID,
         threshold: int = Parameter(ge=1),
-        limit: int = Parameter(default=800, ge=1, le=MAX_TWEETS),
-        items: int = Parameter(default=0, ge=0, le=MAX_PAGE_ITEMS),
+        limit: int = Parameter(default=800, ge=1, le=MAX_HOME_IDS),
+        items: int = Parameter(default=0, ge=0, le=MAX_HOME_ITEMS),
     ) -> HomeSource:
-        """What a lost home is rebuilt from (a rebuild: docs/decisions/0018)."""
-        found = await graph_reads.home_source(state.db, user_id, limit, threshold, items)
-        return HomeSource(found.celebrities, found.tweet_ids, [tweet_item(t) for t in found.tweets])
+        """What a lost home is rebuilt from (a rebuild: docs/decisions/0018). Kept for
+        Timeline Services older than POST /internal/home-sources (0021)."""
+        (found,) = await graph_reads.home_sources(state.db, [graph_reads.HomeAsk(user_id, items)], limit, threshold)
+        if found is None:
+            raise NotFound("user not found")
+        return _home(found)
+
+    @post("/home-sources", operation_id="internalHomeSources", status_code=200)
+    async def home_sources(self, state: State, data: HomeSourcesRequest) -> HomeSources:
+        """What several lost homes are rebuilt from: the rebuilds that waited together
+        (docs/decisions/0021); null for a user that does not exist."""
+        asks = [graph_reads.HomeAsk(home.user_id, home.items) for home in data.homes]
+        found = await graph_reads.home_sources(state.db, asks, data.limit, data.threshold)
+        return HomeSources([None if source is None else _home(source) for source in found])
 
     @post("/tweets/recent", operation_id="internalRecentTweets", status_code=200)
     async def recent(self, state: State, data: RecentTweetsRequest) -> Tweets:

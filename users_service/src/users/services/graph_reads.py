@@ -23,7 +23,6 @@ from typing import NamedTuple
 
 from users.adapters import follows_repo, homes_repo, tweets_repo, users_repo
 from users.adapters.db import ShardedDatabase
-from users.domain.errors import NotFound
 from users.domain.model import Tweet, User
 from users.domain.sharding import tweet_logical_shard, user_logical_shard
 from users.services.accounts import get_user
@@ -127,31 +126,81 @@ class HomeSource(NamedTuple):
     tweets: list[Tweet]  # the newest `items` of them, whole
 
 
+class HomeAsk(NamedTuple):
+    user_id: uuid.UUID
+    items: int  # how many of the newest to return whole
+
+
 @follows_moves
-async def home_source(db: ShardedDatabase, user_id: uuid.UUID, limit: int, threshold: int, items: int) -> HomeSource:
-    """What a lost home is rebuilt from: whom the caller follows split into celebrities
-    and the rest, the newest `limit` ids of the caller and the rest, and the newest
-    `items` of those whole. Two rounds (the caller's shard, then every shard at once,
-    on one connection each), raw asyncpg throughout (docs/decisions/0018)."""
-    async with db.raw_fresh(db.map.for_user(user_id), [user_logical_shard(user_id)]) as conn:
-        followees = await homes_repo.followees(conn, user_id)
-    if followees is None:
-        raise NotFound("user not found")
+async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, threshold: int) -> list[HomeSource | None]:
+    """What lost homes are rebuilt from (None: no such user), for the rebuilds that
+    waited together (docs/decisions/0021): for each, whom the caller follows split into
+    celebrities and the rest, the newest `limit` ids of the caller and the rest, and the
+    newest `items` of those whole. Two rounds: the callers' databases, then every
+    database at once, one statement each whatever the number of homes; raw asyncpg
+    throughout (docs/decisions/0018)."""
+    items: dict[uuid.UUID, int] = {}
+    for ask in asks:  # a user asked twice: the larger
+        items[ask.user_id] = max(ask.items, items.get(ask.user_id, 0))
 
-    async def one_shard(index: int, authors: list[uuid.UUID]) -> tuple[list[uuid.UUID], bytes, list[Tweet]]:
-        async with db.raw_fresh(index, {user_logical_shard(a) for a in authors}) as conn:
-            celebrities, run = await homes_repo.newest_ids(conn, authors, limit, threshold, user_id)
-            # This shard's newest `items` whole: the newest `items` overall are among them.
-            top = [uuid.UUID(bytes=run[i : i + 16]) for i in range(0, min(len(run), 16 * items), 16)]
-            return celebrities, run, (await tweets_repo.items_by_ids(conn, top) if top else [])
+    async def callers_on(index: int, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+        async with db.raw_fresh(index, {user_logical_shard(i) for i in ids}) as conn:
+            return await homes_repo.followees(conn, ids)
 
-    parts = await asyncio.gather(*(one_shard(i, ids) for i, ids in db.group_users([user_id, *followees]).items()))
-    celebrities = [c for found, _, _ in parts for c in found]
-    runs = [run for _, run, _ in parts if run]
+    parts = await asyncio.gather(*(callers_on(i, ids) for i, ids in db.group_users(list(items)).items()))
+    followed = {user: authors for part in parts for user, authors in part.items()}
+    # Per database, the homes that follow someone there (the caller counts: own tweets).
+    wanted: dict[int, list[tuple[uuid.UUID, list[uuid.UUID]]]] = {}
+    for user, authors in followed.items():
+        for index, here in db.group_users([user, *authors]).items():
+            wanted.setdefault(index, []).append((user, here))
+    found = await asyncio.gather(
+        *(_newest(db, index, homes, limit, threshold, items) for index, homes in wanted.items())
+    )
+    runs: dict[uuid.UUID, list[tuple[list[uuid.UUID], bytes]]] = {}
+    tweets: dict[uuid.UUID, Tweet] = {}
+    for (_, homes), (parts_here, whole) in zip(wanted.items(), found, strict=True):
+        for (user, _), part in zip(homes, parts_here, strict=True):
+            runs.setdefault(user, []).append(part)
+        tweets.update((t.tweet_id, t) for t in whole)
+    return [
+        _source(runs.get(ask.user_id, []), tweets, limit, ask.items) if ask.user_id in followed else None
+        for ask in asks
+    ]
+
+
+async def _newest(
+    db: ShardedDatabase,
+    index: int,
+    homes: list[tuple[uuid.UUID, list[uuid.UUID]]],
+    limit: int,
+    threshold: int,
+    items: dict[uuid.UUID, int],
+) -> tuple[list[tuple[list[uuid.UUID], bytes]], list[Tweet]]:
+    """On one database: each home's celebrities and run of newest ids there, and the
+    newest few of each run whole (a home's newest `items` are among its runs' newest
+    `items`)."""
+    async with db.raw_fresh(index, {user_logical_shard(a) for _, authors in homes for a in authors}) as conn:
+        parts = await homes_repo.newest_ids(conn, homes, limit, threshold)
+        top = {
+            run[i : i + 16]
+            for (user, _), (_, run) in zip(homes, parts, strict=True)
+            for i in range(0, min(len(run), 16 * items[user]), 16)
+        }
+        whole = await tweets_repo.items_by_ids(conn, [uuid.UUID(bytes=b) for b in top]) if top else []
+    return parts, whole
+
+
+def _source(
+    parts: list[tuple[list[uuid.UUID], bytes]], tweets: dict[uuid.UUID, Tweet], limit: int, items: int
+) -> HomeSource:
+    """One home from its databases' parts: their runs merged, the newest `items` whole."""
+    celebrities = [c for found, _ in parts for c in found]
+    runs = [run for _, run in parts if run]
     if len(runs) == 1:
         newest = runs[0]
     else:  # each run is in order: one sort of their 16-byte ids finds the runs and merges them, in C
         chunks = sorted([run[i : i + 16] for run in runs for i in range(0, len(run), 16)], reverse=True)
         newest = b"".join(chunks[:limit])
-    tweets = sorted((t for _, _, found in parts for t in found), key=lambda t: t.tweet_id.bytes, reverse=True)
-    return HomeSource(celebrities, newest, tweets[:items])
+    top = (uuid.UUID(bytes=newest[i : i + 16]) for i in range(0, min(len(newest), 16 * items), 16))
+    return HomeSource(celebrities, newest, [tweets[t] for t in top if t in tweets])
