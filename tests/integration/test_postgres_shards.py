@@ -134,7 +134,9 @@ async def test_an_authors_listing_and_a_rebuild_walk_the_live_tweets_index(db) -
         try:
             plan = "\n".join(
                 r[0]
-                for r in await raw.fetch("EXPLAIN " + homes_repo._NEWEST_IDS, [author.user_id], 800, 10, author.user_id)
+                for r in await raw.fetch(
+                    "EXPLAIN " + homes_repo._NEWEST_IDS, [author.user_id], [1], [1], [author.user_id], 10, 800
+                )
             )
         finally:
             await raw.execute("RESET enable_seqscan")
