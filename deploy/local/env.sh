@@ -32,6 +32,9 @@ export ROOT
 : "${PG_USER:=timeline}"; export PG_USER            # superuser made by initdb
 : "${PG_SHARD_DBS:=users_shard_0 users_shard_1}"; export PG_SHARD_DBS
 : "${PG_MAX_CONNECTIONS:=300}"; export PG_MAX_CONNECTIONS  # ~10 pools x 20-30
+# PostgreSQL's default (128MB) holds a tenth of a loaded bench's databases: every
+# rebuild then reads pages through the kernel (docs/decisions/0018). Allocated as used.
+: "${PG_SHARED_BUFFERS:=1GB}"; export PG_SHARED_BUFFERS
 # A streaming replica of the whole server (pg_basebackup), for the Users Service's
 # internal reads (USERS_REPLICA_DSNS below); 0 runs none.
 : "${PG_REPLICA_PORT:=15433}"; export PG_REPLICA_PORT

@@ -149,7 +149,8 @@ EOF
     -c listen_addresses=127.0.0.1 \
     -c port="$PG_PORT" \
     -c unix_socket_directories="$PG_SOCKET_DIR" \
-    -c max_connections="$PG_MAX_CONNECTIONS"
+    -c max_connections="$PG_MAX_CONNECTIONS" \
+    -c shared_buffers="$PG_SHARED_BUFFERS"
   wait_tcp 127.0.0.1 "$PG_PORT" 60 postgres
   # Accepting TCP is not the same as accepting queries (startup/recovery).
   wait_cmd 60 postgres psql_q postgres 'SELECT 1'
@@ -196,6 +197,7 @@ start_postgres_replica() {
     -c port="$PG_REPLICA_PORT" \
     -c unix_socket_directories="$PG_SOCKET_DIR" \
     -c max_connections="$PG_MAX_CONNECTIONS" \
+    -c shared_buffers="$PG_SHARED_BUFFERS" \
     -c hot_standby=on
   wait_tcp 127.0.0.1 "$PG_REPLICA_PORT" 60 postgres-replica
   wait_cmd 60 postgres-replica psql_replica 'SELECT 1'
