@@ -76,8 +76,13 @@ class FakeTimelineStore:
         return True
 
     async def finish_rebuild(
-        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: bytes = b""
+        self,
+        user: uuid.UUID,
+        celebrities: list[uuid.UUID] | tuple = (),
+        tweet_ids: bytes = b"",
+        items: list[TweetItem] | tuple = (),
     ) -> None:
+        await self.put_items(list(items))
         if user not in self.materialized:
             return
         self.followed.setdefault(user, set()).update(celebrities)

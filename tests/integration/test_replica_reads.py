@@ -16,9 +16,11 @@ from redis.asyncio import Redis
 
 from tests.e2e.timeline_client import Client
 from tests.faults.harness import MAX_ITEMS, REDIS_URL, metric
-from tests.support import GATEWAY, USERS_API, eventually, stack
+from tests.support import GATEWAY, USERS_API, eventually, stack, unique_name
 from timeline.adapters.store.redis_store import RedisTimelineStore
 from users.adapters import catalog
+from users.domain.sharding import user_logical_shard
+from users.services import accounts
 
 pytestmark = pytest.mark.skipif(os.environ.get("PG_REPLICA_PORT", "0") == "0", reason="no replica in this stack")
 
@@ -98,3 +100,29 @@ async def test_a_replica_that_is_gone_hands_its_reads_to_the_primary() -> None:
         assert after > before
     finally:
         await asyncio.to_thread(stack, "start-infra")
+
+
+async def test_fresh_reads_at_once_share_one_question_to_the_primary_and_each_sees_its_write(db) -> None:
+    asked = 0
+    ask = db._ask_flushed
+
+    async def counted(index: int, shards: list[list[int]]) -> list[tuple[int, frozenset[int]]]:
+        nonlocal asked
+        asked += 1
+        return await ask(index, shards)
+
+    db._ask_flushed = counted
+
+    async def write_then_read() -> bool:
+        user = await accounts.create_user(db, unique_name())
+        index = db.map.for_user(user.user_id)
+        async with db.raw_fresh(index, [user_logical_shard(user.user_id)]) as conn:
+            return await conn.fetchval("SELECT username FROM users WHERE user_id = $1", user.user_id) == user.username
+
+    await asyncio.to_thread(stack, "replica-delay", "2s")  # the replica has none of them: the primary answers
+    try:
+        seen = await asyncio.gather(*(write_then_read() for _ in range(30)))
+    finally:
+        await asyncio.to_thread(stack, "replica-delay", "0")
+    assert all(seen)
+    assert 0 < asked < len(seen), f"{asked} questions to the primary for {len(seen)} reads"

@@ -5,6 +5,7 @@ the followed celebrities, say where the cached window ends, and bring their item
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 
@@ -15,6 +16,7 @@ from shared_schemas.internal_api import TweetItem
 from tests.fakes import FakeTimelineStore
 from timeline.adapters.store import keys
 from timeline.adapters.store.redis_store import RedisTimelineStore
+from timeline.domain import items as item_codec
 from timeline.services.ports import TimelineStore
 
 
@@ -181,6 +183,25 @@ async def test_a_failed_rebuild_or_fill_leaves_nothing_marked(store: TimelineSto
     assert not await store.is_celebrity_list_filled(star)
 
 
+async def test_rebuilds_at_once_each_land_their_own_home_and_items(store: TimelineStore) -> None:
+    # On a single Redis, the rebuilds that wait meanwhile go in one round trip.
+    users = [uuid.uuid4() for _ in range(6)]
+    runs = {user: _ids(3) for user in users}
+    began = await asyncio.gather(
+        *(store.begin_rebuild(user, [], take_over=False) for user in users),
+        store.begin_rebuild(users[0], [], take_over=False),  # another reader of a home already begun
+    )
+    assert began == [True] * len(users) + [False]
+    items = {user: [TweetItem(runs[user][0], user, "name", f"newest of {user}", "")] for user in users}
+    await asyncio.gather(
+        *(store.finish_rebuild(user, [], b"".join(t.bytes for t in runs[user]), items[user]) for user in users)
+    )
+    for user in users:
+        page = await store.read_page(user, None, 5)
+        assert page.materialized and not page.rebuilding and _u(page.ids) == runs[user]
+        assert await store.get_items([runs[user][0].bytes]) == [item_codec.encode(items[user][0])]
+
+
 async def test_celebrity_status_changes_are_noticed_once(store: TimelineStore) -> None:
     author = uuid.uuid4()
     assert await store.mark_celebrity(author, True) and not await store.mark_celebrity(author, True)
@@ -240,6 +261,13 @@ async def test_the_scripts_come_back_after_the_server_forgets_them(redis_store, 
     await any_redis.script_flush()
     page = await redis_store.read_page(user, None, 5)  # the read path loads its script itself
     assert page.materialized and _u(page.ids) == ids
+    other = uuid.uuid4()
+    await any_redis.script_flush()
+    await redis_store.begin_rebuild(other, [])  # loads them all: the rebuild's landing finds them
+    item = TweetItem(ids[0], other, "name", "text", "")
+    await redis_store.finish_rebuild(other, [], b"".join(t.bytes for t in ids), [item])
+    assert _u(await redis_store.home_ids(other)) == ids
+    assert await redis_store.get_items([ids[0].bytes]) == [item_codec.encode(item)]
 
 
 async def test_a_read_renews_an_expiry_that_has_run_down(redis_store, any_redis) -> None:

@@ -67,11 +67,16 @@ class TimelineStore(Protocol):
         it is whole again), and this one must not."""
 
     async def finish_rebuild(
-        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: bytes = b""
+        self,
+        user: uuid.UUID,
+        celebrities: list[uuid.UUID] | tuple = (),
+        tweet_ids: bytes = b"",
+        items: list[TweetItem] | tuple = (),
     ) -> None:
-        """Add the followed `celebrities` and the `tweet_ids` (16-byte ids, newest first, as one run),
-        and mark the home whole for the full TTL, in one step (till now it lapses soon,
-        so a rebuild that died leaves no partial home behind for long)."""
+        """Cache `items` (the newest tweets whole), add the followed `celebrities` and the
+        `tweet_ids` (16-byte ids, newest first, as one run), and mark the home whole for
+        the full TTL, in one step (till now it lapses soon, so a rebuild that died leaves
+        no partial home behind for long)."""
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
         """Unmark a home whose rebuild failed, so the next read rebuilds it."""

@@ -157,8 +157,7 @@ class Reader:
             return  # another process is rebuilding it: the read waits for that one
         try:
             source = await self.users.home_source(user, self.celebrities.threshold, self.store.max_items, items)
-            await self.store.put_items(source.tweets)
-            await self.store.finish_rebuild(user, source.celebrities, source.tweet_ids)
+            await self.store.finish_rebuild(user, source.celebrities, source.tweet_ids, source.tweets)
         except UnknownUser:
             await self.store.abandon_rebuild(user)
             if len(self._unknown) >= UNKNOWN_MAX:

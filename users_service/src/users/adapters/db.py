@@ -29,7 +29,10 @@ log = logging.getLogger("users.db")
 # WAL positions as byte counts (docs/decisions/0020); the fence count of fence.count_held,
 # for plain asyncpg and for the one statement that asks the primary both.
 _HELD = "SELECT count(*) FROM shard_fence WHERE logical = ANY($1::smallint[])"
-_FLUSHED_AND_HELD = f"SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn, ({_HELD})"
+_FLUSHED_AND_HELD = (
+    "SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn,"
+    " array(SELECT logical FROM shard_fence WHERE logical = ANY($1::smallint[]))"
+)
 _REPLAYED = "SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn"
 
 
@@ -196,9 +199,8 @@ class ShardedDatabase:
             # fence as of a moment no later than that position. A commit is flushed
             # before it is visible (synchronous_commit), so a replica that replayed
             # this far holds every write committed before the read began.
-            async with self._raw(self.dsns[index]) as conn:
-                needed, held = await conn.fetchrow(_FLUSHED_AND_HELD, wanted)
-            if held != len(wanted):
+            needed, held = await self._flushed(index)(wanted)
+            if not held.issuperset(wanted):
                 raise ShardMoved(wanted)
             attempt = AsyncExitStack()
             try:
@@ -222,6 +224,18 @@ class ShardedDatabase:
                 raise ShardMoved(wanted)
             yield conn
 
+    def _flushed(self, index: int) -> Coalescer[list[int], tuple[int, frozenset[int]]]:
+        """The primary's flushed WAL position and which of the shards asked it holds.
+        The fresh reads that wait meanwhile ask together (docs/decisions/0021): one
+        round trip to the primary for many. A read never joins a question already on
+        its way, so every answer is from after its read began, as its own would be."""
+        return self.grouped(("flushed", index), lambda asked: self._ask_flushed(index, asked))
+
+    async def _ask_flushed(self, index: int, asked: list[list[int]]) -> list[tuple[int, frozenset[int]]]:
+        async with self._raw(self.dsns[index]) as conn:
+            needed, held = await conn.fetchrow(_FLUSHED_AND_HELD, sorted({s for shards in asked for s in shards}))
+        return [(int(needed), frozenset(held))] * len(asked)
+
     async def _replayed(self, conn: Any, needed: int, probe: _Probe) -> bool:
         deadline = time.monotonic() + self._settings.replica_max_wait
         while True:
@@ -233,7 +247,7 @@ class ShardedDatabase:
             await asyncio.sleep(0.002)
 
     def grouped(self, key: Hashable, send: Callable[[list[Any]], Awaitable[list[Any]]]) -> Coalescer[Any, Any]:
-        """The coalescer named `key`, made with `send` on first use: for writes that
+        """The coalescer named `key`, made with `send` on first use: for statements that
         concurrent requests make to one database together (docs/decisions/0021)."""
         if key not in self._groups:
             self._groups[key] = Coalescer(send)

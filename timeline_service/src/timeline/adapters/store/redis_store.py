@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, cast
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
 
+from shared_schemas.coalesce import Coalescer
 from shared_schemas.internal_api import TweetItem
 from timeline.adapters.store import keys
 from timeline.adapters.store.connection import mget, script_source
@@ -22,6 +23,15 @@ from timeline.services.ports import Delivery, Page
 # Homes per push script call on a single Redis: enough to make one call cheaper than
 # many, few enough that no call holds the server for long (docs/decisions/0005).
 PUSH_HOMES = 100
+
+
+class _Finish(NamedTuple):
+    """A rebuilt home to land (finish_rebuild's arguments)."""
+
+    user: uuid.UUID
+    celebrities: list[uuid.UUID] | tuple
+    tweet_ids: bytes
+    items: list[TweetItem] | tuple
 
 
 class _Slice(NamedTuple):
@@ -74,6 +84,13 @@ class RedisTimelineStore:
         self._streams = redis.register_script(script_source("streams.lua"))
         self._begin = redis.register_script(script_source("begin.lua"))
         self._put = redis.register_script(script_source("cache_put.lua")) if self.single else None
+        # After a lost Redis, hundreds of rebuilds a second each mark a home, then land
+        # it: on a single Redis the ones that wait meanwhile go in one round trip
+        # (group commit, docs/decisions/0021). A cluster's homes share no slot.
+        self._begins: Coalescer[tuple[uuid.UUID, list], bool] | None = None
+        self._finishes: Coalescer[_Finish, None] | None = None
+        if self.single:
+            self._begins, self._finishes = Coalescer(self._begin_many), Coalescer(self._finish_many)
 
     async def _pipelined(self, queue: Callable[[Any], object], *, transaction: bool = False) -> list:
         """Run the commands `queue(pipe)` adds, in one round trip (per node on a cluster).
@@ -109,7 +126,7 @@ class RedisTimelineStore:
             return await self.redis.execute_command(*command)
 
     def _scripts(self) -> list[Any]:
-        return [self._push, self._page, self._unpush, self._begin, self._streams]
+        return [self._push, self._page, self._unpush, self._begin, self._streams, *([self._put] if self._put else [])]
 
     def _by_slot(self, users: list[uuid.UUID]) -> list[list[str]]:
         """The (marker, home) keys of `users`, in groups that one script call may touch:
@@ -178,24 +195,54 @@ class RedisTimelineStore:
         self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), *, take_over: bool = True
     ) -> bool:
         args = [self.rebuild_ttl, "1" if take_over else "0", *(keys.followed(c) for c in celebrities)]
+        if self._begins is not None:
+            return await self._begins((user, args))
         return bool(await self._script(self._begin.sha, self._begin.script, list(keys.home(user)), args))
 
-    async def finish_rebuild(
-        self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), tweet_ids: bytes = b""
-    ) -> None:
-        home = keys.home(user)
+    async def _begin_many(self, begins: list[tuple[uuid.UUID, list]]) -> list[bool]:
+        def queue(pipe: Any) -> None:
+            for user, args in begins:
+                _evalsha(pipe, self._begin.sha, list(keys.home(user)), args)
 
-        def queue(pipe: Any) -> None:  # one slot (the user's hash tag): a transaction on a cluster too
-            if celebrities:
-                pipe.sadd(home.celebrities, *(keys.followed(c) for c in celebrities))
-            if tweet_ids:  # one run; checked newest first and distinct here, push.lua trusts it
-                args = [self.max_items, "1s" if _in_order(tweet_ids) else "1", keys.CHANGES, tweet_ids]
-                _evalsha(pipe, self._push.sha, [home.marker, home.ids], args)
-            pipe.set(home.marker, b"1", ex=self.ttl, xx=True)  # whole: readers stop waiting
-            pipe.expire(home.ids, self.ttl)
-            pipe.expire(home.celebrities, self.ttl)
+        return [bool(began) for began in await self._pipelined(queue)]
+
+    async def finish_rebuild(
+        self,
+        user: uuid.UUID,
+        celebrities: list[uuid.UUID] | tuple = (),
+        tweet_ids: bytes = b"",
+        items: list[TweetItem] | tuple = (),
+    ) -> None:
+        finish = _Finish(user, celebrities, tweet_ids, items)
+        if self._finishes is not None:
+            await self._finishes(finish)
+            return
+        await self.put_items(list(items))
+        # One slot (the user's hash tag): a transaction on a cluster too.
+        await self._pipelined(lambda pipe: self._queue_finish(pipe, finish), transaction=True)
+
+    async def _finish_many(self, finishes: list[_Finish]) -> list[None]:
+        items = [item for finish in finishes for item in finish.items]
+
+        def queue(pipe: Any) -> None:
+            if items:
+                _evalsha(pipe, cast(Any, self._put).sha, *self._put_arguments(items))
+            for finish in finishes:
+                self._queue_finish(pipe, finish)
 
         await self._pipelined(queue, transaction=True)
+        return [None] * len(finishes)
+
+    def _queue_finish(self, pipe: Any, finish: _Finish) -> None:
+        home = keys.home(finish.user)
+        if finish.celebrities:
+            pipe.sadd(home.celebrities, *(keys.followed(c) for c in finish.celebrities))
+        if finish.tweet_ids:  # one run; checked newest first and distinct here, push.lua trusts it
+            args = [self.max_items, "1s" if _in_order(finish.tweet_ids) else "1", keys.CHANGES, finish.tweet_ids]
+            _evalsha(pipe, self._push.sha, [home.marker, home.ids], args)
+        pipe.set(home.marker, b"1", ex=self.ttl, xx=True)  # whole: readers stop waiting
+        pipe.expire(home.ids, self.ttl)
+        pipe.expire(home.celebrities, self.ttl)
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
         await self.redis.delete(keys.home(user).marker)
@@ -317,15 +364,16 @@ class RedisTimelineStore:
         if self._put is not None and len(items) > 1:
             # One call for many items (a rebuild's 800): far cheaper for the API than a
             # pipeline of SETs. On a cluster the items' keys share no slot: a pipeline.
-            await self._put(
-                keys=[keys.item(item.tweet_id) for item in items],
-                args=[self.item_ttl, *(item_codec.encode(item) for item in items)],
-            )
+            script_keys, args = self._put_arguments(items)
+            await self._put(keys=script_keys, args=args)
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for item in items:
                 pipe.set(keys.item(item.tweet_id), item_codec.encode(item), ex=self.item_ttl)
             await pipe.execute()
+
+    def _put_arguments(self, items: list[TweetItem]) -> tuple[list, list]:
+        return [keys.item(item.tweet_id) for item in items], [self.item_ttl, *(item_codec.encode(i) for i in items)]
 
     async def get_items(self, tweet_ids: list[bytes]) -> list[bytes | None]:
         """One MGET (per slot on a cluster): a page costs one round trip for its items."""
