@@ -9,6 +9,7 @@ halves heals on the next pass.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 
 from shared_schemas import codec, topics
@@ -34,14 +35,17 @@ async def apply(db: ShardedDatabase, rows: list[OutboxRow]) -> None:
         # so follow-then-unfollow ends unfollowed.
         async with db.primaries[shard].begin() as conn:
             await fence.hold(conn, {user_logical_shard(event.followee_id) for event in events})
+            moved: dict[uuid.UUID, int] = defaultdict(int)
             for event in events:
                 if isinstance(event, FollowCreated):
-                    changed = await follows_repo.add_follower(
-                        conn, event.followee_id, event.follower_id, event.occurred_at
-                    )
-                    delta = 1
-                else:
-                    changed = await follows_repo.remove_follower(conn, event.followee_id, event.follower_id)
-                    delta = -1
-                if changed:
-                    await users_repo.add_to_counts(conn, event.followee_id, followers=delta)
+                    if await follows_repo.add_follower(conn, event.followee_id, event.follower_id, event.occurred_at):
+                        moved[event.followee_id] += 1
+                elif await follows_repo.remove_follower(conn, event.followee_id, event.follower_id):
+                    moved[event.followee_id] -= 1
+            # The counts last, in one order of the followees: relays of other shards
+            # update the same users' rows at the same time, and two that took them in
+            # opposite orders deadlocked. (No other relay writes these edge rows: an
+            # edge's events all come from its follower's shard.)
+            for followee in sorted(moved):
+                if moved[followee]:
+                    await users_repo.add_to_counts(conn, followee, followers=moved[followee])
