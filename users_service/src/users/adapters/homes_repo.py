@@ -1,5 +1,4 @@
-"""What a lost home is rebuilt from, in raw asyncpg (the first page's items come from
-tweets_repo.items_by_ids).
+"""What a lost home is rebuilt from, in raw asyncpg.
 
 A rebuild after a Redis loss runs hundreds of times a second, and through SQLAlchemy
 most of its cost was building rows and objects in Python (docs/decisions/0018). These
@@ -12,6 +11,8 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
+
+from users.domain.model import Tweet
 
 # Each caller's row (absent: no such user) and whom they follow: one index lookup and
 # one index-only walk of the caller's half of the graph, per caller.
@@ -53,6 +54,17 @@ ORDER BY h.n
 """
 
 
+# Live tweets whole, by id, the ids given as one run of 16-byte ids: split in SQL, so no
+# id becomes a Python object on the way in.
+_ITEMS = """
+SELECT t.tweet_id, t.author_id, u.username, t.text, t.created_at
+FROM tweets t JOIN users u ON u.user_id = t.author_id
+WHERE t.tweet_id = ANY(ARRAY(
+    SELECT encode(substring($1::bytea FROM i FOR 16), 'hex')::uuid FROM generate_series(1, length($1::bytea), 16) i
+)) AND NOT t.deleted
+"""
+
+
 async def followees(conn: asyncpg.Connection, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
     """Whom each of these users follows (a user absent from the answer does not exist)."""
     return {row[0]: list(row[1]) for row in await conn.fetch(_FOLLOWEES, user_ids)}
@@ -74,3 +86,8 @@ async def newest_ids(
         lasts.append(len(authors))
     rows = await conn.fetch(_NEWEST_IDS, callers, firsts, lasts, authors, threshold, limit)
     return [(list(celebrities), bytes(run)) for celebrities, run in rows]
+
+
+async def items(conn: asyncpg.Connection, run: bytes) -> list[Tweet]:
+    """The live tweets among these 16-byte ids, in no order."""
+    return [Tweet(*row) for row in await conn.fetch(_ITEMS, run)]

@@ -195,18 +195,6 @@ async def recent_by_authors(
     return found[::-1] if after is not None else found
 
 
-# The same items, for a plain asyncpg connection (a rebuild's first page).
-_ITEMS_BY_IDS = RawStatement(
-    sa.select(*_ITEM)
-    .select_from(_JOINED)
-    .where(tweets.c.tweet_id == sa.any_(sa.bindparam("ids", type_=sa.ARRAY(UUID(as_uuid=True)))), ~tweets.c.deleted)
-)
-
-
-async def items_by_ids(conn: asyncpg.Connection, tweet_ids: list[uuid.UUID]) -> list[Tweet]:
-    return [Tweet(*row) for row in await _ITEMS_BY_IDS.fetch(conn, ids=tweet_ids)]
-
-
 async def by_ids(conn: AsyncConnection, tweet_ids: list[uuid.UUID]) -> list[Tweet]:
     stmt = sa.select(*_ITEM).select_from(_JOINED).where(tweets.c.tweet_id.in_(tweet_ids), ~tweets.c.deleted)
     return [Tweet(*row) for row in await conn.execute(stmt)]

@@ -47,7 +47,11 @@ def new_tweet_id(author_id: uuid.UUID) -> uuid.UUID:
 
 
 def tweet_logical_shard(tweet_id: uuid.UUID) -> int:
-    raw = tweet_id.bytes
+    return raw_tweet_logical_shard(tweet_id.bytes)
+
+
+def raw_tweet_logical_shard(raw: bytes) -> int:
+    """`tweet_logical_shard` of a tweet id's 16 bytes."""
     return ((raw[8] & 0x3F) << 4) | (raw[9] >> 4)
 
 

@@ -24,7 +24,7 @@ from typing import NamedTuple
 from users.adapters import follows_repo, homes_repo, tweets_repo, users_repo
 from users.adapters.db import ShardedDatabase
 from users.domain.model import Tweet, User
-from users.domain.sharding import tweet_logical_shard, user_logical_shard
+from users.domain.sharding import raw_tweet_logical_shard, tweet_logical_shard, user_logical_shard
 from users.services.accounts import get_user
 from users.services.routing import follows_moves
 
@@ -136,9 +136,9 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
     """What lost homes are rebuilt from (None: no such user), for the rebuilds that
     waited together (docs/decisions/0021): for each, whom the caller follows split into
     celebrities and the rest, the newest `limit` ids of the caller and the rest, and the
-    newest `items` of those whole. Two rounds: the callers' databases, then every
-    database at once, one statement each whatever the number of homes; raw asyncpg
-    throughout (docs/decisions/0018)."""
+    newest `items` of those whole. Three rounds, one statement per database each
+    whatever the number of homes: the callers' followees, every home's newest ids, the
+    newest items of every home; raw asyncpg throughout (docs/decisions/0018)."""
     items: dict[uuid.UUID, int] = {}
     for ask in asks:  # a user asked twice: the larger
         items[ask.user_id] = max(ask.items, items.get(ask.user_id, 0))
@@ -154,53 +154,57 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
     for user, authors in followed.items():
         for index, here in db.group_users([user, *authors]).items():
             wanted.setdefault(index, []).append((user, here))
-    found = await asyncio.gather(
-        *(_newest(db, index, homes, limit, threshold, items) for index, homes in wanted.items())
-    )
-    runs: dict[uuid.UUID, list[tuple[list[uuid.UUID], bytes]]] = {}
-    tweets: dict[uuid.UUID, Tweet] = {}
-    for (_, homes), (parts_here, whole) in zip(wanted.items(), found, strict=True):
-        for (user, _), part in zip(homes, parts_here, strict=True):
-            runs.setdefault(user, []).append(part)
-        tweets.update((t.tweet_id, t) for t in whole)
+
+    async def newest_on(index: int, homes: list[tuple[uuid.UUID, list[uuid.UUID]]]) -> list:
+        async with db.raw_fresh(index, {user_logical_shard(a) for _, authors in homes for a in authors}) as conn:
+            return await homes_repo.newest_ids(conn, homes, limit, threshold)
+
+    found = await asyncio.gather(*(newest_on(index, homes) for index, homes in wanted.items()))
+    runs: dict[uuid.UUID, list[tuple[int, list[uuid.UUID], bytes]]] = {}
+    for (index, homes), parts_here in zip(wanted.items(), found, strict=True):
+        for (user, _), (celebrities, run) in zip(homes, parts_here, strict=True):
+            runs.setdefault(user, []).append((index, celebrities, run))
+    merged = {user: _merged([run for _, _, run in pieces], limit) for user, pieces in runs.items()}
+
+    # Each home's newest `items`, asked of the database whose run holds each one.
+    whole_from: dict[int, set[bytes]] = {}
+    for user, pieces in runs.items():
+        newest, count = merged[user], 16 * items[user]
+        for where, _, run in pieces:
+            held = {run[i : i + 16] for i in range(0, min(len(run), count), 16)}
+            whole_from.setdefault(where, set()).update(
+                t for t in (newest[i : i + 16] for i in range(0, min(len(newest), count), 16)) if t in held
+            )
+
+    async def whole_on(index: int, ids: set[bytes]) -> list[Tweet]:
+        async with db.raw_fresh(index, {raw_tweet_logical_shard(t) for t in ids}) as conn:
+            return await homes_repo.items(conn, b"".join(ids))
+
+    wholes = await asyncio.gather(*(whole_on(index, ids) for index, ids in whole_from.items() if ids))
+    tweets = {t.tweet_id.bytes: t for part in wholes for t in part}
     return [
-        _source(runs.get(ask.user_id, []), tweets, limit, ask.items) if ask.user_id in followed else None
-        for ask in asks
+        _source(runs.get(ask.user_id, []), merged, tweets, ask) if ask.user_id in followed else None for ask in asks
     ]
 
 
-async def _newest(
-    db: ShardedDatabase,
-    index: int,
-    homes: list[tuple[uuid.UUID, list[uuid.UUID]]],
-    limit: int,
-    threshold: int,
-    items: dict[uuid.UUID, int],
-) -> tuple[list[tuple[list[uuid.UUID], bytes]], list[Tweet]]:
-    """On one database: each home's celebrities and run of newest ids there, and the
-    newest few of each run whole (a home's newest `items` are among its runs' newest
-    `items`)."""
-    async with db.raw_fresh(index, {user_logical_shard(a) for _, authors in homes for a in authors}) as conn:
-        parts = await homes_repo.newest_ids(conn, homes, limit, threshold)
-        top = {
-            run[i : i + 16]
-            for (user, _), (_, run) in zip(homes, parts, strict=True)
-            for i in range(0, min(len(run), 16 * items[user]), 16)
-        }
-        whole = await tweets_repo.items_by_ids(conn, [uuid.UUID(bytes=b) for b in top]) if top else []
-    return parts, whole
+def _merged(runs: list[bytes], limit: int) -> bytes:
+    """Runs of 16-byte ids, each newest first, as one: the newest `limit`."""
+    runs = [run for run in runs if run]
+    if len(runs) <= 1:
+        return runs[0] if runs else b""
+    # Each run is in order: one sort of their ids finds the runs and merges them, in C.
+    chunks = sorted([run[i : i + 16] for run in runs for i in range(0, len(run), 16)], reverse=True)
+    return b"".join(chunks[:limit])
 
 
 def _source(
-    parts: list[tuple[list[uuid.UUID], bytes]], tweets: dict[uuid.UUID, Tweet], limit: int, items: int
+    parts: list[tuple[int, list[uuid.UUID], bytes]],
+    merged: dict[uuid.UUID, bytes],
+    tweets: dict[bytes, Tweet],
+    ask: HomeAsk,
 ) -> HomeSource:
-    """One home from its databases' parts: their runs merged, the newest `items` whole."""
-    celebrities = [c for found, _ in parts for c in found]
-    runs = [run for _, run in parts if run]
-    if len(runs) == 1:
-        newest = runs[0]
-    else:  # each run is in order: one sort of their 16-byte ids finds the runs and merges them, in C
-        chunks = sorted([run[i : i + 16] for run in runs for i in range(0, len(run), 16)], reverse=True)
-        newest = b"".join(chunks[:limit])
-    top = (uuid.UUID(bytes=newest[i : i + 16]) for i in range(0, min(len(newest), 16 * items), 16))
-    return HomeSource(celebrities, newest, [tweets[t] for t in top if t in tweets])
+    """One home from its databases' parts: their celebrities, their runs merged, and
+    the newest `ask.items` whole (a tweet deleted meanwhile is left out)."""
+    newest = merged.get(ask.user_id, b"")
+    top = (newest[i : i + 16] for i in range(0, min(len(newest), 16 * ask.items), 16))
+    return HomeSource([c for _, found, _ in parts for c in found], newest, [tweets[t] for t in top if t in tweets])
