@@ -18,7 +18,7 @@ import asyncio
 import heapq
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from users.adapters import follows_repo, homes_repo, tweets_repo, users_repo
@@ -126,6 +126,12 @@ class HomeSource(NamedTuple):
     tweets: list[Tweet]  # the newest `items` of them, whole
 
 
+# The most authors one statement walks: a group of homes that follow thousands each is
+# read in several statements, each well inside the statement timeout, not in one that
+# fails them all.
+MAX_AUTHORS_A_STATEMENT = 20_000
+
+
 class HomeAsk(NamedTuple):
     user_id: uuid.UUID
     items: int  # how many of the newest to return whole
@@ -157,7 +163,11 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
 
     async def newest_on(index: int, homes: list[tuple[uuid.UUID, list[uuid.UUID]]]) -> list:
         async with db.raw_fresh(index, {user_logical_shard(a) for _, authors in homes for a in authors}) as conn:
-            return await homes_repo.newest_ids(conn, homes, limit, threshold)
+            return [
+                part
+                for some in _by_authors(homes, MAX_AUTHORS_A_STATEMENT)
+                for part in await homes_repo.newest_ids(conn, some, limit, threshold)
+            ]
 
     found = await asyncio.gather(*(newest_on(index, homes) for index, homes in wanted.items()))
     runs: dict[uuid.UUID, list[tuple[int, list[uuid.UUID], bytes]]] = {}
@@ -185,6 +195,22 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
     return [
         _source(runs.get(ask.user_id, []), merged, tweets, ask) if ask.user_id in followed else None for ask in asks
     ]
+
+
+def _by_authors(
+    homes: list[tuple[uuid.UUID, list[uuid.UUID]]], most: int
+) -> Iterator[list[tuple[uuid.UUID, list[uuid.UUID]]]]:
+    """The homes in order, in runs of at most `most` authors (a home alone may exceed it)."""
+    some: list[tuple[uuid.UUID, list[uuid.UUID]]] = []
+    count = 0
+    for home in homes:
+        if some and count + len(home[1]) > most:
+            yield some
+            some, count = [], 0
+        some.append(home)
+        count += len(home[1])
+    if some:
+        yield some
 
 
 def _merged(runs: list[bytes], limit: int) -> bytes:

@@ -90,7 +90,9 @@ class RedisTimelineStore:
         self._begins: Coalescer[tuple[uuid.UUID, list], bool] | None = None
         self._finishes: Coalescer[_Finish, None] | None = None
         if self.single:
-            self._begins, self._finishes = Coalescer(self._begin_many), Coalescer(self._finish_many)
+            # At most PUSH_HOMES homes a call, for the reason PUSH_HOMES gives.
+            self._begins = Coalescer(self._begin_many, max_batch=PUSH_HOMES)
+            self._finishes = Coalescer(self._finish_many, max_batch=PUSH_HOMES)
 
     async def _pipelined(self, queue: Callable[[Any], object], *, transaction: bool = False) -> list:
         """Run the commands `queue(pipe)` adds, in one round trip (per node on a cluster).
@@ -200,11 +202,20 @@ class RedisTimelineStore:
         return bool(await self._script(self._begin.sha, self._begin.script, list(keys.home(user)), args))
 
     async def _begin_many(self, begins: list[tuple[uuid.UUID, list]]) -> list[bool]:
-        def queue(pipe: Any) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
             for user, args in begins:
                 _evalsha(pipe, self._begin.sha, list(keys.home(user)), args)
-
-        return [bool(began) for began in await self._pipelined(queue)]
+            replies = await pipe.execute(raise_on_error=False)
+        # A begin is not idempotent (a second one finds the first's mark), so after a
+        # NOSCRIPT only the begins that did not run go again: not the whole pipeline,
+        # part of which may have run (another process loaded the scripts meanwhile).
+        for i, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                user, args = begins[i]
+                replies[i] = await self._script(self._begin.sha, self._begin.script, list(keys.home(user)), args)
+            elif isinstance(reply, Exception):
+                raise reply
+        return [bool(began) for began in replies]
 
     async def finish_rebuild(
         self,
