@@ -276,6 +276,29 @@ async def test_the_scripts_come_back_after_the_server_forgets_them(redis_store, 
     assert await redis_store.get_items([ids[0].bytes]) == [item_codec.encode(item)]
 
 
+async def test_a_landing_that_meets_a_server_without_scripts_never_marks_the_home_whole(
+    redis_store, any_redis, monkeypatch
+) -> None:
+    # Inside MULTI, a server that lost its scripts refuses the EVALSHAs but runs the
+    # plain commands: a plain SET of the mark made the home whole with none of its ids.
+    # The store runs the landing again once the scripts are back; here the process
+    # "dies" first (loading them fails), and what it leaves must not be served.
+    user = uuid.uuid4()
+    ids = _ids(3)
+    await redis_store.begin_rebuild(user, [])
+    await any_redis.script_flush()
+
+    async def dies(*_args: object) -> None:
+        raise ConnectionError("the process died before loading the scripts")
+
+    monkeypatch.setattr(any_redis, "script_load", dies)
+    with pytest.raises(ConnectionError):
+        await redis_store.finish_rebuild(user, [], b"".join(t.bytes for t in ids))
+    monkeypatch.undo()
+    page = await redis_store.read_page(user, None, 5)
+    assert not page.materialized and page.rebuilding  # still being rebuilt: readers wait, then take over
+
+
 async def test_a_read_renews_an_expiry_that_has_run_down(redis_store, any_redis) -> None:
     user = uuid.uuid4()
     await redis_store.begin_rebuild(user, [])

@@ -84,6 +84,7 @@ class RedisTimelineStore:
         self._streams = redis.register_script(script_source("streams.lua"))
         self._begin = redis.register_script(script_source("begin.lua"))
         self._put = redis.register_script(script_source("cache_put.lua")) if self.single else None
+        self._whole = redis.register_script(script_source("whole.lua"))
         # After a lost Redis, hundreds of rebuilds a second each mark a home, then land
         # it: on a single Redis the ones that wait meanwhile go in one round trip
         # (group commit, docs/decisions/0021). A cluster's homes share no slot.
@@ -128,7 +129,9 @@ class RedisTimelineStore:
             return await self.redis.execute_command(*command)
 
     def _scripts(self) -> list[Any]:
-        return [self._push, self._page, self._unpush, self._begin, self._streams, *([self._put] if self._put else [])]
+        # whole.lua last: a server that has it has every other (see whole.lua).
+        scripts = [self._push, self._page, self._unpush, self._begin, self._streams]
+        return [*scripts, *([self._put] if self._put else []), self._whole]
 
     def _by_slot(self, users: list[uuid.UUID]) -> list[list[str]]:
         """The (marker, home) keys of `users`, in groups that one script call may touch:
@@ -251,9 +254,7 @@ class RedisTimelineStore:
         if finish.tweet_ids:  # one run; checked newest first and distinct here, push.lua trusts it
             args = [self.max_items, "1s" if _in_order(finish.tweet_ids) else "1", keys.CHANGES, finish.tweet_ids]
             _evalsha(pipe, self._push.sha, [home.marker, home.ids], args)
-        pipe.set(home.marker, b"1", ex=self.ttl, xx=True)  # whole: readers stop waiting
-        pipe.expire(home.ids, self.ttl)
-        pipe.expire(home.celebrities, self.ttl)
+        _evalsha(pipe, self._whole.sha, [home.marker, home.ids, home.celebrities], [self.ttl])  # readers stop waiting
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
         await self.redis.delete(keys.home(user).marker)
