@@ -471,7 +471,17 @@ start_nginx() {
   if is_running nginx; then
     if [ "$changed" = 1 ]; then
       say "nginx: config changed, reloading"
-      kill -HUP "$(_pid_of nginx)"
+      local master old i
+      master="$(_pid_of nginx)"
+      old="$(pgrep -P "$master" | sort || true)"
+      kill -HUP "$master"
+      # A reload is asynchronous: until the old workers are gone, a new connection may
+      # still meet the old configuration (a test that lowers the limits saw none). Wait
+      # for them, up to 5 s (a worker holding a live stream finishes it first).
+      for i in $(seq 50); do
+        [ -n "$(comm -12 <(printf '%s\n' "$old") <(pgrep -P "$master" | sort || true))" ] || break
+        sleep 0.1
+      done
     else
       say "nginx already running (pid $(_pid_of nginx))"
     fi

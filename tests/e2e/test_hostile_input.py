@@ -58,8 +58,8 @@ ADDRESS_LIMITS = ("GATEWAY_ADDRESS_RATE_LIMIT", "GATEWAY_ADDRESS_RATE_BURST", "G
 
 
 def _render_gateway(env: dict[str, str]) -> None:
+    # infra.sh waits for nginx's old workers (the old limits) to be gone.
     subprocess.run(["bash", str(ROOT / "deploy/local/infra.sh"), "start"], env=env, check=True, capture_output=True)
-    time.sleep(0.5)  # nginx's old workers finish their requests after the reload
 
 
 @pytest.fixture
