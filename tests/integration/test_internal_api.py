@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -49,6 +51,24 @@ async def _stars_on_two_databases(db) -> list:
     return list(stars.values())
 
 
+@contextlib.asynccontextmanager
+async def _refusing_connections(db, user: uuid.UUID) -> AsyncIterator[None]:
+    """The database holding `user` refuses connections (its sessions ended) meanwhile."""
+    url = make_url(db.dsns[db.map.for_user(user)])
+    admin = await asyncpg.connect(url.set(drivername="postgresql", database="postgres").render_as_string(False))
+    closed = f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS'
+    try:
+        await admin.execute(f"{closed} false")
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            url.database,
+        )
+        yield
+    finally:
+        await admin.execute(f"{closed} true")
+        await admin.close()
+
+
 async def _all_followers(client: UsersClient, user: uuid.UUID, page_size: int) -> list[uuid.UUID]:
     return [u async for page in client.follower_pages(user, page_size) for u in page]
 
@@ -87,23 +107,12 @@ async def test_a_database_that_cannot_be_read_costs_only_its_own_authors_fan_out
         return found if all(found) else None
 
     await eventually(both_visible, timeout=15, what="both followers (written by the relay)")
-    url = make_url(db.dsns[db.map.for_user(cut_off.user_id)])
-    admin = await asyncpg.connect(url.set(drivername="postgresql", database="postgres").render_as_string(False))
-    closed = f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS'
-    try:
-        await admin.execute(f"{closed} false")
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-            url.database,
-        )
+    async with _refusing_connections(db, cut_off.user_id):
         found = await asyncio.gather(
             _all_followers(client, healthy.user_id, 10),
             _all_followers(client, cut_off.user_id, 10),
             return_exceptions=True,
         )
-    finally:
-        await admin.execute(f"{closed} true")
-        await admin.close()
     assert found[0] == [fans[healthy.user_id]], found[0]
     assert isinstance(found[1], FollowersUnavailable), found[1]
     await eventually(both_visible, timeout=15, what="the database read again")
@@ -219,6 +228,29 @@ async def test_rebuilds_asking_at_once_each_get_their_own_home(db, client: Users
     assert alone.status_code == 200
     assert alone.json()["tweet_ids"] == msgspec.json.decode(msgspec.json.encode(found[3]))["tweet_ids"]
     assert httpx.get(f"{USERS_API}/internal/users/{unknown}/home-source", params={"threshold": 1}).status_code == 404
+
+
+async def test_a_rebuild_with_a_database_that_cannot_be_read_fails_rather_than_lose_its_tweets(
+    db, client: UsersClient
+) -> None:
+    # The reader's row is on one database, the author's tweets on another: a home built
+    # without that one would be served whole and short of them, for its TTL.
+    reader, author = await _stars_on_two_databases(db)
+    await follows.follow(db, reader.user_id, author.user_id, MAX_FOLLOWING)
+    posted = {(await tweet_service.publish(db, u.user_id, "both", None)).tweet_id for u in (reader, author)}
+
+    async def whole() -> bool:
+        source = await client.home_source(reader.user_id, threshold=100, limit=800, items=0)
+        return {uuid.UUID(bytes=source.tweet_ids[i : i + 16]) for i in range(0, len(source.tweet_ids), 16)} == posted
+
+    await eventually(whole, timeout=15, what="the home with both tweets")
+    async with _refusing_connections(db, author.user_id):
+        found = await asyncio.gather(
+            *(client.home_source(reader.user_id, threshold=100, limit=800, items=0) for _ in range(3)),
+            return_exceptions=True,
+        )
+    assert all(isinstance(f, Exception) and not isinstance(f, UnknownUser) for f in found), found
+    await eventually(whole, timeout=15, what="the database read again")
 
 
 async def test_batch_hydration_skips_deleted_and_unknown_ids(db, client: UsersClient) -> None:
