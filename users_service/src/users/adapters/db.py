@@ -26,13 +26,12 @@ from users.settings import Settings
 
 log = logging.getLogger("users.db")
 
-# WAL positions as byte counts (docs/decisions/0020); the fence count of fence.count_held,
-# for plain asyncpg and for the one statement that asks the primary both.
-_HELD = "SELECT count(*) FROM shard_fence WHERE logical = ANY($1::smallint[])"
-_FLUSHED_AND_HELD = (
-    "SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn,"
-    " array(SELECT logical FROM shard_fence WHERE logical = ANY($1::smallint[]))"
-)
+# WAL positions as byte counts (docs/decisions/0020); the fence rows held among those
+# asked (fence.count_held's, for plain asyncpg), counted, or named for the statement
+# that asks the primary both for a group of reads.
+_FENCE_HELD = "FROM shard_fence WHERE logical = ANY($1::smallint[])"
+_HELD = f"SELECT count(*) {_FENCE_HELD}"
+_FLUSHED_AND_HELD = f"SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn, array(SELECT logical {_FENCE_HELD})"
 _REPLAYED = "SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn"
 
 

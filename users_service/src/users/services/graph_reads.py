@@ -179,12 +179,10 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
     # Each home's newest `items`, asked of the database whose run holds each one.
     whole_from: dict[int, set[bytes]] = {}
     for user, pieces in runs.items():
-        newest, count = merged[user], 16 * items[user]
+        newest, count = merged[user], items[user]
         for where, _, run in pieces:
-            held = {run[i : i + 16] for i in range(0, min(len(run), count), 16)}
-            whole_from.setdefault(where, set()).update(
-                t for t in (newest[i : i + 16] for i in range(0, min(len(newest), count), 16)) if t in held
-            )
+            held = set(_ids(run, count))
+            whole_from.setdefault(where, set()).update(t for t in _ids(newest, count) if t in held)
 
     async def whole_on(index: int, ids: set[bytes]) -> list[Tweet]:
         async with db.raw_fresh(index, {raw_tweet_logical_shard(t) for t in ids}) as conn:
@@ -219,8 +217,7 @@ def _merged(runs: list[bytes], limit: int) -> bytes:
     if len(runs) <= 1:
         return runs[0] if runs else b""
     # Each run is in order: one sort of their ids finds the runs and merges them, in C.
-    chunks = sorted([run[i : i + 16] for run in runs for i in range(0, len(run), 16)], reverse=True)
-    return b"".join(chunks[:limit])
+    return b"".join(sorted([i for run in runs for i in _ids(run)], reverse=True)[:limit])
 
 
 def _source(
@@ -232,5 +229,11 @@ def _source(
     """One home from its databases' parts: their celebrities, their runs merged, and
     the newest `ask.items` whole (a tweet deleted meanwhile is left out)."""
     newest = merged.get(ask.user_id, b"")
-    top = (newest[i : i + 16] for i in range(0, min(len(newest), 16 * ask.items), 16))
+    top = _ids(newest, ask.items)
     return HomeSource([c for _, found, _ in parts for c in found], newest, [tweets[t] for t in top if t in tweets])
+
+
+def _ids(run: bytes, count: int | None = None) -> list[bytes]:
+    """The 16-byte ids of a run, the first `count` of them (None: all)."""
+    end = len(run) if count is None else min(len(run), 16 * count)
+    return [run[i : i + 16] for i in range(0, end, 16)]
