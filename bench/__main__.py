@@ -23,6 +23,7 @@ from bench import (
     capacity,
     check,
     coldstart,
+    cpu,
     fanout,
     hostile,
     load_graph,
@@ -188,10 +189,17 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
 
     say(f"[{n:,} users] writes: POST /api/v1/tweet through the gateway")
     await fanout.wait_for_quiet(cfg)
+    before = cpu.snapshot()
     result["writes"] = writes.run(cfg, g, rng).as_dict()
     say(f"writes: {result['writes']['rps']:,.0f} tweets/s, p99 {result['writes']['p99_ms']:.2f} ms")
     with step("letting the worker fan the written tweets out"):
         await fanout.wait_for_quiet(cfg)
+    # At full speed the fan-out falls behind the POSTs (about 20 s of backlog for 10 s
+    # of writes here): CPU per tweet counts what the tweets cost until every follower
+    # had them, not only what was spent while wrk was writing.
+    result["writes"]["cpu_us_per_tweet_delivered"] = cpu.per_request(
+        before, cpu.snapshot(), result["writes"]["requests"]
+    )
 
     # Last: it empties Redis (what is read afterwards is rebuilt on its first read).
     say(f"[{n:,} users] cold start: the timeline's Redis flushed, twice")
@@ -216,7 +224,10 @@ def _aims(result: dict) -> list[dict]:
     if tweet_ratio is not None:
         aims.append(
             {
-                "aim": "CPU per tweet (the POST, relay, Kafka, fan-out; all processes) / CPU per page 1",
+                "aim": (
+                    "CPU per tweet until every follower had it (the POST, relay, Kafka, fan-out; all processes)"
+                    " / CPU per page 1"
+                ),
                 "target": "<= 4x",
                 "measured": f"{tweet_ratio:.1f}x",
                 "met": tweet_ratio <= 4,

@@ -71,10 +71,15 @@ def fleet(bench: dict, plan: Plan) -> list[tuple[str, str, str]]:
     write_api = _cpu(writes, "users_api") + _cpu(writes, "api")
     write_cores = _cores(tweets_peak, write_api, plan)
     add("API cores for writes (Users API, own home)", write_cores, f"tweets x {write_api:,.0f} µs {u}")
+    # The fan-out asks the Users API for each tweet's followers: its share of a delivery
+    # (the pages' requests and JSON), measured with the fan-out's own rate.
+    pages = float(per_delivery.get("users_api") or 0.0)
+    pages_cores = _cores(deliveries_peak, pages, plan)
+    add("Users API cores for the fan-out's follower pages", pages_cores, f"deliveries x {pages:.1f} µs {u}")
     add(
         f"API pods ({plan.cores_per_pod} cores)",
-        math.ceil((read_cores + write_cores) / plan.cores_per_pod),
-        "the two lines above",
+        math.ceil((read_cores + write_cores + pages_cores) / plan.cores_per_pod),
+        "the three lines above",
     )
     nginx = _cpu(page, "nginx")
     add("gateway cores", _cores(reads_peak + tweets_peak, nginx, plan), f"requests x {nginx:.0f} µs {u}")
@@ -115,6 +120,12 @@ def fleet(bench: dict, plan: Plan) -> list[tuple[str, str, str]]:
     add("Redis primaries", shards, f"the larger of memory / {plan.redis_gib_per_shard:g} GiB and cores / 1")
     pg = _cpu(writes, "postgres")
     add("PostgreSQL cores for writes", _cores(tweets_peak, pg, plan), f"tweets x {pg:.0f} µs {u}")
+    followers = float(per_delivery.get("postgres") or 0.0)
+    add(
+        "PostgreSQL replica cores for the fan-out's follower reads",
+        _cores(deliveries_peak, followers, plan),
+        f"deliveries x {followers:.1f} µs {u}",
+    )
     add(
         "PostgreSQL primaries",
         math.ceil(tweets_peak / plan.pg_writes_per_shard),

@@ -18,7 +18,7 @@ BENCH = {
         "service_page1_celebrities_50": {"cpu_us_per_request": {"total": 1000.0}},
     },
     "writes": {"cpu_us_per_request": {"users_api": 1000.0, "api": 200.0, "relay": 300.0, "kafka": 100.0}},
-    "fanout": {"cpu_us_per_delivery": {"worker": 5.0, "redis": 4.0, "total": 12.0}},
+    "fanout": {"cpu_us_per_delivery": {"worker": 5.0, "redis": 4.0, "users_api": 2.0, "postgres": 1.0, "total": 12.0}},
     "memory": {"bytes_per_timeline_entry": 20.0, "bytes_per_cached_tweet": 400.0},
     "coldstart": {"cpu_us_per_rebuild": {"total": 4000.0}},
 }
@@ -31,6 +31,9 @@ def test_each_line_is_its_rate_times_its_measured_cost() -> None:
     assert rows["Timeline API cores for reads"] == "600"  # 1e6/s x 300 µs at 50%
     assert rows["API cores for writes (Users API, own home)"] == "240"  # 1e5/s x 1,200 µs at 50%
     assert rows["fan-out worker cores"] == "100"  # 1e7 deliveries/s x 5 µs at 50%
+    assert rows["Users API cores for the fan-out's follower pages"] == "40"  # 1e7/s x 2 µs at 50%
+    assert rows["API pods (2 cores)"] == "440"  # (600 + 240 + 40) / 2
+    assert rows["PostgreSQL replica cores for the fan-out's follower reads"] == "20"  # 1e7/s x 1 µs at 50%
 
 
 def test_a_higher_threshold_trades_fan_out_for_merging() -> None:

@@ -1,0 +1,29 @@
+"""The tweet's aim compares what a tweet costs until every follower has it, not only what
+was spent while the POSTs ran: at full speed the fan-out lags behind the writes, and
+the part it does after them is the tweets' cost too."""
+
+from __future__ import annotations
+
+from bench import report
+
+PAGE = {"reads": {"service_page1_plain": {"cpu_us_per_request": {"total": 510.0, "load generator": 10.0}}}}
+
+
+def test_a_tweet_counts_its_whole_fan_out() -> None:
+    result = {
+        **PAGE,
+        "writes": {
+            "cpu_us_per_request": {"total": 2_000.0, "load generator": 0.0},  # the 10 s of POSTs
+            "cpu_us_per_tweet_delivered": {"total": 5_040.0, "load generator": 40.0},  # until the worker caught up
+        },
+    }
+    assert report.tweet_over_page(result) == 10.0  # (5,040 - 40) / (510 - 10)
+
+
+def test_a_run_from_before_the_whole_cost_was_measured_keeps_its_figure() -> None:
+    result = {**PAGE, "writes": {"cpu_us_per_request": {"total": 2_000.0}}}
+    assert report.tweet_over_page(result) == 4.0
+
+
+def test_no_figure_no_ratio() -> None:
+    assert report.tweet_over_page({**PAGE, "writes": {}}) is None
