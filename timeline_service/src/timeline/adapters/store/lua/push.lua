@@ -36,6 +36,9 @@ local function stamp(id)
 end
 
 local cap = tonumber(ARGV[1])
+-- Arguments to redis.call as strings: a Lua number is formatted with sprintf on every
+-- call, 4% of Redis's time in a fan-out (docs/benchmarks.md, session 11).
+local last_kept = tostring(cap - 1)
 
 -- Many ids at once (a rebuild, a backfill, a celebrity list filled): merged with the
 -- list in one pass instead of one binary search each, which cost a rebuild of 800 ids
@@ -101,7 +104,7 @@ local function insert_each(list)
   -- home, and was half of Redis's time during fan-out): an id newer than the head is
   -- absent, and otherwise it can only sit just above the place the binary search finds.
   for _, id in ipairs(ids) do
-    local head = redis.call('LINDEX', list, 0)
+    local head = redis.call('LINDEX', list, '0')
     if not head then created = true end  -- an empty list: LPUSH creates it
     if (not head) or newer(id, head) then
       length = redis.call('LPUSH', list, id)  -- the common case: the newest tweet goes on top
@@ -126,7 +129,7 @@ local function insert_each(list)
     end
   end
   if length > cap then  -- each push says the length: trim only a list that grew past it
-    redis.call('LTRIM', list, 0, cap - 1)
+    redis.call('LTRIM', list, '0', last_kept)
   end
   return added, created
 end
