@@ -194,9 +194,9 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
     say(f"writes: {result['writes']['rps']:,.0f} tweets/s, p99 {result['writes']['p99_ms']:.2f} ms")
     with step("letting the worker fan the written tweets out"):
         await fanout.wait_for_quiet(cfg)
-    # At full speed the fan-out falls behind the POSTs (about 20 s of backlog for 10 s
-    # of writes here): CPU per tweet counts what the tweets cost until every follower
-    # had them, not only what was spent while wrk was writing.
+    # At full speed the fan-out falls behind the POSTs: CPU per tweet counts what the
+    # tweets cost until every follower had them, not only what was spent while wrk was
+    # writing (docs/benchmarks.md, "What is measured").
     result["writes"]["cpu_us_per_tweet_delivered"] = cpu.per_request(
         before, cpu.snapshot(), result["writes"]["requests"]
     )
