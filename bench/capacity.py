@@ -140,7 +140,7 @@ def fleet(bench: dict, plan: Plan) -> list[tuple[str, str, str]]:
     per_rebuild = float(((cold.get("cpu_us_per_rebuild") or {}).get("total")) or 0.0)
     if per_rebuild:
         homes_per_shard = homes / shards
-        spare = (read_cores + write_cores) * (1 - plan.utilization)  # idle at peak, planned
+        spare = (read_cores + write_cores + pages_cores) * (1 - plan.utilization)  # idle at peak, planned
         rate = spare * 1e6 / per_rebuild
         add(
             "warm-up of a lost Redis shard, at peak (minutes)",

@@ -25,10 +25,7 @@ FROM users WHERE user_id = ANY($1::uuid[])
 # on this shard): the celebrities among those authors (merged at read time, not kept
 # in homes; the caller never counts as one in their own home), and the newest `limit`
 # live tweet ids of the others, newest first. Each author's walk is an index-only scan
-# of tweets_author_live that stops at `limit`. The run is joined in the order the sort
-# hands over (PostgreSQL aggregates a sorted subquery in its order): an ORDER BY in
-# string_agg sorted every home's ids a second time, 8% of the statement. Nothing
-# depends on it for correctness: the Timeline Service checks the order as it lands.
+# of tweets_author_live that stops at `limit`.
 _NEWEST_IDS = """
 SELECT a.celebrities, coalesce(r.run, ''::bytea)
 FROM unnest($1::uuid[], $2::int[], $3::int[]) WITH ORDINALITY AS h(caller, first, last, n)
@@ -42,7 +39,7 @@ CROSS JOIN LATERAL (
     ) u
 ) a
 CROSS JOIN LATERAL (
-    SELECT string_agg(uuid_send(tweet_id), ''::bytea) AS run
+    SELECT string_agg(uuid_send(tweet_id), ''::bytea ORDER BY tweet_id DESC) AS run
     FROM (
         SELECT t.tweet_id
         FROM unnest(a.others) AS o(author) CROSS JOIN LATERAL (
