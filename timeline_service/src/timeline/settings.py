@@ -78,6 +78,9 @@ class Settings:
     users_api_timeout: float = field(default_factory=lambda: float(_env("TIMELINE_USERS_API_TIMEOUT_SECONDS", "10")))
     # Connecting to a broker and each Kafka request (fetch, commit, send) give up after this.
     kafka_request_timeout_ms: int = field(default_factory=lambda: int(_env("KAFKA_REQUEST_TIMEOUT_MS", "15000")))
+    # How old a Kafka client's view of the cluster may get before it asks again
+    # (docs/decisions/0019): a client asks only the brokers it knows.
+    kafka_metadata_max_age_ms: int = field(default_factory=lambda: int(_env("KAFKA_METADATA_MAX_AGE_MS", "5000")))
     # Followers fetched (and timelines written in one Redis pipeline) per fan-out step.
     fanout_batch: int = field(default_factory=lambda: int(_env("TIMELINE_FANOUT_BATCH", "1000")))
     worker_metrics_port: int = field(default_factory=lambda: int(_env("TIMELINE_WORKER_METRICS_PORT", "9102")))

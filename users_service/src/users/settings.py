@@ -56,6 +56,11 @@ class Settings:
     kafka_request_timeout_ms: int = field(
         default_factory=lambda: int(os.environ.get("KAFKA_REQUEST_TIMEOUT_MS", "15000"))
     )
+    # How old a Kafka client's view of the cluster may get before it asks again
+    # (docs/decisions/0019): a client asks only the brokers it knows.
+    kafka_metadata_max_age_ms: int = field(
+        default_factory=lambda: int(os.environ.get("KAFKA_METADATA_MAX_AGE_MS", "5000"))
+    )
     # A local stack (make run, make test, docker compose) may run with the public default
     # cursor secrets; anything else refuses to start with them.
     local_stack: bool = field(

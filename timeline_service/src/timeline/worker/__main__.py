@@ -19,6 +19,7 @@ from prometheus_client import start_http_server
 from shared_schemas import topics
 from timeline import bootstrap, logs
 from timeline import settings as settings_module
+from timeline.settings import Settings
 from timeline.worker.consumer import Worker
 from timeline.worker.retry import Backoff
 
@@ -45,16 +46,8 @@ async def until_started(what: str, start: Callable[[], Awaitable[None]], backoff
                 pass
 
 
-async def main() -> None:
-    settings = settings_module.load()
-    logs.configure(settings.log_level)
-    if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_addr)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    parts = bootstrap.build(settings)
+def kafka_clients(settings: Settings) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+    """The worker's consumer (its group's member) and producer (dead letters)."""
     timeout_ms = settings.kafka_request_timeout_ms
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -66,10 +59,33 @@ async def main() -> None:
         fetch_max_wait_ms=25,
         auto_offset_reset="earliest",
         request_timeout_ms=timeout_ms,
+        # A view of the cluster taken while one broker alone was up would otherwise
+        # last five minutes, and the consumer is stuck if that broker dies meanwhile
+        # (docs/decisions/0019).
+        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all", request_timeout_ms=timeout_ms
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        request_timeout_ms=timeout_ms,
+        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )
+    return consumer, producer
+
+
+async def main() -> None:
+    settings = settings_module.load()
+    logs.configure(settings.log_level)
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_addr)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    parts = bootstrap.build(settings)
+    timeout_ms = settings.kafka_request_timeout_ms
+    consumer, producer = kafka_clients(settings)
     backoff = Backoff(settings.retry_backoff_seconds, settings.retry_max_backoff_seconds)
     worker = Worker(consumer, producer, parts.fanout, backoff, commit_timeout=timeout_ms / 1000)
     worker.subscribe()

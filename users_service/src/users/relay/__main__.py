@@ -13,7 +13,7 @@ from prometheus_client import start_http_server
 from users import logs
 from users import settings as settings_module
 from users.adapters.db import ShardedDatabase
-from users.adapters.kafka import make_producer
+from users.adapters.kafka import relay_producer
 from users.relay.outbox_relay import OutboxRelay
 from users.services import follow_edges
 
@@ -32,7 +32,7 @@ async def main() -> None:
     db = ShardedDatabase(settings)
 
     def new_producer() -> AIOKafkaProducer:
-        return make_producer(settings.kafka_bootstrap, settings.kafka_request_timeout_ms)
+        return relay_producer(settings)
 
     producer = new_producer()
     while not stop.is_set():  # Kafka not up yet: wait for it, as for any store
