@@ -179,10 +179,11 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
     # Each home's newest `items`, asked of the database whose run holds each one.
     whole_from: dict[int, set[bytes]] = {}
     for user, pieces in runs.items():
-        newest, count = merged[user], items[user]
+        count = items[user]
+        top = _ids(merged[user], count)
         for where, _, run in pieces:
             held = set(_ids(run, count))
-            whole_from.setdefault(where, set()).update(t for t in _ids(newest, count) if t in held)
+            whole_from.setdefault(where, set()).update(t for t in top if t in held)
 
     async def whole_on(index: int, ids: set[bytes]) -> list[Tweet]:
         async with db.raw_fresh(index, {raw_tweet_logical_shard(t) for t in ids}) as conn:
