@@ -29,7 +29,8 @@ class FakeTimelineStore:
         self.token = uuid.uuid4().bytes
 
     def _place(self, current: list[bytes], tweet_ids: list[uuid.UUID]) -> list[bytes]:
-        # push.lua: each id once, newest first, the newest `max_items` kept.
+        # push.lua: each id once, newest first, the newest `max_items` kept (and no
+        # more: push.lua's slack past the cap is a saving of Redis's, not a behaviour).
         return sorted(set(current) | {t.bytes for t in tweet_ids}, reverse=True)[: self.max_items]
 
     # -- homes ------------------------------------------------------------------------

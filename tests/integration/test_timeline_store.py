@@ -238,6 +238,43 @@ async def test_a_home_list_expires_with_its_marker_and_a_rebuild_starts_clean(re
     assert _u(await redis_store.home_ids(user)) == [fresh]
 
 
+async def test_a_full_home_is_trimmed_past_its_slack_and_holds_every_id_in_it(any_redis) -> None:
+    """A full list is trimmed back to its cap once it is a 25th past it, not on every
+    push; what it holds past the cap is as exact as the rest: a late id lands there,
+    and a page that reaches it reads it."""
+    store = RedisTimelineStore(any_redis, 50, ttl_seconds=600, item_ttl_seconds=600)  # a slack of 2
+    user = uuid.uuid4()
+    ids = _ids(62)
+    await store.begin_rebuild(user, [])
+    await store.finish_rebuild(user)  # whole: readers read it
+    await store.merge_into_home(user, [*ids[10:59], ids[60]])  # at its cap, ids[59] late
+    await store.push_to_homes([user], [ids[9]])  # one past the cap: kept
+    await store.push_to_homes([user], [ids[59]])  # late, past the cap: lands in order
+    assert _u(await store.home_ids(user)) == ids[9:61]
+    page = await store.read_page(user, ids[55], 10)
+    # Down to the late id; the last is the window's edge, which pages never serve.
+    assert _u(page.ids) == ids[56:60] and page.window_ended
+    await store.push_to_homes([user], [ids[8]])  # past the slack: back to the newest 50
+    assert _u(await store.home_ids(user)) == ids[8:58]
+
+
+async def test_what_a_given_up_rebuild_left_is_never_read(redis_store, any_redis) -> None:
+    """push.lua asks a home's marker only when its list is empty: a list that a rebuild
+    given up left behind still takes pushes, so no reader and no later rebuild may see
+    it."""
+    user = uuid.uuid4()
+    newest, pushed, early = _ids(3)
+    await redis_store.begin_rebuild(user, [])
+    await redis_store.push_to_homes([user], [early])  # fanned out during the rebuild: kept
+    await redis_store.abandon_rebuild(user)  # the rebuild failed: its marker goes, its list stays
+    await redis_store.push_to_homes([user], [pushed])
+    assert await any_redis.exists(keys.home(user).ids)  # the case under test
+    assert not (await redis_store.read_page(user, None, 5)).materialized
+    await redis_store.begin_rebuild(user, [])
+    await redis_store.finish_rebuild(user, [], newest.bytes)
+    assert _u((await redis_store.read_page(user, None, 5)).ids) == [newest]
+
+
 async def test_entries_are_compact(scratch_redis) -> None:
     """About 20 bytes per entry is the aim; the benchmark measures it at scale."""
     user = uuid.uuid4()

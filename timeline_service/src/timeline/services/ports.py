@@ -35,7 +35,9 @@ class Delivery(NamedTuple):
 
 
 class TimelineStore(Protocol):
-    max_items: int  # ids kept per home and per celebrity list
+    # The newest ids kept per home and per celebrity list (at least: the Redis store
+    # holds up to a 25th more between trims, as exact as the rest; the fake, none).
+    max_items: int
 
     # -- homes ------------------------------------------------------------------------
     async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:

@@ -1,6 +1,7 @@
 -- Place tweet ids into timeline lists (newest first), idempotently, in id order.
 -- KEYS: pairs of marker (the list is "materialized") and list, one pair per timeline
--- ARGV[1] cap, ARGV[2] "1" to write only where the marker exists ("1s" also: the ids
+-- ARGV[1] cap (a list holds its newest `cap` ids, and up to cap/25 more: the slack
+-- below), ARGV[2] "1" to write only where the marker exists ("1s" also: the ids
 -- are newest first and distinct, checked by the caller, which is the store adapter:
 -- checking 800 of them here cost the server a millisecond), ARGV[3] the prefix of
 -- a list's change channel, ARGV[4..] 16-byte ids, or runs of them in one argument (a
@@ -39,6 +40,11 @@ local cap = tonumber(ARGV[1])
 -- Arguments to redis.call as strings: a Lua number is formatted with sprintf on every
 -- call, 4% of Redis's time in a fan-out (docs/benchmarks.md, session 11).
 local last_kept = tostring(cap - 1)
+-- A full list is trimmed back to `cap` once a push takes it past cap + slack, not on
+-- every push: the trim was one command in four of a delivery into a full home (about a
+-- fifth of Redis's CPU for it, docs/decisions/0022). The ids held past the cap are as
+-- exact as the rest (a late id lands among them, below), so readers read them as any.
+local slack = math.floor(cap / 25)
 
 -- Many ids at once (a rebuild, a backfill, a celebrity list filled): merged with the
 -- list in one pass instead of one binary search each, which cost a rebuild of 800 ids
@@ -97,7 +103,7 @@ end
 
 -- One id at a time: the common case, a tweet fanned out. Returns how many ids were
 -- added and whether the list was created here (it had no entries).
-local function insert_each(list)
+local function insert_each(marker, list)
   local added, created, length = 0, false, 0
   -- The list is always in descending id order (this script is the only writer that
   -- adds), so presence needs no scan of the whole list (LPOS read all 800 ids of a full
@@ -105,7 +111,16 @@ local function insert_each(list)
   -- absent, and otherwise it can only sit just above the place the binary search finds.
   for _, id in ipairs(ids) do
     local head = redis.call('LINDEX', list, '0')
-    if not head then created = true end  -- an empty list: LPUSH creates it
+    -- The marker is asked only of an empty list: a list exists only while its marker
+    -- does (it is made here or by a rebuild, with the marker's expiry), or after a
+    -- rebuild given up, which no reader reads and the next rebuild empties first. Not
+    -- asking on every delivery spares one key lookup in four (docs/decisions/0022).
+    if not head then  -- an empty list: LPUSH creates it, if the home is materialized
+      if not created and ARGV[2] ~= '0' and redis.call('EXISTS', marker) == 0 then
+        return 0, false
+      end
+      created = true
+    end
     if (not head) or newer(id, head) then
       length = redis.call('LPUSH', list, id)  -- the common case: the newest tweet goes on top
       added = added + 1
@@ -118,7 +133,10 @@ local function insert_each(list)
         if newer(id, redis.call('LINDEX', list, mid)) then hi = mid else lo = mid + 1 end
       end
       -- Entries above lo are not older than id: if id is present, it is the last of them.
-      if not (lo > 0 and redis.call('LINDEX', list, lo - 1) == id) and lo < cap then
+      -- An id older than every entry goes at the end only of a list below its cap: a
+      -- list that was trimmed lost ids older than its last, and one might be newer than
+      -- this id. Anywhere above the last entry, the slack included, it belongs.
+      if not (lo > 0 and redis.call('LINDEX', list, lo - 1) == id) and (lo < n or n < cap) then
         if lo == n then
           length = redis.call('RPUSH', list, id)
         else
@@ -128,22 +146,22 @@ local function insert_each(list)
       end
     end
   end
-  if length > cap then  -- each push says the length: trim only a list that grew past it
+  if length > cap + slack then  -- each push says the length: trim only past the slack
     redis.call('LTRIM', list, '0', last_kept)
   end
   return added, created
 end
 
 local function place(marker, list)
-  if ARGV[2] ~= '0' and redis.call('EXISTS', marker) == 0 then
-    return 0
-  end
   local added, created
   if bulk then
+    if ARGV[2] ~= '0' and redis.call('EXISTS', marker) == 0 then
+      return 0
+    end
     added = merge_into(list)
     created = added > 0  -- written anew
   else
-    added, created = insert_each(list)
+    added, created = insert_each(marker, list)
   end
   -- A list created or written anew here must expire with its marker, or it would
   -- outlive the marker and a later rebuild would find stale entries in it. One that
