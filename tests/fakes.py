@@ -6,7 +6,7 @@ from what the real adapter does."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from shared_schemas.internal_api import Following, HomeSource, TweetItem, UserInfo
 from timeline.adapters.users_client import UnknownUser
@@ -237,7 +237,7 @@ class FakeUsers:
             raise UnknownUser(str(user_id))
         return Following(self.info(user_id), [self.info(u) for u in sorted(self.follows[user_id])])
 
-    async def follower_pages(self, user_id: uuid.UUID, page_size: int) -> AsyncIterator[list[uuid.UUID]]:
+    async def follower_pages(self, user_id: uuid.UUID, page_size: int) -> AsyncGenerator[list[uuid.UUID], None]:
         self._call()
         everyone = self.followers(user_id)
         for i in range(0, len(everyone), page_size):

@@ -10,8 +10,10 @@ import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
 from shared_schemas import codec, topics
+from shared_schemas.events import Event, TweetDeleted
+from shared_schemas.ids import new_id, utcnow
 from tests.unit.services import world
-from timeline.worker.consumer import RETRIES, Worker
+from timeline.worker.consumer import RETRIES, Worker, runs
 from timeline.worker.retry import Backoff
 
 TP = TopicPartition(topics.TWEETS.name, 0)
@@ -84,9 +86,33 @@ async def test_a_store_that_is_down_is_waited_for_and_nothing_is_parked() -> Non
     before = _retries()
     worker, consumer, producer = _worker(w.fanout)
     await worker._partition(TP, [_record(i, codec.encode(e)) for i, e in enumerate(events)], asyncio.Event())
-    assert producer.sent == [] and _retries() - before == 25
+    # The three are one run: each attempt asks for three authors' followers, and fails
+    # while any of them does (25 failed asks: nine attempts).
+    assert producer.sent == [] and w.users.down == 0 and _retries() - before == 9
     assert await w.timeline(reader) == [e.tweet_id for e in events[::-1]]
     assert consumer.committed == {TP: 3}
+
+
+async def test_tweets_in_a_row_go_together_and_whatever_else_keeps_its_place() -> None:
+    w = world(threshold=3)
+    author, star, reader = w.users.add_user("a"), w.users.add_user("s"), w.users.add_user("r")
+    for fan in (reader, *(w.users.add_user(f"f{i}") for i in range(2))):
+        w.users.follow(fan, star)  # a celebrity among the run's tweets: kept once, merged
+    w.users.follow(reader, author)
+    await w.timeline(reader)
+    first, starred, second = w.tweet_event(author), w.tweet_event(star), w.tweet_event(author)
+    del w.users.tweets[first.tweet_id]
+    deleted = TweetDeleted(event_id=new_id(), occurred_at=utcnow(), tweet_id=first.tweet_id, author_id=author)
+    third = w.tweet_event(author)
+    events: list[Event] = [first, starred, second, deleted, third]
+    records = [_record(i, codec.encode(e)) for i, e in enumerate(events)] + [_record(5, b"null")]
+    assert [[r.offset for r, _ in run] for run in runs(records, 32)] == [[0, 1, 2], [3], [4], [5]]
+    assert [[r.offset for r, _ in run] for run in runs(records[:3], 2)] == [[0, 1], [2]]
+    worker, consumer, producer = _worker(w.fanout)
+    await worker._partition(TP, records, asyncio.Event())
+    # The deletion came after the tweet it deletes, and took it away.
+    assert await w.timeline(reader) == [third.tweet_id, second.tweet_id, starred.tweet_id]
+    assert consumer.committed == {TP: 6} and len(producer.sent) == 1
 
 
 async def test_a_batch_waiting_to_retry_stops_when_its_partition_leaves_and_commits_what_was_applied() -> None:

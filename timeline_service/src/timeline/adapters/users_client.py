@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import aiohttp
 import msgspec
@@ -35,6 +35,10 @@ class UnknownUser(Exception):
 
 class FollowersUnavailable(Exception):
     """The Users Service could not read this user's followers just now (its database)."""
+
+
+# Authors whose first page of followers one request asks for, at most.
+FIRST_PAGES_AT_ONCE = 32
 
 
 class UsersClient:
@@ -97,10 +101,10 @@ class UsersClient:
         request = HomeSourcesRequest(homes=asks, threshold=threshold, limit=limit)
         return (await self._post("/internal/home-sources", request, HomeSources)).sources
 
-    async def follower_pages(self, user_id: uuid.UUID, page_size: int) -> AsyncIterator[list[uuid.UUID]]:
+    async def follower_pages(self, user_id: uuid.UUID, page_size: int) -> AsyncGenerator[list[uuid.UUID], None]:
         if page_size not in self._first_pages:
             self._first_pages[page_size] = Coalescer(
-                lambda users: self._first_followers(users, page_size), max_batch=32
+                lambda users: self._first_followers(users, page_size), max_batch=FIRST_PAGES_AT_ONCE
             )
         page = await self._first_pages[page_size](user_id)
         while True:

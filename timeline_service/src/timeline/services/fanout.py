@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import cast
 
 from prometheus_client import Counter, Histogram
 
@@ -17,6 +19,21 @@ DELIVERIES = Counter("timeline_fanout_deliveries_total", "Tweet ids pushed into 
 BATCH_SIZE = Histogram(
     "timeline_fanout_batch_size", "Homes written per fan-out batch", buckets=(1, 10, 100, 500, 1000, 5000)
 )
+
+
+def _item(event: TweetCreated) -> TweetItem:
+    return TweetItem(
+        tweet_id=event.tweet_id,
+        user_id=event.author_id,
+        username=event.username,
+        text=event.text,
+        created_at=iso_ms(event.created_at),
+    )
+
+
+def _count(followers: list[uuid.UUID]) -> None:
+    DELIVERIES.inc(len(followers))
+    BATCH_SIZE.observe(len(followers))
 
 
 class Fanout:
@@ -51,31 +68,45 @@ class Fanout:
         await self.store.unpush_from_homes([author], [tweet_id])
 
     async def tweet_created(self, event: TweetCreated) -> None:
-        item = TweetItem(
-            tweet_id=event.tweet_id,
-            user_id=event.author_id,
-            username=event.username,
-            text=event.text,
-            created_at=iso_ms(event.created_at),
-        )
-        if self.celebrities.is_celebrity(event.author_followers_count):
-            # A celebrity's tweet is stored once and merged into followers' pages on read.
-            await self.own_tweets([item])
-            await self.store.push_to_celebrity(event.author_id, [event.tweet_id])
-            return
-        # The item and the author's own home go with the first page of followers: one
-        # round trip to Redis for a tweet of an author with up to a page of followers.
-        first = True
-        async for followers in self.users.follower_pages(event.author_id, self.batch):
-            if first:
-                await self.store.deliver([Delivery(item, [event.author_id, *followers])])
-                first = False
+        await self.tweets_created([event])
+
+    async def tweets_created(self, events: list[TweetCreated]) -> None:
+        """Tweets fanned out together (a run of them in one partition: its backlog, under
+        load): their authors' first pages of followers asked in one request, and each
+        item and author's home go with its first page, all in one round trip to Redis
+        (docs/decisions/0022). A push lands each id in order, once, so tweets together
+        end as they would one by one."""
+        fanned: list[TweetCreated] = []
+        for event in events:
+            if self.celebrities.is_celebrity(event.author_followers_count):
+                # A celebrity's tweet is stored once and merged into followers' pages on read.
+                await self.own_tweets([_item(event)])
+                await self.store.push_to_celebrity(event.author_id, [event.tweet_id])
             else:
-                await self.store.push_to_homes(followers, [event.tweet_id])
-            DELIVERIES.inc(len(followers))
-            BATCH_SIZE.observe(len(followers))
-        if first:  # nobody follows the author
-            await self.own_tweets([item])
+                fanned.append(event)
+        walks = [self.users.follower_pages(event.author_id, self.batch) for event in fanned]
+        try:
+            # Every walk's first step finishes (no walk is left running), then the first
+            # failure, if any, is raised: the run is tried again, whole.
+            firsts = await asyncio.gather(*(anext(walk, None) for walk in walks), return_exceptions=True)
+            for first in firsts:
+                if isinstance(first, BaseException):
+                    raise first
+            pages = cast(list[list[uuid.UUID] | None], firsts)
+            # Nobody follows an author whose walk ends at once: the item and their own home.
+            await self.store.deliver(
+                [Delivery(_item(event), [event.author_id, *(page or [])]) for event, page in zip(fanned, pages)]
+            )
+            for event, walk, page in zip(fanned, walks, pages):
+                if page is None:
+                    continue
+                _count(page)
+                async for followers in walk:
+                    await self.store.push_to_homes(followers, [event.tweet_id])
+                    _count(followers)
+        finally:
+            for walk in walks:
+                await walk.aclose()
 
     async def tweet_deleted(self, event: TweetDeleted) -> None:
         # The author's followers are exactly the homes that may hold it: no scan of users.

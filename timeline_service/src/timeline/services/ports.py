@@ -6,7 +6,7 @@ in-memory fakes of the same ports (tests/fakes.py)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import NamedTuple, Protocol
 
 from shared_schemas.internal_api import Following, HomeSource, TweetItem, UserInfo
@@ -131,7 +131,7 @@ class UsersSource(Protocol):
 
     async def following(self, user_id: uuid.UUID) -> Following: ...
 
-    def follower_pages(self, user_id: uuid.UUID, page_size: int) -> AsyncIterator[list[uuid.UUID]]: ...
+    def follower_pages(self, user_id: uuid.UUID, page_size: int) -> AsyncGenerator[list[uuid.UUID], None]: ...
 
     async def recent_tweets(
         self, authors: list[uuid.UUID], before: uuid.UUID | None, limit: int

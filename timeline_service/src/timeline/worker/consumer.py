@@ -20,14 +20,16 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import IllegalStateError
 from prometheus_client import Counter, Gauge
 
 from shared_schemas import codec, topics
-from shared_schemas.events import Event
+from shared_schemas.events import Event, TweetCreated
+from timeline.adapters.users_client import FIRST_PAGES_AT_ONCE
 from timeline.services.fanout import Fanout
 from timeline.worker.retry import Backoff
 
@@ -49,6 +51,39 @@ def dead_letter_headers(record: ConsumerRecord, error: str) -> list[tuple[str, b
         ("dlq.offset", str(record.offset).encode()),
         ("dlq.failed_at", f"{time.time():.3f}".encode()),
     ]
+
+
+# Tweets created that follow one another in a partition are fanned out together, as
+# many at most as the Users API's first pages of followers one request brings, and
+# their deliveries go in one round trip to Redis. Under load a partition's backlog is
+# long, and a tweet's fixed costs (a request, a round trip) were a good part of its
+# fan-out (docs/decisions/0022).
+TWEETS_AT_ONCE = FIRST_PAGES_AT_ONCE
+
+# Records decoded, in the order of their partition: an event, or why the bytes are none.
+Run = list[tuple[ConsumerRecord, Event | codec.Undecodable]]
+
+
+def runs(records: list[ConsumerRecord], most: int) -> Iterator[Run]:
+    """The records in order, decoded, in runs applied as one: tweets created that follow
+    one another (up to `most`), anything else alone. Only a tweet's creation commutes
+    with its neighbours (a push lands each id in order, once); a deletion or a follow
+    must come after what precedes it, and does."""
+    run: Run = []
+    for record in records:
+        event: Event | codec.Undecodable
+        try:
+            event = codec.decode(record.value)
+        except codec.Undecodable as exc:
+            event = exc
+        if isinstance(event, TweetCreated) and run and isinstance(run[-1][1], TweetCreated) and len(run) < most:
+            run.append((record, event))
+            continue
+        if run:
+            yield run
+        run = [(record, event)]
+    if run:
+        yield run
 
 
 class FinishBatchBeforeRevoke(ConsumerRebalanceListener):
@@ -122,14 +157,14 @@ class Worker:
     async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord], leaving: asyncio.Event) -> None:
         applied: int | None = None
         try:
-            for record in records:
-                if not await self._apply(record, leaving):
-                    # Given up while waiting to retry: fetch this record again, unless the
+            for run in runs(records, TWEETS_AT_ONCE):
+                if not await self._apply(run, leaving):
+                    # Given up while waiting to retry: fetch this run again, unless the
                     # partition is going (then its next owner starts from the commit).
                     if tp in self.consumer.assignment():
-                        self.consumer.seek(tp, record.offset)
+                        self.consumer.seek(tp, run[0][0].offset)
                     break
-                applied = record.offset
+                applied = run[-1][0].offset
         finally:
             if applied is not None:
                 await self._commit(tp, applied + 1)
@@ -147,15 +182,15 @@ class Worker:
                 extra={"partition": f"{tp.topic}:{tp.partition}", "offset": offset, "error": repr(exc)},
             )
 
-    async def _apply(self, record: ConsumerRecord, leaving: asyncio.Event) -> bool:
-        """Apply (or park) one record, retrying until it is done; False if the
-        partition is leaving this worker before then."""
-        try:
-            event = codec.decode(record.value)
-        except codec.Undecodable as exc:
-            error = str(exc)
+    async def _apply(self, run: Run, leaving: asyncio.Event) -> bool:
+        """Apply (or park) one run, retrying until it is done; False if the partition is
+        leaving this worker before then."""
+        record, first = run[0]
+        if isinstance(first, codec.Undecodable):
+            error = str(first)
             return await self._until_done(record, lambda: self._dead_letter(record, error), leaving)
-        return await self._until_done(record, lambda: self._fan_out(record, event), leaving)
+        events = [cast(Event, event) for _, event in run]
+        return await self._until_done(record, lambda: self._fan_out(record, events), leaving)
 
     async def _until_done(
         self, record: ConsumerRecord, attempt: Callable[[], Awaitable[None]], leaving: asyncio.Event
@@ -186,9 +221,12 @@ class Worker:
             except TimeoutError:
                 pass
 
-    async def _fan_out(self, record: ConsumerRecord, event: Event) -> None:
-        await self.fanout.handle(event)
-        EVENTS.labels(record.topic).inc()
+    async def _fan_out(self, record: ConsumerRecord, events: list[Event]) -> None:
+        if len(events) == 1:
+            await self.fanout.handle(events[0])
+        else:  # a run of tweets created (runs())
+            await self.fanout.tweets_created(cast(list[TweetCreated], events))
+        EVENTS.labels(record.topic).inc(len(events))
 
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
         await self.producer.send_and_wait(
