@@ -13,6 +13,7 @@ import msgspec
 import pytest
 from sqlalchemy.engine import make_url
 
+from shared_schemas.internal_api import MAX_TWEETS_A_CALL
 from tests.integration.conftest import MAX_FOLLOWING
 from tests.support import GATEWAY, USERS_API, eventually, unique_name
 from timeline.adapters.users_client import FollowersUnavailable, UnknownUser, UsersClient
@@ -260,6 +261,16 @@ async def test_batch_hydration_skips_deleted_and_unknown_ids(db, client: UsersCl
     await tweet_service.delete(db, author.user_id, removed)
     found = await client.tweets_by_ids([kept, removed, uuid.uuid4()])
     assert [(t.tweet_id, t.text, t.username) for t in found] == [(kept, "kept", author.username)]
+
+
+async def test_hydration_of_more_ids_than_one_call_returns_finds_them_all(db, client: UsersClient) -> None:
+    # A home past its cap may hold more ids than one call looks up (an unfollow asks
+    # for all of them): the client asks in several calls.
+    author = await accounts.create_user(db, unique_name())
+    first, last = [(await tweet_service.publish(db, author.user_id, t, None)).tweet_id for t in ("first", "last")]
+    asked = [first, *(uuid.uuid4() for _ in range(MAX_TWEETS_A_CALL)), last]
+    found = await client.tweets_by_ids(asked)
+    assert sorted(t.text for t in found) == ["first", "last"]
 
 
 async def test_unknown_user_is_reported_as_such(client: UsersClient) -> None:

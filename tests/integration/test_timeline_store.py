@@ -254,6 +254,8 @@ async def test_a_full_home_is_trimmed_past_its_slack_and_holds_every_id_in_it(an
     page = await store.read_page(user, ids[55], 10)
     # Down to the late id; the last is the window's edge, which pages never serve.
     assert _u(page.ids) == ids[56:60] and page.window_ended
+    newer = await store.read_newer(user, ids[60], 3)  # a refresh from the list's last id
+    assert _u(newer.ids) == ids[57:60] and not newer.window_ended
     await store.push_to_homes([user], [ids[8]])  # past the slack: back to the newest 50
     assert _u(await store.home_ids(user)) == ids[8:58]
 
@@ -273,6 +275,24 @@ async def test_what_a_given_up_rebuild_left_is_never_read(redis_store, any_redis
     await redis_store.begin_rebuild(user, [])
     await redis_store.finish_rebuild(user, [], newest.bytes)
     assert _u((await redis_store.read_page(user, None, 5)).ids) == [newest]
+
+
+async def test_a_list_whose_marker_was_evicted_stops_taking_pushes_and_goes(any_redis) -> None:
+    """Under memory pressure Redis may evict a home's marker and leave its list: the
+    pushes that no longer ask the marker find out within 32 entries, and drop the list
+    instead of keeping it growing, and in use, until its TTL."""
+    redis_store = RedisTimelineStore(any_redis, 50, ttl_seconds=600, item_ttl_seconds=600)  # room for 32
+    user = uuid.uuid4()
+    ids = _ids(41)
+    await redis_store.begin_rebuild(user, [])
+    await redis_store.finish_rebuild(user)  # whole: readers read it
+    await redis_store.push_to_homes([user], [ids[40]])
+    await any_redis.delete(keys.home(user).marker)  # as volatile-lru would
+    for tweet_id in ids[39::-1]:  # one at a time, oldest first, as fan-out brings them
+        await redis_store.push_to_homes([user], [tweet_id])
+        assert await any_redis.llen(keys.home(user).ids) < 32
+    assert not await any_redis.exists(keys.home(user).ids)
+    assert not (await redis_store.read_page(user, None, 5)).materialized
 
 
 async def test_entries_are_compact(scratch_redis) -> None:

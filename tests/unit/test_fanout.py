@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
+from tests.fakes import Unreachable
 from tests.unit.services import world
 
 
@@ -24,6 +27,26 @@ async def test_a_tweet_reaches_every_reading_follower_and_its_author_and_nobody_
     assert await w.store.home_ids(idle) == []  # nobody reads it: rebuilt when someone does
     assert await w.store.home_ids(stranger) == []
     assert await w.timeline(idle) == [tweet]
+
+
+async def test_tweets_fanned_out_together_deliver_what_they_can_when_one_fails() -> None:
+    w = world()
+    first, second = w.users.add_user("a"), w.users.add_user("b")
+    fans = {first: w.users.add_user("fa"), second: w.users.add_user("fb")}
+    for author, fan in fans.items():
+        w.users.follow(fan, author)
+        await w.store.begin_rebuild(fan, [])
+        await w.store.finish_rebuild(fan)  # a reader's home, materialized
+    events = [w.tweet_event(first), w.tweet_event(second)]
+    w.users.down = 1  # the first author's followers cannot be read, this once
+    with pytest.raises(Unreachable):
+        await w.fanout.tweets_created(events)
+    # The second tweet went out all the same; the run is tried again for the first.
+    assert _ids(await w.store.home_ids(fans[second])) == [events[1].tweet_id]
+    assert await w.store.home_ids(fans[first]) == []
+    await w.fanout.tweets_created(events)
+    assert _ids(await w.store.home_ids(fans[first])) == [events[0].tweet_id]
+    assert _ids(await w.store.home_ids(fans[second])) == [events[1].tweet_id]
 
 
 async def test_a_celebritys_tweet_is_kept_once_and_merged_into_each_followers_page() -> None:

@@ -63,6 +63,10 @@ class RecentTweetsRequest(msgspec.Struct, frozen=True):
     after: uuid.UUID | None = None
 
 
+# The most tweets one call looks up or returns (a caller asks for more in several).
+MAX_TWEETS_A_CALL = 1000
+
+
 class TweetsByIdsRequest(msgspec.Struct, frozen=True):
     tweet_ids: list[uuid.UUID]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncGenerator
 
@@ -11,6 +12,7 @@ import msgspec
 from shared_schemas.coalesce import Coalescer
 from shared_schemas.internal_api import (
     MAX_HOME_SOURCES,
+    MAX_TWEETS_A_CALL,
     FirstFollowers,
     FirstFollowersRequest,
     FollowersPage,
@@ -135,9 +137,12 @@ class UsersClient:
         return (await self._post("/internal/tweets/recent", request, Tweets)).tweets
 
     async def tweets_by_ids(self, tweet_ids: list[uuid.UUID]) -> list[TweetItem]:
-        if not tweet_ids:
-            return []
-        return (await self._post("/internal/tweets/batch", TweetsByIdsRequest(tweet_ids=tweet_ids), Tweets)).tweets
+        # In calls of at most what one returns: a home past its cap (push.lua's slack)
+        # may hold more ids than that, and an unfollow looks up all of them.
+        step = MAX_TWEETS_A_CALL
+        calls = [TweetsByIdsRequest(tweet_ids=tweet_ids[i : i + step]) for i in range(0, len(tweet_ids), step)]
+        found = await asyncio.gather(*(self._post("/internal/tweets/batch", call, Tweets) for call in calls))
+        return [tweet for part in found for tweet in part.tweets]
 
     async def close(self) -> None:
         if self._session is not None:

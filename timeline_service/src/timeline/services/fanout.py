@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import cast
 
 from prometheus_client import Counter, Histogram
 
@@ -86,24 +85,23 @@ class Fanout:
                 fanned.append(event)
         walks = [self.users.follower_pages(event.author_id, self.batch) for event in fanned]
         try:
-            # Every walk's first step finishes (no walk is left running), then the first
-            # failure, if any, is raised: the run is tried again, whole.
+            # Every walk's first step finishes (no walk is left running). The tweets whose
+            # followers could be read go out; then the first failure, if any, is raised,
+            # and the run is tried again, whole (what went out goes again: pushes ignore it).
             firsts = await asyncio.gather(*(anext(walk, None) for walk in walks), return_exceptions=True)
-            for first in firsts:
-                if isinstance(first, BaseException):
-                    raise first
-            pages = cast(list[list[uuid.UUID] | None], firsts)
+            ready = [(e, w, p) for e, w, p in zip(fanned, walks, firsts) if not isinstance(p, BaseException)]
             # Nobody follows an author whose walk ends at once: the item and their own home.
-            await self.store.deliver(
-                [Delivery(_item(event), [event.author_id, *(page or [])]) for event, page in zip(fanned, pages)]
-            )
-            for event, walk, page in zip(fanned, walks, pages):
+            await self.store.deliver([Delivery(_item(e), [e.author_id, *(p or [])]) for e, _, p in ready])
+            for event, walk, page in ready:
                 if page is None:
                     continue
                 _count(page)
                 async for followers in walk:
                     await self.store.push_to_homes(followers, [event.tweet_id])
                     _count(followers)
+            for first in firsts:
+                if isinstance(first, BaseException):
+                    raise first
         finally:
             for walk in walks:
                 await walk.aclose()

@@ -37,7 +37,11 @@ log = logging.getLogger("timeline.worker")
 
 EVENTS = Counter("timeline_events_total", "Events applied", ["topic"])
 DEAD_LETTERS = Counter("timeline_dead_letters_total", "Events sent to the dead-letter topic", ["topic"])
-RETRIES = Counter("timeline_event_retries_total", "Failed attempts at an event that will be tried again", ["topic"])
+RETRIES = Counter(
+    "timeline_event_retries_total",
+    "Failed attempts at an event (or a run of tweets) that will be tried again",
+    ["topic"],
+)
 LAG = Gauge("timeline_consumer_lag", "Messages behind the end of each partition", ["topic", "partition"])
 
 
@@ -188,13 +192,12 @@ class Worker:
         record, first = run[0]
         if isinstance(first, codec.Undecodable):
             error = str(first)
-            return await self._until_done(record, lambda: self._dead_letter(record, error), leaving)
+            return await self._until_done(run, lambda: self._dead_letter(record, error), leaving)
         events = [cast(Event, event) for _, event in run]
-        return await self._until_done(record, lambda: self._fan_out(record, events), leaving)
+        return await self._until_done(run, lambda: self._fan_out(record, events), leaving)
 
-    async def _until_done(
-        self, record: ConsumerRecord, attempt: Callable[[], Awaitable[None]], leaving: asyncio.Event
-    ) -> bool:
+    async def _until_done(self, run: Run, attempt: Callable[[], Awaitable[None]], leaving: asyncio.Event) -> bool:
+        record, last = run[0][0], run[-1][0]
         failures = 0
         while True:
             try:
@@ -210,6 +213,7 @@ class Worker:
                         "topic": record.topic,
                         "partition": record.partition,
                         "offset": record.offset,
+                        "last_offset": last.offset,  # a run of tweets goes again whole
                         "attempt": failures,
                         "retry_in_s": round(delay, 3),
                         "error": repr(exc),

@@ -12,6 +12,7 @@ from shared_schemas.internal_api import (
     MAX_FOLLOWERS_PAGE,
     MAX_HOME_IDS,
     MAX_HOME_ITEMS,
+    MAX_TWEETS_A_CALL,
     FirstFollowers,
     FirstFollowersRequest,
     FollowersPage,
@@ -30,7 +31,7 @@ from users.services import accounts, graph_reads
 
 # Bounds on what one internal call may ask for, so a bad caller cannot make a shard
 # scan without end; the timeline pages through anything larger.
-MAX_TWEETS = 1000
+MAX_TWEETS = MAX_TWEETS_A_CALL
 
 
 def _home(found: graph_reads.HomeSource) -> HomeSource:
