@@ -71,6 +71,21 @@ async def test_duplicates_and_late_arrivals_land_once_in_order(store: TimelineSt
     assert _u(await store.home_ids(user)) == [newest, middle, oldest]
 
 
+async def test_late_ids_land_in_order_near_the_top_and_deep_down(make_store) -> None:
+    # A late id is looked for among a list's newest 16 first, and past them by a
+    # binary search: both places, and a repeat of an id in each (the last of the 16 and
+    # the first past them too), which changes nothing.
+    store = make_store(max_items=50)
+    user = uuid.uuid4()
+    ids = _ids(40)
+    await store.begin_rebuild(user, [])
+    await store.finish_rebuild(user)  # whole: readers read it
+    await store.merge_into_home(user, [t for i, t in enumerate(ids) if i not in (5, 35)])
+    for tweet_id in (ids[35], ids[5], ids[35], ids[5], ids[15], ids[16], ids[39]):
+        await store.push_to_homes([user], [tweet_id])
+    assert _u(await store.home_ids(user)) == ids
+
+
 async def test_the_home_keeps_only_the_newest_max_items(store: TimelineStore) -> None:
     user = uuid.uuid4()
     ids = _ids(8)
