@@ -143,8 +143,8 @@ def fleet(bench: dict, plan: Plan) -> list[tuple[str, str, str]]:
         spare = (read_cores + write_cores + pages_cores) * (1 - plan.utilization)  # idle at peak, planned
         rate = spare * 1e6 / per_rebuild
         add(
-            "warm-up of a lost Redis shard, at peak (minutes)",
-            homes_per_shard / rate / 60,
+            "warm-up of a lost Redis shard, at peak (seconds)",
+            homes_per_shard / rate,
             f"{homes_per_shard:,.0f} homes x {per_rebuild:,.0f} µs a rebuild (all tiers), on as many cores as "
             f"the API pods keep idle at peak ({spare:,.0f}: {rate:,.0f} rebuilds/s)",
         )
