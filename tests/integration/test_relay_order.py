@@ -15,7 +15,7 @@ from shared_schemas.events import TweetCreated
 from shared_schemas.ids import new_id, utcnow
 from tests.integration.kafka_tail import TopicTail
 from users.adapters import outbox_repo
-from users.adapters.kafka import make_producer
+from users.adapters.kafka import relay_producer
 from users.relay.outbox_relay import OutboxRelay
 from users.settings import Settings
 
@@ -65,7 +65,7 @@ async def test_a_failed_send_keeps_it_and_every_later_row_for_the_next_pass(db, 
     async with db.primaries[shard].begin() as conn:
         for event in events:
             await outbox_repo.add(conn, topics.TWEETS.name, str(author), event)
-    producer = make_producer(Settings().kafka_bootstrap)
+    producer = relay_producer(Settings())
     await producer.start()
     try:
         relay = OutboxRelay(db, OneSendFails(producer, codec.encode(events[1]), when), 500, 1.0)

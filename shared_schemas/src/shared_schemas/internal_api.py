@@ -63,7 +63,8 @@ class RecentTweetsRequest(msgspec.Struct, frozen=True):
     after: uuid.UUID | None = None
 
 
-# The most tweets one call looks up or returns (a caller asks for more in several).
+# The most tweets one call looks up or returns, so a bad caller cannot make a shard scan
+# without end (a caller asks for more in several).
 MAX_TWEETS_A_CALL = 1000
 
 

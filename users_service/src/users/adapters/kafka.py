@@ -9,26 +9,20 @@ from users.settings import Settings
 
 def relay_producer(settings: Settings) -> AIOKafkaProducer:
     """The relay's producer, as its settings say."""
-    return make_producer(
-        settings.kafka_bootstrap, settings.kafka_request_timeout_ms, settings.kafka_metadata_max_age_ms
-    )
-
-
-def make_producer(bootstrap: str, request_timeout_ms: int = 15000, metadata_max_age_ms: int = 5000) -> AIOKafkaProducer:
     # Idempotent with acks=all: a send retried after a lost acknowledgement is not
     # written twice, and an acknowledged event is on every in-sync replica.
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=settings.kafka_bootstrap,
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
         client_id="users-outbox-relay",
         # A send that Kafka has not acknowledged by then fails, and its row stays.
-        request_timeout_ms=request_timeout_ms,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
         # aiokafka asks only the brokers it knows for metadata, and never the bootstrap
         # servers again: a view taken while one broker alone was up (every broker
         # restarted) names only that one, and once it dies the client is stuck (the
         # fault suite, session 11). Asked again every few seconds, the view names the
         # whole cluster soon after it is back.
-        metadata_max_age_ms=metadata_max_age_ms,
+        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )

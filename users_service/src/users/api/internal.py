@@ -29,10 +29,6 @@ from users.api.schemas import tweet_item, user_info
 from users.domain.errors import NotFound
 from users.services import accounts, graph_reads
 
-# Bounds on what one internal call may ask for, so a bad caller cannot make a shard
-# scan without end; the timeline pages through anything larger.
-MAX_TWEETS = MAX_TWEETS_A_CALL
-
 
 def _home(found: graph_reads.HomeSource) -> HomeSource:
     return HomeSource(found.celebrities, found.tweet_ids, [tweet_item(t) for t in found.tweets])
@@ -103,12 +99,12 @@ class InternalController(Controller):
     @post("/tweets/recent", operation_id="internalRecentTweets", status_code=200)
     async def recent(self, state: State, data: RecentTweetsRequest) -> Tweets:
         """The newest tweets of a set of authors (or the oldest newer than `after`), newest first."""
-        limit = max(1, min(data.limit, MAX_TWEETS))
+        limit = max(1, min(data.limit, MAX_TWEETS_A_CALL))
         found = await graph_reads.recent_tweets(state.db, data.author_ids, data.before, limit, data.after)
         return Tweets(tweets=[tweet_item(t) for t in found])
 
     @post("/tweets/batch", operation_id="internalTweetsByIds", status_code=200)
     async def batch(self, state: State, data: TweetsByIdsRequest) -> Tweets:
         """The tweets among these ids that exist and are not deleted (for hydration)."""
-        found = await graph_reads.tweets_by_ids(state.db, data.tweet_ids[:MAX_TWEETS])
+        found = await graph_reads.tweets_by_ids(state.db, data.tweet_ids[:MAX_TWEETS_A_CALL])
         return Tweets(tweets=[tweet_item(t) for t in found])
