@@ -151,7 +151,8 @@ class Group:
                     self.posted[author].append(tweet_id)
                     return tweet_id
                 self.server_errors += response.status_code >= 500
-                assert response.status_code >= 500 or response.status_code == 429, response.text
+                # Unavailable (502-504) or limited (429), to retry; a 500 is a defect.
+                assert response.status_code in (429, 502, 503, 504), response.text
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, f"a tweet got no 201 in {POST_DEADLINE}s"
@@ -194,6 +195,7 @@ class Group:
                 return None
             if response.status_code != 200:
                 self.server_errors += response.status_code >= 500
+                assert response.status_code in (429, 502, 503, 504), response.text
                 return None
             page = response.json()
             ids += [t["tweet_id"] for t in page["tweets"]]

@@ -7,8 +7,8 @@ import logging
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
-from sqlalchemy import exc as db_errors
 
+from users.adapters.outages import is_outage
 from users.domain.errors import AppError, Conflict, Invalid, NotFound, ShardMoved
 
 log = logging.getLogger("users.api")
@@ -49,16 +49,15 @@ def too_deep(_: Request, exc: RecursionError) -> Response:
     return _json(400, "request body is nested too deeply")
 
 
-def unavailable(request: Request, exc: Exception) -> Response:
-    # A database unreachable, restarting or too slow (the clients' timeouts): nothing
-    # was written that the client cannot retry, and a retry soon may well succeed.
-    log.warning("a database is unavailable", extra={"path": request.url.path, "error": repr(exc)})
-    response = _json(503, "a database is unavailable; retry shortly")
-    response.headers["Retry-After"] = "1"
-    return response
-
-
 def unexpected(request: Request, exc: Exception) -> Response:
+    if is_outage(exc):
+        # A database unreachable, restarting or too slow (the clients' timeouts):
+        # nothing was written that the client cannot retry, and a retry soon may well
+        # succeed.
+        log.warning("a database is unavailable", extra={"path": request.url.path, "error": repr(exc)})
+        response = _json(503, "a database is unavailable; retry shortly")
+        response.headers["Retry-After"] = "1"
+        return response
     log.exception("unhandled error", extra={"path": request.url.path})
     return _json(500, "internal server error")
 
@@ -68,9 +67,5 @@ HANDLERS: ExceptionHandlersMap = {
     HTTPException: http_error,
     UnicodeDecodeError: bad_encoding,
     RecursionError: too_deep,
-    db_errors.OperationalError: unavailable,
-    db_errors.InterfaceError: unavailable,
-    db_errors.TimeoutError: unavailable,
-    OSError: unavailable,
-    Exception: unexpected,  # OSError: a refused connection, a timeout
+    Exception: unexpected,  # an outage (users.adapters.outages) is a 503, the rest a 500
 }
