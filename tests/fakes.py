@@ -26,18 +26,39 @@ class FakeTimelineStore:
         self.filled: set[uuid.UUID] = set()
         self.celebs: set[uuid.UUID] = set()
         self.items: dict[bytes, bytes] = {}
+        # Lists that lost ids at their cap (unpush.lua's "c"): ("home" | "list", owner).
+        self.cut: set[tuple[str, uuid.UUID]] = set()
         self.token = uuid.uuid4().bytes
 
-    def _place(self, current: list[bytes], tweet_ids: list[uuid.UUID]) -> list[bytes]:
+    def _place(self, current: list[bytes], tweet_ids: list[uuid.UUID], cut: bool) -> list[bytes]:
         # push.lua: each id once, newest first, the newest `max_items` kept (and no
-        # more: push.lua's slack past the cap is a saving of Redis's, not a behaviour).
-        return sorted(set(current) | {t.bytes for t in tweet_ids}, reverse=True)[: self.max_items]
+        # more: push.lua's slack past the cap is a saving of Redis's, not a behaviour);
+        # none older than the last of a cut list.
+        new = {t.bytes for t in tweet_ids if not (cut and current and t.bytes < current[-1])}
+        return sorted(set(current) | new, reverse=True)[: self.max_items]
+
+    def _unpush(self, key: tuple[str, uuid.UUID], current: list[bytes], tweet_ids: list[uuid.UUID]) -> list[bytes]:
+        """unpush.lua: what is left; a list at its cap that loses ids is cut, and a cut
+        list left empty goes (its owner's marker with it)."""
+        gone = {t.bytes for t in tweet_ids}
+        left = [i for i in current if i not in gone]
+        kind, owner = key
+        marked = owner in self.filled if kind == "list" else owner in self.materialized - self.rebuilding
+        if marked and len(left) < len(current) and (key in self.cut or len(current) >= self.max_items):
+            self.cut.add(key)
+            if not left:
+                self.cut.discard(key)
+                (self.filled if kind == "list" else self.materialized).discard(owner)
+        return left
+
+    def _short_of_older(self, key: tuple[str, uuid.UUID], ids: list[bytes]) -> bool:
+        return len(ids) >= self.max_items or key in self.cut
 
     # -- homes ------------------------------------------------------------------------
     async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
         for user in users:
             if user in self.materialized:
-                self.homes[user] = self._place(self.homes.get(user, []), tweet_ids)
+                self.homes[user] = self._place(self.homes.get(user, []), tweet_ids, ("home", user) in self.cut)
 
     async def deliver(self, deliveries: list[Delivery]) -> None:
         for item, homes in deliveries:
@@ -45,9 +66,8 @@ class FakeTimelineStore:
             await self.push_to_homes(homes, [item.tweet_id])
 
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
-        gone = {t.bytes for t in tweet_ids}
         for user in users:
-            self.homes[user] = [i for i in self.homes.get(user, []) if i not in gone]
+            self.homes[user] = self._unpush(("home", user), self.homes.get(user, []), tweet_ids)
 
     async def home_ids(self, user: uuid.UUID) -> list[bytes]:
         return list(self.homes.get(user, []))
@@ -72,6 +92,7 @@ class FakeTimelineStore:
             return False
         self.rebuilding.add(user)
         self.materialized.add(user)  # fan-out writes into it from now on
+        self.cut.discard(("home", user))
         self.homes[user] = []
         self.followed[user] = set(celebrities)
         return True
@@ -88,7 +109,7 @@ class FakeTimelineStore:
             return
         self.followed.setdefault(user, set()).update(celebrities)
         ids = [uuid.UUID(bytes=tweet_ids[i : i + 16]) for i in range(0, len(tweet_ids), 16)]
-        self.homes[user] = self._place(self.homes.get(user, []), ids)
+        self.homes[user] = self._place(self.homes.get(user, []), ids, False)
         self.rebuilding.discard(user)  # no expiry here
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
@@ -107,31 +128,39 @@ class FakeTimelineStore:
         for user in users:
             self.followed.get(user, set()).discard(celebrity)
 
-    def _slice(self, ids: list[bytes], older_than: uuid.UUID | None, count: int) -> tuple[list[bytes], bool]:
+    @staticmethod
+    def _slice(ids: list[bytes], short: bool, older_than: uuid.UUID | None, count: int) -> tuple[list[bytes], bool]:
         start = [i for i in ids if older_than is None or i < older_than.bytes]
         part = start[:count]
-        return part, len(part) < count and len(ids) >= self.max_items
+        return part, len(part) < count and short
 
-    def _slice_newer(self, ids: list[bytes], newer_than: uuid.UUID, count: int) -> tuple[list[bytes], bool]:
+    @staticmethod
+    def _slice_newer(ids: list[bytes], short: bool, newer_than: uuid.UUID, count: int) -> tuple[list[bytes], bool]:
         above = [i for i in ids if i > newer_than.bytes]
-        return above[-count:] if count else [], len(above) == len(ids) and len(ids) >= self.max_items
+        return above[-count:] if count else [], len(above) == len(ids) and short
 
     async def read_page(self, user: uuid.UUID, older_than: uuid.UUID | None, count: int) -> Page:
-        return self._read(user, lambda ids: self._slice(ids, older_than, count), lambda s: merge_window(s, count))
+        return self._read(
+            user, lambda ids, short: self._slice(ids, short, older_than, count), lambda s: merge_window(s, count)
+        )
 
     async def read_newer(self, user: uuid.UUID, newer_than: uuid.UUID, count: int) -> Page:
-        return self._read(user, lambda ids: self._slice_newer(ids, newer_than, count), lambda s: merge_newer(s, count))
+        return self._read(
+            user, lambda ids, short: self._slice_newer(ids, short, newer_than, count), lambda s: merge_newer(s, count)
+        )
 
     def _read(self, user: uuid.UUID, cut, merge) -> Page:
         if user in self.rebuilding:
             return Page(False, [], False, [], [], rebuilding=True)
         if user not in self.materialized:
             return Page(False, [], False, [], [])
-        sources = [cut(self.homes.get(user, []))]
+        home = self.homes.get(user, [])
+        sources = [cut(home, self._short_of_older(("home", user), home))]
         unfilled = []
         for celebrity in sorted(self.followed.get(user, set())):
             if celebrity in self.filled:
-                sources.append(cut(self.lists.get(celebrity, [])))
+                theirs = self.lists.get(celebrity, [])
+                sources.append(cut(theirs, self._short_of_older(("list", celebrity), theirs)))
             else:
                 unfilled.append(celebrity)
         ids, ended = merge(sources)
@@ -140,11 +169,10 @@ class FakeTimelineStore:
     # -- celebrity lists --------------------------------------------------------------
     async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         if author in self.filled:
-            self.lists[author] = self._place(self.lists.get(author, []), tweet_ids)
+            self.lists[author] = self._place(self.lists.get(author, []), tweet_ids, ("list", author) in self.cut)
 
     async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
-        gone = {t.bytes for t in tweet_ids}
-        self.lists[author] = [i for i in self.lists.get(author, []) if i not in gone]
+        self.lists[author] = self._unpush(("list", author), self.lists.get(author, []), tweet_ids)
 
     async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:
         return list(self.lists.get(author, []))
@@ -154,6 +182,7 @@ class FakeTimelineStore:
 
     async def begin_celebrity_list(self, author: uuid.UUID) -> None:
         self.filled.add(author)
+        self.cut.discard(("list", author))
 
     async def abandon_celebrity_list(self, author: uuid.UUID) -> None:
         self.filled.discard(author)

@@ -289,3 +289,32 @@ async def test_paging_past_a_celebritys_cached_window_skips_nothing(client: Clie
         what="the newest tweet of each author",
     )
     assert await client.all_ids(reader, 20) == posted[::-1]
+
+
+@pytest.mark.skipif(MAX_ITEMS > 60, reason="needs make test's small windows")
+async def test_a_full_timeline_that_loses_an_author_still_pages_down_to_the_oldest_tweet(client: Client) -> None:
+    """A home at its cap lost its oldest tweets to the cap; an unfollow then takes the
+    dropped author's out and leaves it below the cap. Paging down must still go on past
+    it to the kept author's oldest tweets (from the Users Service), not stop as if the
+    home held everything."""
+    kept, dropped, reader = await client.user(), await client.user(), await client.user()
+    await client.follow(reader, kept)
+    await client.follow(reader, dropped)
+    await client.page(reader)  # read: its home is kept in Redis from now on
+    kept_tweets, dropped_tweets = [], []
+    for i in range(MAX_ITEMS + 10):  # past the cap: the oldest are trimmed from the home
+        if i % 2:
+            dropped_tweets.append(await client.tweet(dropped, f"dropped {i}"))
+        else:
+            kept_tweets.append(await client.tweet(kept, f"kept {i}"))
+    await eventually(
+        lambda: _in_first_page(client, reader, [kept_tweets[-1], dropped_tweets[-1]]),
+        timeout=20,
+        what="the newest tweet of each author",
+    )
+    await client.unfollow(reader, dropped)
+
+    async def only_kept() -> bool:
+        return await client.all_ids(reader, 20) == kept_tweets[::-1]
+
+    await eventually(only_kept, timeout=20, what="every kept tweet, the oldest past the home included")

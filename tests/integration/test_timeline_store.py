@@ -174,6 +174,56 @@ async def test_a_page_says_when_the_cached_window_ends(store: TimelineStore) -> 
     assert not unread.materialized and unread.ids == []
 
 
+async def test_a_full_list_that_loses_ids_still_says_its_window_ends(store: TimelineStore) -> None:
+    """A list at its cap that loses ids (a deleted tweet, an unfollow) is still short of
+    the older tweets it no longer holds: its pages say where the window ends, and no id
+    older than its last is let in below it, where the ids between are missing. A list
+    below its cap that loses one stays the whole story."""
+    fan, star, short = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ids = _ids(12)
+    for user, held in ((fan, ids[1:6]), (short, ids[1:4])):
+        await store.begin_rebuild(user, [])
+        await store.finish_rebuild(user)  # whole: readers read it
+        await store.merge_into_home(user, held)
+    await store.unpush_from_homes([fan, short], [ids[2]])
+    page = await store.read_page(fan, None, 5)  # the last id is the window's edge: not served
+    assert _u(page.ids) == [ids[1], ids[3], ids[4]] and page.window_ended
+    assert _u((await store.read_page(fan, ids[3], 5)).ids) == [ids[4]]
+    assert (await store.read_newer(fan, ids[7], 2)).window_ended  # nothing at or below it
+    await store.push_to_homes([fan], [ids[6]])  # older than its last: the gap is unknown
+    await store.merge_into_home(fan, [ids[0], ids[7]])  # the newer goes on top
+    assert _u(await store.home_ids(fan)) == [ids[0], ids[1], *ids[3:6]]
+    whole = await store.read_page(short, None, 5)
+    assert _u(whole.ids) == [ids[1], ids[3]] and not whole.window_ended
+
+    # A celebrity's list likewise: the fan's page stops where the list runs out.
+    reader = uuid.uuid4()
+    await store.begin_celebrity_list(star)
+    await store.push_to_celebrity(star, ids[6:11])  # five: at the cap
+    await store.unpush_from_celebrity(star, [ids[7]])
+    await store.push_to_celebrity(star, [ids[11]])  # older than its last: not let in
+    assert _u(await store.celebrity_ids(star)) == [ids[6], *ids[8:11]]
+    await store.begin_rebuild(reader, [star])
+    await store.finish_rebuild(reader)
+    await store.merge_into_home(reader, [ids[0], ids[11]])
+    page = await store.read_page(reader, None, 10)
+    assert _u(page.ids) == [ids[0], ids[6], *ids[8:10]] and page.window_ended
+
+
+async def test_many_ids_merged_into_a_full_list_that_lost_ids_stop_at_its_last(make_store) -> None:
+    """The same rule for many ids at once (a backfill after a follow): none older than
+    the last id of a list that was full."""
+    store = make_store(20)
+    user = uuid.uuid4()
+    ids = _ids(44)
+    await store.begin_rebuild(user, [])
+    await store.finish_rebuild(user)
+    await store.merge_into_home(user, ids[10:30])  # at the cap
+    await store.unpush_from_homes([user], ids[11:16])  # fifteen left, room for five
+    await store.merge_into_home(user, [*ids[7:10], *ids[30:44]])  # three newer, fourteen older
+    assert _u(await store.home_ids(user)) == [*ids[7:11], *ids[16:30]]
+
+
 async def test_a_celebrity_list_at_its_cap_cuts_the_merged_page_where_it_ends(store: TimelineStore) -> None:
     """A followed celebrity's full list that runs out mid-page: below its last id the
     home's ids are no longer the whole story, so the page stops there."""

@@ -169,14 +169,14 @@ class RedisTimelineStore:
         await self._pipelined(queue)
 
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
-        await self._unpush_from([keys.home(user).ids for user in users], tweet_ids)
+        await self._unpush_from([(home.marker, home.ids) for home in map(keys.home, users)], tweet_ids)
 
-    async def _unpush_from(self, lists: list[str], tweet_ids: list[uuid.UUID]) -> None:
-        args = [keys.CHANGES, *(t.bytes for t in tweet_ids)]
+    async def _unpush_from(self, lists: list[tuple[str, str]], tweet_ids: list[uuid.UUID]) -> None:
+        args = [keys.CHANGES, self.max_items, *(t.bytes for t in tweet_ids)]
 
         def queue(pipe: Any) -> None:
-            for listing in lists:  # one list a call: on a cluster, lists share no slot
-                _evalsha(pipe, self._unpush.sha, [listing], args)
+            for marker, listing in lists:  # one list a call: on a cluster, lists share no slot
+                _evalsha(pipe, self._unpush.sha, [marker, listing], args)
 
         await self._pipelined(queue)
 
@@ -332,7 +332,8 @@ class RedisTimelineStore:
         await self._push(keys=[listing.marker, listing.ids], args=args)
 
     async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
-        await self._unpush_from([keys.celebrity(author).ids], tweet_ids)
+        listing = keys.celebrity(author)
+        await self._unpush_from([(listing.marker, listing.ids)], tweet_ids)
 
     async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:
         return cast(list[bytes], await self.redis.lrange(keys.celebrity(author).ids, 0, -1))

@@ -19,10 +19,11 @@
 --   "page": {materialized, window_ended 0/1, {page ids}, {items, false where not
 --           cached}, {followed celebrities whose list is not filled}}
 -- where materialized is 0 (no home), 1, or for "home" and "page" 2: being rebuilt
--- (nothing else returned); and, older: truncated = the slice came up short at the list's cap: older tweets
--- exist that the list no longer holds; and the page is merge_window of
--- timeline/domain/merge.py; newer: truncated = the list is at its cap and holds nothing
--- at or below the cursor, so ids just above it may be gone; and the page is
+-- (nothing else returned); and, older: truncated = the slice came up short of a list
+-- short of older tweets (at its cap, or cut: short_of_older below): older tweets exist
+-- that the list no longer holds; and the page is merge_window of
+-- timeline/domain/merge.py; newer: truncated = the list is short of older tweets and
+-- holds nothing at or below the cursor, so ids just above it may be gone; and the page is
 -- merge_newer (the references; tests/integration/test_page_merge.py proves them equal).
 local function newer(a, b)
   for i = 1, 16 do
@@ -35,9 +36,17 @@ end
 local cursor, count, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[5])
 local upward = ARGV[6] == 'newer'
 
+-- Whether a list of `n` entries lacks older tweets that exist: one at its cap was
+-- trimmed, and one that lost ids at its cap says so on its marker (unpush.lua's "c").
+-- Asked only where a slice reaches the list's end.
+local function short_of_older(marker, n)
+  return n >= cap or redis.call('GET', marker) == 'c'
+end
+
 -- The ids immediately newer than the cursor, newest first, and whether the list may
--- have lost some of them (at its cap, and nothing in it at or below the cursor).
-local function slice_newer(list)
+-- have lost some of them (short of older tweets, and nothing in it at or below the
+-- cursor).
+local function slice_newer(marker, list)
   local n = redis.call('LLEN', list)
   local lo, hi = 0, n
   while lo < hi do  -- the first entry not newer than the cursor
@@ -46,7 +55,7 @@ local function slice_newer(list)
   end
   local ids = {}
   if lo > 0 then ids = redis.call('LRANGE', list, math.max(0, lo - count), lo - 1) end
-  return ((lo == n and n >= cap) and 1 or 0), ids
+  return ((lo == n and short_of_older(marker, n)) and 1 or 0), ids
 end
 
 -- The first entry strictly older than the cursor: pages never repeat an item even when
@@ -68,7 +77,7 @@ local function slice(marker, list)
     return nil, 0, {}
   end
   if upward then
-    local lost, ids = slice_newer(list)
+    local lost, ids = slice_newer(marker, list)
     return left, lost, ids
   end
   local n = nil
@@ -81,9 +90,9 @@ local function slice(marker, list)
   local truncated = 0
   if #ids < count then
     -- Only a short slice needs the length: it is the end of the list, and the end of
-    -- the story only if the list is below its cap.
+    -- the story only if the list is not short of older tweets.
     n = n or redis.call('LLEN', list)
-    if n >= cap then truncated = 1 end
+    if short_of_older(marker, n) then truncated = 1 end
   end
   return left, truncated, ids
 end
@@ -191,7 +200,7 @@ local function page_down(home, home_truncated, celebrities)
       local start = 0
       if cursor ~= '' then start = first_older(list, n) end
       local take = math.min(count, n - start)
-      if take < count and n >= cap then  -- short at the cap: it lacks older tweets
+      if take < count and short_of_older(ARGV[9] .. tag, n) then  -- it lacks older tweets
         if take <= 0 then nothing_below = true else bound(redis.call('LINDEX', list, start + take - 1)) end
       end
       if take > 0 then

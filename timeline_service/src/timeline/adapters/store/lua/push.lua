@@ -73,7 +73,15 @@ if bulk and ARGV[2] ~= '1s' then
   end
 end
 
-local function merge_into(list)
+-- Whether ids older than every entry of a list of `n` may go at its end: only where the
+-- list is the whole story below its last entry, below its cap and not cut (a list that
+-- lost ids at its cap: unpush.lua's "c"). One that was trimmed, or cut, lacks older ids,
+-- and one of those might be newer than the id.
+local function open_below(marker, n)
+  return n < cap and redis.call('GET', marker) ~= 'c'
+end
+
+local function merge_into(marker, list)
   local current = redis.call('LRANGE', list, 0, -1)
   if #current == 0 then  -- the usual rebuild: nothing was fanned out meanwhile
     local take = math.min(#ids, cap)
@@ -87,7 +95,8 @@ local function merge_into(list)
     return x > y or (x == y and newer(a, b))
   end
   local merged, i, j, added = {}, 1, 1, 0
-  while #merged < cap and (i <= #current or j <= #ids) do
+  local below = open_below(marker, #current)  -- may ids go past the list's last entry
+  while #merged < cap and (i <= #current or (below and j <= #ids)) do
     local have, new = current[i], ids[j]
     if new == nil or (have ~= nil and above(have, new)) then
       merged[#merged + 1], i = have, i + 1
@@ -156,11 +165,10 @@ local function insert_each(marker, list)
         end
       end
       -- Entries above lo are not older than id: if id is present, it is the last of them.
-      -- An id older than every entry goes at the end only of a list below its cap: a
-      -- list that was trimmed lost ids older than its last, and one might be newer than
-      -- this id. Anywhere above the last entry, the slack included, it belongs.
+      -- An id older than every entry goes at the end only where open_below says so;
+      -- anywhere above the last entry, the slack included, it belongs.
       local above = top[lo] or redis.call('LINDEX', list, lo - 1)  -- (top counts from 1)
-      if above ~= id and (pivot or lo < n or n < cap) then
+      if above ~= id and (pivot or lo < n or open_below(marker, n)) then
         if pivot then
           length = redis.call('LINSERT', list, 'BEFORE', pivot, id)
         elseif lo == n then
@@ -193,7 +201,7 @@ local function place(marker, list)
     if ARGV[2] ~= '0' and redis.call('EXISTS', marker) == 0 then
       return 0
     end
-    added = merge_into(list)
+    added = merge_into(marker, list)
     created = added > 0  -- written anew
   else
     added, created = insert_each(marker, list)
