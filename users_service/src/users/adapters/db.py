@@ -26,12 +26,13 @@ from users.settings import Settings
 
 log = logging.getLogger("users.db")
 
-# WAL positions as byte counts (docs/decisions/0020); the fence rows held among those
-# asked (fence.count_held's, for plain asyncpg), counted, or named for the statement
-# that asks the primary both for a group of reads.
-_FENCE_HELD = "FROM shard_fence WHERE logical = ANY($1::smallint[])"
-_HELD = f"SELECT count(*) {_FENCE_HELD}"
-_FLUSHED_AND_HELD = f"SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn, array(SELECT logical {_FENCE_HELD})"
+# WAL positions as byte counts (docs/decisions/0020), and every fence row a database
+# holds (at most 1,024), for plain asyncpg: the reads name hundreds of shards (a
+# rebuild's authors), and `= ANY` of a parameter compared each fence row with each of
+# them: in a cold start, a good part of PostgreSQL's CPU per rebuild (docs/benchmarks.md,
+# session 13). fence.count_held is the SQLAlchemy reads' (few shards).
+_HELD = "array(SELECT logical FROM shard_fence)"
+_FLUSHED_AND_HELD = f"SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn, {_HELD}"
 _REPLAYED = "SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn"
 
 
@@ -42,7 +43,11 @@ class _Probe(NamedTuple):
     held: Callable[[Any, list[int]], Awaitable[Any]]
 
 
-_RAW = _Probe(lambda conn: conn.fetchval(_REPLAYED), lambda conn, logicals: conn.fetchval(_HELD, logicals))
+async def _count_held(conn: asyncpg.Connection, logicals: list[int]) -> int:
+    return len(set(logicals).intersection(await conn.fetchval(f"SELECT {_HELD}")))
+
+
+_RAW = _Probe(lambda conn: conn.fetchval(_REPLAYED), _count_held)
 _ENGINE = _Probe(lambda conn: conn.scalar(sa.text(_REPLAYED)), fence.count_held)
 FRESH_READS = Counter(
     "users_fresh_reads_total",
@@ -224,16 +229,16 @@ class ShardedDatabase:
             yield conn
 
     def _flushed(self, index: int) -> Coalescer[list[int], tuple[int, frozenset[int]]]:
-        """The primary's flushed WAL position and which of the shards asked it holds.
-        The fresh reads that wait meanwhile ask together (docs/decisions/0021): one
-        round trip to the primary for many. A read never joins a question already on
-        its way, so every answer is from after its read began, as its own would be."""
-        return self.grouped(("flushed", index), lambda asked: self._ask_flushed(index, asked))
+        """The primary's flushed WAL position and the shards it holds. The fresh reads
+        that wait meanwhile ask together (docs/decisions/0021): one round trip to the
+        primary for many. A read never joins a question already on its way, so every
+        answer is from after its read began, as its own would be."""
+        return self.grouped(("flushed", index), lambda asked: self._ask_flushed(index, len(asked)))
 
-    async def _ask_flushed(self, index: int, asked: list[list[int]]) -> list[tuple[int, frozenset[int]]]:
+    async def _ask_flushed(self, index: int, asked: int) -> list[tuple[int, frozenset[int]]]:
         async with self._raw(self.dsns[index]) as conn:
-            needed, held = await conn.fetchrow(_FLUSHED_AND_HELD, sorted({s for shards in asked for s in shards}))
-        return [(int(needed), frozenset(held))] * len(asked)
+            needed, held = await conn.fetchrow(_FLUSHED_AND_HELD)
+        return [(int(needed), frozenset(held))] * asked
 
     async def _replayed(self, conn: Any, needed: int, probe: _Probe) -> bool:
         deadline = time.monotonic() + self._settings.replica_max_wait
