@@ -181,8 +181,9 @@ class FakeTimelineStore:
         return author in self.filled
 
     async def begin_celebrity_list(self, author: uuid.UUID) -> None:
-        self.filled.add(author)
-        self.cut.discard(("list", author))
+        if author not in self.filled:  # SET NX: a list already filled keeps its state
+            self.filled.add(author)
+            self.cut.discard(("list", author))
 
     async def abandon_celebrity_list(self, author: uuid.UUID) -> None:
         self.filled.discard(author)

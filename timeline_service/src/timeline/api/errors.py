@@ -54,7 +54,11 @@ HANDLERS: ExceptionHandlersMap = {
     HTTPException: http_error,
     redis_errors.ConnectionError: unavailable,
     redis_errors.TimeoutError: unavailable,
-    redis_errors.ClusterDownError: unavailable,
+    redis_errors.ClusterDownError: unavailable,  # MasterDownError too
+    # A primary demoted by a failover, a cluster moving a slot: Redis answers, but not
+    # yet for this key.
+    redis_errors.ReadOnlyError: unavailable,
+    redis_errors.TryAgainError: unavailable,
     aiohttp.ClientError: unavailable,
     OSError: unavailable,
     Exception: unexpected,  # OSError: a refused connection, a timeout

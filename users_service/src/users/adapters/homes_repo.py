@@ -29,12 +29,15 @@ FROM users WHERE user_id = ANY($1::uuid[])
 # PostgreSQL is this statement (pg_stat_statements, session 13).
 #
 # The run is aggregated from the sorted subquery without an ORDER BY of its own:
-# PostgreSQL 15 sorts an ordered aggregate's input again even when it comes sorted,
-# a fifth of the statement's time. Aggregating a sorted subquery's rows in order is
+# PostgreSQL 15 (the local stacks') sorts an ordered aggregate's input again even when
+# it comes sorted, a fifth of the statement's time (16, in the images, may skip that
+# sort: then this costs nothing). Aggregating a sorted subquery's rows in order is
 # what PostgreSQL does when the level above adds no join (its documentation on
-# aggregate ordering); and the Timeline Service checks each run's order before it
-# trusts it (redis_store._in_order), so a run out of order would cost speed, never a
-# wrong home.
+# aggregate ordering); and a run out of order would cost speed, never a wrong home:
+# the Users API sorts the runs of several databases together, and the Timeline Service
+# checks a home's run before it lands it in order (redis_store._in_order; push.lua
+# places the ids one by one otherwise), though the items sent whole with it might then
+# not be the page's (read from the Users API instead).
 _NEWEST_IDS = """
 SELECT a.celebrities, coalesce(r.run, ''::bytea)
 FROM unnest($1::uuid[], $2::int[], $3::int[]) WITH ORDINALITY AS h(caller, first, last, n)

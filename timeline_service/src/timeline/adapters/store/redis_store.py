@@ -342,7 +342,8 @@ class RedisTimelineStore:
         return bool(await self.redis.exists(keys.celebrity(author).marker))
 
     async def begin_celebrity_list(self, author: uuid.UUID) -> None:
-        await self.redis.set(keys.celebrity(author).marker, b"1")
+        # NX: processes that fill one list at once leave a cut list cut (unpush.lua).
+        await self.redis.set(keys.celebrity(author).marker, b"1", nx=True)
 
     async def abandon_celebrity_list(self, author: uuid.UUID) -> None:
         await self.redis.delete(keys.celebrity(author).marker)
