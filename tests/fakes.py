@@ -30,12 +30,13 @@ class FakeTimelineStore:
         self.cut: set[tuple[str, uuid.UUID]] = set()
         self.token = uuid.uuid4().bytes
 
-    def _place(self, current: list[bytes], tweet_ids: list[uuid.UUID], cut: bool) -> list[bytes]:
+    def _place(self, current: list[bytes], tweet_ids: list[uuid.UUID], cut: bool, partial: bool = False) -> list[bytes]:
         # push.lua: each id once, newest first, the newest `max_items` kept (and no
         # more: push.lua's slack past the cap is a saving of Redis's, not a behaviour);
-        # none older than the last of a cut list.
+        # none older than the last of a cut list, nor than the oldest of a part.
         new = {t.bytes for t in tweet_ids if not (cut and current and t.bytes < current[-1])}
-        return sorted(set(current) | new, reverse=True)[: self.max_items]
+        floor = min((t.bytes for t in tweet_ids), default=b"") if partial else b""
+        return [i for i in sorted(set(current) | new, reverse=True) if i >= floor][: self.max_items]
 
     def _unpush(self, key: tuple[str, uuid.UUID], current: list[bytes], tweet_ids: list[uuid.UUID]) -> list[bytes]:
         """unpush.lua: what is left; a list at its cap that loses ids is cut, and a cut
@@ -55,10 +56,13 @@ class FakeTimelineStore:
         return len(ids) >= self.max_items or key in self.cut
 
     # -- homes ------------------------------------------------------------------------
-    async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
+    async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID], *, partial: bool = False) -> None:
         for user in users:
             if user in self.materialized:
-                self.homes[user] = self._place(self.homes.get(user, []), tweet_ids, ("home", user) in self.cut)
+                key = ("home", user)
+                self.homes[user] = self._place(self.homes.get(user, []), tweet_ids, key in self.cut, partial)
+                if partial and tweet_ids and user not in self.rebuilding:
+                    self.cut.add(key)
 
     async def deliver(self, deliveries: list[Delivery]) -> None:
         for item, homes in deliveries:

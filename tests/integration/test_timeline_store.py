@@ -224,6 +224,25 @@ async def test_many_ids_merged_into_a_full_list_that_lost_ids_stop_at_its_last(m
     assert _u(await store.home_ids(user)) == [*ids[7:11], *ids[16:30]]
 
 
+async def test_a_part_of_a_longer_story_cuts_the_home_at_its_oldest(make_store) -> None:
+    """Ids that are only the newest of their authors' (a backfill of a prolific
+    followee): the home keeps nothing older than the oldest of them and says its window
+    ends there; newer ids and later tweets stay and land as ever."""
+    store = make_store(20)
+    user = uuid.uuid4()
+    ids = _ids(12)
+    await store.begin_rebuild(user, [])
+    await store.finish_rebuild(user)
+    await store.merge_into_home(user, ids[0:12:2])  # six: the whole story so far
+    await store.push_to_homes([user], ids[3:8:2], partial=True)  # three, of more
+    assert _u(await store.home_ids(user)) == [ids[0], ids[2], *ids[3:8]]
+    page = await store.read_page(user, ids[4], 10)  # the last id is the window's edge
+    assert _u(page.ids) == [ids[5], ids[6]] and page.window_ended
+    await store.push_to_homes([user], [ids[1]])  # late, above the cut: lands
+    await store.push_to_homes([user], [ids[9]])  # below it: not let in
+    assert _u(await store.home_ids(user)) == ids[0:8]
+
+
 async def test_a_celebrity_list_at_its_cap_cuts_the_merged_page_where_it_ends(store: TimelineStore) -> None:
     """A followed celebrity's full list that runs out mid-page: below its last id the
     home's ids are no longer the whole story, so the page stops there."""

@@ -98,6 +98,22 @@ async def test_a_follow_backfills_and_an_unfollow_takes_the_authors_tweets_away(
     assert await w.timeline(reader) == [theirs]
 
 
+async def test_a_follow_of_an_author_with_more_tweets_than_the_backfill_misses_none() -> None:
+    # The backfill brings the followee's newest 50: the home must not pass for the whole
+    # story below them, where the followee's older tweets come from the source.
+    w = world()  # backfill_items=50
+    author, other, reader = (w.users.add_user(n) for n in ("a", "o", "r"))
+    await w.timeline(reader)
+    await w.follow(reader, other)
+    posted = []
+    for i in range(60):
+        if i % 20 == 0:
+            posted.append(await w.tweet(other, f"other {i}"))
+        posted.append(await w.tweet(author, f"author {i}"))
+    await w.follow(reader, author)
+    assert await w.timeline(reader, page=20) == posted[::-1]
+
+
 async def test_a_deleted_tweet_leaves_homes_lists_and_the_cache() -> None:
     w = world(threshold=2)
     author, star, fan, other = (w.users.add_user(n) for n in ("a", "s", "f", "o"))

@@ -45,5 +45,8 @@ class Celebrities:
         else:
             recent = [uuid.UUID(bytes=i) for i in await self.store.celebrity_ids(author)]
             async for followers in self.users.follower_pages(author, self.batch):
-                await self.store.push_to_homes(followers, recent)
+                # The list holds only the newest (at its cap, or cut by deletes) unless
+                # it is the author's whole story: taken as a part either way (0023), a
+                # rare event that costs homes their cached window below its oldest.
+                await self.store.push_to_homes(followers, recent, partial=True)
                 await self.store.unfollow_celebrity(followers, author)

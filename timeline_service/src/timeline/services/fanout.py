@@ -120,10 +120,13 @@ class Fanout:
             await self.celebrities.ensure_list(event.followee_id)
             await self.store.follow_celebrity([event.follower_id], event.followee_id)
         elif await self.store.is_materialized(event.follower_id):
-            # Backfill: the followee's recent tweets appear at once, in time order.
+            # Backfill: the followee's recent tweets appear at once, in time order. As
+            # many as asked for: they may have older ones, which the home must not
+            # claim to hold all of (0023).
             recent = await self.users.recent_tweets([event.followee_id], None, self.backfill_items)
             await self.store.put_items(recent)
-            await self.store.push_to_homes([event.follower_id], item_ids(recent))
+            partial = len(recent) >= self.backfill_items
+            await self.store.push_to_homes([event.follower_id], item_ids(recent), partial=partial)
 
     async def follow_removed(self, event: FollowRemoved) -> None:
         await self.store.unfollow_celebrity([event.follower_id], event.followee_id)

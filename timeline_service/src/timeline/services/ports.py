@@ -40,8 +40,11 @@ class TimelineStore(Protocol):
     max_items: int
 
     # -- homes ------------------------------------------------------------------------
-    async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
-        """Place the ids in each materialized home among `users`, in id order, once."""
+    async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID], *, partial: bool = False) -> None:
+        """Place the ids in each materialized home among `users`, in id order, once.
+        `partial`: they are only the newest of their authors' tweets (older ones exist):
+        a home keeps nothing older than the oldest of them, and its window ends there
+        (docs/decisions/0023)."""
 
     async def deliver(self, deliveries: list[Delivery]) -> None:
         """Each item into the tweet cache and its id into each materialized home among

@@ -149,8 +149,8 @@ class RedisTimelineStore:
         return list(groups.values())
 
     # -- homes ------------------------------------------------------------------------
-    async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
-        args = [self.max_items, "1", keys.CHANGES, *_newest_first(tweet_ids)]
+    async def push_to_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID], *, partial: bool = False) -> None:
+        args = [self.max_items, "1p" if partial else "1", keys.CHANGES, *_newest_first(tweet_ids)]
 
         def queue(pipe: Any) -> None:
             for group in self._by_slot(users):

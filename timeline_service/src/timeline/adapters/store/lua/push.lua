@@ -3,7 +3,9 @@
 -- ARGV[1] cap (a list holds its newest `cap` ids, and up to cap/25 more: the slack
 -- below), ARGV[2] "1" to write only where the marker exists ("1s" also: the ids
 -- are newest first and distinct, checked by the caller, which is the store adapter:
--- checking 800 of them here cost the server a millisecond), ARGV[3] the prefix of
+-- checking 800 of them here cost the server a millisecond; "1p" also: the ids are only
+-- the newest of their authors' tweets, older ones exist that they leave out, so a list
+-- is cut at the oldest of them, below), ARGV[3] the prefix of
 -- a list's change channel, ARGV[4..] 16-byte ids, or runs of them in one argument (a
 -- rebuild's 800 ids: one argument, not 800 for the client to pack and the server to
 -- parse); best newest first: many ids in that order are merged in one pass
@@ -60,7 +62,12 @@ for i = 4, #ARGV do
   local run = ARGV[i]
   for j = 1, #run, 16 do ids[#ids + 1] = string.sub(run, j, j + 15) end
 end
-local bulk = #ids > 16
+-- "1p": a part of a longer story (a backfill of a followee's newest, a celebrity's list
+-- pushed into homes when the author falls below the threshold): below the oldest id
+-- given, the list would lack that author's older tweets, so it keeps nothing older and
+-- says it is cut (unpush.lua's "c"). Always merged in one pass, which places the cut.
+local partial = ARGV[2] == '1p'
+local bulk = #ids > 16 or (partial and #ids > 0)
 if bulk and ARGV[2] ~= '1s' then
   local last = stamp(ids[1])
   for i = 2, #ids do
@@ -81,8 +88,15 @@ local function open_below(marker, n)
   return n < cap and redis.call('GET', marker) ~= 'c'
 end
 
+-- A list that took a part of a longer story is cut from now on (while rebuilt, "r", the
+-- rebuild decides what it holds when it lands).
+local function cut(marker)
+  if redis.call('GET', marker) == '1' then redis.call('SET', marker, 'c', 'KEEPTTL') end
+end
+
 local function merge_into(marker, list)
   local current = redis.call('LRANGE', list, 0, -1)
+  if partial then cut(marker) end
   if #current == 0 then  -- the usual rebuild: nothing was fanned out meanwhile
     local take = math.min(#ids, cap)
     for k = 1, take, 1000 do  -- unpack's arguments go on Lua's stack: in slices
@@ -96,9 +110,12 @@ local function merge_into(marker, list)
   end
   local merged, i, j, added = {}, 1, 1, 0
   local below = open_below(marker, #current)  -- may ids go past the list's last entry
+  local floor = partial and ids[#ids]  -- and nothing past the oldest of a part
   while #merged < cap and (i <= #current or (below and j <= #ids)) do
     local have, new = current[i], ids[j]
-    if new == nil or (have ~= nil and above(have, new)) then
+    if new == nil and floor and above(floor, have) then
+      break  -- the list's entries older than the part's oldest: left to the source
+    elseif new == nil or (have ~= nil and above(have, new)) then
       merged[#merged + 1], i = have, i + 1
     elseif have == nil or above(new, have) then
       merged[#merged + 1], j, added = new, j + 1, added + 1
@@ -106,7 +123,7 @@ local function merge_into(marker, list)
       merged[#merged + 1], i, j = have, i + 1, j + 1
     end
   end
-  if added > 0 then
+  if added > 0 or #merged < #current then
     redis.call('DEL', list)
     for k = 1, #merged, 1000 do  -- unpack's arguments go on Lua's stack: in slices
       redis.call('RPUSH', list, unpack(merged, k, math.min(k + 999, #merged)))
