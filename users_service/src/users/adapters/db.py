@@ -26,13 +26,16 @@ from users.settings import Settings
 
 log = logging.getLogger("users.db")
 
-# WAL positions as byte counts (docs/decisions/0020), and every fence row a database
-# holds (at most 1,024), for plain asyncpg: the reads name hundreds of shards (a
-# rebuild's authors), and `= ANY` of a parameter compared each fence row with each of
-# them: in a cold start, a good part of PostgreSQL's CPU per rebuild (docs/benchmarks.md,
-# session 13). fence.count_held is the SQLAlchemy reads' (few shards).
-_HELD = "array(SELECT logical FROM shard_fence)"
-_FLUSHED_AND_HELD = f"SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn, {_HELD}"
+# WAL positions as byte counts (docs/decisions/0020), and the fence rows a database
+# holds, for plain asyncpg. Reads that name hundreds of shards (a rebuild's authors, a
+# group of reads asking the primary together) get every row it holds (at most 1,024):
+# `= ANY` of a parameter compares each fence row with each shard named, in a cold start
+# a good part of PostgreSQL's CPU per rebuild (docs/benchmarks.md, session 13). A few
+# shards are counted by the index. fence.count_held is the SQLAlchemy reads' (few).
+_ALL_HELD = "array(SELECT logical FROM shard_fence)"
+_COUNT_HELD = "SELECT count(*) FROM shard_fence WHERE logical = ANY($1::smallint[])"
+_FEW_SHARDS = 16
+_FLUSHED_AND_HELD = f"SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn, {_ALL_HELD}"
 _REPLAYED = "SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn"
 
 
@@ -44,7 +47,10 @@ class _Probe(NamedTuple):
 
 
 async def _count_held(conn: asyncpg.Connection, logicals: list[int]) -> int:
-    return len(set(logicals).intersection(await conn.fetchval(f"SELECT {_HELD}")))
+    """How many of `logicals` (distinct) the database holds."""
+    if len(logicals) <= _FEW_SHARDS:
+        return int(await conn.fetchval(_COUNT_HELD, logicals))
+    return len(set(logicals).intersection(await conn.fetchval(f"SELECT {_ALL_HELD}")))
 
 
 _RAW = _Probe(lambda conn: conn.fetchval(_REPLAYED), _count_held)
