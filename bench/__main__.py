@@ -107,6 +107,12 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
         # A refresh from the same positions: the items just above page 2's cursor.
         refresh = [line.replace("?next_cursor=", "?prev_cursor=") for line in second]
         figures["service_refresh"] = _measure(cfg, cfg.gateway, refresh, "service refresh (prev_cursor)")
+        # The panel's baseline measured again beside it: the first row of the run (above)
+        # is measured minutes earlier and has come out a fifth dearer or cheaper than
+        # this (docs/benchmarks.md, session 13), which made the panel's ratios noise.
+        figures["service_page1_celebrities_0"] = _measure(
+            cfg, cfg.gateway, plain, "service page 1, users following no celebrity (beside the panel)"
+        )
         for k, sample in reads.panel(g, cfg.sample).items():
             figures[f"service_page1_celebrities_{k}"] = _measure(
                 cfg, cfg.gateway, reads.first_page_lines(g, sample), f"service page 1, users following {k} celebrities"

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import report
 from bench.config import ROOT
 
 BEGIN, END = "<!-- capacity:begin (written by `make capacity`; edit outside this block) -->", "<!-- capacity:end -->"
@@ -182,14 +183,16 @@ def threshold_table(bench: dict, plan: Plan) -> list[tuple[int, float, float, fl
 
 
 def _merge_cost(reads: dict) -> float:
-    """CPU per page per followed celebrity, all processes: the slope of the bench's
-    celebrity rows (0 and the most celebrities measured)."""
-    base = _cpu(reads.get("service_page1_plain"), "total")
-    for k in (50, 20, 5):
-        row = reads.get(f"service_page1_celebrities_{k}")
-        if row and base:
-            return max(0.0, (_cpu(row, "total") - base) / k)
-    return 0.0
+    """CPU per page per followed celebrity, all processes: the least-squares slope of
+    the bench's celebrity rows (0, 5, 20 and 50 followed), steadier than two of them."""
+    points = [(k, cost) for k, cost, _ in report.celebrity_costs(reads)]
+    if len(points) < 2:
+        return 0.0
+    mean_k = sum(k for k, _ in points) / len(points)
+    mean_cost = sum(c for _, c in points) / len(points)
+    spread = sum((k - mean_k) ** 2 for k, _ in points)
+    slope = sum((k - mean_k) * (c - mean_cost) for k, c in points) / spread
+    return max(0.0, slope)
 
 
 def render(bench: dict, plan: Plan) -> str:

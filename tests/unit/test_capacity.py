@@ -50,3 +50,12 @@ def test_the_block_is_replaced_and_the_prose_kept(tmp_path: Path) -> None:
     page.write_text(f"intro\n\n{capacity.BEGIN}\nold\n{capacity.END}\n\noutro\n")
     capacity.write("new table", page)
     assert page.read_text() == f"intro\n\n{capacity.BEGIN}\nnew table\n{capacity.END}\n\noutro\n"
+
+
+def test_a_followed_celebritys_cost_is_the_slope_of_the_panel_beside_its_own_baseline() -> None:
+    # The run's first row (500 µs here) is measured minutes before the panel: the
+    # baseline measured beside it is the one to compare with, and all four points count.
+    panel = {f"service_page1_celebrities_{k}": {"cpu_us_per_request": {"total": 600.0 + 10 * k}} for k in (0, 5, 20)}
+    panel["service_page1_celebrities_50"] = {"cpu_us_per_request": {"total": 1100.0}}
+    assert capacity._merge_cost({**BENCH["reads"], **panel}) == 10.0
+    assert capacity._merge_cost(BENCH["reads"]) == 10.0  # older runs: the first row and 50
