@@ -241,6 +241,15 @@ async def test_a_part_of_a_longer_story_cuts_the_home_at_its_oldest(make_store) 
     await store.push_to_homes([user], [ids[1]])  # late, above the cut: lands
     await store.push_to_homes([user], [ids[9]])  # below it: not let in
     assert _u(await store.home_ids(user)) == ids[0:8]
+    # A part older than everything a whole home holds: below its last entry the home
+    # was the whole story, so the part lands there, and the home is cut at its oldest.
+    fresh = uuid.uuid4()
+    await store.begin_rebuild(fresh, [])
+    await store.finish_rebuild(fresh)
+    await store.merge_into_home(fresh, ids[0:2])
+    await store.push_to_homes([fresh], ids[3:6], partial=True)
+    assert _u(await store.home_ids(fresh)) == [*ids[0:2], *ids[3:6]]
+    assert (await store.read_page(fresh, ids[4], 10)).window_ended
 
 
 async def test_a_celebrity_list_at_its_cap_cuts_the_merged_page_where_it_ends(store: TimelineStore) -> None:

@@ -83,20 +83,18 @@ end
 -- Whether ids older than every entry of a list of `n` may go at its end: only where the
 -- list is the whole story below its last entry, below its cap and not cut (a list that
 -- lost ids at its cap: unpush.lua's "c"). One that was trimmed, or cut, lacks older ids,
--- and one of those might be newer than the id.
-local function open_below(marker, n)
-  return n < cap and redis.call('GET', marker) ~= 'c'
-end
-
--- A list that took a part of a longer story is cut from now on (while rebuilt, "r", the
--- rebuild decides what it holds when it lands).
-local function cut(marker)
-  if redis.call('GET', marker) == '1' then redis.call('SET', marker, 'c', 'KEEPTTL') end
+-- and one of those might be newer than the id. `state`: the marker's value if read.
+local function open_below(marker, n, state)
+  return n < cap and (state or redis.call('GET', marker)) ~= 'c'
 end
 
 local function merge_into(marker, list)
   local current = redis.call('LRANGE', list, 0, -1)
-  if partial then cut(marker) end
+  -- The marker as the list was before these ids, read once where it matters (not for
+  -- the usual rebuild's landing, below). A list that takes a part of a longer story is
+  -- cut from now on (while rebuilt, "r", the rebuild decides what it holds when it lands).
+  local state = (partial or #current > 0) and redis.call('GET', marker)
+  if partial and state == '1' then redis.call('SET', marker, 'c', 'KEEPTTL') end
   if #current == 0 then  -- the usual rebuild: nothing was fanned out meanwhile
     local take = math.min(#ids, cap)
     for k = 1, take, 1000 do  -- unpack's arguments go on Lua's stack: in slices
@@ -109,7 +107,7 @@ local function merge_into(marker, list)
     return x > y or (x == y and newer(a, b))
   end
   local merged, i, j, added = {}, 1, 1, 0
-  local below = open_below(marker, #current)  -- may ids go past the list's last entry
+  local below = open_below(marker, #current, state)  -- may ids go past the list's last entry
   local floor = partial and ids[#ids]  -- and nothing past the oldest of a part
   while #merged < cap and (i <= #current or (below and j <= #ids)) do
     local have, new = current[i], ids[j]
