@@ -209,7 +209,7 @@ class ShardedDatabase:
             # fence as of a moment no later than that position. A commit is flushed
             # before it is visible (synchronous_commit), so a replica that replayed
             # this far holds every write committed before the read began.
-            needed, held = await self._flushed(index)(wanted)
+            needed, held = await self._flushed(index)(None)
             if not held.issuperset(wanted):
                 raise ShardMoved(wanted)
             attempt = AsyncExitStack()
@@ -234,7 +234,7 @@ class ShardedDatabase:
                 raise ShardMoved(wanted)
             yield conn
 
-    def _flushed(self, index: int) -> Coalescer[list[int], tuple[int, frozenset[int]]]:
+    def _flushed(self, index: int) -> Coalescer[None, tuple[int, frozenset[int]]]:
         """The primary's flushed WAL position and the shards it holds. The fresh reads
         that wait meanwhile ask together (docs/decisions/0021): one round trip to the
         primary for many. A read never joins a question already on its way, so every
