@@ -21,6 +21,8 @@ class FakeTimelineStore:
         self.homes: dict[uuid.UUID, list[bytes]] = {}
         self.materialized: set[uuid.UUID] = set()
         self.rebuilding: set[uuid.UUID] = set()  # begun, not finished: readers wait
+        # Rebuilding homes a removal reached (unpush.lua's "x"): their landing is refused.
+        self.stale: set[uuid.UUID] = set()
         self.followed: dict[uuid.UUID, set[uuid.UUID]] = {}
         self.lists: dict[uuid.UUID, list[bytes]] = {}
         self.filled: set[uuid.UUID] = set()
@@ -70,6 +72,7 @@ class FakeTimelineStore:
             await self.push_to_homes(homes, [item.tweet_id])
 
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
+        self.stale.update(user for user in users if user in self.rebuilding)
         for user in users:
             self.homes[user] = self._unpush(("home", user), self.homes.get(user, []), tweet_ids)
 
@@ -95,6 +98,7 @@ class FakeTimelineStore:
         if not take_over and (user in self.materialized or user in self.rebuilding):
             return False
         self.rebuilding.add(user)
+        self.stale.discard(user)
         self.materialized.add(user)  # fan-out writes into it from now on
         self.cut.discard(("home", user))
         self.homes[user] = []
@@ -109,6 +113,10 @@ class FakeTimelineStore:
         items: list[TweetItem] | tuple = (),
     ) -> None:
         await self.put_items(list(items))
+        if user in self.stale:  # whole.lua: refused, the home gone (the next read rebuilds it)
+            await self.abandon_rebuild(user)
+            self.homes.pop(user, None)
+            return
         if user not in self.materialized:
             return
         self.followed.setdefault(user, set()).update(celebrities)
@@ -119,6 +127,7 @@ class FakeTimelineStore:
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
         self.materialized.discard(user)
         self.rebuilding.discard(user)
+        self.stale.discard(user)
 
     async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         await self.push_to_homes([user], tweet_ids)

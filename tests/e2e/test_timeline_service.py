@@ -8,6 +8,7 @@ import os
 import uuid
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
@@ -15,10 +16,12 @@ from redis.asyncio import Redis
 from shared_schemas import codec, topics
 from shared_schemas.events import TweetCreated
 from shared_schemas.ids import new_id
+from shared_schemas.internal_api import TweetItem
 from tests.e2e.timeline_client import Client
 from tests.integration.kafka_tail import TopicTail
 from tests.support import eventually
 from timeline.adapters.store import keys
+from timeline.adapters.store.redis_store import RedisTimelineStore
 
 THRESHOLD = int(os.environ.get("TIMELINE_CELEBRITY_THRESHOLD", "10000"))
 MAX_ITEMS = int(os.environ.get("TIMELINE_MAX_ITEMS", "800"))
@@ -318,3 +321,38 @@ async def test_a_full_timeline_that_loses_an_author_still_pages_down_to_the_olde
         return await client.all_ids(reader, 20) == kept_tweets[::-1]
 
     await eventually(only_kept, timeout=20, what="every kept tweet, the oldest past the home included")
+
+
+async def test_a_delete_that_reaches_a_home_mid_rebuild_is_not_undone_when_the_rebuild_lands(
+    client: Client, redis: Redis
+) -> None:
+    """A rebuild reads PostgreSQL, the author deletes a tweet it read, the worker applies
+    the delete, and only then does the rebuild land. The test plays the slow rebuild (its
+    mark, then its landing of what it read) around the real delete; the reader must not
+    see the deleted tweet come back."""
+    author, reader, witness = await client.user(), await client.user(), await client.user()
+    await client.follow(reader, author)
+    await client.follow(witness, author)
+    posted = []
+    for text in ("kept", "deleted"):
+        response = await client.http.post("/api/v1/tweet", headers={"X-User-ID": author}, json={"text": text})
+        assert response.status_code == 201, response.text
+        body = {**response.json(), "user_id": author, "username": "whoever", "text": text}
+        posted.append(msgspec.convert(body, TweetItem))
+    kept, deleted = posted
+    await eventually(lambda: _has(client, witness, 2), what="both tweets in a reading follower's home")
+    store = RedisTimelineStore(redis, MAX_ITEMS, ttl_seconds=3600, item_ttl_seconds=3600)
+    reader_id = uuid.UUID(reader)
+    assert await store.begin_rebuild(reader_id, take_over=False)  # nobody had read the reader's home
+    read = [deleted, kept]  # what its read of PostgreSQL found, before the delete
+    gone = await client.http.delete(f"/api/v1/tweet/{deleted.tweet_id}", headers={"X-User-ID": author})
+    assert gone.status_code == 204
+
+    # The worker's walk of the author's followers reaches the witness and the reader
+    # (the witness's home itself: its pages lack the tweet at once, the item gone).
+    async def fanned_out() -> bool:
+        return deleted.tweet_id.bytes not in await store.home_ids(uuid.UUID(witness))
+
+    await eventually(fanned_out, what="the delete's fan-out")
+    await store.finish_rebuild(reader_id, [], b"".join(t.tweet_id.bytes for t in read), read)
+    assert await client.ids(reader) == [str(kept.tweet_id)]

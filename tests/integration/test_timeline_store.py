@@ -296,6 +296,32 @@ async def test_rebuilds_at_once_each_land_their_own_home_and_items(make_store) -
         assert await store.get_items([runs[user][0].bytes]) == [item_codec.encode(items[user][0])]
 
 
+async def test_a_rebuild_that_a_removal_reached_meanwhile_does_not_land(make_store) -> None:
+    # The rebuild read the source before a delete (or an unfollow) committed, and the
+    # removal reached the home while it was being rebuilt: landing would bring back what
+    # was removed. Fan-out pushes meanwhile are in the source too; they go with it.
+    store = make_store(max_items=50)
+    user, other, unfollower = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    run = _ids(20)  # more than 16: the bulk merge
+    deleted, late = run[3], new_id()
+    for home in (user, other, unfollower):
+        assert await store.begin_rebuild(home, [], take_over=False)
+    await store.push_to_homes([user], [late])  # fan-out meanwhile
+    await store.unpush_from_homes([user], [deleted])  # the delete's, from the fan-out
+    await store.unpush_from_homes([unfollower], [])  # an unfollow's, none of theirs held yet
+    assert (await store.read_page(user, None, 5)).rebuilding  # readers still wait
+    assert not await store.begin_rebuild(user, [], take_over=False)  # and rebuild nothing meanwhile
+    for home in (user, other, unfollower):
+        await store.finish_rebuild(home, [], b"".join(t.bytes for t in run))
+    assert _u((await store.read_page(other, None, 30)).ids) == run  # no removal reached it
+    for home in (user, unfollower):
+        page = await store.read_page(home, None, 30)
+        assert not page.materialized and not page.rebuilding and page.ids == []  # its next read rebuilds it
+    assert await store.begin_rebuild(user, [], take_over=False)
+    await store.finish_rebuild(user, [], b"".join(t.bytes for t in [late, *run] if t != deleted))
+    assert _u((await store.read_page(user, None, 30)).ids) == [late, *(t for t in run if t != deleted)]
+
+
 async def test_celebrity_status_changes_are_noticed_once(store: TimelineStore) -> None:
     author = uuid.uuid4()
     assert await store.mark_celebrity(author, True) and not await store.mark_celebrity(author, True)

@@ -132,3 +132,28 @@ async def test_made_up_callers_are_answered_from_memory_after_the_first_asking()
     with pytest.raises(NotFound):
         await w.reader.page(made_up[0], None, 20)
     assert w.users.calls == asked + 1
+
+
+@pytest.mark.parametrize("removal", ["delete", "unfollow"])
+async def test_a_removal_that_lands_during_a_rebuild_is_not_undone_by_it(removal: str) -> None:
+    # The rebuild reads the source, then the removal commits and its event is applied
+    # while the rebuild has yet to land: what it read must not bring the tweet back.
+    w = world()
+    author, other, reader = (w.users.add_user(n) for n in ("a", "o", "r"))
+    w.users.follow(reader, author)
+    w.users.follow(reader, other)
+    kept, gone = await w.tweet(other), await w.tweet(author)
+    read_source = w.users.home_source
+
+    async def removed_meanwhile(*args, **kwargs):
+        source = await read_source(*args, **kwargs)  # the tweet still there
+        w.users.home_source = read_source  # once
+        if removal == "delete":
+            await w.delete(author, gone)
+        else:
+            await w.unfollow(reader, author)
+        return source
+
+    w.users.home_source = removed_meanwhile  # type: ignore[method-assign]
+    assert await w.timeline(reader) == [kept]
+    assert await w.store.home_ids(reader) == [kept.bytes]  # and it stays so, in the store

@@ -133,7 +133,8 @@ class Fanout:
         ids = await self.store.home_ids(event.follower_id)
         authors = await authors_of(self.store, self.users, ids)
         theirs = [uuid.UUID(bytes=i) for i in ids if authors.get(i) == event.followee_id]
-        if theirs:
-            await self.store.unpush_from_homes([event.follower_id], theirs)
+        # Even with none of theirs to take out: a home being rebuilt learns of the
+        # removal, and does not land a read of the graph that may predate it (0023).
+        await self.store.unpush_from_homes([event.follower_id], theirs)
         followee = await self.users.user(event.followee_id)
         await self.celebrities.notice(event.followee_id, followee.followers_count)

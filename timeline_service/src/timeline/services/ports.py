@@ -50,7 +50,9 @@ class TimelineStore(Protocol):
         """Each item into the tweet cache and its id into each materialized home among
         its `homes` (`push_to_homes`), all in one round trip."""
 
-    async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None: ...
+    async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
+        """Take `tweet_ids` out of each home; a home being rebuilt is told of the removal
+        even when it holds none of them (`finish_rebuild`)."""
 
     async def home_ids(self, user: uuid.UUID) -> list[bytes]: ...
 
@@ -81,7 +83,9 @@ class TimelineStore(Protocol):
         """Cache `items` (the newest tweets whole), add the followed `celebrities` and the
         `tweet_ids` (16-byte ids, newest first, as one run), and mark the home whole for
         the full TTL, in one step (till now it lapses soon, so a rebuild that died leaves
-        no partial home behind for long)."""
+        no partial home behind for long). Refused, the home dropped, when a removal
+        (`unpush_from_homes`) reached it since `begin_rebuild`: what was read for it may
+        predate the removal; its next read rebuilds it."""
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
         """Unmark a home whose rebuild failed, so the next read rebuilds it."""

@@ -271,9 +271,11 @@ if not left then
   if way == 'home' then return {0, 0, {}, {}} end
   return {0, 0, {}, {}, {}}
 end
--- A home another reader is rebuilding (begin.lua's "r", only ever inside the rebuild
--- window): say so (2) rather than hand out half of it; the reader waits for it.
-if left <= tonumber(ARGV[7]) and redis.call('GET', KEYS[1]) == 'r' then
+-- A home another reader is rebuilding (begin.lua's "r", or "x": a removal reached it
+-- meanwhile, unpush.lua; only ever inside the rebuild window): say so (2) rather than
+-- hand out half of it; the reader waits for it.
+local state = left <= tonumber(ARGV[7]) and redis.call('GET', KEYS[1])
+if state == 'r' or state == 'x' then
   if way == 'home' then return {2, 0, {}, {}} end
   return {2, 0, {}, {}, {}}
 end

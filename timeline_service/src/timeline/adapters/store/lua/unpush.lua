@@ -12,6 +12,10 @@
 -- (page.lua, push.lua). A rebuild starts the list afresh and marks it "1" again; a cut
 -- list left empty has no last entry to bound anything by, and goes with its marker (its
 -- next reader rebuilds it; a celebrity's list is filled again).
+--
+-- A home being rebuilt ("r") is marked "x" instead, whatever it held: the rebuild's read
+-- of PostgreSQL may predate this removal (an unfollow, a delete) and would land what it
+-- removed. whole.lua refuses that landing, and the home is rebuilt from a fresh read.
 local list, removed = KEYS[2], 0
 local full = redis.call('LLEN', list) >= tonumber(ARGV[2])
 for i = 3, #ARGV do
@@ -20,8 +24,10 @@ for i = 3, #ARGV do
     redis.call('SPUBLISH', ARGV[1] .. list, '-' .. ARGV[i])
   end
 end
-if removed > 0 then
-  local state = redis.call('GET', KEYS[1])  -- "r" while rebuilt: the rebuild decides
+local state = redis.call('GET', KEYS[1])
+if state == 'r' then
+  redis.call('SET', KEYS[1], 'x', 'KEEPTTL')
+elseif removed > 0 then
   if state == 'c' or (state == '1' and full) then
     if redis.call('LLEN', list) == 0 then
       redis.call('DEL', KEYS[1], list)
