@@ -21,11 +21,13 @@ class FakeTimelineStore:
         self.homes: dict[uuid.UUID, list[bytes]] = {}
         self.materialized: set[uuid.UUID] = set()
         self.rebuilding: set[uuid.UUID] = set()  # begun, not finished: readers wait
-        # Rebuilding homes a removal reached (unpush.lua's "x"): their landing is refused.
-        self.stale: set[uuid.UUID] = set()
+        # Homes being rebuilt and lists being filled that a removal reached (unpush.lua's
+        # "x"): their landing is refused. ("home" | "list", owner).
+        self.stale: set[tuple[str, uuid.UUID]] = set()
         self.followed: dict[uuid.UUID, set[uuid.UUID]] = {}
         self.lists: dict[uuid.UUID, list[bytes]] = {}
         self.filled: set[uuid.UUID] = set()
+        self.filling: set[uuid.UUID] = set()  # begun, not finished: readers wait
         self.celebs: set[uuid.UUID] = set()
         self.items: dict[bytes, bytes] = {}
         # Lists that lost ids at their cap (unpush.lua's "c"): ("home" | "list", owner).
@@ -72,7 +74,7 @@ class FakeTimelineStore:
             await self.push_to_homes(homes, [item.tweet_id])
 
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
-        self.stale.update(user for user in users if user in self.rebuilding)
+        self.stale.update(("home", user) for user in users if user in self.rebuilding)
         for user in users:
             self.homes[user] = self._unpush(("home", user), self.homes.get(user, []), tweet_ids)
 
@@ -98,7 +100,7 @@ class FakeTimelineStore:
         if not take_over and (user in self.materialized or user in self.rebuilding):
             return False
         self.rebuilding.add(user)
-        self.stale.discard(user)
+        self.stale.discard(("home", user))
         self.materialized.add(user)  # fan-out writes into it from now on
         self.cut.discard(("home", user))
         self.homes[user] = []
@@ -113,7 +115,7 @@ class FakeTimelineStore:
         items: list[TweetItem] | tuple = (),
     ) -> None:
         await self.put_items(list(items))
-        if user in self.stale:  # whole.lua: refused, the home gone (the next read rebuilds it)
+        if ("home", user) in self.stale:  # whole.lua: refused, the home gone (the next read rebuilds it)
             await self.abandon_rebuild(user)
             self.homes.pop(user, None)
             return
@@ -127,7 +129,7 @@ class FakeTimelineStore:
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
         self.materialized.discard(user)
         self.rebuilding.discard(user)
-        self.stale.discard(user)
+        self.stale.discard(("home", user))
 
     async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         await self.push_to_homes([user], tweet_ids)
@@ -181,10 +183,12 @@ class FakeTimelineStore:
 
     # -- celebrity lists --------------------------------------------------------------
     async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
-        if author in self.filled:
+        if author in self.filled or author in self.filling:
             self.lists[author] = self._place(self.lists.get(author, []), tweet_ids, ("list", author) in self.cut)
 
     async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+        if author in self.filling:
+            self.stale.add(("list", author))
         self.lists[author] = self._unpush(("list", author), self.lists.get(author, []), tweet_ids)
 
     async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:
@@ -193,13 +197,31 @@ class FakeTimelineStore:
     async def is_celebrity_list_filled(self, author: uuid.UUID) -> bool:
         return author in self.filled
 
-    async def begin_celebrity_list(self, author: uuid.UUID) -> None:
-        if author not in self.filled:  # SET NX: a list already filled keeps its state
-            self.filled.add(author)
-            self.cut.discard(("list", author))
+    async def begin_celebrity_list(self, author: uuid.UUID, *, take_over: bool = False) -> bool:
+        if not take_over and (author in self.filled or author in self.filling):
+            return False
+        self.filled.discard(author)
+        self.filling.add(author)
+        self.cut.discard(("list", author))
+        self.stale.discard(("list", author))
+        self.lists[author] = []
+        return True
+
+    async def finish_celebrity_list(self, author: uuid.UUID, items: list[TweetItem]) -> bool:
+        await self.put_items(items)
+        if ("list", author) in self.stale or author not in self.filling:
+            await self.abandon_celebrity_list(author)
+            self.lists.pop(author, None)
+            return False
+        self.lists[author] = self._place(self.lists.get(author, []), [item.tweet_id for item in items], False)
+        self.filling.discard(author)
+        self.filled.add(author)
+        return True
 
     async def abandon_celebrity_list(self, author: uuid.UUID) -> None:
         self.filled.discard(author)
+        self.filling.discard(author)
+        self.stale.discard(("list", author))
 
     async def mark_celebrity(self, author: uuid.UUID, is_celebrity: bool) -> bool:
         was = author in self.celebs

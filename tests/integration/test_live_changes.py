@@ -38,6 +38,7 @@ async def test_adding_and_removing_ids_is_heard_on_the_lists_channels(any_redis,
     await store.begin_rebuild(user, [star])
     await store.finish_rebuild(user)  # whole: readers read it
     await store.begin_celebrity_list(star)
+    await store.finish_celebrity_list(star, [])  # filled (empty)
     heard: asyncio.Queue[bytes] = asyncio.Queue()
     await feed.listen(feed.channels(user, [star]), heard)
     mine, theirs = new_id(), new_id()

@@ -46,6 +46,7 @@ async def _page(store, case) -> tuple:
     user, stars = uuid.uuid4(), [uuid.uuid4() for _ in range(len(celebrities) + unfilled)]
     for star, theirs in zip(stars, celebrities):
         await store.begin_celebrity_list(star)
+        await store.finish_celebrity_list(star, [])  # filled (empty)
         await store.push_to_celebrity(star, theirs)
     await store.begin_rebuild(user, stars)
     await store.finish_rebuild(user)  # whole: readers read it

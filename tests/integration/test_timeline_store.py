@@ -133,6 +133,7 @@ async def test_a_page_merges_the_followed_celebrities_and_brings_its_items(store
     await store.put_items([TweetItem(t, star, "s", str(ids.index(t)), "") for t in ids if t != home[1]])
     # ids[0] was fanned out to the homes before `star` became a celebrity: in both lists.
     await store.begin_celebrity_list(star)
+    await store.finish_celebrity_list(star, [])  # filled (empty)
     await store.push_to_celebrity(star, theirs)
     await store.push_to_celebrity(quiet, _ids(1))  # `quiet`'s list is not filled: ignored
     await store.begin_rebuild(plain, [])
@@ -199,6 +200,7 @@ async def test_a_full_list_that_loses_ids_still_says_its_window_ends(store: Time
     # A celebrity's list likewise: the fan's page stops where the list runs out.
     reader = uuid.uuid4()
     await store.begin_celebrity_list(star)
+    await store.finish_celebrity_list(star, [])  # filled (empty)
     await store.push_to_celebrity(star, ids[6:11])  # five: at the cap
     await store.unpush_from_celebrity(star, [ids[7]])
     await store.push_to_celebrity(star, [ids[11]])  # older than its last: not let in
@@ -258,6 +260,7 @@ async def test_a_celebrity_list_at_its_cap_cuts_the_merged_page_where_it_ends(st
     fan, star = uuid.uuid4(), uuid.uuid4()
     ids = _ids(10)
     await store.begin_celebrity_list(star)
+    await store.finish_celebrity_list(star, [])  # filled (empty)
     await store.push_to_celebrity(star, ids[0:10:2])  # five: at the cap
     await store.begin_rebuild(fan, [star])
     await store.finish_rebuild(fan)  # whole: readers read it
@@ -271,7 +274,8 @@ async def test_a_failed_rebuild_or_fill_leaves_nothing_marked(store: TimelineSto
     await store.begin_rebuild(user, [])
     await store.abandon_rebuild(user)
     assert not (await store.read_page(user, None, 5)).materialized
-    await store.begin_celebrity_list(star)
+    assert await store.begin_celebrity_list(star)
+    assert not await store.is_celebrity_list_filled(star)  # being filled
     await store.abandon_celebrity_list(star)
     assert not await store.is_celebrity_list_filled(star)
 
@@ -320,6 +324,36 @@ async def test_a_rebuild_that_a_removal_reached_meanwhile_does_not_land(make_sto
     assert await store.begin_rebuild(user, [], take_over=False)
     await store.finish_rebuild(user, [], b"".join(t.bytes for t in [late, *run] if t != deleted))
     assert _u((await store.read_page(user, None, 30)).ids) == [late, *(t for t in run if t != deleted)]
+
+
+async def test_a_celebrity_list_being_filled_is_not_merged_until_it_lands(make_store) -> None:
+    # Merged while being filled, the list would hold only what fan-out pushed since, and
+    # a page would say the author has nothing older. Its readers are told it is not
+    # filled (they wait for the fill); a second filler is kept out; a removal that
+    # reaches it meanwhile spoils the landing (what the fill read may predate it).
+    store = make_store(max_items=50)
+    fan, star, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    older, deleted, late = _ids(20)[::-1], new_id(), new_id()  # older: oldest first
+    await store.begin_rebuild(fan, [star, other])
+    await store.finish_rebuild(fan)
+    for author in (star, other):
+        assert await store.begin_celebrity_list(author)
+        assert not await store.begin_celebrity_list(author)  # one filler at a time
+        assert not await store.is_celebrity_list_filled(author)
+        await store.push_to_celebrity(author, [late])  # fan-out meanwhile: kept
+    for page in (await store.read_page(fan, None, 30), await store.read_newer(fan, older[0], 30)):
+        assert sorted(page.unfilled) == sorted([star, other]) and page.ids == []
+    await store.unpush_from_celebrity(star, [deleted])  # the author deletes one the fill read
+    read = [TweetItem(t, star, "s", "", "") for t in [deleted, *older[::-1]]]
+    assert not await store.finish_celebrity_list(star, read)
+    assert await store.finish_celebrity_list(other, read)
+    assert _u(await store.celebrity_ids(other)) == [late, deleted, *older[::-1]]
+    assert not await store.is_celebrity_list_filled(star)  # dropped: filled again from a fresh read
+    page = await store.read_page(fan, None, 30)
+    assert page.unfilled == [star] and _u(page.ids) == [late, deleted, *older[::-1]][:30]
+    assert await store.begin_celebrity_list(star)
+    assert await store.finish_celebrity_list(star, read[1:])
+    assert _u((await store.read_page(fan, None, 30)).ids) == [late, deleted, *older[::-1]][:30]
 
 
 async def test_celebrity_status_changes_are_noticed_once(store: TimelineStore) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import msgspec
 import pytest
 
+from shared_schemas.internal_api import TweetItem
 from tests.fakes import Unreachable
 from tests.unit.services import world
 from timeline.domain.errors import NotFound
@@ -157,3 +159,76 @@ async def test_a_removal_that_lands_during_a_rebuild_is_not_undone_by_it(removal
     w.users.home_source = removed_meanwhile  # type: ignore[method-assign]
     assert await w.timeline(reader) == [kept]
     assert await w.store.home_ids(reader) == [kept.bytes]  # and it stays so, in the store
+
+
+async def _celebrity_with_fans(w, fans: int = 3) -> tuple[uuid.UUID, list[uuid.UUID], list[uuid.UUID]]:
+    """A celebrity (threshold 3) with tweets, and fans whose homes are in the store."""
+    star = w.users.add_user("s")
+    readers = [w.users.add_user(f"f{i}") for i in range(fans)]
+    for reader in readers:
+        w.users.follow(reader, star)
+    for reader in readers:  # their homes merge the celebrity's list from now on
+        await w.timeline(reader)
+    tweets = [await w.tweet(star) for _ in range(4)]
+    return star, readers, tweets
+
+
+async def test_readers_of_a_lost_celebrity_list_fill_it_once_and_wait_for_another_processs_fill() -> None:
+    w = world()
+    star, readers, tweets = await _celebrity_with_fans(w)
+    await w.store.abandon_celebrity_list(star)  # lost, say
+    w.store.lists.pop(star)
+    asked = []
+    real_recent = w.users.recent_tweets
+
+    async def slow_recent(*args, **kwargs):
+        asked.append(args)
+        await asyncio.sleep(0.05)  # the reads below all arrive while this one runs
+        return await real_recent(*args, **kwargs)
+
+    w.users.recent_tweets = slow_recent  # type: ignore[method-assign]
+    pages = await asyncio.gather(*(w.reader.page(r, None, 20) for r in readers for _ in range(3)))
+    assert len(asked) == 1  # one fill in this process, however many readers asked
+    assert [len(p.items) for p in pages] == [4] * 9
+
+    # Another process began filling it: this reader neither merges the list it is
+    # filling (only what fan-out pushed since: a page that says nothing older exists)
+    # nor fills it again, but waits; and takes over a fill that never lands.
+    await w.store.abandon_celebrity_list(star)
+    assert await w.store.begin_celebrity_list(star)
+    newest = await w.tweet(star)  # fan-out meanwhile: in the list being filled
+    waiting = asyncio.ensure_future(w.reader.page(readers[0], None, 20))
+    await asyncio.sleep(0.05)
+    assert not waiting.done() and len(asked) == 1
+    await w.store.finish_celebrity_list(star, await real_recent([star], None, 800))
+    assert [t.tweet_id for t in await _items(waiting)] == [newest, *tweets[::-1]]
+    assert len(asked) == 1  # served from the other's fill
+
+    await w.store.abandon_celebrity_list(star)
+    assert await w.store.begin_celebrity_list(star)  # its process dies
+    w.celebrities.fill_wait = 0.05
+    assert len((await asyncio.wait_for(w.reader.page(readers[0], None, 20), 2)).items) == 5
+    assert len(asked) == 2
+
+
+async def test_a_delete_that_lands_during_a_celebrity_list_fill_is_not_undone_by_it() -> None:
+    w = world()
+    star, readers, tweets = await _celebrity_with_fans(w)
+    await w.store.abandon_celebrity_list(star)
+    w.store.lists.pop(star)
+    real_recent = w.users.recent_tweets
+
+    async def deleted_meanwhile(*args, **kwargs):
+        found = await real_recent(*args, **kwargs)  # the tweet still there
+        w.users.recent_tweets = real_recent  # once
+        await w.delete(star, tweets[-1])
+        return found
+
+    w.users.recent_tweets = deleted_meanwhile  # type: ignore[method-assign]
+    assert await w.timeline(readers[0]) == tweets[-2::-1]
+    assert await w.store.celebrity_ids(star) == [t.bytes for t in tweets[-2::-1]]
+
+
+async def _items(waiting: asyncio.Future) -> list:
+    page = await asyncio.wait_for(waiting, 2)
+    return [msgspec.json.decode(raw, type=TweetItem) for raw in page.items]

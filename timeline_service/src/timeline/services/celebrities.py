@@ -3,34 +3,66 @@ celebrity's list, and rewiring followers' homes when an author crosses the thres
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
-from timeline.services.items import item_ids
 from timeline.services.ports import TimelineStore, UsersSource
+
+FILL_POLL = 0.01  # seconds between looks at a list another process is filling
+# Fills in a row whose landing a removal spoiled (a delete, mid-fill) before giving up
+# for this read: each read again after one.
+FILL_TRIES = 3
 
 
 class Celebrities:
-    def __init__(self, store: TimelineStore, users: UsersSource, threshold: int, batch: int) -> None:
+    def __init__(
+        self, store: TimelineStore, users: UsersSource, threshold: int, batch: int, fill_wait: float = 2.0
+    ) -> None:
         self.store, self.users, self.threshold, self.batch = store, users, threshold, batch
+        # How long a reader waits for another process's fill before doing it itself.
+        self.fill_wait = fill_wait
+        self._fills: dict[uuid.UUID, asyncio.Future] = {}  # lists this process is filling
 
     def is_celebrity(self, followers_count: int) -> bool:
         """Authors with this many followers are merged at read time, not fanned out."""
         return followers_count >= self.threshold
 
     async def ensure_list(self, author: uuid.UUID) -> None:
-        """Fill a celebrity's list from the source of truth if the store lacks it."""
-        if await self.store.is_celebrity_list_filled(author):
-            return
-        # Marked before the fetch: a tweet that arrives meanwhile is pushed, not skipped
-        # (the fetch may have read the database before it committed).
-        await self.store.begin_celebrity_list(author)
-        try:
-            recent = await self.users.recent_tweets([author], None, self.store.max_items)
-            await self.store.put_items(recent)
-            await self.store.push_to_celebrity(author, item_ids(recent))
-        except BaseException:
-            await self.store.abandon_celebrity_list(author)
-            raise
+        """Fill a celebrity's list from the source of truth if the store lacks it: one
+        fill of a list at a time in this process however many readers ask (they share
+        it), and none while another process fills it (they wait for that one, and take
+        over one that takes too long: its process may have died). After a lost Redis,
+        every reader of a celebrity asks at once."""
+        flight = self._fills.get(author)
+        if flight is None:
+            flight = asyncio.ensure_future(self._fill(author))
+            self._fills[author] = flight
+            flight.add_done_callback(lambda done: self._filled(author, done))
+        # Shielded: a reader that goes away does not cancel the fill the others wait for.
+        await asyncio.shield(flight)
+
+    def _filled(self, author: uuid.UUID, flight: asyncio.Future) -> None:
+        self._fills.pop(author, None)
+        if not flight.cancelled():
+            flight.exception()  # retrieved here: every waiter may have gone
+
+    async def _fill(self, author: uuid.UUID) -> None:
+        deadline, tries = time.monotonic() + self.fill_wait, 0
+        while tries < FILL_TRIES and not await self.store.is_celebrity_list_filled(author):
+            # Marked before the fetch: a tweet that arrives meanwhile is pushed, not
+            # skipped (the fetch may have read the database before it committed).
+            if not await self.store.begin_celebrity_list(author, take_over=time.monotonic() >= deadline):
+                await asyncio.sleep(FILL_POLL)  # another process is filling it
+                continue
+            try:
+                recent = await self.users.recent_tweets([author], None, self.store.max_items)
+                if await self.store.finish_celebrity_list(author, recent):
+                    return
+            except BaseException:
+                await self.store.abandon_celebrity_list(author)
+                raise
+            tries, deadline = tries + 1, time.monotonic() + self.fill_wait
 
     async def notice(self, author: uuid.UUID, followers_count: int) -> None:
         """An author who crosses the threshold changes how followers get their tweets:

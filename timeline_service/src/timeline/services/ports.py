@@ -112,10 +112,20 @@ class TimelineStore(Protocol):
 
     async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]: ...
 
-    async def is_celebrity_list_filled(self, author: uuid.UUID) -> bool: ...
+    async def is_celebrity_list_filled(self, author: uuid.UUID) -> bool:
+        """Filled, and not being filled."""
 
-    async def begin_celebrity_list(self, author: uuid.UUID) -> None:
-        """Mark the list filled *before* its tweets are fetched (as a rebuild does)."""
+    async def begin_celebrity_list(self, author: uuid.UUID, *, take_over: bool = False) -> bool:
+        """Mark the list being filled, and empty, *before* its tweets are fetched (as a
+        rebuild marks a home): what fan-out pushes meanwhile is kept, and readers wait
+        instead of merging part of it. Without `take_over`, only a list with no mark at
+        all: False when another reader fills it (or it is filled), and this one must not."""
+
+    async def finish_celebrity_list(self, author: uuid.UUID, items: list[TweetItem]) -> bool:
+        """Cache `items` (the author's newest tweets), add their ids to the list and mark
+        it filled, in one step. False, and the list dropped, when a removal
+        (`unpush_from_celebrity`) reached it since `begin_celebrity_list` (what was read
+        may predate it), or when the mark is gone (given up, or lapsed)."""
 
     async def abandon_celebrity_list(self, author: uuid.UUID) -> None: ...
 

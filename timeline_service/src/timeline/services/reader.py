@@ -79,9 +79,8 @@ class Reader:
             elif not page.materialized:  # nobody is at it: this reader (or none, if one just began)
                 await self.rebuild(user, items, take_over=False)
                 repairs += 1
-            elif page.unfilled:
-                for celebrity in page.unfilled:  # a followed celebrity's list was lost
-                    await self.celebrities.ensure_list(celebrity)
+            elif page.unfilled:  # followed celebrities' lists lost, or being filled
+                await asyncio.gather(*(self.celebrities.ensure_list(c) for c in page.unfilled))
                 repairs += 1
             else:
                 break

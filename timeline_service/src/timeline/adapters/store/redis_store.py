@@ -339,11 +339,30 @@ class RedisTimelineStore:
         return cast(list[bytes], await self.redis.lrange(keys.celebrity(author).ids, 0, -1))
 
     async def is_celebrity_list_filled(self, author: uuid.UUID) -> bool:
-        return bool(await self.redis.exists(keys.celebrity(author).marker))
+        # "1" or "c" (cut): filled; "r" or "x": being filled (begin.lua, unpush.lua).
+        return await self.redis.get(keys.celebrity(author).marker) in (b"1", b"c")
 
-    async def begin_celebrity_list(self, author: uuid.UUID) -> None:
-        # NX: processes that fill one list at once leave a cut list cut (unpush.lua).
-        await self.redis.set(keys.celebrity(author).marker, b"1", nx=True)
+    async def begin_celebrity_list(self, author: uuid.UUID, *, take_over: bool = False) -> bool:
+        # A home's rebuild mark, on the list (its third key stands for the home's set of
+        # followed celebrities, which a list has not).
+        listing = keys.celebrity(author)
+        args = [self.rebuild_ttl, "1" if take_over else "0"]
+        script_keys = [listing.marker, listing.ids, listing.ids]
+        return bool(await self._script(self._begin.sha, self._begin.script, script_keys, args))
+
+    async def finish_celebrity_list(self, author: uuid.UUID, items: list[TweetItem]) -> bool:
+        await self.put_items(items)
+        listing = keys.celebrity(author)
+        args = [self.max_items, "1", keys.CHANGES, *_newest_first([item.tweet_id for item in items])]
+
+        def queue(pipe: Any) -> None:
+            if items:
+                _evalsha(pipe, self._push.sha, [listing.marker, listing.ids], args)
+            _evalsha(pipe, self._whole.sha, [listing.marker, listing.ids, listing.ids], [0])  # no TTL
+
+        # One slot (the author's hash tag): a transaction on a cluster too.
+        replies = await self._pipelined(queue, transaction=True)
+        return replies[-1] == 1
 
     async def abandon_celebrity_list(self, author: uuid.UUID) -> None:
         await self.redis.delete(keys.celebrity(author).marker)

@@ -1,6 +1,8 @@
 -- Mark a home "being rebuilt" before its tweets are fetched (what fan-out pushes
--- meanwhile is kept), empty of what an earlier life of it left.
--- KEYS[1] marker, KEYS[2] list, KEYS[3] set of followed celebrities
+-- meanwhile is kept), empty of what an earlier life of it left; a celebrity's list
+-- "being filled" likewise.
+-- KEYS[1] marker, KEYS[2] list, KEYS[3] set of followed celebrities (for a celebrity's
+-- list, the list again)
 -- ARGV[1] the seconds the mark lasts (the rebuild window), ARGV[2] "1" to take the home
 -- over whatever its state, "0" only when it has no marker (single flight: a home that
 -- another process is rebuilding, or that is whole again, is left alone),

@@ -69,11 +69,20 @@ local function first_older(list, n)
   return lo
 end
 
--- The marker's TTL (nil when there is no marker: not materialized), the slice's
--- truncated flag and its ids.
-local function slice(marker, list)
+-- Whether a celebrity's list is filled: its marker is there, and not being filled ("r",
+-- or "x": a removal reached it meanwhile, unpush.lua). A list being filled holds only
+-- what fan-out pushed since: merged, a page would lack the author's older tweets and
+-- say nothing older exists; its reader waits for the fill instead.
+local function filled(marker)
+  local state = redis.call('GET', marker)
+  return state and state ~= 'r' and state ~= 'x'
+end
+
+-- The marker's TTL (nil when there is no marker: not materialized, nor for a
+-- celebrity's list, `of_celebrity`, being filled), the slice's truncated flag and its ids.
+local function slice(marker, list, of_celebrity)
   local left = redis.call('TTL', marker)
-  if left == -2 then
+  if left == -2 or (of_celebrity and not filled(marker)) then
     return nil, 0, {}
   end
   if upward then
@@ -193,7 +202,7 @@ local function page_down(home, home_truncated, celebrities)
   for _, member in ipairs(celebrities) do
     local tag = tag_of(member)
     local list = ARGV[10] .. tag
-    if redis.call('EXISTS', ARGV[9] .. tag) == 0 then
+    if not filled(ARGV[9] .. tag) then
       unfilled[#unfilled + 1] = member
     else
       local n = redis.call('LLEN', list)
@@ -263,7 +272,7 @@ local function page_down(home, home_truncated, celebrities)
 end
 
 local way = ARGV[4]
-local left, truncated, ids = slice(KEYS[1], KEYS[2])
+local left, truncated, ids = slice(KEYS[1], KEYS[2], way == 'list')
 if way == 'list' then
   return {left and 1 or 0, truncated, ids}
 end
@@ -299,7 +308,7 @@ if upward or #celebrities == 0 then
   unfilled = {}
   for _, celebrity in ipairs(celebrities) do
     local tag = tag_of(celebrity)
-    local found, short, theirs = slice(ARGV[9] .. tag, ARGV[10] .. tag)
+    local found, short, theirs = slice(ARGV[9] .. tag, ARGV[10] .. tag, true)
     if found then
       lists[#lists + 1], flags[#flags + 1] = theirs, short
     else
