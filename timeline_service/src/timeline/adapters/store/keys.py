@@ -50,12 +50,26 @@ ITEM = b"tw:"
 
 
 def _tag(user: uuid.UUID) -> str:
-    return "{" + user.hex + "}"
+    return "{%032x}" % user.int  # noqa: UP031 - `user.hex` and an f-string: twice the time
+
+
+HOME_MARKER, HOME_IDS, HOME_CELEBRITIES = "tlm:", "tl:", "fc:"
 
 
 def home(user: uuid.UUID) -> HomeKeys:
     tag = _tag(user)
-    return HomeKeys(f"tlm:{tag}", f"tl:{tag}", f"fc:{tag}")
+    return HomeKeys(HOME_MARKER + tag, HOME_IDS + tag, HOME_CELEBRITIES + tag)
+
+
+def home_lists(users: list[uuid.UUID]) -> list[str]:
+    """The marker and list keys of each home, flat (marker, list, marker, list, ...):
+    what a fan-out's push takes for a tweet's hundred followers, made without a HomeKeys
+    and a call each (that was a third of the worker's time, session 14)."""
+    pairs: list[str] = []
+    for user in users:
+        tag = "{%032x}" % user.int  # noqa: UP031 - as in _tag
+        pairs += (HOME_MARKER + tag, HOME_IDS + tag)
+    return pairs
 
 
 def celebrity(author: uuid.UUID) -> CelebrityKeys:

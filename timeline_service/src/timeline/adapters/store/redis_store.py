@@ -138,7 +138,7 @@ class RedisTimelineStore:
         all of them on a single Redis (in calls of at most PUSH_HOMES homes, so that no
         call holds the server for long), the homes of one slot on a cluster."""
         if self.single:
-            pairs = [key for user in users for key in keys.home(user)[:2]]
+            pairs = keys.home_lists(users)
             step = 2 * PUSH_HOMES
             return [pairs[i : i + step] for i in range(0, len(pairs), step)]
         cluster = cast(RedisCluster, self.redis)
