@@ -113,23 +113,25 @@ class FakeTimelineStore:
         celebrities: list[uuid.UUID] | tuple = (),
         tweet_ids: bytes = b"",
         items: list[TweetItem] | tuple = (),
-    ) -> None:
+    ) -> bool:
         await self.put_items(list(items))
         if ("home", user) in self.stale:  # whole.lua: refused, the home gone (the next read rebuilds it)
             await self.abandon_rebuild(user)
             self.homes.pop(user, None)
-            return
-        if user not in self.materialized:
-            return
+            return False
+        if user not in self.rebuilding:  # not this rebuild's to land (one process here: none began)
+            return False
         self.followed.setdefault(user, set()).update(celebrities)
         ids = [uuid.UUID(bytes=tweet_ids[i : i + 16]) for i in range(0, len(tweet_ids), 16)]
         self.homes[user] = self._place(self.homes.get(user, []), ids, False)
         self.rebuilding.discard(user)  # no expiry here
+        return True
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
-        self.materialized.discard(user)
-        self.rebuilding.discard(user)
-        self.stale.discard(("home", user))
+        if user in self.rebuilding:  # abandon.lua: a home landed meanwhile stays
+            self.materialized.discard(user)
+            self.rebuilding.discard(user)
+            self.stale.discard(("home", user))
 
     async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         await self.push_to_homes([user], tweet_ids)
@@ -209,9 +211,10 @@ class FakeTimelineStore:
 
     async def finish_celebrity_list(self, author: uuid.UUID, items: list[TweetItem]) -> bool:
         await self.put_items(items)
-        if ("list", author) in self.stale or author not in self.filling:
-            await self.abandon_celebrity_list(author)
-            self.lists.pop(author, None)
+        if ("list", author) in self.stale:  # whole.lua: refused, the list gone
+            await self.forget_celebrity_list(author)
+            return False
+        if author not in self.filling:  # not this fill's to land
             return False
         self.lists[author] = self._place(self.lists.get(author, []), [item.tweet_id for item in items], False)
         self.filling.discard(author)
@@ -219,9 +222,14 @@ class FakeTimelineStore:
         return True
 
     async def abandon_celebrity_list(self, author: uuid.UUID) -> None:
+        if author in self.filling:  # abandon.lua: a filled list stays filled
+            self.filling.discard(author)
+            self.stale.discard(("list", author))
+
+    async def forget_celebrity_list(self, author: uuid.UUID) -> None:
+        await self.abandon_celebrity_list(author)
         self.filled.discard(author)
-        self.filling.discard(author)
-        self.stale.discard(("list", author))
+        self.lists.pop(author, None)
 
     async def mark_celebrity(self, author: uuid.UUID, is_celebrity: bool) -> bool:
         was = author in self.celebs

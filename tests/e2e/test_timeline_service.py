@@ -381,6 +381,11 @@ async def test_a_read_while_another_process_fills_a_celebritys_lost_list_waits_f
     store = RedisTimelineStore(redis, MAX_ITEMS, ttl_seconds=3600, item_ttl_seconds=3600)
     assert await store.begin_celebrity_list(uuid.UUID(star))  # another process fills it
     newest = await client.tweet(star, "while the list is filled")
+
+    async def pushed_meanwhile() -> bool:  # the worker's push into the list being filled
+        return uuid.UUID(newest).bytes in await store.celebrity_ids(uuid.UUID(star))
+
+    await eventually(pushed_meanwhile, what="the new tweet in the list being filled")
     reading = asyncio.ensure_future(client.ids(fans[1]))
     await asyncio.sleep(0.3)  # the read may not answer before the fill lands (a fixed
     assert not reading.done()  # sleep only proves it waits; the assertions below decide)

@@ -522,3 +522,48 @@ async def test_a_read_renews_an_expiry_that_has_run_down(redis_store, any_redis)
         await any_redis.expire(key, 300)
     await redis_store.read_page(user, None, 5)
     assert await any_redis.ttl(home.marker) > 590 and await any_redis.ttl(home.ids) > 590
+
+
+@pytest.mark.parametrize("kind", ["home", "celebrity list"])
+async def test_only_the_rebuild_that_holds_a_list_lands_it(any_redis, kind: str) -> None:
+    """Two processes: A begins and reads the source; a removal reaches the list; after
+    waiting, B takes it over (erasing the mark the removal left) and reads after the
+    removal. A, slow, not dead, must not land its read, before or after B lands."""
+    a, b = (RedisTimelineStore(any_redis, 50, ttl_seconds=600, item_ttl_seconds=600) for _ in range(2))
+    owner, run = uuid.uuid4(), _ids(20)
+    deleted, fresh = run[0], run[1:]
+    item = lambda ids: [TweetItem(t, owner, "o", "", "") for t in ids]  # noqa: E731
+
+    if kind == "home":
+        begin = lambda store: store.begin_rebuild(owner, [], take_over=store is b)  # noqa: E731
+        land = lambda store, ids: store.finish_rebuild(owner, [], b"".join(t.bytes for t in ids))  # noqa: E731
+        remove, held = a.unpush_from_homes([owner], [deleted]), lambda: a.home_ids(owner)
+    else:
+        begin = lambda store: store.begin_celebrity_list(owner, take_over=store is b)  # noqa: E731
+        land = lambda store, ids: store.finish_celebrity_list(owner, item(ids))  # noqa: E731
+        remove, held = a.unpush_from_celebrity(owner, [deleted]), lambda: a.celebrity_ids(owner)
+
+    assert await begin(a)
+    await remove  # "x": A's read is spoiled
+    assert await begin(b)  # taken over: "r" and B's token
+    assert not await land(a, run)  # A, before B lands: refused, B's list untouched
+    assert await held() == []
+    assert await land(b, fresh)
+    assert not await land(a, run)  # A again, after: nothing to land (its token is spent)
+    assert _u(await held()) == fresh
+    if kind == "celebrity list":  # kept with no TTL, its marker too
+        listing = keys.celebrity(owner)
+        assert await any_redis.ttl(listing.marker) == -1 and await any_redis.ttl(listing.ids) == -1
+
+
+async def test_a_late_landing_does_not_undo_a_removal_or_a_cut(any_redis) -> None:
+    a, b = (RedisTimelineStore(any_redis, 5, ttl_seconds=600, item_ttl_seconds=600) for _ in range(2))
+    owner, run = uuid.uuid4(), _ids(5)
+    assert await a.begin_rebuild(owner, [])
+    assert await b.begin_rebuild(owner, [], take_over=True)  # A was too slow
+    assert await b.finish_rebuild(owner, [], b"".join(t.bytes for t in run))  # at its cap
+    await b.unpush_from_homes([owner], [run[0]])  # a delete: the list is cut ("c")
+    assert not await a.finish_rebuild(owner, [], b"".join(t.bytes for t in run))
+    page = await b.read_page(owner, run[1], 5)
+    # Still cut: the window ends at its last entry (read from the source from there).
+    assert _u(page.ids) == run[2:4] and page.window_ended

@@ -111,7 +111,7 @@ async def test_a_read_waits_for_another_processs_rebuild_and_takes_over_a_dead_o
     assert w.users.calls == calls  # served from the other's rebuild
 
     # One that never finishes (its process died) is taken over after the wait.
-    await w.store.abandon_rebuild(reader)
+    w.store.lose_everything()
     assert await w.store.begin_rebuild(reader, take_over=False)
     w.reader.rebuild_wait = 0.05
     assert len((await asyncio.wait_for(w.reader.page(reader, None, 20), 2)).items) == 1
@@ -176,8 +176,7 @@ async def _celebrity_with_fans(w, fans: int = 3) -> tuple[uuid.UUID, list[uuid.U
 async def test_readers_of_a_lost_celebrity_list_fill_it_once_and_wait_for_another_processs_fill() -> None:
     w = world()
     star, readers, tweets = await _celebrity_with_fans(w)
-    await w.store.abandon_celebrity_list(star)  # lost, say
-    w.store.lists.pop(star)
+    await w.store.forget_celebrity_list(star)  # lost, say
     asked = []
     real_recent = w.users.recent_tweets
 
@@ -194,7 +193,7 @@ async def test_readers_of_a_lost_celebrity_list_fill_it_once_and_wait_for_anothe
     # Another process began filling it: this reader neither merges the list it is
     # filling (only what fan-out pushed since: a page that says nothing older exists)
     # nor fills it again, but waits; and takes over a fill that never lands.
-    await w.store.abandon_celebrity_list(star)
+    await w.store.forget_celebrity_list(star)
     assert await w.store.begin_celebrity_list(star)
     newest = await w.tweet(star)  # fan-out meanwhile: in the list being filled
     waiting = asyncio.ensure_future(w.reader.page(readers[0], None, 20))
@@ -204,7 +203,7 @@ async def test_readers_of_a_lost_celebrity_list_fill_it_once_and_wait_for_anothe
     assert [t.tweet_id for t in await _items(waiting)] == [newest, *tweets[::-1]]
     assert len(asked) == 1  # served from the other's fill
 
-    await w.store.abandon_celebrity_list(star)
+    await w.store.forget_celebrity_list(star)
     assert await w.store.begin_celebrity_list(star)  # its process dies
     w.celebrities.fill_wait = 0.05
     assert len((await asyncio.wait_for(w.reader.page(readers[0], None, 20), 2)).items) == 5
@@ -214,8 +213,7 @@ async def test_readers_of_a_lost_celebrity_list_fill_it_once_and_wait_for_anothe
 async def test_a_delete_that_lands_during_a_celebrity_list_fill_is_not_undone_by_it() -> None:
     w = world()
     star, readers, tweets = await _celebrity_with_fans(w)
-    await w.store.abandon_celebrity_list(star)
-    w.store.lists.pop(star)
+    await w.store.forget_celebrity_list(star)
     real_recent = w.users.recent_tweets
 
     async def deleted_meanwhile(*args, **kwargs):
@@ -232,3 +230,40 @@ async def test_a_delete_that_lands_during_a_celebrity_list_fill_is_not_undone_by
 async def _items(waiting: asyncio.Future) -> list:
     page = await asyncio.wait_for(waiting, 2)
     return [msgspec.json.decode(raw, type=TweetItem) for raw in page.items]
+
+
+async def test_a_page_whose_home_every_rebuild_loses_to_a_removal_comes_from_the_source() -> None:
+    # A removal reaches the home during each rebuild (a burst of deletes): the reader
+    # gives up on the store for this page and serves it from the source of truth,
+    # rather than an empty page that says the timeline ends.
+    w = world()
+    author, reader = w.users.add_user("a"), w.users.add_user("r")
+    w.users.follow(reader, author)
+    posted = [await w.tweet(author) for _ in range(8)]
+    read_source = w.users.home_source
+
+    async def a_delete_each_time(*args, **kwargs):
+        source = await read_source(*args, **kwargs)
+        await w.delete(author, posted.pop(0))  # the oldest left
+        return source
+
+    w.users.home_source = a_delete_each_time  # type: ignore[method-assign]
+    page = await w.reader.page(reader, None, 3)
+    assert [msgspec.json.decode(raw, type=TweetItem).tweet_id for raw in page.items] == posted[::-1][:3]
+    assert page.older is not None  # and more below
+
+
+async def test_a_celebrity_demoted_then_promoted_again_misses_nothing_posted_between() -> None:
+    w = world(threshold=3)
+    star, *fans = (w.users.add_user(n) for n in ("s", "1", "2", "3"))
+    for fan in fans:
+        await w.timeline(fan)
+        await w.follow(fan, star)
+    first = await w.tweet(star)  # a celebrity's: in its list
+    await w.unfollow(fans[2], star)  # demoted: its list goes into the homes
+    between = await w.tweet(star)  # fanned out
+    await w.follow(fans[2], star)  # promoted again: its list filled afresh
+    last = await w.tweet(star)
+    newcomer = w.users.add_user("n")
+    w.users.follow(newcomer, star)  # a home rebuilt now merges the list
+    assert await w.timeline(newcomer) == [last, between, first]

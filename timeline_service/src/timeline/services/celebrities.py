@@ -9,7 +9,9 @@ import uuid
 
 from timeline.services.ports import TimelineStore, UsersSource
 
-FILL_POLL = 0.01  # seconds between looks at a list another process is filling
+# Seconds between looks at a list another process is filling: from the first, doubling
+# up to the last (after a lost Redis, every process's readers wait on the same lists).
+FILL_POLLS = (0.01, 0.1)
 # Fills in a row whose landing a removal spoiled (a delete, mid-fill) before giving up
 # for this read: each read again after one.
 FILL_TRIES = 3
@@ -48,12 +50,13 @@ class Celebrities:
             flight.exception()  # retrieved here: every waiter may have gone
 
     async def _fill(self, author: uuid.UUID) -> None:
-        deadline, tries = time.monotonic() + self.fill_wait, 0
+        deadline, tries, poll = time.monotonic() + self.fill_wait, 0, FILL_POLLS[0]
         while tries < FILL_TRIES and not await self.store.is_celebrity_list_filled(author):
             # Marked before the fetch: a tweet that arrives meanwhile is pushed, not
             # skipped (the fetch may have read the database before it committed).
             if not await self.store.begin_celebrity_list(author, take_over=time.monotonic() >= deadline):
-                await asyncio.sleep(FILL_POLL)  # another process is filling it
+                await asyncio.sleep(poll)  # another process is filling it
+                poll = min(2 * poll, FILL_POLLS[1])
                 continue
             try:
                 recent = await self.users.recent_tweets([author], None, self.store.max_items)
@@ -82,3 +85,6 @@ class Celebrities:
                 # rare event that costs homes their cached window below its oldest.
                 await self.store.push_to_homes(followers, recent, partial=True)
                 await self.store.unfollow_celebrity(followers, author)
+            # Not kept: it would miss what the author posts from now on (fanned out), and
+            # be taken as filled should they become a celebrity again.
+            await self.store.forget_celebrity_list(author)

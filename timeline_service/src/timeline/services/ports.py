@@ -79,16 +79,18 @@ class TimelineStore(Protocol):
         celebrities: list[uuid.UUID] | tuple = (),
         tweet_ids: bytes = b"",
         items: list[TweetItem] | tuple = (),
-    ) -> None:
+    ) -> bool:
         """Cache `items` (the newest tweets whole), add the followed `celebrities` and the
         `tweet_ids` (16-byte ids, newest first, as one run), and mark the home whole for
         the full TTL, in one step (till now it lapses soon, so a rebuild that died leaves
-        no partial home behind for long). Refused, the home dropped, when a removal
-        (`unpush_from_homes`) reached it since `begin_rebuild`: what was read for it may
-        predate the removal; its next read rebuilds it."""
+        no partial home behind for long); True once landed. Only the rebuild that holds
+        the home's mark lands it: not one another reader took over, nor one whose home a
+        removal (`unpush_from_homes`) reached since `begin_rebuild` (what it read may
+        predate the removal: the home is dropped, and its next read rebuilds it)."""
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
-        """Unmark a home whose rebuild failed, so the next read rebuilds it."""
+        """Unmark a home whose rebuild failed, so the next read rebuilds it (unless
+        another reader took it over meanwhile)."""
 
     async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None: ...
 
@@ -106,7 +108,8 @@ class TimelineStore(Protocol):
 
     # -- celebrity lists --------------------------------------------------------------
     async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
-        """Add to a filled list only: an unfilled one is filled from the source."""
+        """Add to a list filled or being filled only: a missing one is filled from the
+        source."""
 
     async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None: ...
 
@@ -123,11 +126,15 @@ class TimelineStore(Protocol):
 
     async def finish_celebrity_list(self, author: uuid.UUID, items: list[TweetItem]) -> bool:
         """Cache `items` (the author's newest tweets), add their ids to the list and mark
-        it filled, in one step. False, and the list dropped, when a removal
-        (`unpush_from_celebrity`) reached it since `begin_celebrity_list` (what was read
-        may predate it), or when the mark is gone (given up, or lapsed)."""
+        it filled, in one step; True once landed. As `finish_rebuild`: only the fill that
+        holds the list's mark lands it, and one that a removal (`unpush_from_celebrity`)
+        reached is refused, the list dropped."""
 
     async def abandon_celebrity_list(self, author: uuid.UUID) -> None: ...
+
+    async def forget_celebrity_list(self, author: uuid.UUID) -> None:
+        """Drop the list (its author is no longer a celebrity: it would miss what they
+        post from now on, should they become one again)."""
 
     async def mark_celebrity(self, author: uuid.UUID, is_celebrity: bool) -> bool:
         """Record the author's status; True when it changed (a threshold was crossed)."""

@@ -93,14 +93,23 @@ class Reader:
         want = limit + 1  # one extra tells whether another page exists
         page = await self._read(user, lambda: self.store.read_page(user, older_than, want), want)
         self.recent.saw(user)  # a known caller (a made-up id never gets here): warm it after a loss
+        if not page.materialized or page.unfilled:
+            # The store could not be repaired in time (removals kept spoiling its
+            # rebuilds): this page from the source of truth, whole.
+            return self._cut(await self._from_source(user, older_than, want), limit)
         items = await hydrate(self.store, self.users, page.ids, page.items)
         # Past the cached window, older tweets still exist: continue from the source of
         # truth, as far as they go.
         if page.window_ended:
             after = uuid.UUID(bytes=page.ids[-1]) if page.ids else older_than
             items += await self._from_source(user, after, want - len(page.ids))
+        return self._cut(items, limit)
+
+    @staticmethod
+    def _cut(items: list[tuple[bytes, bytes]], limit: int) -> Slice:
+        """`limit` of the items (one more, if there: another page exists), as a Slice."""
         newest = uuid.UUID(bytes=items[0][0]) if items else None
-        if len(items) < want:
+        if len(items) <= limit:
             return Slice([raw for _, raw in items], None, newest)
         return Slice([raw for _, raw in items[:limit]], uuid.UUID(bytes=items[limit - 1][0]), newest)
 
@@ -111,7 +120,9 @@ class Reader:
         self._check_known(user)
         page = await self._read(user, lambda: self.store.read_newer(user, newer_than, limit), 0)
         self.recent.saw(user)
-        if page.window_ended:  # a list lost ids just above the position (a reader away long)
+        # A list lost ids just above the position (a reader away long), or the store could
+        # not be repaired in time: from the source of truth.
+        if page.window_ended or not page.materialized or page.unfilled:
             SOURCE_PAGES.inc()
             following = await self.users.following(user)
             authors = [user, *(u.user_id for u in following.following)]
@@ -156,7 +167,7 @@ class Reader:
             return  # another process is rebuilding it: the read waits for that one
         try:
             source = await self.users.home_source(user, self.celebrities.threshold, self.store.max_items, items)
-            await self.store.finish_rebuild(user, source.celebrities, source.tweet_ids, source.tweets)
+            landed = await self.store.finish_rebuild(user, source.celebrities, source.tweet_ids, source.tweets)
         except UnknownUser:
             await self.store.abandon_rebuild(user)
             if len(self._unknown) >= UNKNOWN_MAX:
@@ -166,4 +177,5 @@ class Reader:
         except BaseException:
             await self.store.abandon_rebuild(user)
             raise
-        REBUILDS.inc()
+        if landed:  # else taken over, or spoiled by a removal: the read goes on
+            REBUILDS.inc()

@@ -4,7 +4,9 @@
   tl:{user}     the home timeline: 16-byte tweet ids, newest first, capped
   fc:{user}     the followed celebrities, merged into the home's pages at read time
                 (members: the id in 32 hex digits, the hash tag of its list's keys)
-  clm:{author}  the celebrity's list is filled (gone: filled from the source of truth)
+  clm:{author}  the celebrity's list is filled ("1", or "c": cut), or being filled ("r"
+                and the fill's token, or "x": spoiled by a removal); gone: filled
+                from the source of truth by its next reader
   cl:{author}   a celebrity's recent tweet ids, kept once instead of fanned out
   celebs        the authors treated as celebrities now (to notice a threshold crossing)
   generation    a token made when the store was last found empty (a loss: warm up)

@@ -5,6 +5,7 @@ FeedManager: one class owns every feed key, with paired verbs)."""
 from __future__ import annotations
 
 import operator
+import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
@@ -26,9 +27,10 @@ PUSH_HOMES = 100
 
 
 class _Finish(NamedTuple):
-    """A rebuilt home to land (finish_rebuild's arguments)."""
+    """A rebuilt home to land (finish_rebuild's arguments, and the rebuild's token)."""
 
     user: uuid.UUID
+    token: str
     celebrities: list[uuid.UUID] | tuple
     tweet_ids: bytes
     items: list[TweetItem] | tuple
@@ -85,11 +87,16 @@ class RedisTimelineStore:
         self._begin = redis.register_script(script_source("begin.lua"))
         self._put = redis.register_script(script_source("cache_put.lua")) if self.single else None
         self._whole = redis.register_script(script_source("whole.lua"))
+        self._abandon = redis.register_script(script_source("abandon.lua"))
+        # The token of each rebuild (and celebrity list's fill) this process began and has
+        # not landed: only the rebuild holding a list's mark may land it (begin.lua).
+        self._tokens: dict[uuid.UUID, str] = {}
+        self._fill_tokens: dict[uuid.UUID, str] = {}
         # After a lost Redis, hundreds of rebuilds a second each mark a home, then land
         # it: on a single Redis the ones that wait meanwhile go in one round trip
         # (group commit, docs/decisions/0021). A cluster's homes share no slot.
         self._begins: Coalescer[tuple[uuid.UUID, list], bool] | None = None
-        self._finishes: Coalescer[_Finish, None] | None = None
+        self._finishes: Coalescer[_Finish, bool] | None = None
         if self.single:
             # At most PUSH_HOMES homes a call, for the reason PUSH_HOMES gives.
             self._begins = Coalescer(self._begin_many, max_batch=PUSH_HOMES)
@@ -130,7 +137,7 @@ class RedisTimelineStore:
 
     def _scripts(self) -> list[Any]:
         # whole.lua last: a server that has it has every other (see whole.lua).
-        scripts = [self._push, self._page, self._unpush, self._begin, self._streams]
+        scripts = [self._push, self._page, self._unpush, self._begin, self._streams, self._abandon]
         return [*scripts, *([self._put] if self._put else []), self._whole]
 
     def _by_slot(self, users: list[uuid.UUID]) -> list[list[str]]:
@@ -199,10 +206,15 @@ class RedisTimelineStore:
     async def begin_rebuild(
         self, user: uuid.UUID, celebrities: list[uuid.UUID] | tuple = (), *, take_over: bool = True
     ) -> bool:
-        args = [self.rebuild_ttl, "1" if take_over else "0", *(keys.followed(c) for c in celebrities)]
+        token = secrets.token_hex(8)
+        args = [self.rebuild_ttl, "1" if take_over else "0", token, *(keys.followed(c) for c in celebrities)]
         if self._begins is not None:
-            return await self._begins((user, args))
-        return bool(await self._script(self._begin.sha, self._begin.script, list(keys.home(user)), args))
+            began = await self._begins((user, args))
+        else:
+            began = bool(await self._script(self._begin.sha, self._begin.script, list(keys.home(user)), args))
+        if began:
+            self._tokens[user] = token
+        return began
 
     async def _begin_many(self, begins: list[tuple[uuid.UUID, list]]) -> list[bool]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -226,38 +238,53 @@ class RedisTimelineStore:
         celebrities: list[uuid.UUID] | tuple = (),
         tweet_ids: bytes = b"",
         items: list[TweetItem] | tuple = (),
-    ) -> None:
-        finish = _Finish(user, celebrities, tweet_ids, items)
+    ) -> bool:
+        finish = _Finish(user, self._tokens.pop(user, ""), celebrities, tweet_ids, items)
+        if not finish.token:
+            return False  # not begun here
         if self._finishes is not None:
-            await self._finishes(finish)
-            return
+            return await self._finishes(finish)
         await self.put_items(list(items))
         # One slot (the user's hash tag): a transaction on a cluster too.
-        await self._pipelined(lambda pipe: self._queue_finish(pipe, finish), transaction=True)
+        replies = await self._pipelined(lambda pipe: self._queue_finish(pipe, finish), transaction=True)
+        return replies[-1] == 1
 
-    async def _finish_many(self, finishes: list[_Finish]) -> list[None]:
+    async def _finish_many(self, finishes: list[_Finish]) -> list[bool]:
         items = [item for finish in finishes for item in finish.items]
+        landings: list[int] = []  # where each finish's whole.lua reply is
 
         def queue(pipe: Any) -> None:
+            count = 0
             if items:
                 _evalsha(pipe, cast(Any, self._put).sha, *self._put_arguments(items))
+                count += 1
             for finish in finishes:
-                self._queue_finish(pipe, finish)
+                count += self._queue_finish(pipe, finish)
+                landings.append(count - 1)
 
-        await self._pipelined(queue, transaction=True)
-        return [None] * len(finishes)
+        replies = await self._pipelined(queue, transaction=True)
+        return [replies[i] == 1 for i in landings[-len(finishes) :]]
 
-    def _queue_finish(self, pipe: Any, finish: _Finish) -> None:
+    def _queue_finish(self, pipe: Any, finish: _Finish) -> int:
+        """Queue a landing (whole.lua last); returns how many commands it queued."""
         home = keys.home(finish.user)
+        queued = 1
         if finish.celebrities:
             pipe.sadd(home.celebrities, *(keys.followed(c) for c in finish.celebrities))
+            queued += 1
         if finish.tweet_ids:  # one run; checked newest first and distinct here, push.lua trusts it
-            args = [self.max_items, "1s" if _in_order(finish.tweet_ids) else "1", keys.CHANGES, finish.tweet_ids]
+            mode = "1s" if _in_order(finish.tweet_ids) else "1"
+            args = [self.max_items, f"{mode}@{finish.token}", keys.CHANGES, finish.tweet_ids]
             _evalsha(pipe, self._push.sha, [home.marker, home.ids], args)
-        _evalsha(pipe, self._whole.sha, [home.marker, home.ids, home.celebrities], [self.ttl])  # readers stop waiting
+            queued += 1
+        whole = [home.marker, home.ids, home.celebrities]
+        _evalsha(pipe, self._whole.sha, whole, [self.ttl, finish.token])  # readers stop waiting
+        return queued
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
-        await self.redis.delete(keys.home(user).marker)
+        token = self._tokens.pop(user, None)
+        if token is not None:
+            await self._script(self._abandon.sha, self._abandon.script, [keys.home(user).marker], [token])
 
     async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         if tweet_ids:
@@ -345,27 +372,39 @@ class RedisTimelineStore:
     async def begin_celebrity_list(self, author: uuid.UUID, *, take_over: bool = False) -> bool:
         # A home's rebuild mark, on the list (its third key stands for the home's set of
         # followed celebrities, which a list has not).
-        listing = keys.celebrity(author)
-        args = [self.rebuild_ttl, "1" if take_over else "0"]
+        listing, token = keys.celebrity(author), secrets.token_hex(8)
+        args = [self.rebuild_ttl, "1" if take_over else "0", token]
         script_keys = [listing.marker, listing.ids, listing.ids]
-        return bool(await self._script(self._begin.sha, self._begin.script, script_keys, args))
+        began = bool(await self._script(self._begin.sha, self._begin.script, script_keys, args))
+        if began:
+            self._fill_tokens[author] = token
+        return began
 
     async def finish_celebrity_list(self, author: uuid.UUID, items: list[TweetItem]) -> bool:
+        token = self._fill_tokens.pop(author, "")
+        if not token:
+            return False  # not begun here
         await self.put_items(items)
         listing = keys.celebrity(author)
-        args = [self.max_items, "1", keys.CHANGES, *_newest_first([item.tweet_id for item in items])]
+        args = [self.max_items, f"1@{token}", keys.CHANGES, *_newest_first([item.tweet_id for item in items])]
 
         def queue(pipe: Any) -> None:
             if items:
                 _evalsha(pipe, self._push.sha, [listing.marker, listing.ids], args)
-            _evalsha(pipe, self._whole.sha, [listing.marker, listing.ids, listing.ids], [0])  # no TTL
+            _evalsha(pipe, self._whole.sha, [listing.marker, listing.ids, listing.ids], ["", token])  # no TTL
 
         # One slot (the author's hash tag): a transaction on a cluster too.
         replies = await self._pipelined(queue, transaction=True)
         return replies[-1] == 1
 
     async def abandon_celebrity_list(self, author: uuid.UUID) -> None:
-        await self.redis.delete(keys.celebrity(author).marker)
+        token = self._fill_tokens.pop(author, None)
+        if token is not None:
+            await self._script(self._abandon.sha, self._abandon.script, [keys.celebrity(author).marker], [token])
+
+    async def forget_celebrity_list(self, author: uuid.UUID) -> None:
+        listing = keys.celebrity(author)
+        await self.redis.delete(listing.marker, listing.ids)
 
     async def mark_celebrity(self, author: uuid.UUID, is_celebrity: bool) -> bool:
         if is_celebrity:

@@ -73,9 +73,13 @@ end
 -- or "x": a removal reached it meanwhile, unpush.lua). A list being filled holds only
 -- what fan-out pushed since: merged, a page would lack the author's older tweets and
 -- say nothing older exists; its reader waits for the fill instead.
+local function being_rebuilt(state)
+  return state == 'x' or string.sub(state, 1, 1) == 'r'  -- "r" and a token (begin.lua)
+end
+
 local function filled(marker)
   local state = redis.call('GET', marker)
-  return state and state ~= 'r' and state ~= 'x'
+  return state and not being_rebuilt(state)
 end
 
 -- The marker's TTL (nil when there is no marker: not materialized, nor for a
@@ -280,11 +284,11 @@ if not left then
   if way == 'home' then return {0, 0, {}, {}} end
   return {0, 0, {}, {}, {}}
 end
--- A home another reader is rebuilding (begin.lua's "r", or "x": a removal reached it
+-- A home another reader is rebuilding (begin.lua's "r<token>", or "x": a removal reached it
 -- meanwhile, unpush.lua; only ever inside the rebuild window): say so (2) rather than
 -- hand out half of it; the reader waits for it.
 local state = left <= tonumber(ARGV[7]) and redis.call('GET', KEYS[1])
-if state == 'r' or state == 'x' then
+if state and being_rebuilt(state) then
   if way == 'home' then return {2, 0, {}, {}} end
   return {2, 0, {}, {}, {}}
 end

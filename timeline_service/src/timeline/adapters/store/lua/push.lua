@@ -5,7 +5,10 @@
 -- are newest first and distinct, checked by the caller, which is the store adapter:
 -- checking 800 of them here cost the server a millisecond; "1p" also: the ids are only
 -- the newest of their authors' tweets, older ones exist that they leave out, so a list
--- is cut at the oldest of them, below), ARGV[3] the prefix of
+-- is cut at the oldest of them, below), any of them followed by "@" and a rebuild's
+-- token to write only into a list that rebuild still holds (its landing: begin.lua's
+-- "r<token>"; a list another rebuild took over, or that a removal spoiled, or that is
+-- whole already, is left as it is), ARGV[3] the prefix of
 -- a list's change channel, ARGV[4..] 16-byte ids, or runs of them in one argument (a
 -- rebuild's 800 ids: one argument, not 800 for the client to pack and the server to
 -- parse); best newest first: many ids in that order are merged in one pass
@@ -66,9 +69,10 @@ end
 -- pushed into homes when the author falls below the threshold): below the oldest id
 -- given, the list would lack that author's older tweets, so it keeps nothing older and
 -- says it is cut (unpush.lua's "c"). Always merged in one pass, which places the cut.
-local partial = ARGV[2] == '1p'
+local mode, token = string.match(ARGV[2], '^([^@]*)@?(.*)$')
+local partial = mode == '1p'
 local bulk = #ids > 16 or (partial and #ids > 0)
-if bulk and ARGV[2] ~= '1s' then
+if bulk and mode ~= '1s' then
   local last = stamp(ids[1])
   for i = 2, #ids do
     local this = stamp(ids[i])
@@ -92,7 +96,8 @@ local function merge_into(marker, list)
   local current = redis.call('LRANGE', list, 0, -1)
   -- The marker as the list was before these ids, read once where it matters (not for
   -- the usual rebuild's landing, below). A list that takes a part of a longer story is
-  -- cut from now on (while rebuilt, "r", the rebuild decides what it holds when it lands).
+  -- cut from now on (while rebuilt, "r<token>", the rebuild decides what it holds when
+  -- it lands).
   local state = (partial or #current > 0) and redis.call('GET', marker)
   if partial and state == '1' then redis.call('SET', marker, 'c', 'KEEPTTL') end
   if #current == 0 then  -- the usual rebuild: nothing was fanned out meanwhile
@@ -146,7 +151,7 @@ local function insert_each(marker, list)
     -- rebuild empties first. Not asking on every delivery spares one key lookup in
     -- four (docs/decisions/0022).
     if not head then  -- an empty list: LPUSH creates it, if the home is materialized
-      if not created and ARGV[2] ~= '0' and redis.call('EXISTS', marker) == 0 then
+      if not created and mode ~= '0' and redis.call('EXISTS', marker) == 0 then
         return 0, false
       end
       created = true
@@ -199,7 +204,7 @@ local function insert_each(marker, list)
   -- evicted under memory pressure (volatile-lru takes the key idle longest, and EXISTS
   -- is no use of it), and pushes would keep its list in use and growing until its TTL,
   -- a list no reader reads. Gone then: one lookup in 32 pushes.
-  if ARGV[2] ~= '0' and added > 0 and math.floor(length / 32) > math.floor((length - added) / 32)
+  if mode ~= '0' and added > 0 and math.floor(length / 32) > math.floor((length - added) / 32)
       and redis.call('EXISTS', marker) == 0 then
     redis.call('DEL', list)
     return 0, false
@@ -212,8 +217,11 @@ end
 
 local function place(marker, list)
   local added, created
+  if token ~= '' and redis.call('GET', marker) ~= 'r' .. token then
+    return 0  -- a landing whose rebuild no longer holds the list
+  end
   if bulk then
-    if ARGV[2] ~= '0' and redis.call('EXISTS', marker) == 0 then
+    if mode ~= '0' and redis.call('EXISTS', marker) == 0 then
       return 0
     end
     added = merge_into(marker, list)

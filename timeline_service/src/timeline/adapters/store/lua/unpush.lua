@@ -13,9 +13,10 @@
 -- list left empty has no last entry to bound anything by, and goes with its marker (its
 -- next reader rebuilds it; a celebrity's list is filled again).
 --
--- A home being rebuilt ("r") is marked "x" instead, whatever it held: the rebuild's read
--- of PostgreSQL may predate this removal (an unfollow, a delete) and would land what it
--- removed. whole.lua refuses that landing, and the home is rebuilt from a fresh read.
+-- A list being rebuilt ("r" and its rebuild's token, begin.lua; a celebrity's list being
+-- filled) is marked "x" instead, whatever it held: the rebuild's read of PostgreSQL may
+-- predate this removal (an unfollow, a delete) and would land what it removed. whole.lua
+-- refuses that landing, and the list is rebuilt from a fresh read.
 local list, removed = KEYS[2], 0
 local full = redis.call('LLEN', list) >= tonumber(ARGV[2])
 for i = 3, #ARGV do
@@ -25,7 +26,7 @@ for i = 3, #ARGV do
   end
 end
 local state = redis.call('GET', KEYS[1])
-if state == 'r' then
+if state and string.sub(state, 1, 1) == 'r' then
   redis.call('SET', KEYS[1], 'x', 'KEEPTTL')
 elseif removed > 0 then
   if state == 'c' or (state == '1' and full) then

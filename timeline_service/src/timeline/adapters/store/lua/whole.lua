@@ -2,27 +2,28 @@
 -- of filling a celebrity's list, which begin.lua marked the same way).
 -- KEYS[1] marker, KEYS[2] list, KEYS[3] set of followed celebrities (for a celebrity's
 -- list, the list again)
--- ARGV[1] the TTL in seconds; "0" for a celebrity's list, kept with no TTL (until its
--- author is a celebrity no more)
+-- ARGV[1] the TTL in seconds, or "" for a celebrity's list (kept with no TTL, until
+-- its author is a celebrity no more), ARGV[2] the rebuild's token (begin.lua)
 -- A script rather than SET and EXPIREs, so that it cannot run without push.lua: inside
 -- the landing's MULTI, a server that lost its scripts (flushed, a failover) refuses
 -- every EVALSHA but runs the plain commands, and a plain SET would mark the home whole
 -- with none of its ids in. The store loads this script last, so a server that has it
 -- has push.lua too.
--- Returns 1 once landed; 0 when the mark is gone (the rebuild was given up, or lapsed),
--- or when a removal reached the list while it was being rebuilt ("x", unpush.lua), so
--- that what the rebuild read may hold what was removed: the list goes then, with what
--- fan-out pushed meanwhile (all of it in PostgreSQL too), and its next reader rebuilds
--- it from a read made after the removal.
+-- Returns 1 once landed; 0 when the list is not this rebuild's to land: the mark is gone
+-- (given up, or lapsed), another rebuild took it over, or a removal reached the list
+-- while it was being rebuilt ("x", unpush.lua), so that what the rebuild read may hold
+-- what was removed. The list goes then, with what fan-out pushed meanwhile (all of it
+-- in PostgreSQL too), and its next reader rebuilds it from a read made after the
+-- removal.
 local state = redis.call('GET', KEYS[1])
 if state == 'x' then
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
   return 0
 end
-if not state then
+if state ~= 'r' .. ARGV[2] then
   return 0
 end
-if ARGV[1] == '0' then
+if ARGV[1] == '' then
   redis.call('SET', KEYS[1], '1')  -- no EX: the mark's TTL goes
   redis.call('PERSIST', KEYS[2])
 else
