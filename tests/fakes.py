@@ -99,6 +99,9 @@ class FakeTimelineStore:
     ) -> bool:
         if not take_over and (user in self.materialized or user in self.rebuilding):
             return False
+        if take_over and user in self.rebuilding and ("home", user) not in self.stale:
+            self.followed[user].update(celebrities)  # begin.lua: joins the rebuild at it
+            return True
         self.rebuilding.add(user)
         self.stale.discard(("home", user))
         self.materialized.add(user)  # fan-out writes into it from now on
@@ -118,6 +121,7 @@ class FakeTimelineStore:
         if ("home", user) in self.stale:  # whole.lua: refused, the home gone (the next read rebuilds it)
             await self.abandon_rebuild(user)
             self.homes.pop(user, None)
+            self.followed.pop(user, None)
             return False
         if user not in self.rebuilding:  # not this rebuild's to land (one process here: none began)
             return False
@@ -202,6 +206,8 @@ class FakeTimelineStore:
     async def begin_celebrity_list(self, author: uuid.UUID, *, take_over: bool = False) -> bool:
         if not take_over and (author in self.filled or author in self.filling):
             return False
+        if take_over and author in self.filling and ("list", author) not in self.stale:
+            return True  # begin.lua: joins the fill at it
         self.filled.discard(author)
         self.filling.add(author)
         self.cut.discard(("list", author))
@@ -229,6 +235,7 @@ class FakeTimelineStore:
     async def forget_celebrity_list(self, author: uuid.UUID) -> None:
         await self.abandon_celebrity_list(author)
         self.filled.discard(author)
+        self.cut.discard(("list", author))
         self.lists.pop(author, None)
 
     async def mark_celebrity(self, author: uuid.UUID, is_celebrity: bool) -> bool:

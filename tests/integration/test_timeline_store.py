@@ -567,3 +567,33 @@ async def test_a_late_landing_does_not_undo_a_removal_or_a_cut(any_redis) -> Non
     page = await b.read_page(owner, run[1], 5)
     # Still cut: the window ends at its last entry (read from the source from there).
     assert _u(page.ids) == run[2:4] and page.window_ended
+
+
+async def test_a_take_over_joins_a_slow_rebuild_and_the_first_to_finish_lands(any_redis) -> None:
+    # The reader that waited took over a rebuild that was slow, not dead: either may land
+    # (the first to finish), and what fan-out pushed since the first began is kept.
+    a, b = (RedisTimelineStore(any_redis, 50, ttl_seconds=600, item_ttl_seconds=600) for _ in range(2))
+    owner, (late, *run) = uuid.uuid4(), _ids(6)
+    assert await a.begin_rebuild(owner, [])
+    await a.push_to_homes([owner], [late])  # fanned out after A read the source
+    assert await b.begin_rebuild(owner, [], take_over=True)
+    assert await a.finish_rebuild(owner, [], b"".join(t.bytes for t in run))
+    assert not await b.finish_rebuild(owner, [], b"".join(t.bytes for t in [late, *run]))  # landed already
+    assert _u(await a.home_ids(owner)) == [late, *run]
+
+
+@pytest.mark.parametrize("late", ["before the other lands", "after"])
+async def test_a_refused_landing_adds_none_of_the_celebrities_it_read(any_redis, late: str) -> None:
+    # A read that the user follows a celebrity; they unfollowed it (the removal spoils
+    # A's rebuild); B took over and read they do not. A lands late: refused, and the
+    # celebrity is not merged into their pages.
+    a, b = (RedisTimelineStore(any_redis, 50, ttl_seconds=600, item_ttl_seconds=600) for _ in range(2))
+    owner, star, run = uuid.uuid4(), uuid.uuid4(), b"".join(t.bytes for t in _ids(3))
+    assert await a.begin_rebuild(owner, [])
+    await a.unpush_from_homes([owner], [])  # the unfollow's: none of the star's ids held yet
+    assert await b.begin_rebuild(owner, [], take_over=True)  # afresh: A's token is void
+    landings = [a.finish_rebuild(owner, [star], run), b.finish_rebuild(owner, [], run)]
+    for landing in landings if late == "before the other lands" else landings[::-1]:
+        await landing
+    assert await b.followed_celebrities(owner) == []
+    assert len(await b.home_ids(owner)) == 3

@@ -74,10 +74,14 @@ class Celebrities:
         if not await self.store.mark_celebrity(author, celebrity):
             return
         if celebrity:
+            # A list left from an earlier time as a celebrity (a fill that raced the
+            # demotion) lacks what the author posted since: filled afresh.
+            await self.store.forget_celebrity_list(author)
             await self.ensure_list(author)
             async for followers in self.users.follower_pages(author, self.batch):
                 await self.store.follow_celebrity(followers, author)
         else:
+            await self.ensure_list(author)  # lost, or being filled: what the homes take is all of it
             recent = [uuid.UUID(bytes=i) for i in await self.store.celebrity_ids(author)]
             async for followers in self.users.follower_pages(author, self.batch):
                 # The list holds only the newest (at its cap, or cut by deletes) unless

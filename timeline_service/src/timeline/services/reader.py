@@ -73,9 +73,9 @@ class Reader:
                 waited_until = waited_until or now + self.rebuild_wait
                 if now < waited_until:
                     await asyncio.sleep(REBUILD_POLL)
-                else:  # that rebuild is taking too long (its process died?): do it here
+                else:  # that rebuild is taking too long (its process died?): join it here
                     await self.rebuild(user, items, take_over=True)
-                    repairs += 1
+                    waited_until, repairs = 0.0, repairs + 1
             elif not page.materialized:  # nobody is at it: this reader (or none, if one just began)
                 await self.rebuild(user, items, take_over=False)
                 repairs += 1
@@ -141,12 +141,13 @@ class Reader:
         found = await self.users.recent_tweets(authors, older_than, count)
         return [(item.tweet_id.bytes, item_codec.encode(item)) for item in found]
 
-    async def rebuild(self, user: uuid.UUID, items: int = 0, *, take_over: bool = True) -> None:
+    async def rebuild(self, user: uuid.UUID, items: int = 0, *, take_over: bool = True) -> bool:
         """Recompute a missing home (expired, evicted, Redis lost) from the source of
         truth: the store is a cache that may be lost. One rebuild of a home at a time in
         this process however many requests ask (they share it), and, without
         `take_over`, none while another process is at it. `items`: how many of the
-        newest tweets to cache whole (the page that asked)."""
+        newest tweets to cache whole (the page that asked). True when this rebuild landed
+        the home."""
         flight = self._flights.get(user)
         if flight is None:
             flight = asyncio.ensure_future(self._rebuild(user, items, take_over))
@@ -154,17 +155,17 @@ class Reader:
             flight.add_done_callback(lambda done: self._landed(user, done))
         # Shielded: a caller that goes away (a closed connection) does not cancel the
         # rebuild the others wait for.
-        await asyncio.shield(flight)
+        return bool(await asyncio.shield(flight))
 
     def _landed(self, user: uuid.UUID, flight: asyncio.Future) -> None:
         self._flights.pop(user, None)
         if not flight.cancelled():
             flight.exception()  # retrieved here: every waiter may have gone
 
-    async def _rebuild(self, user: uuid.UUID, items: int, take_over: bool) -> None:
+    async def _rebuild(self, user: uuid.UUID, items: int, take_over: bool) -> bool:
         # Marked before the fetch, so what fan-out pushes meanwhile is kept (0018).
         if not await self.store.begin_rebuild(user, take_over=take_over):
-            return  # another process is rebuilding it: the read waits for that one
+            return False  # another process is rebuilding it: the read waits for that one
         try:
             source = await self.users.home_source(user, self.celebrities.threshold, self.store.max_items, items)
             landed = await self.store.finish_rebuild(user, source.celebrities, source.tweet_ids, source.tweets)
@@ -177,5 +178,6 @@ class Reader:
         except BaseException:
             await self.store.abandon_rebuild(user)
             raise
-        if landed:  # else taken over, or spoiled by a removal: the read goes on
+        if landed:  # else another rebuild at it landed first, or a removal spoiled it
             REBUILDS.inc()
+        return landed

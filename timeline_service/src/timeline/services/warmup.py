@@ -66,7 +66,8 @@ class Warmup:
         return warmed
 
     async def _one(self, user: uuid.UUID) -> bool:
-        await self.reader.rebuild(user, take_over=False)
+        if not await self.reader.rebuild(user, take_over=False):
+            return False  # a reader's own rebuild got there first (or a removal spoiled it)
         WARMED.inc()
         return True
 

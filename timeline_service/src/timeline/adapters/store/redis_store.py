@@ -239,15 +239,19 @@ class RedisTimelineStore:
         tweet_ids: bytes = b"",
         items: list[TweetItem] | tuple = (),
     ) -> bool:
-        finish = _Finish(user, self._tokens.pop(user, ""), celebrities, tweet_ids, items)
+        finish = _Finish(user, self._tokens.get(user, ""), celebrities, tweet_ids, items)
         if not finish.token:
             return False  # not begun here
         if self._finishes is not None:
-            return await self._finishes(finish)
-        await self.put_items(list(items))
-        # One slot (the user's hash tag): a transaction on a cluster too.
-        replies = await self._pipelined(lambda pipe: self._queue_finish(pipe, finish), transaction=True)
-        return replies[-1] == 1
+            landed = await self._finishes(finish)
+        else:
+            await self.put_items(list(items))
+            # One slot (the user's hash tag): a transaction on a cluster too.
+            replies = await self._pipelined(lambda pipe: self._queue_finish(pipe, finish), transaction=True)
+            landed = replies[-1] == 1
+        # Only now: a landing that failed leaves the token for abandon_rebuild.
+        self._tokens.pop(user, None)
+        return landed
 
     async def _finish_many(self, finishes: list[_Finish]) -> list[bool]:
         items = [item for finish in finishes for item in finish.items]
@@ -269,16 +273,14 @@ class RedisTimelineStore:
         """Queue a landing (whole.lua last); returns how many commands it queued."""
         home = keys.home(finish.user)
         queued = 1
-        if finish.celebrities:
-            pipe.sadd(home.celebrities, *(keys.followed(c) for c in finish.celebrities))
-            queued += 1
         if finish.tweet_ids:  # one run; checked newest first and distinct here, push.lua trusts it
             mode = "1s" if _in_order(finish.tweet_ids) else "1"
             args = [self.max_items, f"{mode}@{finish.token}", keys.CHANGES, finish.tweet_ids]
             _evalsha(pipe, self._push.sha, [home.marker, home.ids], args)
             queued += 1
         whole = [home.marker, home.ids, home.celebrities]
-        _evalsha(pipe, self._whole.sha, whole, [self.ttl, finish.token])  # readers stop waiting
+        celebrities = [keys.followed(c) for c in finish.celebrities]
+        _evalsha(pipe, self._whole.sha, whole, [self.ttl, finish.token, *celebrities])  # readers stop waiting
         return queued
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
@@ -381,7 +383,7 @@ class RedisTimelineStore:
         return began
 
     async def finish_celebrity_list(self, author: uuid.UUID, items: list[TweetItem]) -> bool:
-        token = self._fill_tokens.pop(author, "")
+        token = self._fill_tokens.get(author, "")
         if not token:
             return False  # not begun here
         await self.put_items(items)
@@ -395,6 +397,7 @@ class RedisTimelineStore:
 
         # One slot (the author's hash tag): a transaction on a cluster too.
         replies = await self._pipelined(queue, transaction=True)
+        self._fill_tokens.pop(author, None)  # only now, as for a home
         return replies[-1] == 1
 
     async def abandon_celebrity_list(self, author: uuid.UUID) -> None:

@@ -284,7 +284,7 @@ if not left then
   if way == 'home' then return {0, 0, {}, {}} end
   return {0, 0, {}, {}, {}}
 end
--- A home another reader is rebuilding (begin.lua's "r<token>", or "x": a removal reached it
+-- A home another reader is rebuilding (begin.lua's "r:<token>", or "x": a removal reached it
 -- meanwhile, unpush.lua; only ever inside the rebuild window): say so (2) rather than
 -- hand out half of it; the reader waits for it.
 local state = left <= tonumber(ARGV[7]) and redis.call('GET', KEYS[1])

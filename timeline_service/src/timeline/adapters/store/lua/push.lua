@@ -6,9 +6,9 @@
 -- checking 800 of them here cost the server a millisecond; "1p" also: the ids are only
 -- the newest of their authors' tweets, older ones exist that they leave out, so a list
 -- is cut at the oldest of them, below), any of them followed by "@" and a rebuild's
--- token to write only into a list that rebuild still holds (its landing: begin.lua's
--- "r<token>"; a list another rebuild took over, or that a removal spoiled, or that is
--- whole already, is left as it is), ARGV[3] the prefix of
+-- token to write only into a list whose mark still holds that token (its landing:
+-- begin.lua's "r:<token>..."; a list that a removal spoiled, or that another rebuild
+-- landed first, is left as it is), ARGV[3] the prefix of
 -- a list's change channel, ARGV[4..] 16-byte ids, or runs of them in one argument (a
 -- rebuild's 800 ids: one argument, not 800 for the client to pack and the server to
 -- parse); best newest first: many ids in that order are merged in one pass
@@ -96,7 +96,7 @@ local function merge_into(marker, list)
   local current = redis.call('LRANGE', list, 0, -1)
   -- The marker as the list was before these ids, read once where it matters (not for
   -- the usual rebuild's landing, below). A list that takes a part of a longer story is
-  -- cut from now on (while rebuilt, "r<token>", the rebuild decides what it holds when
+  -- cut from now on (while rebuilt, "r:<token>", the rebuild decides what it holds when
   -- it lands).
   local state = (partial or #current > 0) and redis.call('GET', marker)
   if partial and state == '1' then redis.call('SET', marker, 'c', 'KEEPTTL') end
@@ -217,8 +217,11 @@ end
 
 local function place(marker, list)
   local added, created
-  if token ~= '' and redis.call('GET', marker) ~= 'r' .. token then
-    return 0  -- a landing whose rebuild no longer holds the list
+  if token ~= '' then  -- a landing: only while the list's mark holds its rebuild's token
+    local state = redis.call('GET', marker)
+    if not state or string.sub(state, 1, 1) ~= 'r' or not string.find(state, ':' .. token, 1, true) then
+      return 0
+    end
   end
   if bulk then
     if mode ~= '0' and redis.call('EXISTS', marker) == 0 then

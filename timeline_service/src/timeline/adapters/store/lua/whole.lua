@@ -3,14 +3,17 @@
 -- KEYS[1] marker, KEYS[2] list, KEYS[3] set of followed celebrities (for a celebrity's
 -- list, the list again)
 -- ARGV[1] the TTL in seconds, or "" for a celebrity's list (kept with no TTL, until
--- its author is a celebrity no more), ARGV[2] the rebuild's token (begin.lua)
+-- its author is a celebrity no more), ARGV[2] the rebuild's token (begin.lua), ARGV[3..]
+-- the celebrities the rebuild found the user follows (members of KEYS[3]; here, after
+-- the check that the home is this rebuild's to land, so that one that may not land
+-- adds none)
 -- A script rather than SET and EXPIREs, so that it cannot run without push.lua: inside
 -- the landing's MULTI, a server that lost its scripts (flushed, a failover) refuses
 -- every EVALSHA but runs the plain commands, and a plain SET would mark the home whole
 -- with none of its ids in. The store loads this script last, so a server that has it
 -- has push.lua too.
 -- Returns 1 once landed; 0 when the list is not this rebuild's to land: the mark is gone
--- (given up, or lapsed), another rebuild took it over, or a removal reached the list
+-- (given up, or lapsed), another rebuild at it landed first, or a removal reached the list
 -- while it was being rebuilt ("x", unpush.lua), so that what the rebuild read may hold
 -- what was removed. The list goes then, with what fan-out pushed meanwhile (all of it
 -- in PostgreSQL too), and its next reader rebuilds it from a read made after the
@@ -20,8 +23,11 @@ if state == 'x' then
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
   return 0
 end
-if state ~= 'r' .. ARGV[2] then
+if not state or string.sub(state, 1, 1) ~= 'r' or not string.find(state, ':' .. ARGV[2], 1, true) then
   return 0
+end
+if #ARGV > 2 then
+  redis.call('SADD', KEYS[3], unpack(ARGV, 3))
 end
 if ARGV[1] == '' then
   redis.call('SET', KEYS[1], '1')  -- no EX: the mark's TTL goes
