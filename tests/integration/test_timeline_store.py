@@ -597,3 +597,29 @@ async def test_a_refused_landing_adds_none_of_the_celebrities_it_read(any_redis,
         await landing
     assert await b.followed_celebrities(owner) == []
     assert len(await b.home_ids(owner)) == 3
+
+
+async def test_a_take_over_keeps_the_list_alive_as_long_as_the_mark(any_redis) -> None:
+    # The list a take-over joins was made when fan-out first pushed into it, with the
+    # first mark's expiry: the join restarts the window for both, or the list could lapse
+    # under a live mark, and its ids with it.
+    a, b = (RedisTimelineStore(any_redis, 50, ttl_seconds=600, item_ttl_seconds=600) for _ in range(2))
+    owner, (late,) = uuid.uuid4(), _ids(1)
+    assert await a.begin_rebuild(owner, [])
+    await a.push_to_homes([owner], [late])
+    await any_redis.pexpire(keys.home(owner).ids, 2000)  # as if most of the window had passed
+    assert await b.begin_rebuild(owner, [], take_over=True)
+    assert await any_redis.pttl(keys.home(owner).ids) > 30_000
+
+
+async def test_a_merge_that_only_trims_a_list_keeps_its_expiry(any_redis) -> None:
+    store = RedisTimelineStore(any_redis, 50, ttl_seconds=600, item_ttl_seconds=600)
+    owner, run = uuid.uuid4(), _ids(52)
+    assert await store.begin_rebuild(owner, [])
+    assert await store.finish_rebuild(owner, [], b"".join(t.bytes for t in run[2:]))  # 50: at the cap
+    for t in run[1::-1]:
+        await store.push_to_homes([owner], [t])  # two on top: 52, in the slack
+    assert await any_redis.llen(keys.home(owner).ids) == 52
+    await store.push_to_homes([owner], run[:17])  # all there already: merged, trimmed to 50
+    assert await any_redis.llen(keys.home(owner).ids) == 50
+    assert await any_redis.ttl(keys.home(owner).ids) > 0

@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from shared_schemas.events import FollowRemoved
+from shared_schemas.ids import new_id, utcnow
 from tests.fakes import Unreachable
 from tests.unit.services import world
 
@@ -138,3 +140,30 @@ async def test_the_same_event_twice_changes_nothing_more() -> None:
     for _ in range(3):
         await w.fanout.handle(event)
     assert _ids(await w.store.home_ids(reader)) == [event.tweet_id]
+
+
+async def test_a_threshold_crossing_that_fails_half_way_is_done_whole_when_the_event_is_retried() -> None:
+    w = world(threshold=3)
+    author, first, second, third = (w.users.add_user(n) for n in ("a", "1", "2", "3"))
+    for fan in (first, second, third):
+        await w.timeline(fan)
+        await w.follow(fan, author)
+    during = await w.tweet(author)  # a celebrity's: in its list only
+    real_pages = w.users.follower_pages
+
+    async def failing_after_one(user_id, page_size):
+        async for page in real_pages(user_id, 1):
+            yield page
+            raise Unreachable("the Users Service went away mid-walk")
+
+    w.users.unfollow(third, author)  # what the Users Service did; its event, below
+    event = FollowRemoved(event_id=new_id(), occurred_at=utcnow(), follower_id=third, followee_id=author)
+    w.users.follower_pages = failing_after_one  # type: ignore[method-assign]
+    with pytest.raises(Unreachable):
+        await w.fanout.handle(event)
+    w.users.follower_pages = real_pages  # type: ignore[method-assign]
+    await w.fanout.handle(event)  # the worker's retry: the crossing is seen again
+    assert author not in w.store.celebs
+    for fan in (first, second):
+        assert author not in w.store.followed[fan]
+        assert await w.timeline(fan) == [during]

@@ -267,3 +267,43 @@ async def test_a_celebrity_demoted_then_promoted_again_misses_nothing_posted_bet
     newcomer = w.users.add_user("n")
     w.users.follow(newcomer, star)  # a home rebuilt now merges the list
     assert await w.timeline(newcomer) == [last, between, first]
+
+
+async def test_an_unfollowed_celebrity_stays_out_when_a_rebuild_lands_mid_unfollow() -> None:
+    # The rebuild read the graph while the reader still followed the celebrity, and
+    # lands while the worker applies the unfollow, right after the celebrity left the
+    # home's set. Its landing must not put the celebrity back.
+    w = world()
+    star, readers, tweets = await _celebrity_with_fans(w)
+    reader = readers[0]
+    w.store.homes.pop(reader)  # lost: its next read rebuilds it
+    w.store.materialized.discard(reader)
+    source_read, landing_may_go = asyncio.Event(), asyncio.Event()
+    read_source = w.users.home_source
+
+    async def slow_source(*args, **kwargs):
+        source = await read_source(*args, **kwargs)  # the star still followed
+        source_read.set()
+        await landing_may_go.wait()
+        return source
+
+    w.users.home_source = slow_source  # type: ignore[method-assign]
+    reading = asyncio.ensure_future(w.reader.page(reader, None, 20))
+    await source_read.wait()
+    w.users.home_source = read_source  # type: ignore[method-assign]
+    srem = w.store.unfollow_celebrity
+
+    async def srem_then_land(users: list[uuid.UUID], celebrity: uuid.UUID) -> None:
+        await srem(users, celebrity)
+        landing_may_go.set()
+        for _ in range(100):  # until the rebuild has tried to land
+            if reader not in w.store.rebuilding:
+                break
+            await asyncio.sleep(0)
+
+    w.store.unfollow_celebrity = srem_then_land  # type: ignore[method-assign]
+    await w.unfollow(reader, star)
+    await asyncio.wait_for(reading, 2)
+    assert star not in w.store.followed.get(reader, set())
+    assert await w.timeline(reader) == []
+    assert tweets  # the star's, which the reader no longer sees

@@ -72,23 +72,37 @@ class Celebrities:
         rewire every materialized follower's home so it stays right either way."""
         celebrity = self.is_celebrity(followers_count)
         if not await self.store.mark_celebrity(author, celebrity):
-            return
-        if celebrity:
-            # A list left from an earlier time as a celebrity (a fill that raced the
-            # demotion) lacks what the author posted since: filled afresh.
-            await self.store.forget_celebrity_list(author)
-            await self.ensure_list(author)
-            async for followers in self.users.follower_pages(author, self.batch):
-                await self.store.follow_celebrity(followers, author)
-        else:
-            await self.ensure_list(author)  # lost, or being filled: what the homes take is all of it
-            recent = [uuid.UUID(bytes=i) for i in await self.store.celebrity_ids(author)]
-            async for followers in self.users.follower_pages(author, self.batch):
-                # The list holds only the newest (at its cap, or cut by deletes) unless
-                # it is the author's whole story: taken as a part either way (0023), a
-                # rare event that costs homes their cached window below its oldest.
-                await self.store.push_to_homes(followers, recent, partial=True)
-                await self.store.unfollow_celebrity(followers, author)
-            # Not kept: it would miss what the author posts from now on (fanned out), and
-            # be taken as filled should they become a celebrity again.
-            await self.store.forget_celebrity_list(author)
+            return  # no crossing, or another worker is rewiring the homes for it
+        try:
+            await (self._promote(author) if celebrity else self._demote(author))
+        except BaseException:
+            # Not done: unmarked, so that the event's retry sees the crossing again and
+            # rewires every home (each step is idempotent).
+            await self.store.mark_celebrity(author, not celebrity)
+            raise
+
+    async def _promote(self, author: uuid.UUID) -> None:
+        # A list left from an earlier time as a celebrity (a fill that raced the
+        # demotion) lacks what the author posted since: filled afresh.
+        await self.store.forget_celebrity_list(author)
+        await self.ensure_list(author)
+        async for followers in self.users.follower_pages(author, self.batch):
+            await self.store.follow_celebrity(followers, author)
+
+    async def _demote(self, author: uuid.UUID) -> None:
+        await self.ensure_list(author)  # lost, or being filled: what the homes take is all of it
+        if not await self.store.is_celebrity_list_filled(author):
+            raise RuntimeError(f"celebrity list of {author} not filled (removals kept spoiling it): retry")
+        recent = [uuid.UUID(bytes=i) for i in await self.store.celebrity_ids(author)]
+        async for followers in self.users.follower_pages(author, self.batch):
+            # Rebuilds at these homes may have read the author as a celebrity: voided
+            # (0023), before the author leaves the homes' celebrities.
+            await self.store.unpush_from_homes(followers, [])
+            # The list holds only the newest (at its cap, or cut by deletes) unless
+            # it is the author's whole story: taken as a part either way (0023), a
+            # rare event that costs homes their cached window below its oldest.
+            await self.store.push_to_homes(followers, recent, partial=True)
+            await self.store.unfollow_celebrity(followers, author)
+        # Not kept: it would miss what the author posts from now on (fanned out), and
+        # be taken as filled should they become a celebrity again.
+        await self.store.forget_celebrity_list(author)

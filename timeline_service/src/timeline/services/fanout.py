@@ -129,12 +129,15 @@ class Fanout:
             await self.store.push_to_homes([event.follower_id], item_ids(recent), partial=partial)
 
     async def follow_removed(self, event: FollowRemoved) -> None:
+        # First, with none of theirs to take out yet: a home being rebuilt learns of the
+        # removal, and does not land a read of the graph that may predate it (0023),
+        # nor the followee among its celebrities once they are taken out below.
+        await self.store.unpush_from_homes([event.follower_id], [])
         await self.store.unfollow_celebrity([event.follower_id], event.followee_id)
         ids = await self.store.home_ids(event.follower_id)
         authors = await authors_of(self.store, self.users, ids)
         theirs = [uuid.UUID(bytes=i) for i in ids if authors.get(i) == event.followee_id]
-        # Even with none of theirs to take out: a home being rebuilt learns of the
-        # removal, and does not land a read of the graph that may predate it (0023).
-        await self.store.unpush_from_homes([event.follower_id], theirs)
+        if theirs:
+            await self.store.unpush_from_homes([event.follower_id], theirs)
         followee = await self.users.user(event.followee_id)
         await self.celebrities.notice(event.followee_id, followee.followers_count)

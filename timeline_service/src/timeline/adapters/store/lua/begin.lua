@@ -19,7 +19,10 @@
 local tag = ':' .. ARGV[3]
 local state = redis.call('GET', KEYS[1])
 if ARGV[2] == '1' and state and string.sub(state, 1, 1) == 'r' then
+  -- The list (and set) live as long as the mark they belong to, whose window restarts.
   redis.call('SET', KEYS[1], state .. tag, 'EX', ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+  redis.call('EXPIRE', KEYS[3], ARGV[1])
 elseif ARGV[2] == '1' then
   redis.call('SET', KEYS[1], 'r' .. tag, 'EX', ARGV[1])
   redis.call('DEL', KEYS[2], KEYS[3])

@@ -105,7 +105,7 @@ local function merge_into(marker, list)
     for k = 1, take, 1000 do  -- unpack's arguments go on Lua's stack: in slices
       redis.call('RPUSH', list, unpack(ids, k, math.min(k + 999, take)))
     end
-    return take
+    return take, take > 0
   end
   local function above(a, b)  -- a is newer than b
     local x, y = stamp(a), stamp(b)
@@ -126,13 +126,14 @@ local function merge_into(marker, list)
       merged[#merged + 1], i, j = have, i + 1, j + 1
     end
   end
-  if added > 0 or #merged < #current then
+  local rewritten = added > 0 or #merged < #current
+  if rewritten then
     redis.call('DEL', list)
     for k = 1, #merged, 1000 do  -- unpack's arguments go on Lua's stack: in slices
       redis.call('RPUSH', list, unpack(merged, k, math.min(k + 999, #merged)))
     end
   end
-  return added
+  return added, rewritten and #merged > 0
 end
 
 -- One id at a time: the common case, a tweet fanned out. Returns how many ids were
@@ -227,8 +228,7 @@ local function place(marker, list)
     if mode ~= '0' and redis.call('EXISTS', marker) == 0 then
       return 0
     end
-    added = merge_into(marker, list)
-    created = added > 0  -- written anew
+    added, created = merge_into(marker, list)  -- created: written anew (trimmed, say)
   else
     added, created = insert_each(marker, list)
   end
