@@ -25,6 +25,18 @@ async def test_a_home_missing_from_the_store_is_rebuilt_from_the_source_on_read(
     assert await w.store.is_materialized(reader)
 
 
+def _slowed(call, asked: list):
+    """`call`, each call counted in `asked`, and slow enough that the reads started with
+    it all arrive while it runs."""
+
+    async def slow(*args, **kwargs):
+        asked.append(args)
+        await asyncio.sleep(0.05)
+        return await call(*args, **kwargs)
+
+    return slow
+
+
 async def test_an_unknown_caller_is_not_found() -> None:
     with pytest.raises(NotFound):
         await world().reader.page(uuid.uuid4(), None, 20)
@@ -77,15 +89,8 @@ async def test_many_reads_of_a_lost_home_at_once_rebuild_it_once() -> None:
     author, reader = w.users.add_user("a"), w.users.add_user("r")
     w.users.follow(reader, author)
     tweet = await w.tweet(author)
-    asked = []
-    real_source = w.users.home_source
-
-    async def slow_source(*args, **kwargs):
-        asked.append(args)
-        await asyncio.sleep(0.05)  # the reads below all arrive while this one runs
-        return await real_source(*args, **kwargs)
-
-    w.users.home_source = slow_source
+    asked: list = []
+    w.users.home_source = _slowed(w.users.home_source, asked)  # type: ignore[method-assign]
     pages = await asyncio.gather(*(w.reader.page(reader, None, 20) for _ in range(10)))
     assert len(asked) == 1
     assert all(len(p.items) == 1 for p in pages)
@@ -177,15 +182,9 @@ async def test_readers_of_a_lost_celebrity_list_fill_it_once_and_wait_for_anothe
     w = world()
     star, readers, tweets = await _celebrity_with_fans(w)
     await w.store.forget_celebrity_list(star)  # lost, say
-    asked = []
+    asked: list = []
     real_recent = w.users.recent_tweets
-
-    async def slow_recent(*args, **kwargs):
-        asked.append(args)
-        await asyncio.sleep(0.05)  # the reads below all arrive while this one runs
-        return await real_recent(*args, **kwargs)
-
-    w.users.recent_tweets = slow_recent  # type: ignore[method-assign]
+    w.users.recent_tweets = _slowed(real_recent, asked)  # type: ignore[method-assign]
     pages = await asyncio.gather(*(w.reader.page(r, None, 20) for r in readers for _ in range(3)))
     assert len(asked) == 1  # one fill in this process, however many readers asked
     assert [len(p.items) for p in pages] == [4] * 9
