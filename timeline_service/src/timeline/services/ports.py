@@ -71,7 +71,8 @@ class TimelineStore(Protocol):
         """Mark the home being rebuilt and empty (following `celebrities`), *before* its
         tweets are fetched: what is fanned out meanwhile is kept. Without `take_over`,
         only a home with no mark at all: False when another reader is rebuilding it (or
-        it is whole again), and this one must not."""
+        it is whole again), and this one must not. With it, a rebuild under way is
+        joined (its list kept), and anything else started afresh."""
 
     async def finish_rebuild(
         self,
@@ -83,14 +84,14 @@ class TimelineStore(Protocol):
         """Cache `items` (the newest tweets whole), add the followed `celebrities` and the
         `tweet_ids` (16-byte ids, newest first, as one run), and mark the home whole for
         the full TTL, in one step (till now it lapses soon, so a rebuild that died leaves
-        no partial home behind for long); True once landed. Only the rebuild that holds
-        the home's mark lands it: not one another reader took over, nor one whose home a
-        removal (`unpush_from_homes`) reached since `begin_rebuild` (what it read may
-        predate the removal: the home is dropped, and its next read rebuilds it)."""
+        no partial home behind for long); True once landed. Of the rebuilds at a home (a
+        take-over joins the one it waited for), the first to finish lands it; none does
+        once a removal (`unpush_from_homes`) reached the home since they began (what they
+        read may predate it: the home is dropped, and its next read rebuilds it)."""
 
     async def abandon_rebuild(self, user: uuid.UUID) -> None:
         """Unmark a home whose rebuild failed, so the next read rebuilds it (unless
-        another reader took it over meanwhile)."""
+        another rebuild at it goes on)."""
 
     async def merge_into_home(self, user: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None: ...
 
@@ -126,9 +127,9 @@ class TimelineStore(Protocol):
 
     async def finish_celebrity_list(self, author: uuid.UUID, items: list[TweetItem]) -> bool:
         """Cache `items` (the author's newest tweets), add their ids to the list and mark
-        it filled, in one step; True once landed. As `finish_rebuild`: only the fill that
-        holds the list's mark lands it, and one that a removal (`unpush_from_celebrity`)
-        reached is refused, the list dropped."""
+        it filled, in one step; True once landed. As `finish_rebuild`: the first of the
+        fills at the list lands it, and none once a removal (`unpush_from_celebrity`)
+        reached it (the list dropped)."""
 
     async def abandon_celebrity_list(self, author: uuid.UUID) -> None: ...
 
