@@ -8,6 +8,7 @@ import uuid
 
 import msgspec
 import pytest
+from prometheus_client import REGISTRY
 
 from shared_schemas.internal_api import TweetItem
 from tests.fakes import Unreachable
@@ -23,6 +24,10 @@ async def test_a_home_missing_from_the_store_is_rebuilt_from_the_source_on_read(
     assert not await w.store.is_materialized(reader)
     assert await w.timeline(reader) == posted[::-1]
     assert await w.store.is_materialized(reader)
+
+
+def _voided(kind: str) -> float:
+    return REGISTRY.get_sample_value("timeline_rebuilds_voided_total", {"list": kind}) or 0.0
 
 
 def _slowed(call, asked: list):
@@ -162,8 +167,10 @@ async def test_a_removal_that_lands_during_a_rebuild_is_not_undone_by_it(removal
         return source
 
     w.users.home_source = removed_meanwhile  # type: ignore[method-assign]
+    voided = _voided("home")
     assert await w.timeline(reader) == [kept]
     assert await w.store.home_ids(reader) == [kept.bytes]  # and it stays so, in the store
+    assert _voided("home") == voided + 1  # what operators see of it
 
 
 async def _celebrity_with_fans(w, fans: int = 3) -> tuple[uuid.UUID, list[uuid.UUID], list[uuid.UUID]]:
@@ -222,7 +229,9 @@ async def test_a_delete_that_lands_during_a_celebrity_list_fill_is_not_undone_by
         return found
 
     w.users.recent_tweets = deleted_meanwhile  # type: ignore[method-assign]
+    voided = _voided("celebrity")
     assert await w.timeline(readers[0]) == tweets[-2::-1]
+    assert _voided("celebrity") == voided + 1
     assert await w.store.celebrity_ids(star) == [t.bytes for t in tweets[-2::-1]]
 
 

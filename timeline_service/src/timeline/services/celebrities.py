@@ -7,7 +7,13 @@ import asyncio
 import time
 import uuid
 
+from prometheus_client import Counter
+
 from timeline.services.ports import TimelineStore, UsersSource
+
+# A rebuild of a home (Reader) or a fill of a celebrity's list that did not land: a
+# removal reached the list meanwhile, or another rebuild at it landed first (0023).
+VOIDED = Counter("timeline_rebuilds_voided_total", "Rebuilds and list fills read but not landed", ["list"])
 
 # Seconds between looks at a list another process is filling: from the first, doubling
 # up to the last (after a lost Redis, every process's readers wait on the same lists).
@@ -65,6 +71,7 @@ class Celebrities:
             except BaseException:
                 await self.store.abandon_celebrity_list(author)
                 raise
+            VOIDED.labels("celebrity").inc()
             tries, deadline = tries + 1, time.monotonic() + self.fill_wait
 
     async def notice(self, author: uuid.UUID, followers_count: int) -> None:

@@ -13,7 +13,7 @@ from prometheus_client import Counter
 from timeline.adapters.users_client import UnknownUser
 from timeline.domain import items as item_codec
 from timeline.domain.errors import NotFound
-from timeline.services.celebrities import Celebrities
+from timeline.services.celebrities import VOIDED, Celebrities
 from timeline.services.items import hydrate
 from timeline.services.ports import Page, TimelineStore, UsersSource
 from timeline.services.recent_readers import RecentReaders
@@ -178,6 +178,8 @@ class Reader:
         except BaseException:
             await self.store.abandon_rebuild(user)
             raise
-        if landed:  # else another rebuild at it landed first, or a removal spoiled it
+        if landed:
             REBUILDS.inc()
+        else:  # another rebuild at it landed first, or a removal spoiled it
+            VOIDED.labels("home").inc()
         return landed
