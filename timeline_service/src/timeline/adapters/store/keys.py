@@ -68,8 +68,7 @@ def home_lists(users: list[uuid.UUID]) -> list[str]:
     what a fan-out's push takes for a tweet's hundred followers, made without a HomeKeys
     and a call each (that was a third of the worker's time, session 14)."""
     pairs: list[str] = []
-    for user in users:
-        tag = "{%032x}" % user.int  # noqa: UP031 - as in _tag
+    for tag in map(_tag, users):
         pairs += (HOME_MARKER + tag, HOME_IDS + tag)
     return pairs
 
