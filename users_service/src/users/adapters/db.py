@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from shared_schemas.coalesce import Coalescer
 from users.adapters import catalog, fence
 from users.domain.errors import ShardMoved
-from users.domain.sharding import ShardMap
+from users.domain.sharding import ShardMap, user_logical_shard
 from users.settings import Settings
 
 log = logging.getLogger("users.db")
@@ -191,6 +191,21 @@ class ShardedDatabase:
         groups: dict[int, list[uuid.UUID]] = defaultdict(list)
         for user_id in dict.fromkeys(user_ids):
             groups[self.map.for_user(user_id)].append(user_id)
+        return groups
+
+    def group_users_and_shards(self, user_ids: Iterable[uuid.UUID]) -> dict[int, tuple[list[uuid.UUID], set[int]]]:
+        """`group_users`, with the logical shards of each group (what a fresh read there
+        is checked against): each id hashed once, where a rebuild routed each of a home's
+        hundred authors twice (a fifth of the Users API's CPU in a cold start)."""
+        groups: dict[int, tuple[list[uuid.UUID], set[int]]] = {}
+        owners = self.map.owners
+        for user_id in dict.fromkeys(user_ids):
+            logical = user_logical_shard(user_id)
+            group = groups.get(owners[logical])
+            if group is None:
+                group = groups[owners[logical]] = ([], set())
+            group[0].append(user_id)
+            group[1].add(logical)
         return groups
 
     def group_tweets(self, tweet_ids: Iterable[uuid.UUID]) -> dict[int, list[uuid.UUID]]:

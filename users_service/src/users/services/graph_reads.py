@@ -168,14 +168,17 @@ async def _home_sources(
 
     parts = await asyncio.gather(*(callers_on(i, ids) for i, ids in db.group_users(list(items)).items()))
     followed = {user: authors for part in parts for user, authors in part.items()}
-    # Per database, the homes that follow someone there (the caller counts: own tweets).
+    # Per database, the homes that follow someone there (the caller counts: own tweets),
+    # and the logical shards their authors live in.
     wanted: dict[int, list[tuple[uuid.UUID, list[uuid.UUID]]]] = {}
+    shards: dict[int, set[int]] = {}
     for user, authors in followed.items():
-        for index, here in db.group_users([user, *authors]).items():
+        for index, (here, logicals) in db.group_users_and_shards([user, *authors]).items():
             wanted.setdefault(index, []).append((user, here))
+            shards.setdefault(index, set()).update(logicals)
 
     async def newest_on(index: int, homes: list[tuple[uuid.UUID, list[uuid.UUID]]]) -> list:
-        conn = await fresh.connection(index, {user_logical_shard(a) for _, authors in homes for a in authors})
+        conn = await fresh.connection(index, shards[index])
         return [
             part
             for some in _by_authors(homes, MAX_AUTHORS_A_STATEMENT)
