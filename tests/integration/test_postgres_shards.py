@@ -16,6 +16,7 @@ from tests.support import unique_name
 from users.adapters.db import ShardedDatabase
 from users.adapters.tables import tweets, username_claims, users
 from users.domain.errors import Conflict
+from users.domain.sharding import user_logical_shard
 from users.services import accounts
 from users.services import tweets as tweet_service
 from users.settings import Settings as UsersSettings
@@ -141,3 +142,16 @@ async def test_an_authors_listing_and_a_rebuild_walk_the_live_tweets_index(db) -
         finally:
             await raw.execute("RESET enable_seqscan")
     assert "tweets_author_live" in plan, plan
+
+
+async def test_users_grouped_with_their_shards_are_grouped_as_the_map_says(db: ShardedDatabase) -> None:
+    # A rebuild routes its homes' authors once (group_users_and_shards) where it routed
+    # them twice: the groups must be group_users' and the shards each group's own.
+    ids = [uuid.uuid4() for _ in range(300)]
+    ids.append(ids[0])  # a repeat is routed once
+    grouped = db.group_users_and_shards(ids)
+    assert {index: group for index, (group, _) in grouped.items()} == dict(db.group_users(ids))
+    assert len(grouped) > 1, "300 ids should span the stack's databases"
+    for index, (group, logicals) in grouped.items():
+        assert logicals == {user_logical_shard(u) for u in group}
+        assert {db.map.physical(logical) for logical in logicals} == {index}

@@ -19,8 +19,7 @@ from tests.faults.harness import MAX_ITEMS, REDIS_URL, metric
 from tests.support import GATEWAY, USERS_API, eventually, stack, unique_name
 from timeline.adapters.store.redis_store import RedisTimelineStore
 from users.adapters import catalog
-from users.domain.errors import ShardMoved
-from users.domain.sharding import LOGICAL_SHARDS, user_logical_shard
+from users.domain.sharding import user_logical_shard
 from users.services import accounts
 
 pytestmark = pytest.mark.skipif(os.environ.get("PG_REPLICA_PORT", "0") == "0", reason="no replica in this stack")
@@ -131,37 +130,3 @@ async def test_fresh_reads_at_once_share_one_question_to_the_primary_and_each_se
         await asyncio.to_thread(stack, "replica-delay", "0")
     assert all(seen)
     assert 0 < asked < len(seen), f"{asked} questions to the primary for {len(seen)} reads"
-
-
-async def test_a_request_reading_a_database_in_rounds_asks_it_once_and_each_round_sees_its_writes(
-    db, monkeypatch
-) -> None:
-    # A rebuild reads a database in up to three rounds (docs/benchmarks.md, session
-    # 15): one question to the primary for all of them, yet every round sees what was
-    # committed before the request began (the replica made to lag: the primary serves
-    # each), and every round's shards are checked against the fence.
-    asked = 0
-    ask = db._ask_flushed
-
-    async def counted(index: int, shards: list[list[int]]) -> list[tuple[int, frozenset[int]]]:
-        nonlocal asked
-        asked += 1
-        return await ask(index, shards)
-
-    monkeypatch.setattr(db, "_ask_flushed", counted)
-    users = [await accounts.create_user(db, unique_name()) for _ in range(3)]
-    index = db.map.for_user(users[0].user_id)
-    here = [u for u in users if db.map.for_user(u.user_id) == index]
-    elsewhere = next(logical for logical in range(LOGICAL_SHARDS) if db.map.physical(logical) != index)
-    await asyncio.to_thread(stack, "replica-delay", "2s")
-    try:
-        async with db.raw_fresh_session() as fresh:
-            for user in [*here, *here]:  # a round each (two at least), on the one connection
-                conn = await fresh.connection(index, [user_logical_shard(user.user_id)])
-                name = await conn.fetchval("SELECT username FROM users WHERE user_id = $1", user.user_id)
-                assert name == user.username
-            with pytest.raises(ShardMoved):
-                await fresh.connection(index, [elsewhere])
-    finally:
-        await asyncio.to_thread(stack, "replica-delay", "0")
-    assert asked == 1, f"{asked} questions to the primary for {2 * len(here)} rounds on one database"

@@ -53,19 +53,6 @@ async def _count_held(conn: asyncpg.Connection, logicals: list[int]) -> int:
     return len(set(logicals).intersection(await conn.fetchval(f"SELECT {_ALL_HELD}")))
 
 
-# Raises ShardMoved unless the database held all of these logical shards.
-_Check = Callable[[Collection[int]], Awaitable[None]]
-
-
-@asynccontextmanager
-async def _checked(
-    checked: AbstractAsyncContextManager[tuple[Any, _Check]], logicals: Collection[int]
-) -> AsyncIterator[Any]:
-    async with checked as (conn, check):
-        await check(logicals)
-        yield conn
-
-
 _RAW = _Probe(lambda conn: conn.fetchval(_REPLAYED), _count_held)
 _ENGINE = _Probe(lambda conn: conn.scalar(sa.text(_REPLAYED)), fence.count_held)
 FRESH_READS = Counter(
@@ -219,47 +206,27 @@ class ShardedDatabase:
         committed before the call, to rows of `logicals` (which the database must still
         hold: ShardMoved if a move took one): its replica once that has replayed as far
         (waiting up to USERS_REPLICA_MAX_WAIT_SECONDS), else its primary."""
-        return _checked(self._raw_checked(index), logicals)
+        return self._fresh(
+            index, logicals, lambda: self._raw(self._replica_dsn(index)), lambda: self._raw(self.dsns[index]), _RAW
+        )
 
     def fresh(self, index: int, logicals: Collection[int] = ()) -> AbstractAsyncContextManager[AsyncConnection]:
         """`raw_fresh` as a SQLAlchemy connection (autocommit reads)."""
-        checked = self._fresh_checked(index, self.replicas[index].connect, self.readers[index].connect, _ENGINE)
-        return _checked(checked, logicals)
-
-    def raw_fresh_session(self) -> AbstractAsyncContextManager[FreshSession]:
-        """Fresh reads of one request that reads the same databases in several rounds
-        (a rebuild's three): each database is asked once, at its first read, as
-        `raw_fresh` asks, and that read's connection serves the request's later reads
-        there, their shards checked against the same answer's fence. Every read still
-        sees every write committed before the request began: a replica only replays
-        forward, and a database that hands a shard over keeps its rows for the move's
-        grace period (users/shards/mover.py). One question and one replica probe a
-        database instead of one a round (docs/benchmarks.md, session 15)."""
-        return _fresh_session(self)
-
-    def _raw_checked(self, index: int) -> AbstractAsyncContextManager[tuple[asyncpg.Connection, _Check]]:
-        return self._fresh_checked(
-            index, lambda: self._raw(self._replica_dsn(index)), lambda: self._raw(self.dsns[index]), _RAW
-        )
+        return self._fresh(index, logicals, self.replicas[index].connect, self.readers[index].connect, _ENGINE)
 
     @asynccontextmanager
-    async def _fresh_checked(
-        self, index: int, replica: Callable, primary: Callable, probe: _Probe
-    ) -> AsyncIterator[tuple[Any, _Check]]:
-        """A connection to database `index` that sees every write committed before the
-        call, and the check that the database still held given shards then (raises
-        ShardMoved)."""
+    async def _fresh(
+        self, index: int, logicals: Collection[int], replica: Callable, primary: Callable, probe: _Probe
+    ) -> AsyncIterator[Any]:
+        wanted = sorted(set(logicals))
         if self._replica_dsn(index) != self.dsns[index]:
             # The primary's flushed WAL position and its fence, in one statement: the
             # fence as of a moment no later than that position. A commit is flushed
             # before it is visible (synchronous_commit), so a replica that replayed
             # this far holds every write committed before the read began.
             needed, held = await self._flushed(index)(None)
-
-            async def in_fence(logicals: Collection[int]) -> None:
-                if not held.issuperset(logicals):
-                    raise ShardMoved(sorted(set(logicals)))
-
+            if not held.issuperset(wanted):
+                raise ShardMoved(wanted)
             attempt = AsyncExitStack()
             try:
                 conn = await attempt.enter_async_context(replica())
@@ -267,24 +234,23 @@ class ShardedDatabase:
             except (OSError, asyncpg.PostgresError, exc.DBAPIError, TimeoutError) as error:
                 log.warning("a replica failed; its primary serves", extra={"shard": index, "error": repr(error)})
                 caught = False
+            except BaseException:  # cancelled while asking: the replica's connection goes back now, not at GC
+                await attempt.aclose()
+                raise
             if caught:
                 async with attempt:  # asked and read on one connection: behind a balancer, one replica
                     FRESH_READS.labels("replica").inc()
-                    yield conn, in_fence
+                    yield conn
                 return
             await attempt.aclose()
             FRESH_READS.labels("primary").inc()
             async with primary() as conn:
-                yield conn, in_fence
+                yield conn
             return
         async with primary() as conn:
-
-            async def held_here(logicals: Collection[int]) -> None:
-                wanted = sorted(set(logicals))
-                if wanted and await probe.held(conn, wanted) != len(wanted):
-                    raise ShardMoved(wanted)
-
-            yield conn, held_here
+            if wanted and await probe.held(conn, wanted) != len(wanted):
+                raise ShardMoved(wanted)
+            yield conn
 
     def _flushed(self, index: int) -> Coalescer[None, tuple[int, frozenset[int]]]:
         """The primary's flushed WAL position and the shards it holds. The fresh reads
@@ -378,37 +344,3 @@ def _drop_if_closed(dbapi_connection, _record, _proxy) -> None:
     """
     if dbapi_connection.driver_connection.is_closed():
         raise exc.DisconnectionError("the server closed this pooled connection")
-
-
-class FreshSession:
-    """`ShardedDatabase.raw_fresh_session`: per database, the first read's connection
-    and fence check, kept for the request's later reads there."""
-
-    def __init__(self, db: ShardedDatabase, stack: AsyncExitStack) -> None:
-        self._db, self._stack = db, stack
-        self._open: dict[int, asyncio.Future[tuple[asyncpg.Connection, _Check]]] = {}
-
-    async def connection(self, index: int, logicals: Collection[int]) -> asyncpg.Connection:
-        """A connection to database `index` for rows of `logicals`, as `raw_fresh`'s:
-        one read on it at a time (the request's rounds read a database one by one)."""
-        opening = self._open.get(index)
-        if opening is None:
-            opening = self._open[index] = asyncio.ensure_future(self._enter(index))
-        conn, check = await asyncio.shield(opening)
-        await check(logicals)
-        return conn
-
-    async def _enter(self, index: int) -> tuple[asyncpg.Connection, _Check]:
-        return await self._stack.enter_async_context(self._db._raw_checked(index))
-
-
-@asynccontextmanager
-async def _fresh_session(db: ShardedDatabase) -> AsyncIterator[FreshSession]:
-    async with AsyncExitStack() as stack:
-        session = FreshSession(db, stack)
-        try:
-            yield session
-        finally:
-            # A database still being opened when the request failed: let it finish and
-            # give its connection back with the others.
-            await asyncio.gather(*session._open.values(), return_exceptions=True)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from users.adapters import follows_repo, homes_repo, tweets_repo, users_repo
-from users.adapters.db import FreshSession, ShardedDatabase
+from users.adapters.db import ShardedDatabase
 from users.domain.model import Tweet, User
 from users.domain.sharding import raw_tweet_logical_shard, tweet_logical_shard, user_logical_shard
 from users.services.accounts import get_user
@@ -144,27 +144,14 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
     celebrities and the rest, the newest `limit` ids of the caller and the rest, and the
     newest `items` of those whole. Three rounds, one statement per database each
     whatever the number of homes: the callers' followees, every home's newest ids, the
-    newest items of every home; raw asyncpg throughout (docs/decisions/0018), each
-    database asked once whether it is fresh enough, not once a round."""
+    newest items of every home; raw asyncpg throughout (docs/decisions/0018)."""
     items: dict[uuid.UUID, int] = {}
     for ask in asks:  # a user asked twice: the larger
         items[ask.user_id] = max(ask.items, items.get(ask.user_id, 0))
 
-    async with db.raw_fresh_session() as fresh:
-        return await _home_sources(fresh, db, asks, items, limit, threshold)
-
-
-async def _home_sources(
-    fresh: FreshSession,
-    db: ShardedDatabase,
-    asks: list[HomeAsk],
-    items: dict[uuid.UUID, int],
-    limit: int,
-    threshold: int,
-) -> list[HomeSource | None]:
     async def callers_on(index: int, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-        conn = await fresh.connection(index, {user_logical_shard(i) for i in ids})
-        return await homes_repo.followees(conn, ids)
+        async with db.raw_fresh(index, {user_logical_shard(i) for i in ids}) as conn:
+            return await homes_repo.followees(conn, ids)
 
     parts = await asyncio.gather(*(callers_on(i, ids) for i, ids in db.group_users(list(items)).items()))
     followed = {user: authors for part in parts for user, authors in part.items()}
@@ -178,12 +165,12 @@ async def _home_sources(
             shards.setdefault(index, set()).update(logicals)
 
     async def newest_on(index: int, homes: list[tuple[uuid.UUID, list[uuid.UUID]]]) -> list:
-        conn = await fresh.connection(index, shards[index])
-        return [
-            part
-            for some in _by_authors(homes, MAX_AUTHORS_A_STATEMENT)
-            for part in await homes_repo.newest_ids(conn, some, limit, threshold)
-        ]
+        async with db.raw_fresh(index, shards[index]) as conn:
+            return [
+                part
+                for some in _by_authors(homes, MAX_AUTHORS_A_STATEMENT)
+                for part in await homes_repo.newest_ids(conn, some, limit, threshold)
+            ]
 
     found = await asyncio.gather(*(newest_on(index, homes) for index, homes in wanted.items()))
     runs: dict[uuid.UUID, list[tuple[int, list[uuid.UUID], bytes]]] = {}
@@ -202,8 +189,8 @@ async def _home_sources(
             whole_from.setdefault(where, set()).update(t for t in top if t in held)
 
     async def whole_on(index: int, ids: set[bytes]) -> list[Tweet]:
-        conn = await fresh.connection(index, {raw_tweet_logical_shard(t) for t in ids})
-        return await homes_repo.items(conn, b"".join(ids))
+        async with db.raw_fresh(index, {raw_tweet_logical_shard(t) for t in ids}) as conn:
+            return await homes_repo.items(conn, b"".join(ids))
 
     wholes = await asyncio.gather(*(whole_on(index, ids) for index, ids in whole_from.items() if ids))
     tweets = {t.tweet_id.bytes: t for part in wholes for t in part}
