@@ -183,7 +183,7 @@ class ShardedDatabase:
     def group_users_and_shards(self, user_ids: Iterable[uuid.UUID]) -> dict[int, tuple[list[uuid.UUID], set[int]]]:
         """`group_users`, with the logical shards of each group (what a fresh read there
         is checked against): each id hashed once, where a rebuild routed each of a home's
-        hundred authors twice (a fifth of the Users API's CPU in a cold start)."""
+        hundred authors twice (53 µs a home, 33 now: docs/benchmarks.md, session 15)."""
         groups: dict[int, tuple[list[uuid.UUID], set[int]]] = {}
         owners = self.map.owners
         for user_id in dict.fromkeys(user_ids):
