@@ -6,6 +6,7 @@ tweet, and finds it on the primary (docs/decisions/0020)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import uuid
 
@@ -130,3 +131,37 @@ async def test_fresh_reads_at_once_share_one_question_to_the_primary_and_each_se
         await asyncio.to_thread(stack, "replica-delay", "0")
     assert all(seen)
     assert 0 < asked < len(seen), f"{asked} questions to the primary for {len(seen)} reads"
+
+
+async def test_a_fresh_read_cancelled_while_its_replica_catches_up_gives_the_connection_back(db, monkeypatch) -> None:
+    # The replica made to lag, a fresh read of a write it has not replayed waits on a
+    # replica connection, asking every 2 ms (here for up to 5 s, so that it is still
+    # waiting); cancelled then (a caller gone), the connection goes back to the pool at
+    # once, not never.
+    monkeypatch.setattr(db, "_settings", dataclasses.replace(db._settings, replica_max_wait=5.0))
+
+    async def read(user) -> None:
+        index = db.map.for_user(user.user_id)
+        async with db.raw_fresh(index, [user_logical_shard(user.user_id)]) as conn:
+            await conn.fetchval("SELECT 1")
+
+    first = await accounts.create_user(db, unique_name())
+    await read(first)  # the replica's pool is open
+    pool = await db._raw_pools[db._replica_dsn(db.map.for_user(first.user_id))]
+    await asyncio.to_thread(stack, "replica-delay", "3s")
+    try:
+        user = None
+        while user is None or db.map.for_user(user.user_id) != db.map.for_user(first.user_id):
+            user = await accounts.create_user(db, unique_name())  # on the same database
+        task = asyncio.create_task(read(user))
+
+        async def asking() -> bool:
+            return pool.get_idle_size() < pool.get_size()
+
+        await eventually(asking, timeout=2, interval=0.01, what="the read waiting on a replica connection")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pool.get_idle_size() == pool.get_size(), "the cancelled read kept its replica connection"
+    finally:
+        await asyncio.to_thread(stack, "replica-delay", "0")
