@@ -225,7 +225,8 @@ local function place(marker, list)
     end
   end
   if bulk then
-    if mode ~= '0' and redis.call('EXISTS', marker) == 0 then
+    -- (a landing's mark was read just above: it exists)
+    if mode ~= '0' and token == '' and redis.call('EXISTS', marker) == 0 then
       return 0
     end
     added, created = merge_into(marker, list)  -- created: written anew (trimmed, say)
