@@ -20,8 +20,10 @@ from tests.faults.harness import MAX_ITEMS, REDIS_URL, metric
 from tests.support import GATEWAY, USERS_API, eventually, stack, unique_name
 from timeline.adapters.store.redis_store import RedisTimelineStore
 from users.adapters import catalog
+from users.adapters.db import FRESH_READS, ShardedDatabase
 from users.domain.sharding import user_logical_shard
 from users.services import accounts
+from users.settings import Settings as UsersSettings
 
 pytestmark = pytest.mark.skipif(os.environ.get("PG_REPLICA_PORT", "0") == "0", reason="no replica in this stack")
 
@@ -165,3 +167,35 @@ async def test_a_fresh_read_cancelled_while_its_replica_catches_up_gives_the_con
         assert pool.get_idle_size() == pool.get_size(), "the cancelled read kept its replica connection"
     finally:
         await asyncio.to_thread(stack, "replica-delay", "0")
+
+
+async def test_a_replica_connection_that_had_caught_up_is_asked_again_for_a_later_write() -> None:
+    # A raw pool's connection remembers how far its replica had replayed, and a fresh
+    # read that needs no more asks nothing. A write after that answer needs more: the
+    # same connection, its replica now lagging, must be asked again, and the read goes
+    # to the primary rather than miss the write.
+    db = ShardedDatabase(UsersSettings())  # pools of its own: one replica connection
+    await db.refresh()
+
+    async def sees(user) -> bool:
+        async with db.raw_fresh(db.map.for_user(user.user_id), [user_logical_shard(user.user_id)]) as conn:
+            return await conn.fetchval("SELECT username FROM users WHERE user_id = $1", user.user_id) == user.username
+
+    try:
+        first = await accounts.create_user(db, unique_name())
+        index = db.map.for_user(first.user_id)
+        assert await sees(first)
+        pool = await db._raw_pools[db._replica_dsn(index)]
+        assert pool.get_size() == 1, "one replica connection: the next read uses the one that remembers"
+        primary_before = FRESH_READS.labels("primary")._value.get()
+        await asyncio.to_thread(stack, "replica-delay", "2s")
+        try:
+            user = None
+            while user is None or db.map.for_user(user.user_id) != index:
+                user = await accounts.create_user(db, unique_name())  # on the same database
+            assert await sees(user)
+        finally:
+            await asyncio.to_thread(stack, "replica-delay", "0")
+    finally:
+        await db.dispose()
+    assert FRESH_READS.labels("primary")._value.get() > primary_before, "the lagging replica served the read"

@@ -44,6 +44,27 @@ class _Probe(NamedTuple):
 
     replayed: Callable[[Any], Awaitable[Any]]
     held: Callable[[Any, list[int]], Awaitable[Any]]
+    remembers: bool  # the connection keeps what its server replayed (a _RawConnection)
+
+
+class _RawConnection(asyncpg.Connection):
+    """A raw pool's connection, which remembers the furthest WAL position its server
+    said it had replayed: replay only moves forward, so a statement begun after that
+    answer sees every write up to there, and a fresh read that needs no more asks
+    nothing (docs/decisions/0020). Kept per connection, not per address: behind a
+    balancer, each connection is to one server."""
+
+    __slots__ = ("_replayed",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._replayed = -1
+
+    def replayed_at_least(self, needed: int) -> bool:
+        return self._replayed >= needed
+
+    def note_replayed(self, replayed: int) -> None:
+        self._replayed = max(self._replayed, replayed)
 
 
 async def _count_held(conn: asyncpg.Connection, logicals: list[int]) -> int:
@@ -53,8 +74,9 @@ async def _count_held(conn: asyncpg.Connection, logicals: list[int]) -> int:
     return len(set(logicals).intersection(await conn.fetchval(f"SELECT {_ALL_HELD}")))
 
 
-_RAW = _Probe(lambda conn: conn.fetchval(_REPLAYED), _count_held)
-_ENGINE = _Probe(lambda conn: conn.scalar(sa.text(_REPLAYED)), fence.count_held)
+_RAW = _Probe(lambda conn: conn.fetchval(_REPLAYED), _count_held, True)
+_ENGINE = _Probe(lambda conn: conn.scalar(sa.text(_REPLAYED)), fence.count_held, False)
+_NOT_IN_RECOVERY = 1 << 62  # a primary's answer: it has everything
 FRESH_READS = Counter(
     "users_fresh_reads_total",
     "Internal reads that had to see every committed write, by the server that served them",
@@ -265,10 +287,15 @@ class ShardedDatabase:
         return [(int(needed), frozenset(held))] * asked
 
     async def _replayed(self, conn: Any, needed: int, probe: _Probe) -> bool:
+        if probe.remembers and conn.replayed_at_least(needed):
+            return True
         deadline = time.monotonic() + self._settings.replica_max_wait
         while True:
-            replayed = await probe.replayed(conn)
-            if replayed is None or int(replayed) >= needed:  # None: not in recovery, a primary itself
+            answer = await probe.replayed(conn)
+            replayed = _NOT_IN_RECOVERY if answer is None else int(answer)  # None: a primary itself
+            if probe.remembers:
+                conn.note_replayed(replayed)
+            if replayed >= needed:
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -299,6 +326,7 @@ class ShardedDatabase:
                     timeout=s.db_connect_timeout,
                     command_timeout=s.db_statement_timeout,
                     reset=_keep_session,
+                    connection_class=_RawConnection,
                 )
             )
         try:
