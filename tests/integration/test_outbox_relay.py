@@ -16,7 +16,7 @@ from shared_schemas.ids import utcnow
 from tests.integration.conftest import MAX_FOLLOWING
 from tests.integration.kafka_tail import TopicTail
 from tests.support import eventually, stack, unique_name
-from users.adapters import outbox_repo
+from users.adapters import catalog, outbox_repo
 from users.adapters.tables import followers, outbox
 from users.services import accounts, follows
 from users.services import tweets as tweet_service
@@ -140,3 +140,43 @@ async def test_an_outbox_row_wakes_the_relay_at_commit_and_a_rollback_wakes_nobo
         await asyncio.wait_for(heard.get(), timeout=10)
     finally:
         await listener.close()
+
+
+async def test_a_database_whose_wakeups_were_cut_is_drained_while_the_others_keep_the_relay_busy(db) -> None:
+    # The relay sleeps until a commit's NOTIFY, and goes over every database when the
+    # poll interval passes. A listening connection can be lost (a restart, a failover,
+    # a backend ended): that database's commits then wake nobody, and while the other
+    # databases' commits keep waking the relay, its rows must still go out within a
+    # poll interval or so, not wait for a quiet second that never comes.
+    author = await accounts.create_user(db, unique_name())
+    quiet = db.map.for_user(author.user_id)
+    await _end_listeners(db.dsns[quiet])
+    stop = asyncio.Event()
+
+    async def keep_the_others_busy() -> None:
+        while not stop.is_set():  # ten users a second, most of them on the other databases
+            await accounts.create_user(db, unique_name())
+            await asyncio.sleep(0.1)
+
+    busy = asyncio.create_task(keep_the_others_busy())
+    try:
+        await asyncio.sleep(1.0)  # busy by now
+        async with TopicTail(topics.TWEETS) as tail:
+            tweet_id = (await tweet_service.publish(db, author.user_id, "no wakeup comes", None)).tweet_id
+            await eventually(lambda: _matching(tail, tweet_id), timeout=6, what="the tweet event while others write")
+    finally:
+        stop.set()
+        await busy
+
+
+async def _end_listeners(dsn: str) -> None:
+    """End every connection that LISTENs on this database (the relays' wakeups)."""
+    conn = await asyncpg.connect(catalog.plain_dsn(dsn))
+    try:
+        ended = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+        )
+        assert ended >= 1, "no relay was listening"
+    finally:
+        await conn.close()

@@ -210,12 +210,21 @@ class OutboxRelay:
             conn.terminate() if conn.is_closed() else await conn.close()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain the shards a NOTIFY named, every shard when the poll interval passes
-        without one (a missed notification, another relay's leftovers, a shard that
-        was down), and a shard again at once while its batches come back full."""
+        """Drain the shards a NOTIFY named, every shard once a poll interval (a missed
+        notification, another relay's leftovers, a shard that was down, one whose
+        listening connection was lost), and a shard again at once while its batches
+        come back full."""
         shards = self.every()
         failures = 0  # passes failed in a row
+        # The sweep comes round on the clock, NOTIFYs or not: a database whose listener
+        # was lost wakes nobody, and other databases' commits, each waking the relay
+        # sooner than the interval, kept it from ever being swept (a test showed it).
+        sweep_at = time.monotonic() + self.poll_seconds
         while not stop.is_set():
+            if time.monotonic() >= sweep_at:
+                shards = self.every()
+                await self.listen()
+                sweep_at = time.monotonic() + self.poll_seconds
             self.wakeup.clear()
             shards = sorted(set(shards) | self.notified)
             self.notified.clear()
@@ -241,11 +250,10 @@ class OutboxRelay:
                 await asyncio.sleep(self.poll_seconds)
                 continue
             waits = {asyncio.ensure_future(self.wakeup.wait()), asyncio.ensure_future(stop.wait())}
-            await asyncio.wait(waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waits, timeout=max(0.0, sweep_at - time.monotonic()), return_when=asyncio.FIRST_COMPLETED
+            )
             for task in waits:
                 task.cancel()
-            if not self.wakeup.is_set():  # the poll interval passed without a NOTIFY
-                shards = self.every()
-                await self.listen()
-            elif self.linger_seconds > 0 and not stop.is_set():
+            if self.wakeup.is_set() and self.linger_seconds > 0 and not stop.is_set():
                 await asyncio.sleep(self.linger_seconds)
