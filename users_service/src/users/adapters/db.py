@@ -52,7 +52,8 @@ class _RawConnection(asyncpg.Connection):
     said it had replayed: replay only moves forward, so a statement begun after that
     answer sees every write up to there, and a fresh read that needs no more asks
     nothing (docs/decisions/0020). Kept per connection, not per address: behind a
-    balancer, each connection is to one server."""
+    balancer, each connection is to one server (a proxy that moves one connection
+    between servers is not supported)."""
 
     __slots__ = ("_replayed",)
 

@@ -79,6 +79,8 @@ class OutboxRelay:
         self.listeners: dict[int, asyncpg.Connection] = {}
         self.wakeup = asyncio.Event()
         self.notified: set[int] = set()  # shards whose NOTIFY arrived since the last pass
+        self._unheard: set[int] = set()  # shards that could not be listened to, said once
+        self._listening: asyncio.Task[None] | None = None
 
     async def drain_shard(self, shard: int) -> int:
         """Publish one batch of `shard`'s outbox; returns how many rows went out."""
@@ -189,23 +191,38 @@ class OutboxRelay:
 
     async def listen(self) -> None:
         """LISTEN on every shard whose listening connection is missing or lost (the
-        database restarted): a commit that wrote an outbox row wakes the relay. A shard
-        that cannot be reached now is tried again at the next idle pass; meanwhile the
-        poll finds its rows. A database the shard map gained since is listened to too."""
-        for shard, dsn in list(self.db.dsns.items()):
-            conn = self.listeners.get(shard)
-            if conn is not None and not conn.is_closed():
-                continue
-            try:
-                conn = await asyncpg.connect(catalog.plain_dsn(dsn), timeout=self.connect_timeout)
-                await conn.add_listener(outbox_repo.CHANNEL, lambda *_, shard=shard: self._notify(shard))
-            except Exception as exc:  # noqa: BLE001 - the database is down: poll until it is back
+        database restarted): a commit that wrote an outbox row wakes the relay. The
+        shards at once, each within USERS_DB_CONNECT_TIMEOUT_SECONDS; one that cannot
+        be reached now is tried again at the next sweep, which finds its rows meanwhile.
+        A database the shard map gained since is listened to too."""
+        await asyncio.gather(*(self._listen(shard, dsn) for shard, dsn in list(self.db.dsns.items())))
+
+    async def _listen(self, shard: int, dsn: str) -> None:
+        conn = self.listeners.get(shard)
+        if conn is not None and not conn.is_closed():
+            return
+        try:
+            conn = await asyncpg.connect(catalog.plain_dsn(dsn), timeout=self.connect_timeout)
+            await conn.add_listener(outbox_repo.CHANNEL, lambda *_, shard=shard: self._notify(shard))
+        except Exception as exc:  # noqa: BLE001 - the database is down: the sweeps find its rows
+            if shard not in self._unheard:  # once an outage, not once a sweep
                 log.warning("cannot listen to a shard; polling it", extra={"shard": shard, "error": repr(exc)})
-                continue
-            self.listeners[shard] = conn
-            self._notify(shard)  # rows may have come while nobody listened
+            self._unheard.add(shard)
+            return
+        self._unheard.discard(shard)
+        self.listeners[shard] = conn
+        self._notify(shard)  # rows may have come while nobody listened
+
+    def _listen_again(self) -> None:
+        """`listen` in the background: a database that hangs on connect holds up
+        nobody's rows (the sweep goes on), and a second one is not started meanwhile."""
+        if self._listening is None or self._listening.done():
+            self._listening = asyncio.create_task(self.listen())
 
     async def close(self) -> None:
+        if self._listening is not None and not self._listening.done():
+            self._listening.cancel()
+            await asyncio.gather(self._listening, return_exceptions=True)
         for conn in self.listeners.values():
             conn.terminate() if conn.is_closed() else await conn.close()
 
@@ -223,7 +240,7 @@ class OutboxRelay:
         while not stop.is_set():
             if time.monotonic() >= sweep_at:
                 shards = self.every()
-                await self.listen()
+                self._listen_again()
                 sweep_at = time.monotonic() + self.poll_seconds
             self.wakeup.clear()
             shards = sorted(set(shards) | self.notified)
