@@ -17,13 +17,16 @@ from redis.asyncio import Redis
 
 from tests.e2e.timeline_client import Client
 from tests.faults.harness import MAX_ITEMS, REDIS_URL, metric
+from tests.integration.conftest import MAX_FOLLOWING
+from tests.integration.databases import stars_on_two_databases
 from tests.support import GATEWAY, USERS_API, eventually, stack, unique_name
 from timeline.adapters.store.redis_store import RedisTimelineStore
 from users.adapters import catalog
 from users.adapters import db as db_module
 from users.adapters.db import FRESH_READS, ShardedDatabase
 from users.domain.sharding import user_logical_shard
-from users.services import accounts
+from users.services import accounts, follows, graph_reads
+from users.services import tweets as tweet_service
 from users.settings import Settings as UsersSettings
 
 pytestmark = pytest.mark.skipif(os.environ.get("PG_REPLICA_PORT", "0") == "0", reason="no replica in this stack")
@@ -216,3 +219,45 @@ async def test_a_replica_connection_that_had_caught_up_is_asked_again_for_a_late
     finally:
         await db.dispose()
     assert FRESH_READS.labels("primary")._value.get() > primary_before, "the lagging replica served the read"
+
+
+async def _one_home(db, trust_answers: bool, monkeypatch) -> tuple[set[uuid.UUID], set[uuid.UUID], int, set[uuid.UUID]]:
+    """A reader on one database following an author on the other, each with a tweet:
+    their home's source as a rebuild reads it (three rounds), every tweet posted, and
+    how many questions the primaries were asked."""
+    reader, author = await stars_on_two_databases(db)
+    await follows.follow(db, reader.user_id, author.user_id, MAX_FOLLOWING)
+    posted = {(await tweet_service.publish(db, u.user_id, "both", None)).tweet_id for u in (reader, author)}
+    asked = 0
+    ask = db._ask_flushed
+
+    async def counted(index: int, shards: int) -> list:
+        nonlocal asked
+        asked += 1
+        return await ask(index, shards)
+
+    monkeypatch.setattr(db, "_ask_flushed", counted)
+    if not trust_answers:  # an answer is older than half the move grace as soon as it comes
+        monkeypatch.setattr(db, "_settings", dataclasses.replace(db._settings, shard_move_grace_seconds=0.0))
+    (source,) = await graph_reads.home_sources(db, [graph_reads.HomeAsk(reader.user_id, 2)], 800, 100)
+    assert source is not None
+    ids = {uuid.UUID(bytes=source.tweet_ids[i : i + 16]) for i in range(0, len(source.tweet_ids), 16)}
+    return ids, {t.tweet_id for t in source.tweets}, asked, posted
+
+
+async def test_a_rebuild_asks_each_primary_once_for_its_three_rounds(db, monkeypatch) -> None:
+    ids, whole, asked, posted = await _one_home(db, True, monkeypatch)
+    assert ids == posted and whole == posted
+    assert asked == 2, f"{asked} questions to the primaries of two databases"
+
+
+async def test_an_answer_older_than_half_the_move_grace_is_asked_again(db, monkeypatch) -> None:
+    # A move's source keeps the rows it handed over for the grace period only: a read
+    # that started later on the strength of an old answer could find them deleted.
+    # Here every answer is too old by the time its read starts: each round asks again,
+    # and the read is checked against the fence where it runs.
+    served_by_primary = FRESH_READS.labels("primary")._value.get()
+    ids, whole, asked, posted = await _one_home(db, False, monkeypatch)
+    assert ids == posted and whole == posted
+    assert asked >= 5, f"{asked} questions for three rounds over two databases"
+    assert FRESH_READS.labels("primary")._value.get() > served_by_primary

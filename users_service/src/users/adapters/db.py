@@ -75,6 +75,19 @@ async def _count_held(conn: asyncpg.Connection, logicals: list[int]) -> int:
     return len(set(logicals).intersection(await conn.fetchval(f"SELECT {_ALL_HELD}")))
 
 
+class FreshAnswer(NamedTuple):
+    """A primary's answer to a fresh read's question, and when it was asked."""
+
+    asked_at: float  # time.monotonic() before asking: the answer is at least this recent
+    needed: int  # its flushed WAL position
+    held: frozenset[int]  # the logical shards it held
+
+
+# A request's answers by database: its later reads of a database reuse the first one's
+# (docs/decisions/0020).
+FreshAnswers = dict[int, FreshAnswer]
+
+
 _RAW = _Probe(lambda conn: conn.fetchval(_REPLAYED), _count_held, True)
 _ENGINE = _Probe(lambda conn: conn.scalar(sa.text(_REPLAYED)), fence.count_held, False)
 _NOT_IN_RECOVERY = 1 << 62  # a primary's answer: it has everything
@@ -224,13 +237,25 @@ class ShardedDatabase:
             groups[self.map.for_tweet(tweet_id)].append(tweet_id)
         return groups
 
-    def raw_fresh(self, index: int, logicals: Collection[int] = ()) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    def raw_fresh(
+        self, index: int, logicals: Collection[int] = (), answers: FreshAnswers | None = None
+    ) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A pooled asyncpg connection to database `index` that sees every write
         committed before the call, to rows of `logicals` (which the database must still
         hold: ShardMoved if a move took one): its replica once that has replayed as far
-        (waiting up to USERS_REPLICA_MAX_WAIT_SECONDS), else its primary."""
+        (waiting up to USERS_REPLICA_MAX_WAIT_SECONDS), else its primary.
+
+        `answers`: the request's earlier answers from the primaries (filled in here).
+        A request that reads a database in several rounds asks its primary once: the
+        answer came after the request began, which is what "fresh" promises the
+        request, and its fence is trusted for half the move grace (below)."""
         return self._fresh(
-            index, logicals, lambda: self._raw(self._replica_dsn(index)), lambda: self._raw(self.dsns[index]), _RAW
+            index,
+            logicals,
+            lambda: self._raw(self._replica_dsn(index)),
+            lambda: self._raw(self.dsns[index]),
+            _RAW,
+            answers,
         )
 
     def fresh(self, index: int, logicals: Collection[int] = ()) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -239,7 +264,13 @@ class ShardedDatabase:
 
     @asynccontextmanager
     async def _fresh(
-        self, index: int, logicals: Collection[int], replica: Callable, primary: Callable, probe: _Probe
+        self,
+        index: int,
+        logicals: Collection[int],
+        replica: Callable,
+        primary: Callable,
+        probe: _Probe,
+        answers: FreshAnswers | None = None,
     ) -> AsyncIterator[Any]:
         wanted = sorted(set(logicals))
         if self._replica_dsn(index) != self.dsns[index]:
@@ -247,7 +278,8 @@ class ShardedDatabase:
             # fence as of a moment no later than that position. A commit is flushed
             # before it is visible (synchronous_commit), so a replica that replayed
             # this far holds every write committed before the read began.
-            needed, held = await self._flushed(index)(None)
+            answer = await self._answer(index, answers)
+            needed, held = answer.needed, answer.held
             if not held.issuperset(wanted):
                 raise ShardMoved(wanted)
             attempt = AsyncExitStack()
@@ -260,7 +292,7 @@ class ShardedDatabase:
             except BaseException:  # cancelled while asking: the replica's connection goes back now, not at GC
                 await attempt.aclose()
                 raise
-            if caught:
+            if caught and self._trusted(answer):
                 async with attempt:  # asked and read on one connection: behind a balancer, one replica
                     FRESH_READS.labels("replica").inc()
                     yield conn
@@ -268,12 +300,34 @@ class ShardedDatabase:
             await attempt.aclose()
             FRESH_READS.labels("primary").inc()
             async with primary() as conn:
+                if not self._trusted(answer) and wanted and await probe.held(conn, wanted) != len(wanted):
+                    raise ShardMoved(wanted)
                 yield conn
             return
         async with primary() as conn:
             if wanted and await probe.held(conn, wanted) != len(wanted):
                 raise ShardMoved(wanted)
             yield conn
+
+    async def _answer(self, index: int, answers: FreshAnswers | None) -> FreshAnswer:
+        """The request's answer from this primary while it is trusted, else a new one."""
+        known = None if answers is None else answers.get(index)
+        if known is not None and self._trusted(known):
+            return known
+        asked_at = time.monotonic()
+        needed, held = await self._flushed(index)(None)
+        answer = FreshAnswer(asked_at, needed, held)
+        if answers is not None:
+            answers[index] = answer
+        return answer
+
+    def _trusted(self, answer: FreshAnswer) -> bool:
+        """Whether a read may start now on the strength of `answer`'s fence: a move's
+        source keeps the rows it handed over for USERS_SHARD_MOVE_GRACE_SECONDS after
+        the map changed, so a read that starts within half of that of an answer that
+        still named the shard reads them whole. Older (a long wait for a pooled
+        connection, a request's later round), the fence is asked again."""
+        return time.monotonic() - answer.asked_at <= self._settings.shard_move_grace_seconds / 2
 
     def _flushed(self, index: int) -> Coalescer[None, tuple[int, frozenset[int]]]:
         """The primary's flushed WAL position and the shards it holds. The fresh reads

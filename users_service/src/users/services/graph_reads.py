@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from users.adapters import follows_repo, homes_repo, tweets_repo, users_repo
-from users.adapters.db import ShardedDatabase
+from users.adapters.db import FreshAnswers, ShardedDatabase
 from users.domain.model import Tweet, User
 from users.domain.sharding import raw_tweet_logical_shard, tweet_logical_shard, user_logical_shard
 from users.services.accounts import get_user
@@ -145,12 +145,13 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
     newest `items` of those whole. Three rounds, one statement per database each
     whatever the number of homes: the callers' followees, every home's newest ids, the
     newest items of every home; raw asyncpg throughout (docs/decisions/0018)."""
+    answers: FreshAnswers = {}  # each database's primary asked once for the three rounds (0020)
     items: dict[uuid.UUID, int] = {}
     for ask in asks:  # a user asked twice: the larger
         items[ask.user_id] = max(ask.items, items.get(ask.user_id, 0))
 
     async def callers_on(index: int, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-        async with db.raw_fresh(index, {user_logical_shard(i) for i in ids}) as conn:
+        async with db.raw_fresh(index, {user_logical_shard(i) for i in ids}, answers) as conn:
             return await homes_repo.followees(conn, ids)
 
     parts = await asyncio.gather(*(callers_on(i, ids) for i, ids in db.group_users(list(items)).items()))
@@ -165,7 +166,7 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
             shards.setdefault(index, set()).update(logicals)
 
     async def newest_on(index: int, homes: list[tuple[uuid.UUID, list[uuid.UUID]]]) -> list:
-        async with db.raw_fresh(index, shards[index]) as conn:
+        async with db.raw_fresh(index, shards[index], answers) as conn:
             return [
                 part
                 for some in _by_authors(homes, MAX_AUTHORS_A_STATEMENT)
@@ -189,7 +190,7 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
             whole_from.setdefault(where, set()).update(t for t in top if t in held)
 
     async def whole_on(index: int, ids: set[bytes]) -> list[Tweet]:
-        async with db.raw_fresh(index, {raw_tweet_logical_shard(t) for t in ids}) as conn:
+        async with db.raw_fresh(index, {raw_tweet_logical_shard(t) for t in ids}, answers) as conn:
             return await homes_repo.items(conn, b"".join(ids))
 
     wholes = await asyncio.gather(*(whole_on(index, ids) for index, ids in whole_from.items() if ids))
