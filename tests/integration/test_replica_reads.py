@@ -221,43 +221,66 @@ async def test_a_replica_connection_that_had_caught_up_is_asked_again_for_a_late
     assert FRESH_READS.labels("primary")._value.get() > primary_before, "the lagging replica served the read"
 
 
-async def _one_home(db, trust_answers: bool, monkeypatch) -> tuple[set[uuid.UUID], set[uuid.UUID], int, set[uuid.UUID]]:
+class _Counts:
+    questions = 0  # to the primaries
+    fence_checks = 0  # on the connection a read runs on
+
+
+async def _two_homes(db, monkeypatch, counts: _Counts) -> tuple[list, set[uuid.UUID]]:
     """A reader on one database following an author on the other, each with a tweet:
-    their home's source as a rebuild reads it (three rounds), every tweet posted, and
-    how many questions the primaries were asked."""
+    both homes' sources as a rebuild reads them (three rounds), and the tweets, with
+    the primaries' questions and the fence checks counted."""
     reader, author = await stars_on_two_databases(db)
     await follows.follow(db, reader.user_id, author.user_id, MAX_FOLLOWING)
     posted = {(await tweet_service.publish(db, u.user_id, "both", None)).tweet_id for u in (reader, author)}
-    asked = 0
-    ask = db._ask_flushed
+    ask, held = db._ask_flushed, db_module._RAW.held
 
-    async def counted(index: int, shards: int) -> list:
-        nonlocal asked
-        asked += 1
+    async def asked(index: int, shards: int) -> list:
+        counts.questions += 1
         return await ask(index, shards)
 
-    monkeypatch.setattr(db, "_ask_flushed", counted)
-    if not trust_answers:  # an answer is older than half the move grace as soon as it comes
-        monkeypatch.setattr(db, "_settings", dataclasses.replace(db._settings, shard_move_grace_seconds=0.0))
-    (source,) = await graph_reads.home_sources(db, [graph_reads.HomeAsk(reader.user_id, 2)], 800, 100)
-    assert source is not None
-    ids = {uuid.UUID(bytes=source.tweet_ids[i : i + 16]) for i in range(0, len(source.tweet_ids), 16)}
-    return ids, {t.tweet_id for t in source.tweets}, asked, posted
+    def checked(conn, logicals):
+        counts.fence_checks += 1
+        return held(conn, logicals)
+
+    monkeypatch.setattr(db, "_ask_flushed", asked)
+    monkeypatch.setattr(db_module, "_RAW", db_module._RAW._replace(held=checked))
+    asks = [graph_reads.HomeAsk(reader.user_id, 2), graph_reads.HomeAsk(author.user_id, 2)]
+    return await graph_reads.home_sources(db, asks, 800, 100), posted
+
+
+def _ids(source) -> list[uuid.UUID]:
+    return [uuid.UUID(bytes=source.tweet_ids[i : i + 16]) for i in range(0, len(source.tweet_ids), 16)]
 
 
 async def test_a_rebuild_asks_each_primary_once_for_its_three_rounds(db, monkeypatch) -> None:
-    ids, whole, asked, posted = await _one_home(db, True, monkeypatch)
-    assert ids == posted and whole == posted
-    assert asked == 2, f"{asked} questions to the primaries of two databases"
+    counts = _Counts()
+    (reader, author), posted = await _two_homes(db, monkeypatch, counts)
+    assert set(_ids(reader)) == {t.tweet_id for t in reader.tweets} == posted
+    assert len(_ids(author)) == 1 and _ids(author)[0] in posted
+    assert counts.questions == 2, f"{counts.questions} questions to the primaries of two databases"
+    assert counts.fence_checks == 0
 
 
-async def test_an_answer_older_than_half_the_move_grace_is_asked_again(db, monkeypatch) -> None:
-    # A move's source keeps the rows it handed over for the grace period only: a read
+async def test_an_answer_older_than_a_map_refresh_is_asked_again_and_checked_where_the_read_runs(
+    db, monkeypatch
+) -> None:
+    # A move's source keeps the rows it handed over for its grace period only: a read
     # that started later on the strength of an old answer could find them deleted.
     # Here every answer is too old by the time its read starts: each round asks again,
-    # and the read is checked against the fence where it runs.
-    served_by_primary = FRESH_READS.labels("primary")._value.get()
-    ids, whole, asked, posted = await _one_home(db, False, monkeypatch)
-    assert ids == posted and whole == posted
-    assert asked >= 5, f"{asked} questions for three rounds over two databases"
-    assert FRESH_READS.labels("primary")._value.get() > served_by_primary
+    # and each read checks the fence on the primary it then runs on.
+    monkeypatch.setattr(db, "_settings", dataclasses.replace(db._settings, shard_map_refresh_seconds=0.0))
+    counts = _Counts()
+    (reader, _), posted = await _two_homes(db, monkeypatch, counts)
+    assert set(_ids(reader)) == {t.tweet_id for t in reader.tweets} == posted
+    assert counts.questions >= 5, f"{counts.questions} questions for three rounds over two databases"
+    assert counts.fence_checks >= 5, f"{counts.fence_checks} reads checked against the fence"
+
+
+async def test_homes_read_in_several_statements_are_the_homes_read_in_one(db, monkeypatch) -> None:
+    # A group of homes that follow many is read in several statements on one
+    # connection (one transaction, one snapshot): here one home a statement.
+    monkeypatch.setattr(graph_reads, "MAX_AUTHORS_A_STATEMENT", 1)
+    (reader, author), posted = await _two_homes(db, monkeypatch, _Counts())
+    assert set(_ids(reader)) == {t.tweet_id for t in reader.tweets} == posted
+    assert len(_ids(author)) == 1 and _ids(author)[0] in posted

@@ -246,9 +246,11 @@ class ShardedDatabase:
         (waiting up to USERS_REPLICA_MAX_WAIT_SECONDS), else its primary.
 
         `answers`: the request's earlier answers from the primaries (filled in here).
-        A request that reads a database in several rounds asks its primary once: the
-        answer came after the request began, which is what "fresh" promises the
-        request, and its fence is trusted for half the move grace (below)."""
+        A request that reads a database in several rounds asks its primary once: its
+        reads then see every write committed before the request began (not always
+        what its earlier rounds saw on another server), which is what "fresh" promises
+        the request; the answer's fence is trusted for one map refresh interval
+        (`_trusted`)."""
         return self._fresh(
             index,
             logicals,
@@ -323,11 +325,14 @@ class ShardedDatabase:
 
     def _trusted(self, answer: FreshAnswer) -> bool:
         """Whether a read may start now on the strength of `answer`'s fence: a move's
-        source keeps the rows it handed over for USERS_SHARD_MOVE_GRACE_SECONDS after
-        the map changed, so a read that starts within half of that of an answer that
-        still named the shard reads them whole. Older (a long wait for a pooled
-        connection, a request's later round), the fence is asked again."""
-        return time.monotonic() - answer.asked_at <= self._settings.shard_move_grace_seconds / 2
+        source keeps the rows it handed over for its grace period after the map
+        changed, which must exceed the readers' USERS_SHARD_MAP_REFRESH_SECONDS (they
+        act on a map that old too; the mover's default grace is ten of them), so a
+        read that starts within one refresh interval of an answer that still named the
+        shard reads them whole. Older (a long wait for a pooled connection, a
+        request's round long after its first), the fence is asked again."""
+        s = self._settings
+        return time.monotonic() - answer.asked_at <= min(s.shard_map_refresh_seconds, s.shard_move_grace_seconds / 2)
 
     def _flushed(self, index: int) -> Coalescer[None, tuple[int, frozenset[int]]]:
         """The primary's flushed WAL position and the shards it holds. The fresh reads

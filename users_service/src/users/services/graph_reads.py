@@ -166,12 +166,15 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
             shards.setdefault(index, set()).update(logicals)
 
     async def newest_on(index: int, homes: list[tuple[uuid.UUID, list[uuid.UUID]]]) -> list:
+        runs = list(_by_authors(homes, MAX_AUTHORS_A_STATEMENT))
         async with db.raw_fresh(index, shards[index], answers) as conn:
-            return [
-                part
-                for some in _by_authors(homes, MAX_AUTHORS_A_STATEMENT)
-                for part in await homes_repo.newest_ids(conn, some, limit, threshold)
-            ]
+            if len(runs) == 1:
+                return await homes_repo.newest_ids(conn, runs[0], limit, threshold)
+            # Several statements read as one: the first one's snapshot, taken while the
+            # fence answer was trusted, not a later one's (a move's source may have
+            # deleted what it handed over by then).
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return [part for some in runs for part in await homes_repo.newest_ids(conn, some, limit, threshold)]
 
     found = await asyncio.gather(*(newest_on(index, homes) for index, homes in wanted.items()))
     runs: dict[uuid.UUID, list[tuple[int, list[uuid.UUID], bytes]]] = {}
