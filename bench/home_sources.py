@@ -1,0 +1,89 @@
+"""What a rebuild batch costs: `POST /internal/home-sources` called directly, with
+batches of fixed sizes, CPU per home by kind of process (docs/benchmarks.md, session
+16). A cold start's rebuilds reach the Users API in batches (one a Timeline API process
+at a time), and each call asks each database questions whatever its size: this
+separates the cost of a call from the cost of a home, which whole cold-read runs
+(bench/coldstart.py) measure only together, inside the machine's noise.
+
+Run on a loaded stack (`make run`, then `make bench` once):
+`bench/run.sh bench.home_sources`. BENCH_HOME_SOURCE_BATCHES (1,8,24) are the batch
+sizes, BENCH_HOME_SOURCE_HOMES (3,000) the homes asked at each, by 4 callers at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+
+import asyncpg
+import httpx
+
+from bench import cpu
+from bench.config import Config
+from bench.progress import say
+from users.adapters.catalog import plain_dsn
+
+CALLERS = 4
+WARM_HOMES = 200  # each size's first calls: pooled connections and backends made outside the figures
+
+
+async def _user_ids(cfg: Config) -> list[str]:
+    ids: list[str] = []
+    for dsn in cfg.shard_dsns:
+        conn = await asyncpg.connect(plain_dsn(dsn))
+        try:
+            ids += [str(row[0]) for row in await conn.fetch("SELECT user_id FROM users")]
+        finally:
+            await conn.close()
+    return ids
+
+
+async def _ask(http: httpx.AsyncClient, url: str, batches: list[list[str]], threshold: int) -> None:
+    """The batches, `CALLERS` calls at a time."""
+    waiting = list(reversed(batches))
+
+    async def caller() -> None:
+        while waiting:
+            homes = [{"user_id": user, "items": 21} for user in waiting.pop()]
+            response = await http.post(url, json={"homes": homes, "threshold": threshold, "limit": 800})
+            response.raise_for_status()
+
+    await asyncio.gather(*(caller() for _ in range(CALLERS)))
+
+
+async def run(cfg: Config, sizes: list[int], homes: int) -> list[dict]:
+    users = await _user_ids(cfg)
+    url = f"http://127.0.0.1:{cfg.users_api_port}/internal/home-sources"
+    rows = []
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=CALLERS)) as http:
+        for size in sizes:
+            picked = random.sample(users, min(len(users), homes + WARM_HOMES))
+            batches = [picked[i : i + size] for i in range(0, len(picked), size)]
+            warm = max(1, WARM_HOMES // size)
+            await _ask(http, url, batches[:warm], cfg.threshold)
+            measured = batches[warm:]
+            asked = sum(len(batch) for batch in measured)
+            before, started = cpu.snapshot(), time.monotonic()
+            await _ask(http, url, measured, cfg.threshold)
+            took = time.monotonic() - started
+            per_home = cpu.per_request(before, cpu.snapshot(), asked) or {}
+            row = {"batch": size, "homes_per_second": round(asked / took), **per_home}
+            say(
+                f"batches of {size}: {row['homes_per_second']:,} homes/s at {CALLERS} calls at once; µs a home: "
+                f"Users API {per_home.get('users_api', 0):,.0f}, PostgreSQL {per_home.get('postgres', 0):,.0f}, "
+                f"all {per_home.get('total', 0):,.0f}"
+            )
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    sizes = [int(s) for s in os.environ.get("BENCH_HOME_SOURCE_BATCHES", "1,8,24").split(",")]
+    homes = int(os.environ.get("BENCH_HOME_SOURCE_HOMES", "3000"))
+    asyncio.run(run(Config(), sizes, homes))
+
+
+if __name__ == "__main__":
+    main()
