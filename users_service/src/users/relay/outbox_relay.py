@@ -201,10 +201,13 @@ class OutboxRelay:
         conn = self.listeners.get(shard)
         if conn is not None and not conn.is_closed():
             return
+        conn = None
         try:
             conn = await asyncpg.connect(catalog.plain_dsn(dsn), timeout=self.connect_timeout)
             await conn.add_listener(outbox_repo.CHANNEL, lambda *_, shard=shard: self._notify(shard))
         except Exception as exc:  # noqa: BLE001 - the database is down: the sweeps find its rows
+            if conn is not None:  # connected, then lost: not left open
+                conn.terminate()
             if shard not in self._unheard:  # once an outage, not once a sweep
                 log.warning("cannot listen to a shard; polling it", extra={"shard": shard, "error": repr(exc)})
             self._unheard.add(shard)
