@@ -23,7 +23,6 @@ import httpx
 from bench import cpu
 from bench.config import Config
 from bench.progress import say
-from users.adapters.catalog import plain_dsn
 
 CALLERS = 4
 WARM_HOMES = 200  # each size's first calls: pooled connections and backends made outside the figures
@@ -31,8 +30,8 @@ WARM_HOMES = 200  # each size's first calls: pooled connections and backends mad
 
 async def _user_ids(cfg: Config) -> list[str]:
     ids: list[str] = []
-    for dsn in cfg.shard_dsns:
-        conn = await asyncpg.connect(plain_dsn(dsn))
+    for dsn in cfg.pg_dsns:
+        conn = await asyncpg.connect(dsn)
         try:
             ids += [str(row[0]) for row in await conn.fetch("SELECT user_id FROM users")]
         finally:

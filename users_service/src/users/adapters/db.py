@@ -281,13 +281,12 @@ class ShardedDatabase:
             # before it is visible (synchronous_commit), so a replica that replayed
             # this far holds every write committed before the read began.
             answer = await self._answer(index, answers)
-            needed, held = answer.needed, answer.held
-            if not held.issuperset(wanted):
+            if not answer.held.issuperset(wanted):
                 raise ShardMoved(wanted)
             attempt = AsyncExitStack()
             try:
                 conn = await attempt.enter_async_context(replica())
-                caught = await self._replayed(conn, int(needed), probe)
+                caught = await self._replayed(conn, answer.needed, probe)
             except (OSError, asyncpg.PostgresError, exc.DBAPIError, TimeoutError) as error:
                 log.warning("a replica failed; its primary serves", extra={"shard": index, "error": repr(error)})
                 caught = False

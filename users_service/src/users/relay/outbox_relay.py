@@ -198,8 +198,8 @@ class OutboxRelay:
         await asyncio.gather(*(self._listen(shard, dsn) for shard, dsn in list(self.db.dsns.items())))
 
     async def _listen(self, shard: int, dsn: str) -> None:
-        conn = self.listeners.get(shard)
-        if conn is not None and not conn.is_closed():
+        known = self.listeners.get(shard)
+        if known is not None and not known.is_closed():
             return
         conn = None
         try:
