@@ -36,6 +36,36 @@ def _metric(cfg: Config, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
+REPAIRS = ("rebuild", "another", "celebrities")  # timeline_read_repair_seconds{repair=...}
+
+
+def _repairs(cfg: Config) -> dict[str, tuple[float, float]]:
+    """Each repair's (reads that waited on it, seconds they waited in all) so far, summed
+    over the Timeline API's processes."""
+    text = httpx.get(f"{cfg.timeline_api}/metrics", timeout=10).text
+    found = {repair: [0.0, 0.0] for repair in REPAIRS}
+    for line in text.splitlines():
+        for i, suffix in enumerate(("_count{", "_sum{")):
+            if line.startswith("timeline_read_repair_seconds" + suffix):
+                repair = line.split('repair="', 1)[1].split('"', 1)[0]
+                if repair in found:
+                    found[repair][i] += float(line.rsplit(" ", 1)[1])
+    return {repair: (count, seconds) for repair, (count, seconds) in found.items()}
+
+
+def _waited(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], reads: int) -> dict:
+    """Per repair: the share of `reads` that waited on it, and their mean wait (ms)."""
+    out = {}
+    for repair in REPAIRS:
+        count = after[repair][0] - before[repair][0]
+        seconds = after[repair][1] - before[repair][1]
+        out[repair] = {
+            "share": round(count / reads, 3) if reads else 0.0,
+            "mean_ms": round(1000 * seconds / count, 1) if count else 0.0,
+        }
+    return out
+
+
 def _lines(graph: Graph, users: list[int]) -> list[str]:
     return [f"{graph.user_ids[u]}\t{PATH}" for u in users]
 
@@ -71,6 +101,7 @@ async def run(cfg: Config, graph: Graph, remembered: list[int], rng: np.random.G
     remember them)."""
     seconds = max(cfg.seconds, 3)
     await asyncio.sleep(cfg.warm_check_seconds * 2)  # every process has seen the current generation
+    repairs_before = _repairs(cfg)
     _flush(cfg)
     watch = asyncio.create_task(_watch_homes(cfg, graph, remembered, timeout=300))
     during = (
@@ -78,11 +109,17 @@ async def run(cfg: Config, graph: Graph, remembered: list[int], rng: np.random.G
             loadgen.run, cfg, cfg.gateway, _lines(graph, remembered), "GET", seconds, None, "warmup_reads"
         )
     ).as_dict()
+    # What the reads waited on (the warm-up's own rebuilds are no read's: not counted).
+    during["waited"] = _waited(repairs_before, _repairs(cfg), during["requests"])
+    # wrk's connections are a closed loop: at saturation their mean latency is
+    # connections / throughput whatever the service does (Little's law).
+    during["closed_loop_mean_ms"] = round(1000 * cfg.connections / during["rps"], 1) if during["rps"] else None
     warmed_in = await watch
     say(
         f"warm-up: {len(remembered):,} recent readers' homes back in {warmed_in or 0:.1f} s; reads meanwhile "
         f"{during['rps']:,.0f}/s, p50 {during['p50_ms']:.1f} ms, p99 {during['p99_ms']:.1f} ms, "
-        f"{during['errors']} errors"
+        f"{during['errors']} errors; waited on a rebuild here "
+        f"{100 * during['waited']['rebuild']['share']:.0f}% of reads (mean {during['waited']['rebuild']['mean_ms']} ms)"
     )
 
     pool = np.setdiff1d(np.arange(graph.n), np.asarray(remembered, dtype=np.int64))

@@ -7,7 +7,8 @@ separates the cost of a call from the cost of a home, which whole cold-read runs
 
 Run on a loaded stack (`make run`, then `make bench` once):
 `bench/run.sh bench.home_sources`. BENCH_HOME_SOURCE_BATCHES (1,8,24) are the batch
-sizes, BENCH_HOME_SOURCE_HOMES (3,000) the homes asked at each, by 4 callers at once.
+sizes, BENCH_HOME_SOURCE_HOMES (3,000) the homes asked at each, by 4 callers at once,
+BENCH_HOME_SOURCE_LIMIT (800) the ids a home holds.
 """
 
 from __future__ import annotations
@@ -39,20 +40,20 @@ async def _user_ids(cfg: Config) -> list[str]:
     return ids
 
 
-async def _ask(http: httpx.AsyncClient, url: str, batches: list[list[str]], threshold: int) -> None:
+async def _ask(http: httpx.AsyncClient, url: str, batches: list[list[str]], threshold: int, limit: int) -> None:
     """The batches, `CALLERS` calls at a time."""
     waiting = list(reversed(batches))
 
     async def caller() -> None:
         while waiting:
             homes = [{"user_id": user, "items": 21} for user in waiting.pop()]
-            response = await http.post(url, json={"homes": homes, "threshold": threshold, "limit": 800})
+            response = await http.post(url, json={"homes": homes, "threshold": threshold, "limit": limit})
             response.raise_for_status()
 
     await asyncio.gather(*(caller() for _ in range(CALLERS)))
 
 
-async def run(cfg: Config, sizes: list[int], homes: int) -> list[dict]:
+async def run(cfg: Config, sizes: list[int], homes: int, limit: int) -> list[dict]:
     users = await _user_ids(cfg)
     url = f"http://127.0.0.1:{cfg.users_api_port}/internal/home-sources"
     rows = []
@@ -61,11 +62,11 @@ async def run(cfg: Config, sizes: list[int], homes: int) -> list[dict]:
             picked = random.sample(users, min(len(users), homes + WARM_HOMES))
             batches = [picked[i : i + size] for i in range(0, len(picked), size)]
             warm = max(1, WARM_HOMES // size)
-            await _ask(http, url, batches[:warm], cfg.threshold)
+            await _ask(http, url, batches[:warm], cfg.threshold, limit)
             measured = batches[warm:]
             asked = sum(len(batch) for batch in measured)
             before, started = cpu.snapshot(), time.monotonic()
-            await _ask(http, url, measured, cfg.threshold)
+            await _ask(http, url, measured, cfg.threshold, limit)
             took = time.monotonic() - started
             per_home = cpu.per_request(before, cpu.snapshot(), asked) or {}
             row = {"batch": size, "homes_per_second": round(asked / took), **per_home}
@@ -81,7 +82,8 @@ async def run(cfg: Config, sizes: list[int], homes: int) -> list[dict]:
 def main() -> None:
     sizes = [int(s) for s in os.environ.get("BENCH_HOME_SOURCE_BATCHES", "1,8,24").split(",")]
     homes = int(os.environ.get("BENCH_HOME_SOURCE_HOMES", "3000"))
-    asyncio.run(run(Config(), sizes, homes))
+    limit = int(os.environ.get("BENCH_HOME_SOURCE_LIMIT", "800"))
+    asyncio.run(run(Config(), sizes, homes, limit))
 
 
 if __name__ == "__main__":

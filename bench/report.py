@@ -294,6 +294,26 @@ def tables(result: dict) -> str:
             f"{_n(reads_['p99_ms'], 1)} | {reads_['errors']} |"
         )
         out.append("")
+        waited = during.get("waited")
+        if waited:
+            names = {
+                "rebuild": "their home rebuilt by their process",
+                "another": "another process's rebuild of it",
+                "celebrities": "their celebrities' lists filled",
+            }
+            parts = [
+                f"{names[k]} {100 * v['share']:.1f}% (mean {_n(v['mean_ms'], 1)} ms)"
+                for k, v in waited.items()
+                if k in names
+            ]
+            out.append(
+                "Reads during the warm-up that waited (timeline_read_repair_seconds), share of reads and their mean "
+                f"wait: {'; '.join(parts)}. wrk's {s['connections']} connections are a closed loop: at "
+                f"{_n(during['rps'])} reads/s their mean latency is {s['connections']} / {_n(during['rps'])} = "
+                f"{_n(during.get('closed_loop_mean_ms'), 1)} ms whatever the service does (Little's law); only more "
+                "reads a second (cheaper rebuilds) lower it."
+            )
+            out.append("")
         out.append(
             _cpu_line("CPU per rebuild (µs, the read that asked for it included)", cold.get("cpu_us_per_rebuild"))
         )

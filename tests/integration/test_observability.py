@@ -106,3 +106,5 @@ def test_relay_worker_and_timeline_series_move_when_a_tweet_flows() -> None:
     for url in workers:
         _present(url, "timeline_consumer_lag", "timeline_fanout_batch_size_bucket", "timeline_dead_letters_total")
     _present(f"{TIMELINE_API}/metrics", "timeline_tweet_cache_lookups_total")
+    # The fan's first read waited for its home's rebuild.
+    _present(f"{TIMELINE_API}/metrics", "timeline_read_repair_seconds_bucket")

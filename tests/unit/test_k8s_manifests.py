@@ -1202,6 +1202,7 @@ def test_dashboard_queries_only_metrics_the_code_exports() -> None:
         "timeline_dead_letters_total",
         "timeline_tweet_cache_lookups_total",
         "timeline_rebuilds_total",
+        "timeline_read_repair_seconds_bucket",
     }
     assert wanted <= used, f"panels missing for {sorted(wanted - used)}"
     joined = "\n".join(_dashboard_exprs())

@@ -128,6 +128,50 @@ async def test_a_read_waits_for_another_processs_rebuild_and_takes_over_a_dead_o
     assert w.users.calls > calls
 
 
+def _repairs(repair: str) -> tuple[float, float]:
+    """How many reads waited on `repair`, and for how long in all (seconds)."""
+    labels = {"repair": repair}
+    count = REGISTRY.get_sample_value("timeline_read_repair_seconds_count", labels) or 0.0
+    return count, REGISTRY.get_sample_value("timeline_read_repair_seconds_sum", labels) or 0.0
+
+
+async def test_what_reads_waited_on_is_counted_by_repair_and_a_warm_read_waits_on_nothing() -> None:
+    # After a lost Redis nearly every read waits on a repair: operators see which, and
+    # for how long (timeline_read_repair_seconds).
+    w = world(threshold=2)
+    author, star, fan, reader = (w.users.add_user(n) for n in ("a", "s", "f", "r"))
+    w.users.follow(reader, author)
+    await w.tweet(author)
+    before = {k: _repairs(k) for k in ("rebuild", "another", "celebrities")}
+
+    def grew(repair: str) -> tuple[float, float]:
+        (count, total), (count_before, total_before) = _repairs(repair), before[repair]
+        return count - count_before, total - total_before
+
+    await w.timeline(reader)  # a lost home: rebuilt here
+    assert grew("rebuild")[0] == 1 and grew("another") == (0, 0)
+    await w.timeline(reader)  # warm: nothing
+    assert grew("rebuild")[0] == 1
+
+    # Another process's rebuild, finished 50 ms later: waited on for at least that long.
+    w.store.lose_everything()
+    assert await w.store.begin_rebuild(reader, take_over=False)
+    waiting = asyncio.ensure_future(w.reader.page(reader, None, 20))
+    await asyncio.sleep(0.05)
+    await w.store.finish_rebuild(reader, [], b"")
+    await asyncio.wait_for(waiting, 2)
+    count, seconds = grew("another")
+    assert count == 1 and seconds >= 0.04  # one read, however many polls
+    assert grew("rebuild")[0] == 1
+
+    await w.follow(reader, star)
+    await w.follow(fan, star)  # a celebrity now: merged from its own list
+    await w.timeline(reader)
+    await w.store.forget_celebrity_list(star)  # lost
+    await w.timeline(reader)
+    assert grew("celebrities")[0] >= 1
+
+
 async def test_made_up_callers_are_answered_from_memory_after_the_first_asking() -> None:
     w = world()
     made_up = [uuid.uuid4() for _ in range(5)]

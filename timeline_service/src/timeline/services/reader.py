@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from timeline.adapters.users_client import UnknownUser
 from timeline.domain import items as item_codec
@@ -20,6 +20,17 @@ from timeline.services.recent_readers import RecentReaders
 
 REBUILDS = Counter("timeline_rebuilds_total", "Home timelines rebuilt from the source of truth")
 SOURCE_PAGES = Counter("timeline_source_pages_total", "Pages completed from the Users Service past the cached window")
+# What a cold start costs its readers (after a lost Redis nearly every read waits on
+# one of these for a while): a read's time on each kind of repair, once per read that
+# needed it. "rebuild": its home rebuilt by this process (its own, or one it joined);
+# "another": polling while another process rebuilds it; "celebrities": followed
+# celebrities' lists filled.
+REPAIRS = Histogram(
+    "timeline_read_repair_seconds",
+    "Time a read waited for what the store lacked, by repair",
+    ["repair"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
 
 
 # Caller ids the source of truth does not know, remembered per process so that made-up
@@ -65,26 +76,35 @@ class Reader:
         celebrity list), or waiting for another reader's rebuild of the home."""
         page = await read()
         waited_until, repairs = 0.0, 0
+        waits: dict[str, float] = {}  # repair -> seconds (REPAIRS; a warm read has none)
         while repairs < 3:
+            started = time.monotonic()
             if page.rebuilding and user in self._flights:  # this process's own: join it
+                repair = "rebuild"
                 await asyncio.shield(self._flights[user])
             elif page.rebuilding:
-                now = time.monotonic()
-                waited_until = waited_until or now + self.rebuild_wait
-                if now < waited_until:
+                waited_until = waited_until or started + self.rebuild_wait
+                if started < waited_until:
+                    repair = "another"
                     await asyncio.sleep(REBUILD_POLL)
                 else:  # that rebuild is taking too long (its process died?): join it here
+                    repair = "rebuild"
                     await self.rebuild(user, items, take_over=True)
                     waited_until, repairs = 0.0, repairs + 1
             elif not page.materialized:  # nobody is at it: this reader (or none, if one just began)
+                repair = "rebuild"
                 await self.rebuild(user, items, take_over=False)
                 repairs += 1
             elif page.unfilled:  # followed celebrities' lists lost, or being filled
+                repair = "celebrities"
                 await asyncio.gather(*(self.celebrities.ensure_list(c) for c in page.unfilled))
                 repairs += 1
             else:
                 break
+            waits[repair] = waits.get(repair, 0.0) + time.monotonic() - started
             page = await read()
+        for repair, seconds in waits.items():
+            REPAIRS.labels(repair).observe(seconds)
         return page
 
     async def page(self, user: uuid.UUID, older_than: uuid.UUID | None, limit: int) -> Slice:
