@@ -5,7 +5,10 @@ lists, the tweet cache: everything the read model holds):
   - **warm-up**: wrk reads page 1 of the users read earlier in the run (the API
     processes remember them: their homes are the ones the warm-up rebuilds first),
     while the warm-up runs; the latency and errors of those reads, and how long until
-    every one of their homes is back in Redis;
+    every one of their homes is back in Redis; what those reads waited on, from the
+    Timeline API's `timeline_read_repair_seconds` (their home's rebuild, another
+    process's, celebrities' lists), and the closed loop's mean latency (connections /
+    throughput: at saturation the service cannot change it);
   - **rebuilds**: wrk reads page 1 of users nobody has read (each read a rebuild, its
     page's items from the same call), while the warm-up runs again; rebuilds per second
     from the Timeline API's own counter (`timeline_rebuilds_total`, reads and warm-up
