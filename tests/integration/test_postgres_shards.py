@@ -155,3 +155,22 @@ async def test_users_grouped_with_their_shards_are_grouped_as_the_map_says(db: S
     for index, (group, logicals) in grouped.items():
         assert logicals == {user_logical_shard(u) for u in group}
         assert {db.map.physical(logical) for logical in logicals} == {index}
+
+
+async def test_every_shard_vacuums_new_tweets_and_follows_after_a_fixed_count_not_a_fifth_of_the_table(db) -> None:
+    # Rebuilds and the fan-out read these tables through index-only scans, which stay
+    # index-only only for pages autovacuum has marked all-visible: by default it comes
+    # after inserts of a fifth of the table, hours of tweets on a large shard.
+    for index, engine in enumerate(db.primaries):
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text(
+                    "SELECT relname, reloptions FROM pg_class "
+                    "WHERE relname IN ('tweets', 'following', 'followers') AND relkind = 'r'"
+                )
+            )
+            options = {name: set(opts or []) for name, opts in rows}
+        assert set(options) == {"tweets", "following", "followers"}, (index, options)
+        for name, opts in options.items():
+            assert "autovacuum_vacuum_insert_scale_factor=0" in opts, (index, name, opts)
+            assert any(o.startswith("autovacuum_vacuum_insert_threshold=") for o in opts), (index, name, opts)
