@@ -8,7 +8,7 @@ lists, the tweet cache: everything the read model holds):
     every one of their homes is back in Redis; what those reads waited on, from the
     Timeline API's `timeline_read_repair_seconds` (their home's rebuild, another
     process's, celebrities' lists), and the closed loop's mean latency (connections /
-    throughput: at saturation the service cannot change it);
+    throughput);
   - **rebuilds**: wrk reads page 1 of users nobody has read (each read a rebuild, its
     page's items from the same call), while the warm-up runs again; rebuilds per second
     from the Timeline API's own counter (`timeline_rebuilds_total`, reads and warm-up
@@ -32,6 +32,7 @@ from bench.graph import Graph
 from bench.progress import say
 from bench.reads import PATH
 from timeline.adapters.store import keys
+from timeline.services.reader import REPAIR_KINDS
 
 
 def _metric(cfg: Config, name: str) -> float:
@@ -39,14 +40,11 @@ def _metric(cfg: Config, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
-REPAIRS = ("rebuild", "another", "celebrities")  # timeline_read_repair_seconds{repair=...}
-
-
 def _repairs(cfg: Config) -> dict[str, tuple[float, float]]:
     """Each repair's (reads that waited on it, seconds they waited in all) so far, summed
     over the Timeline API's processes."""
     text = httpx.get(f"{cfg.timeline_api}/metrics", timeout=10).text
-    found = {repair: [0.0, 0.0] for repair in REPAIRS}
+    found = {repair: [0.0, 0.0] for repair in REPAIR_KINDS}
     for line in text.splitlines():
         for i, suffix in enumerate(("_count{", "_sum{")):
             if line.startswith("timeline_read_repair_seconds" + suffix):
@@ -57,14 +55,15 @@ def _repairs(cfg: Config) -> dict[str, tuple[float, float]]:
 
 
 def _waited(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], reads: int) -> dict:
-    """Per repair: the share of `reads` that waited on it, and their mean wait (ms)."""
+    """Per repair: the share of `reads` that waited on it, and their mean wait (ms; None:
+    none waited)."""
     out = {}
-    for repair in REPAIRS:
+    for repair in REPAIR_KINDS:
         count = after[repair][0] - before[repair][0]
         seconds = after[repair][1] - before[repair][1]
         out[repair] = {
             "share": round(count / reads, 3) if reads else 0.0,
-            "mean_ms": round(1000 * seconds / count, 1) if count else 0.0,
+            "mean_ms": round(1000 * seconds / count, 1) if count else None,
         }
     return out
 
@@ -114,15 +113,15 @@ async def run(cfg: Config, graph: Graph, remembered: list[int], rng: np.random.G
     ).as_dict()
     # What the reads waited on (the warm-up's own rebuilds are no read's: not counted).
     during["waited"] = _waited(repairs_before, _repairs(cfg), during["requests"])
-    # wrk's connections are a closed loop: at saturation their mean latency is
-    # connections / throughput whatever the service does (Little's law).
+    # Connections / throughput: a closed loop's mean latency (Little's law; bench/report.py).
     during["closed_loop_mean_ms"] = round(1000 * cfg.connections / during["rps"], 1) if during["rps"] else None
     warmed_in = await watch
+    rebuilt = during["waited"]["rebuild"]
     say(
         f"warm-up: {len(remembered):,} recent readers' homes back in {warmed_in or 0:.1f} s; reads meanwhile "
         f"{during['rps']:,.0f}/s, p50 {during['p50_ms']:.1f} ms, p99 {during['p99_ms']:.1f} ms, "
-        f"{during['errors']} errors; waited on a rebuild here "
-        f"{100 * during['waited']['rebuild']['share']:.0f}% of reads (mean {during['waited']['rebuild']['mean_ms']} ms)"
+        f"{during['errors']} errors; {100 * rebuilt['share']:.0f}% of them waited on a rebuild here "
+        f"(mean {rebuilt['mean_ms'] or 0} ms)"
     )
 
     pool = np.setdiff1d(np.arange(graph.n), np.asarray(remembered, dtype=np.int64))

@@ -8,7 +8,7 @@ separates the cost of a call from the cost of a home, which whole cold-read runs
 Run on a loaded stack (`make run`, then `make bench` once):
 `bench/run.sh bench.home_sources`. BENCH_HOME_SOURCE_BATCHES (1,8,24) are the batch
 sizes, BENCH_HOME_SOURCE_HOMES (3,000) the homes asked at each, by 4 callers at once,
-BENCH_HOME_SOURCE_LIMIT (800) the ids a home holds.
+BENCH_HOME_SOURCE_LIMIT (TIMELINE_MAX_ITEMS) the ids a home holds.
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ async def run(cfg: Config, sizes: list[int], homes: int, limit: int) -> list[dic
 def main() -> None:
     sizes = [int(s) for s in os.environ.get("BENCH_HOME_SOURCE_BATCHES", "1,8,24").split(",")]
     homes = int(os.environ.get("BENCH_HOME_SOURCE_HOMES", "3000"))
-    limit = int(os.environ.get("BENCH_HOME_SOURCE_LIMIT", "800"))
-    asyncio.run(run(Config(), sizes, homes, limit))
+    cfg = Config()
+    limit = int(os.environ.get("BENCH_HOME_SOURCE_LIMIT", str(cfg.max_items)))
+    asyncio.run(run(cfg, sizes, homes, limit))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ class Result:
     p99_ms: float
     p999_ms: float
     requests: int
+    mean_ms: float
     errors: int  # connect/read/write/timeouts and non-2xx/3xx answers
     cpu_us: dict[str, float] | None = None  # CPU per request by process kind (bench/cpu.py)
 
@@ -69,6 +70,7 @@ class Result:
             "p50_ms": round(self.p50_ms, 2),
             "p99_ms": round(self.p99_ms, 2),
             "p999_ms": round(self.p999_ms, 2),
+            "mean_ms": round(self.mean_ms, 2),
             "requests": self.requests,
             "errors": self.errors,
             "cpu_us_per_request": self.cpu_us,
@@ -135,6 +137,7 @@ def run(
                 p99_ms=raw["p99_us"] / 1000,
                 p999_ms=raw["p999_us"] / 1000,
                 requests=raw["requests"],
+                mean_ms=raw["mean_us"] / 1000,
                 errors=errors,
                 cpu_us=used,
             )

@@ -298,7 +298,7 @@ def tables(result: dict) -> str:
         if waited:
             names = {
                 "rebuild": "their home rebuilt by their process",
-                "another": "another process's rebuild of it",
+                "another": "their home someone else's to land (another process's rebuild; one that did not land)",
                 "celebrities": "their celebrities' lists filled",
             }
             parts = [
@@ -308,10 +308,11 @@ def tables(result: dict) -> str:
             ]
             out.append(
                 "Reads during the warm-up that waited (timeline_read_repair_seconds), share of reads and their mean "
-                f"wait: {'; '.join(parts)}. wrk's {s['connections']} connections are a closed loop: at "
-                f"{_n(during['rps'])} reads/s their mean latency is {s['connections']} / {_n(during['rps'])} = "
-                f"{_n(during.get('closed_loop_mean_ms'), 1)} ms whatever the service does (Little's law); only more "
-                "reads a second (cheaper rebuilds) lower it."
+                f"wait: {'; '.join(parts)}. wrk's {s['connections']} connections are a closed loop, whose mean latency "
+                f"is connections / throughput (Little's law): {s['connections']} / {_n(during['rps'])} reads/s = "
+                f"{_n(during.get('closed_loop_mean_ms'), 1)} ms"
+                + (f" (wrk measured {_n(during['mean_ms'], 1)})" if during.get("mean_ms") is not None else "")
+                + ". At saturation the service lowers it only by serving more reads a second: cheaper rebuilds."
             )
             out.append("")
         out.append(

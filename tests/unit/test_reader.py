@@ -14,6 +14,7 @@ from shared_schemas.internal_api import TweetItem
 from tests.fakes import Unreachable
 from tests.unit.services import world
 from timeline.domain.errors import NotFound
+from timeline.services.reader import REPAIR_KINDS
 
 
 async def test_a_home_missing_from_the_store_is_rebuilt_from_the_source_on_read() -> None:
@@ -128,48 +129,74 @@ async def test_a_read_waits_for_another_processs_rebuild_and_takes_over_a_dead_o
     assert w.users.calls > calls
 
 
-def _repairs(repair: str) -> tuple[float, float]:
-    """How many reads waited on `repair`, and for how long in all (seconds)."""
-    labels = {"repair": repair}
-    count = REGISTRY.get_sample_value("timeline_read_repair_seconds_count", labels) or 0.0
-    return count, REGISTRY.get_sample_value("timeline_read_repair_seconds_sum", labels) or 0.0
+def _repairs() -> dict[str, tuple[float, float]]:
+    """Per repair: how many reads waited on it, and for how long in all (seconds)."""
+    found = {}
+    for repair in REPAIR_KINDS:
+        labels = {"repair": repair}
+        count = REGISTRY.get_sample_value("timeline_read_repair_seconds_count", labels) or 0.0
+        found[repair] = (count, REGISTRY.get_sample_value("timeline_read_repair_seconds_sum", labels) or 0.0)
+    return found
 
 
-async def test_what_reads_waited_on_is_counted_by_repair_and_a_warm_read_waits_on_nothing() -> None:
+def _grew(before: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Per repair: reads and seconds added since `before`."""
+    return {k: (c - before[k][0], t - before[k][1]) for k, (c, t) in _repairs().items()}
+
+
+async def test_what_reads_waited_on_is_counted_once_a_read_by_repair_and_a_warm_read_waits_on_nothing() -> None:
     # After a lost Redis nearly every read waits on a repair: operators see which, and
     # for how long (timeline_read_repair_seconds).
     w = world(threshold=2)
     author, star, fan, reader = (w.users.add_user(n) for n in ("a", "s", "f", "r"))
     w.users.follow(reader, author)
     await w.tweet(author)
-    before = {k: _repairs(k) for k in ("rebuild", "another", "celebrities")}
 
-    def grew(repair: str) -> tuple[float, float]:
-        (count, total), (count_before, total_before) = _repairs(repair), before[repair]
-        return count - count_before, total - total_before
+    before = _repairs()
+    await w.reader.page(reader, None, 20)  # a lost home: rebuilt here
+    grew = _grew(before)
+    assert grew["rebuild"][0] == 1 and grew["another"] == grew["celebrities"] == (0, 0)
+    before = _repairs()
+    await w.reader.page(reader, None, 20)  # warm: nothing
+    assert _grew(before) == {k: (0, 0) for k in REPAIR_KINDS}
 
-    await w.timeline(reader)  # a lost home: rebuilt here
-    assert grew("rebuild")[0] == 1 and grew("another") == (0, 0)
-    await w.timeline(reader)  # warm: nothing
-    assert grew("rebuild")[0] == 1
-
-    # Another process's rebuild, finished 50 ms later: waited on for at least that long.
+    # Another process's rebuild, landed 50 ms later: one read, however many polls, for
+    # at least that long.
     w.store.lose_everything()
     assert await w.store.begin_rebuild(reader, take_over=False)
+    before = _repairs()
     waiting = asyncio.ensure_future(w.reader.page(reader, None, 20))
     await asyncio.sleep(0.05)
     await w.store.finish_rebuild(reader, [], b"")
     await asyncio.wait_for(waiting, 2)
-    count, seconds = grew("another")
-    assert count == 1 and seconds >= 0.04  # one read, however many polls
-    assert grew("rebuild")[0] == 1
+    grew = _grew(before)
+    assert grew["another"][0] == 1 and grew["another"][1] >= 0.04
+    assert grew["rebuild"] == grew["celebrities"] == (0, 0)
 
     await w.follow(reader, star)
     await w.follow(fan, star)  # a celebrity now: merged from its own list
-    await w.timeline(reader)
+    await w.reader.page(reader, None, 20)
     await w.store.forget_celebrity_list(star)  # lost
-    await w.timeline(reader)
-    assert grew("celebrities")[0] >= 1
+    before = _repairs()
+    await w.reader.page(reader, None, 20)
+    grew = _grew(before)
+    assert grew["celebrities"][0] == 1 and grew["rebuild"] == grew["another"] == (0, 0)
+
+
+async def test_a_repair_that_fails_is_counted_as_waited_on() -> None:
+    # A source that is down during a cold start: the reads that failed waited too.
+    w = world()
+    author, reader = w.users.add_user("a"), w.users.add_user("r")
+    w.users.follow(reader, author)
+
+    async def down(*args, **kwargs):
+        raise Unreachable("the Users Service is down")
+
+    w.users.home_source = down  # type: ignore[method-assign]
+    before = _repairs()
+    with pytest.raises(Unreachable):
+        await w.reader.page(reader, None, 20)
+    assert _grew(before)["rebuild"][0] == 1
 
 
 async def test_made_up_callers_are_answered_from_memory_after_the_first_asking() -> None:

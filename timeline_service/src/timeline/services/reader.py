@@ -22,15 +22,19 @@ REBUILDS = Counter("timeline_rebuilds_total", "Home timelines rebuilt from the s
 SOURCE_PAGES = Counter("timeline_source_pages_total", "Pages completed from the Users Service past the cached window")
 # What a cold start costs its readers (after a lost Redis nearly every read waits on
 # one of these for a while): a read's time on each kind of repair, once per read that
-# needed it. "rebuild": its home rebuilt by this process (its own, or one it joined);
-# "another": polling while another process rebuilds it; "celebrities": followed
-# celebrities' lists filled.
+# needed it, whether the repair worked or failed. "rebuild": a rebuild in this process
+# (its own, or one it joined) that landed its home; "another": the home is anyone
+# else's to land (another process's rebuild it polls, or a rebuild that did not land);
+# "celebrities": followed celebrities' lists filled. A read may wait on several.
+REPAIR_KINDS = ("rebuild", "another", "celebrities")
 REPAIRS = Histogram(
     "timeline_read_repair_seconds",
     "Time a read waited for what the store lacked, by repair",
     ["repair"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+for _kind in REPAIR_KINDS:  # every series from the start: rate() sees a process's first cold start
+    REPAIRS.labels(_kind)
 
 
 # Caller ids the source of truth does not know, remembered per process so that made-up
@@ -75,36 +79,46 @@ class Reader:
         """`read()` of the store, after rebuilding what it lacks (a lost home, a lost
         celebrity list), or waiting for another reader's rebuild of the home."""
         page = await read()
+        if page.materialized and not page.rebuilding and not page.unfilled:
+            return page  # warm: the common case, nothing more to do or time
+        waits: dict[str, float] = {}  # repair -> seconds (REPAIRS)
+        try:
+            return await self._repair(user, read, items, page, waits)
+        finally:  # a repair that failed (an unknown caller, a source down) was waited on too
+            for repair, seconds in waits.items():
+                REPAIRS.labels(repair).observe(seconds)
+
+    async def _repair(
+        self, user: uuid.UUID, read: Callable[[], Awaitable[Page]], items: int, page: Page, waits: dict[str, float]
+    ) -> Page:
+        """`_read`'s repairs of `page`, the seconds of each kind added to `waits`."""
         waited_until, repairs = 0.0, 0
-        waits: dict[str, float] = {}  # repair -> seconds (REPAIRS; a warm read has none)
         while repairs < 3:
             started = time.monotonic()
+            step: Awaitable[object]
             if page.rebuilding and user in self._flights:  # this process's own: join it
-                repair = "rebuild"
-                await asyncio.shield(self._flights[user])
+                step, repair = asyncio.shield(self._flights[user]), "rebuild"
             elif page.rebuilding:
                 waited_until = waited_until or started + self.rebuild_wait
                 if started < waited_until:
-                    repair = "another"
-                    await asyncio.sleep(REBUILD_POLL)
+                    step, repair = asyncio.sleep(REBUILD_POLL), "another"
                 else:  # that rebuild is taking too long (its process died?): join it here
-                    repair = "rebuild"
-                    await self.rebuild(user, items, take_over=True)
+                    step, repair = self.rebuild(user, items, take_over=True), "rebuild"
                     waited_until, repairs = 0.0, repairs + 1
             elif not page.materialized:  # nobody is at it: this reader (or none, if one just began)
-                repair = "rebuild"
-                await self.rebuild(user, items, take_over=False)
+                step, repair = self.rebuild(user, items, take_over=False), "rebuild"
                 repairs += 1
             elif page.unfilled:  # followed celebrities' lists lost, or being filled
-                repair = "celebrities"
-                await asyncio.gather(*(self.celebrities.ensure_list(c) for c in page.unfilled))
-                repairs += 1
+                step = asyncio.gather(*(self.celebrities.ensure_list(c) for c in page.unfilled))
+                repair, repairs = "celebrities", repairs + 1
             else:
                 break
-            waits[repair] = waits.get(repair, 0.0) + time.monotonic() - started
-            page = await read()
-        for repair, seconds in waits.items():
-            REPAIRS.labels(repair).observe(seconds)
+            try:
+                if await step is False:  # a rebuild that did not land here: the home is another's
+                    repair = "another"
+                page = await read()
+            finally:
+                waits[repair] = waits.get(repair, 0.0) + time.monotonic() - started
         return page
 
     async def page(self, user: uuid.UUID, older_than: uuid.UUID | None, limit: int) -> Slice:

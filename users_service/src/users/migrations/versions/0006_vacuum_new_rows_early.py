@@ -7,8 +7,10 @@ only where the visibility map says a heap page is all-visible, which vacuum sets
 default autovacuum visits a table after inserts of a fifth of its size: on a shard of
 hundreds of millions of tweets, the newest hours of them, the ones rebuilds read most,
 would each cost a heap visit. Here: after this many new rows whatever the table's size
-(about a minute of a busy shard's tweets at the design's peak), a pass that scans only
-the pages not yet all-visible (docs/benchmarks.md, session 17).
+(about 10 s of a primary's tweets at the planned 5,000 a second; autovacuum comes at
+most once a naptime, a minute by default). Such a pass reads only the heap pages not
+yet all-visible, and skips the indexes while few rows are dead (docs/benchmarks.md,
+session 17).
 
 Revision ID: 0006
 """
