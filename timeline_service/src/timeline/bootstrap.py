@@ -38,7 +38,11 @@ class Components:
 
 def build(settings: Settings) -> Components:
     redis = connection.connect(
-        settings.redis_url, settings.redis_cluster, settings.redis_connect_timeout, settings.redis_timeout
+        settings.redis_url,
+        settings.redis_cluster,
+        settings.redis_connect_timeout,
+        settings.redis_timeout,
+        settings.redis_max_connections,
     )
     users = UsersClient(settings.users_api_url, settings.users_api_connect_timeout, settings.users_api_timeout)
     store = RedisTimelineStore(

@@ -72,6 +72,9 @@ class Settings:
         default_factory=lambda: float(_env("TIMELINE_REDIS_CONNECT_TIMEOUT_SECONDS", "2"))
     )
     redis_timeout: float = field(default_factory=lambda: float(_env("TIMELINE_REDIS_TIMEOUT_SECONDS", "5")))
+    # Connections a process keeps to Redis (to each node, on a cluster); on one server a
+    # command beyond them waits for one, up to TIMELINE_REDIS_TIMEOUT_SECONDS.
+    redis_max_connections: int = field(default_factory=lambda: int(_env("TIMELINE_REDIS_MAX_CONNECTIONS", "100")))
     users_api_connect_timeout: float = field(
         default_factory=lambda: float(_env("TIMELINE_USERS_API_CONNECT_TIMEOUT_SECONDS", "2"))
     )

@@ -6,7 +6,7 @@ from importlib import resources
 from typing import Any, cast
 
 import hiredis
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -25,7 +25,9 @@ class CPackedConnection(Connection):
         return [hiredis.pack_command(args)]
 
 
-def connect(url: str, cluster: bool, connect_timeout: float = 2.0, timeout: float = 5.0) -> Redis | RedisCluster:
+def connect(
+    url: str, cluster: bool, connect_timeout: float = 2.0, timeout: float = 5.0, max_connections: int = 100
+) -> Redis | RedisCluster:
     # Raw bytes in and out: timeline entries are 16-byte ids and cached items are the
     # exact JSON the API returns, so nothing is decoded on the way. The timeouts turn a
     # hung server into an error the caller retries (the worker) or answers (the API).
@@ -39,8 +41,14 @@ def connect(url: str, cluster: bool, connect_timeout: float = 2.0, timeout: floa
         "retry": retry,
     }
     if cluster:  # (RedisCluster makes its nodes' connections itself: packed in Python)
-        return RedisCluster.from_url(url, **options)
-    return Redis.from_url(url, connection_class=CPackedConnection, **options)
+        return RedisCluster.from_url(url, max_connections=max_connections, **options)
+    # At most `max_connections`, and a command beyond them waits for one (up to the
+    # timeout): redis-py's default pool raises at its 100th instead, so a burst (500 live
+    # streams reconnecting, a spike of reads) was answered 503 while Redis idled.
+    pool = BlockingConnectionPool.from_url(
+        url, connection_class=CPackedConnection, max_connections=max_connections, timeout=timeout, **options
+    )
+    return Redis.from_pool(pool)
 
 
 async def mget(redis: Redis | RedisCluster, keys: list[bytes]) -> list[bytes | None]:
