@@ -31,6 +31,10 @@ class ChangeFeed:
         self._pubsub: object | None = None
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        # One (un)subscribe at a time: the first makes the subscriber's connection, and
+        # streams opened meanwhile would each make one more, of which only the last is
+        # ever given back to the pool (a burst of opens leaked the pool dry).
+        self._subscribing = asyncio.Lock()
 
     @staticmethod
     def channels(user: uuid.UUID, celebrities: list[uuid.UUID]) -> list[bytes]:
@@ -51,7 +55,8 @@ class ChangeFeed:
                 new.append(channel)
             listeners.add(queue)
         if new:
-            await self._client().ssubscribe(*new)
+            async with self._subscribing:
+                await self._client().ssubscribe(*new)
         self._subscribed.set()
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._run())
@@ -68,7 +73,8 @@ class ChangeFeed:
                 gone.append(channel)
         if gone and self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
-                await self._client().sunsubscribe(*gone)
+                async with self._subscribing:
+                    await self._client().sunsubscribe(*gone)
 
     async def _next(self) -> dict | None:
         pubsub = self._client()
@@ -101,7 +107,8 @@ class ChangeFeed:
         await asyncio.sleep(0.5)
         try:
             if self._queues:
-                await self._client().ssubscribe(*self._queues)
+                async with self._subscribing:
+                    await self._client().ssubscribe(*self._queues)
         except (RedisError, OSError):
             return  # the next round tries again
         for listeners in self._queues.values():

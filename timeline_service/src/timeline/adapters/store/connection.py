@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from importlib import resources
 from typing import Any, cast
@@ -34,43 +35,58 @@ class WaitingPool(ConnectionPool):
     streams reconnecting, a spike of reads while Redis is slow) is served, not answered
     503 while Redis idles. redis-py's BlockingConnectionPool does the same but takes a
     lock and a timer for every command, 30% more client CPU a command here (33 against
-    43 µs, docs/benchmarks.md, session 17): this pool waits only once it is exhausted."""
+    43 µs, docs/benchmarks.md, session 17): this pool waits only once it is exhausted,
+    first come first served, each release waking one waiter."""
 
     def __init__(self, *, wait: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._wait, self._waiting = wait, 0
-        self._freed: asyncio.Event | None = None  # made in the running loop, when first needed
+        self._wait = wait
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
-        try:
-            return await super().get_connection(*args, **kwargs)
-        except MaxConnectionsError:
-            pass
+        if not self._waiters:  # (while some wait, a newcomer queues behind them)
+            try:
+                return await super().get_connection(*args, **kwargs)
+            except MaxConnectionsError:
+                pass
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
-        freed = self._freed = self._freed or asyncio.Event()
-        self._waiting += 1
-        try:
-            while True:
-                # Woken by a release, or a look every 50 ms (a release between the
-                # failed try and the wait woke nobody).
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise RedisConnectionError(f"no Redis connection came free in {self._wait} s")
-                freed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(freed.wait(), min(remaining, 0.05))
-                try:
-                    return await super().get_connection(*args, **kwargs)
-                except MaxConnectionsError:
-                    continue
-        finally:
-            self._waiting -= 1
+        while True:
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                # The 1 s cap only guards against a wake-up lost some way not foreseen.
+                await asyncio.wait_for(asyncio.shield(waiter), max(0.0, min(deadline - loop.time(), 1.0)))
+            except BaseException as exc:
+                if isinstance(exc, TimeoutError) and loop.time() < deadline:
+                    pass  # (the cap) look again
+                else:
+                    if waiter.done() and not waiter.cancelled():
+                        self._wake()  # woken as it gave up: the turn goes to the next
+                    if isinstance(exc, TimeoutError):
+                        raise RedisConnectionError(f"no Redis connection came free in {self._wait} s") from None
+                    raise
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            try:
+                return await super().get_connection(*args, **kwargs)
+            except MaxConnectionsError:
+                continue  # taken first by a command that found no queue: wait again
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def release(self, connection: AbstractConnection) -> None:
         await super().release(connection)
-        if self._waiting and self._freed is not None:
-            self._freed.set()
+        if self._waiters:
+            self._wake()
 
 
 def connect(
