@@ -67,7 +67,7 @@ async def test_the_pool_stays_within_its_connections_and_a_command_that_finds_no
         released = time.monotonic()
         await pool.release(held.pop())  # one comes free: the waiting command takes it, woken by the release
         assert await asyncio.wait_for(waiting, 1)
-        assert time.monotonic() - released < 0.5
+        assert time.monotonic() - released < 0.8  # (not the pool's 1 s look-again)
         await pool.release(held.pop())
     finally:
         await client.aclose()
