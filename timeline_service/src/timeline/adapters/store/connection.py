@@ -57,15 +57,14 @@ class WaitingPool(ConnectionPool):
             try:
                 # The 1 s cap only guards against a wake-up lost some way not foreseen.
                 await asyncio.wait_for(asyncio.shield(waiter), max(0.0, min(deadline - loop.time(), 1.0)))
-            except BaseException as exc:
-                if isinstance(exc, TimeoutError) and loop.time() < deadline:
-                    pass  # (the cap) look again
-                else:
-                    if waiter.done() and not waiter.cancelled():
-                        self._wake()  # woken as it gave up: the turn goes to the next
-                    if isinstance(exc, TimeoutError):
-                        raise RedisConnectionError(f"no Redis connection came free in {self._wait} s") from None
-                    raise
+            except TimeoutError:
+                if loop.time() >= deadline:
+                    self._pass_on(waiter)
+                    raise RedisConnectionError(f"no Redis connection came free in {self._wait} s") from None
+                # (the cap) look again
+            except BaseException:
+                self._pass_on(waiter)
+                raise
             finally:
                 if not waiter.done():
                     waiter.cancel()
@@ -75,6 +74,11 @@ class WaitingPool(ConnectionPool):
                 return await super().get_connection(*args, **kwargs)
             except MaxConnectionsError:
                 continue  # taken first by a command that found no queue: wait again
+
+    def _pass_on(self, waiter: asyncio.Future[None]) -> None:
+        """A waiter giving up: if it was woken as it did, the turn goes to the next."""
+        if waiter.done() and not waiter.cancelled():
+            self._wake()
 
     def _wake(self) -> None:
         while self._waiters:
