@@ -20,6 +20,7 @@ from shared_schemas import topics
 from timeline import bootstrap, logs
 from timeline import settings as settings_module
 from timeline.settings import Settings
+from timeline.worker import rebootstrap
 from timeline.worker.consumer import Worker
 from timeline.worker.retry import Backoff
 
@@ -97,9 +98,11 @@ async def main() -> None:
     await until_started("kafka consumer", consumer.start, backoff, stop)
     await until_started("kafka producer", producer.start, backoff, stop)
     log.info("worker started", extra={"group": settings.consumer_group, "topics": list(topics.TIMELINE_SOURCES)})
+    views = rebootstrap.watching({"consumer": consumer, "producer": producer}, settings.kafka_metadata_max_age_ms, stop)
     try:
         await worker.run(stop)
     finally:
+        views.cancel()
         await consumer.stop()  # leaves the group; offsets were committed per batch
         await producer.stop()
         await parts.close()
