@@ -5,13 +5,17 @@ manifests (deploy/k8s) name one Kafka release and start each process with one co
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import shlex
 from pathlib import Path
 
 import pytest
+import uvicorn
 import yaml
+
+from shared_schemas.internal_api import IDLE_CONNECTION_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -26,6 +30,7 @@ PROCESSES = {
     "worker": ("worker", "timeline_service/Dockerfile"),
 }
 # Where the processes listen and how many there are: the only flags allowed to differ.
+GATEWAY_TEMPLATE = "deploy/nginx/gateway.conf.template"
 ADDRESS_FLAGS = {"--host", "--port", "--workers"}
 
 
@@ -123,3 +128,17 @@ def test_the_local_stack_serves_the_apis_with_the_same_flags(compose_services: d
         for flag in ADDRESS_FLAGS:
             flags.pop(flag, None)
     assert mine == theirs, f"{service}: deploy/local/api-server.sh and the image differ"
+
+
+def test_clients_let_idle_connections_go_before_the_apis_close_them() -> None:
+    """A client that sends on a kept-alive connection the server is closing that instant
+    fails the request (aiohttp: "Can not write request body"; a batch of rebuilds, 503
+    to each reader, session 18): the services' clients of each other's internal API and
+    the gateway's upstreams drop an idle connection before uvicorn's keep-alive ends."""
+    server = _read("deploy/local/api-server.sh")
+    flag = re.search(r"--timeout-keep-alive (\d+)", server)
+    default = inspect.signature(uvicorn.Config).parameters["timeout_keep_alive"].default
+    keep_alive = int(flag.group(1)) if flag else default
+    assert IDLE_CONNECTION_SECONDS < keep_alive
+    upstreams = re.findall(r"^upstream \w+ \{.*?keepalive_timeout (\d+)s;", _read(GATEWAY_TEMPLATE), re.M | re.S)
+    assert len(upstreams) == 2 and all(int(seconds) < keep_alive for seconds in upstreams)

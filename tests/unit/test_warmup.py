@@ -3,9 +3,11 @@ rebuilds, and that it tells a loss from a first look."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.unit.services import world
 from timeline.services.recent_readers import RecentReaders
-from timeline.services.warmup import Warmup
+from timeline.services.warmup import YIELD_SECONDS, Warmup
 
 
 def test_the_memory_keeps_the_most_recent_readers_and_forgets_the_oldest() -> None:
@@ -42,3 +44,40 @@ async def test_after_a_loss_the_recent_readers_homes_come_back_before_they_ask()
         assert await w.store.home_ids(reader) == [t.bytes for t in posted[::-1]]
     assert not await w.store.is_materialized(readers[4])
     assert await warmup.warm() == 0  # nothing left to do
+
+
+async def test_reads_repairing_their_homes_go_first() -> None:
+    w = world(threshold=100)
+    author = w.users.add_user("a")
+    readers = [w.users.add_user(f"r{i}") for i in range(4)]
+    recent = RecentReaders(100)
+    w.reader.recent = recent
+    for reader in readers:
+        w.users.follow(reader, author)
+    await w.tweet(author)
+    for reader in readers:
+        await w.timeline(reader)
+    warmup = Warmup(w.reader, w.store, recent, concurrency=2, check_seconds=0.01)
+    await warmup.lost()
+    w.store.lose_everything()
+    assert await warmup.lost()
+
+    # The first reader's read after the loss rebuilds its home, slowly (a busy source).
+    source, gate = w.users.home_source, asyncio.Event()
+
+    async def slow(user_id, *args):  # type: ignore[no-untyped-def]
+        if user_id == readers[0]:
+            await gate.wait()
+        return await source(user_id, *args)
+
+    w.users.home_source = slow  # type: ignore[method-assign]
+    read = asyncio.create_task(w.timeline(readers[0]))
+    while not w.reader.repairing:
+        await asyncio.sleep(0)
+    warming = asyncio.create_task(warmup.warm())
+    await asyncio.sleep(10 * YIELD_SECONDS)  # the warm-up had time for every home: it took none
+    assert [await w.store.is_materialized(r) for r in readers[1:]] == [False] * 3
+    gate.set()
+    await read
+    assert await warming == 3  # the reader's own home was back: the three others
+    assert all([await w.store.is_materialized(r) for r in readers])

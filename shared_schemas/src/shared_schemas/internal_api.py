@@ -8,6 +8,13 @@ from typing import Annotated
 
 import msgspec
 
+# A client of either service's internal API lets a kept-alive connection go once it has
+# been idle this long: less than the servers keep one (uvicorn's 5 s), as the gateway's
+# upstreams do. A client that sends on a connection the server is closing that instant
+# fails the request ("Can not write request body"): with aiohttp's default (15 s) a
+# batch of rebuilds failed so, 503 to each of its readers (session 18's cold starts).
+IDLE_CONNECTION_SECONDS = 4.0
+
 
 class TweetItem(msgspec.Struct, frozen=True):
     """A tweet as every timeline and listing shows it (the public item shape)."""

@@ -11,6 +11,7 @@ import msgspec
 
 from shared_schemas.coalesce import Coalescer
 from shared_schemas.internal_api import (
+    IDLE_CONNECTION_SECONDS,
     MAX_HOME_SOURCES,
     MAX_TWEETS_A_CALL,
     FirstFollowers,
@@ -63,7 +64,7 @@ class UsersClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=50),
+                connector=aiohttp.TCPConnector(limit=50, keepalive_timeout=IDLE_CONNECTION_SECONDS),
             )
         return self._session
 

@@ -70,6 +70,7 @@ class Reader:
         # How long a read waits for another process's rebuild before doing it itself.
         self.rebuild_wait = rebuild_wait
         self.recent = recent or RecentReaders(0)  # whose homes to warm after a loss
+        self.repairing = 0  # reads waiting on a repair now: the warm-up lets them go first
 
     def _check_known(self, user: uuid.UUID) -> None:
         if self._unknown and self._unknown.get(user, 0.0) > time.monotonic():
@@ -82,9 +83,11 @@ class Reader:
         if page.materialized and not page.rebuilding and not page.unfilled:
             return page  # warm: the common case, nothing more to do or time
         waits: dict[str, float] = {}  # repair -> seconds (REPAIRS)
+        self.repairing += 1
         try:
             return await self._repair(user, read, items, page, waits)
         finally:  # a repair that failed (an unknown caller, a source down) was waited on too
+            self.repairing -= 1
             for repair, seconds in waits.items():
                 REPAIRS.labels(repair).observe(seconds)
 

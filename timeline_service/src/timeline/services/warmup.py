@@ -5,8 +5,8 @@ replica, a flush) makes every next read a rebuild: the first round of reads afte
 ran at a third of the warm rate with a p99 over 500 ms. Each API process remembers the
 callers it served most recently (a bounded memory: the store lost it, the processes did
 not), notices the loss by the store's generation token, and rebuilds those homes, the
-most recent reader first, a few at a time so that the reads it serves meanwhile still
-come first (docs/decisions/0018).
+most recent reader first, a few at a time, and only while no read of this process is
+waiting on a repair: the reads it serves meanwhile come first (docs/decisions/0018).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ WARMED = Counter("timeline_warmed_homes_total", "Homes rebuilt ahead of their re
 log = logging.getLogger("timeline.warmup")
 
 BATCH = 200  # homes looked up per round trip
+YIELD_SECONDS = 0.02  # how often a warm-up that let reads go first looks again
 
 
 class Warmup:
@@ -59,11 +60,23 @@ class Warmup:
             present = await self.store.homes_materialized(batch)
             missing = [user for user, there in zip(batch, present) if not there]
             for i in range(0, len(missing), self.concurrency):
+                await self._after_the_readers()
                 done = await asyncio.gather(
                     *(self._one(user) for user in missing[i : i + self.concurrency]), return_exceptions=True
                 )
                 warmed += sum(1 for ok in done if ok is True)
         return warmed
+
+    async def _after_the_readers(self) -> None:
+        """Wait while reads here are repairing what they lack. A read that misses its home
+        rebuilds it anyway; a warm-up rebuild beside it is a guess (a recent reader who may
+        not come back soon) that takes the CPU and the batch the reads wait for: after a
+        flush it halved the reads' throughput (docs/benchmarks.md, session 18). The guesses
+        go on once the reads find their homes, or in a quiet moment."""
+        # Looked at every YIELD_SECONDS, not woken by the last repair's end: reads come
+        # one after another, and an instant with none repairing is no quiet moment.
+        while self.reader.repairing:  # noqa: ASYNC110
+            await asyncio.sleep(YIELD_SECONDS)
 
     async def _one(self, user: uuid.UUID) -> bool:
         if not await self.reader.rebuild(user, take_over=False):

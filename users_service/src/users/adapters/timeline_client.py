@@ -17,7 +17,7 @@ import msgspec
 from prometheus_client import Counter
 
 from shared_schemas.coalesce import Coalescer
-from shared_schemas.internal_api import OwnTweets, TweetItem
+from shared_schemas.internal_api import IDLE_CONNECTION_SECONDS, OwnTweets, TweetItem
 
 log = logging.getLogger("users.own_timeline")
 FAILURES = Counter("users_own_timeline_failures_total", "Own-home updates the Timeline API did not take")
@@ -33,7 +33,9 @@ class OwnTimeline:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:  # made in the running loop, on first use
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout, connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_CONNECTION_SECONDS)
+            )
         return self._session
 
     async def tweeted(self, item: TweetItem) -> None:
