@@ -4,7 +4,7 @@ After every broker restarted, the worker's view could name one broker alone, the
 back; when that broker died before the view widened, the worker's consumer asked only
 it for a new view, for minutes, while two brokers were up (aio-libs/aiokafka#459; a
 fault-suite run of session 17). Built as the worker builds them and watched as it
-watches them, the consumer and the dead-letter producer here are left with such a
+watches them (with its test stack's backoff), the consumer and the dead-letter producer here are left with such a
 view, its broker killed: the producer must still send and the consumer still receive.
 """
 
@@ -25,6 +25,7 @@ from tests.faults.harness import KAFKA, astack
 from timeline import settings as timeline_settings
 from timeline.worker import rebootstrap
 from timeline.worker.__main__ import kafka_clients
+from timeline.worker.retry import Backoff
 
 pytestmark = pytest.mark.skipif(
     int(os.environ.get("KAFKA_BROKERS", "1")) < 3, reason="needs the test stack's cluster of three brokers"
@@ -63,7 +64,9 @@ async def test_the_worker_outlives_the_one_broker_its_view_names() -> None:
     await consumer.start()
     await producer.start()
     stop = asyncio.Event()
-    views = rebootstrap.watching({"consumer": consumer, "producer": producer}, settings.kafka_metadata_max_age_ms, stop)
+    backoff = Backoff(settings.retry_backoff_seconds, settings.retry_max_backoff_seconds)  # the worker's
+    views = rebootstrap.Views({"consumer": consumer, "producer": producer}, backoff)
+    watching = asyncio.create_task(views.run(stop))
     try:
         await producer.send_and_wait(topic, b"before")
         assert await _received(consumer, b"before", 30), "the consumer got nothing with every broker up"
@@ -81,9 +84,10 @@ async def test_the_worker_outlives_the_one_broker_its_view_names() -> None:
         assert await _received(consumer, b"after", 90), "the consumer got nothing from the two live brokers"
         for client in inner:
             assert len(client.cluster.brokers()) >= 2, "the view still names the dead broker alone"
+        assert all(watch.rebootstraps for watch in views.watches), "healed, but not by the watch"
     finally:
         stop.set()
-        views.cancel()
+        await watching
         await astack("up")
         await consumer.stop()
         await producer.stop()

@@ -72,8 +72,12 @@ async def test_reads_repairing_their_homes_go_first() -> None:
 
     w.users.home_source = slow  # type: ignore[method-assign]
     read = asyncio.create_task(w.timeline(readers[0]))
-    while not w.reader.repairing:
-        await asyncio.sleep(0)
+
+    async def repairing() -> None:
+        while not w.reader.repairing:
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(repairing(), 5)
     warming = asyncio.create_task(warmup.warm())
     await asyncio.sleep(10 * YIELD_SECONDS)  # the warm-up had time for every home: it took none
     assert [await w.store.is_materialized(r) for r in readers[1:]] == [False] * 3

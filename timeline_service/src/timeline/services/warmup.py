@@ -73,8 +73,9 @@ class Warmup:
         not come back soon) that takes the CPU and the batch the reads wait for: after a
         flush it halved the reads' throughput (docs/benchmarks.md, session 18). The guesses
         go on once the reads find their homes, or in a quiet moment."""
-        # Looked at every YIELD_SECONDS, not woken by the last repair's end: reads come
-        # one after another, and an instant with none repairing is no quiet moment.
+        # Looked at every YIELD_SECONDS rather than woken when the last repair ends: the
+        # warm-up then starts on a look that finds no read repairing, not in every gap
+        # between two reads.
         while self.reader.repairing:  # noqa: ASYNC110
             await asyncio.sleep(YIELD_SECONDS)
 

@@ -98,11 +98,13 @@ async def main() -> None:
     await until_started("kafka consumer", consumer.start, backoff, stop)
     await until_started("kafka producer", producer.start, backoff, stop)
     log.info("worker started", extra={"group": settings.consumer_group, "topics": list(topics.TIMELINE_SOURCES)})
-    views = rebootstrap.watching({"consumer": consumer, "producer": producer}, settings.kafka_metadata_max_age_ms, stop)
+    # Views of the cluster that name only dead brokers are taken again (decision 0019).
+    views = asyncio.create_task(rebootstrap.Views({"consumer": consumer, "producer": producer}, backoff).run(stop))
     try:
         await worker.run(stop)
     finally:
-        views.cancel()
+        stop.set()
+        await views
         await consumer.stop()  # leaves the group; offsets were committed per batch
         await producer.stop()
         await parts.close()
