@@ -4,8 +4,9 @@ rebuilds, and that it tells a loss from a first look."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
-from tests.unit.services import world
+from tests.unit.services import World, world
 from timeline.services.recent_readers import RecentReaders
 from timeline.services.warmup import YIELD_SECONDS, Warmup
 
@@ -20,14 +21,20 @@ def test_the_memory_keeps_the_most_recent_readers_and_forgets_the_oldest() -> No
     assert off.newest_first() == []
 
 
-async def test_after_a_loss_the_recent_readers_homes_come_back_before_they_ask() -> None:
-    w = world(threshold=100)  # five followers: fanned out, in the homes
+def _followers_of_one(count: int) -> tuple[World, uuid.UUID, list[uuid.UUID], RecentReaders]:
+    """A world whose `count` readers follow one author (fanned out: in the homes), its
+    reader remembering its readers."""
+    w = world(threshold=100)
     author = w.users.add_user("a")
-    readers = [w.users.add_user(f"r{i}") for i in range(5)]
-    recent = RecentReaders(100)
-    w.reader.recent = recent
+    readers = [w.users.add_user(f"r{i}") for i in range(count)]
+    w.reader.recent = RecentReaders(100)
     for reader in readers:
         w.users.follow(reader, author)
+    return w, author, readers, w.reader.recent
+
+
+async def test_after_a_loss_the_recent_readers_homes_come_back_before_they_ask() -> None:
+    w, author, readers, recent = _followers_of_one(5)
     posted = [await w.tweet(author) for _ in range(3)]
     for reader in readers[:4]:  # the fifth never reads
         await w.timeline(reader)
@@ -47,13 +54,7 @@ async def test_after_a_loss_the_recent_readers_homes_come_back_before_they_ask()
 
 
 async def test_reads_repairing_their_homes_go_first() -> None:
-    w = world(threshold=100)
-    author = w.users.add_user("a")
-    readers = [w.users.add_user(f"r{i}") for i in range(4)]
-    recent = RecentReaders(100)
-    w.reader.recent = recent
-    for reader in readers:
-        w.users.follow(reader, author)
+    w, author, readers, recent = _followers_of_one(4)
     await w.tweet(author)
     for reader in readers:
         await w.timeline(reader)
