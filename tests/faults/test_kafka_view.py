@@ -4,7 +4,7 @@ After every broker restarted, the worker's view could name one broker alone, the
 back; when that broker died before the view widened, the worker's consumer asked only
 it for a new view, for minutes, while two brokers were up (aio-libs/aiokafka#459; a
 fault-suite run of session 17). Built as the worker builds them and watched as it
-watches them (with its test stack's backoff), the consumer and the dead-letter producer here are left with such a
+watches them, the consumer and the dead-letter producer here are left with such a
 view, its broker killed: the producer must still send and the consumer still receive.
 """
 

@@ -71,7 +71,8 @@ class Warmup:
         """Wait while reads here are repairing what they lack. A read that misses its home
         rebuilds it anyway; a warm-up rebuild beside it is a guess (a recent reader who may
         not come back soon) that takes the CPU and the batch the reads wait for: after a
-        flush it halved the reads' throughput (docs/benchmarks.md, session 18). The guesses
+        flush, reads served a fifth more a second without it (docs/benchmarks.md,
+        session 18). The guesses
         go on once the reads find their homes, or in a quiet moment."""
         # Looked at every YIELD_SECONDS rather than woken when the last repair ends: the
         # warm-up then starts on a look that finds no read repairing, not in every gap
