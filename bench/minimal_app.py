@@ -8,7 +8,6 @@ metrics, the access log, error handling) costs on top of Python and Redis.
 
 from __future__ import annotations
 
-import gc
 import os
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from litestar import Litestar, Response, get
 from litestar.params import Parameter
 from redis.asyncio import Redis
 
+from shared_schemas import heap
 from shared_schemas.ids import parse_uuid
 from timeline.adapters.store import keys
 
@@ -44,5 +44,5 @@ def create_app() -> Litestar:
 
     # Frozen at start-up as the services are (their app.py), so that both are served alike.
     return Litestar(
-        [timeline, health], on_startup=[gc.freeze], on_shutdown=[close], logging_config=None, openapi_config=None
+        [timeline, health], on_startup=[heap.settle], on_shutdown=[close], logging_config=None, openapi_config=None
     )

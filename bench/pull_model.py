@@ -13,7 +13,6 @@ call does, in hand-written SQL on raw asyncpg so the pull model is not slowed by
 from __future__ import annotations
 
 import asyncio
-import gc
 import heapq
 import os
 import uuid
@@ -22,6 +21,7 @@ import asyncpg
 import msgspec
 from litestar import Litestar, get
 
+from shared_schemas import heap
 from shared_schemas.cursors import CursorCodec
 from shared_schemas.ids import iso_ms
 from shared_schemas.internal_api import TweetItem
@@ -110,7 +110,7 @@ def create_app() -> Litestar:
     return Litestar(
         [timeline_route(reader, cursors), health],
         exception_handlers=errors.HANDLERS,
-        on_startup=[start, gc.freeze],
+        on_startup=[start, heap.settle],
         on_shutdown=[stop],
         logging_config=None,
         openapi_config=None,

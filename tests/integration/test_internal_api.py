@@ -10,7 +10,7 @@ import httpx
 import msgspec
 import pytest
 
-from shared_schemas.internal_api import MAX_TWEETS_A_CALL
+from shared_schemas.internal_api import MAX_NEWEST_A_CALL, MAX_TWEETS_A_CALL
 from tests.integration.conftest import MAX_FOLLOWING
 from tests.integration.databases import refusing_connections, stars_on_two_databases
 from tests.support import GATEWAY, USERS_API, eventually, unique_name
@@ -116,6 +116,45 @@ async def test_recent_tweets_of_authors_on_both_shards_merge_newest_first(db, cl
     assert [t.tweet_id for t in found] == sorted(posted, reverse=True)[:5]
     older = await client.recent_tweets([a.user_id for a in authors], found[-1].tweet_id, 100)
     assert [t.tweet_id for t in older] == sorted(posted, reverse=True)[5:]
+
+
+def _tweet_reads() -> float:
+    """Calls for authors' tweets the Users API answered so far, over its processes."""
+    text = httpx.get(f"{USERS_API}/metrics", timeout=10).text
+    paths = ('path="/internal/tweets/newest-each"', 'path="/internal/tweets/recent"')
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith("litestar_requests_total{") and any(p in line for p in paths)
+    ]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+
+async def test_authors_newest_asked_at_once_each_get_their_own_in_few_calls(db, client: UsersClient) -> None:
+    # After a lost Redis every celebrity's list is filled at once: the fills that wait
+    # go together (docs/decisions/0021), and each still gets its own author's newest.
+    authors = [await accounts.create_user(db, unique_name()) for _ in range(5)]
+    while len({db.map.for_user(a.user_id) for a in authors}) < min(2, len(db.primaries)):
+        authors.append(await accounts.create_user(db, unique_name()))  # ids are random: cover both shards
+    posted: dict[uuid.UUID, list[uuid.UUID]] = {a.user_id: [] for a in authors}
+    for k, author in enumerate(authors[1:]):  # the first author posts nothing
+        for n in range(k + 2):
+            posted[author.user_id].append((await tweet_service.publish(db, author.user_id, f"{n}", None)).tweet_id)
+    gone = posted[authors[2].user_id].pop(0)
+    await tweet_service.delete(db, authors[2].user_id, gone)
+    asked = [*(a.user_id for a in authors), uuid.uuid4(), authors[1].user_id]  # nobody's, one twice
+    calls = _tweet_reads()
+
+    found = await asyncio.gather(*(client.recent_tweets([author], None, 3) for author in asked))
+
+    assert _tweet_reads() - calls < len(asked)
+    for author, tweets in zip(asked, found, strict=True):
+        assert [t.tweet_id for t in tweets] == sorted(posted.get(author, []), reverse=True)[:3], author
+        assert all(t.user_id == author for t in tweets)
+    # The most one call may return: the authors asked times the tweets asked of each.
+    too_many = {"author_ids": [str(uuid.uuid4())] * (MAX_NEWEST_A_CALL // 100 + 1), "limit": 100}
+    refused = httpx.post(f"{USERS_API}/internal/tweets/newest-each", json=too_many)
+    assert refused.status_code == 400 and "at most" in str(refused.json()), refused.text
 
 
 async def test_a_homes_source_splits_celebrities_and_merges_the_rest_newest_first(db, client: UsersClient) -> None:

@@ -75,6 +75,29 @@ class RecentTweetsRequest(msgspec.Struct, frozen=True):
 MAX_TWEETS_A_CALL = 1000
 
 
+# The most tweets one call for several authors' newest may return: the authors asked
+# times the tweets asked of each.
+MAX_NEWEST_A_CALL = 25_000
+
+
+class NewestTweetsRequest(msgspec.Struct, frozen=True):
+    """Each author's newest tweets, apart (POST /internal/tweets/newest-each): the
+    celebrity lists that a lost Redis emptied are filled at once by every reader of
+    them, one call for the fills that waited meanwhile (docs/decisions/0021)."""
+
+    author_ids: list[uuid.UUID]
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_TWEETS_A_CALL)] = 20
+
+    def __post_init__(self) -> None:
+        if len(self.author_ids) * self.limit > MAX_NEWEST_A_CALL:
+            raise ValueError(f"authors times limit is at most {MAX_NEWEST_A_CALL}")
+
+
+class NewestTweets(msgspec.Struct, frozen=True):
+    # One list per author asked, in order, newest first (empty: none, or no such author).
+    tweets: list[list[TweetItem]]
+
+
 class TweetsByIdsRequest(msgspec.Struct, frozen=True):
     tweet_ids: list[uuid.UUID]
 

@@ -13,6 +13,7 @@ from shared_schemas.coalesce import Coalescer
 from shared_schemas.internal_api import (
     IDLE_CONNECTION_SECONDS,
     MAX_HOME_SOURCES,
+    MAX_NEWEST_A_CALL,
     MAX_TWEETS_A_CALL,
     FirstFollowers,
     FirstFollowersRequest,
@@ -22,6 +23,8 @@ from shared_schemas.internal_api import (
     HomeSource,
     HomeSources,
     HomeSourcesRequest,
+    NewestTweets,
+    NewestTweetsRequest,
     RecentTweetsRequest,
     TweetItem,
     Tweets,
@@ -57,6 +60,9 @@ class UsersClient:
         self._first_pages: dict[int, Coalescer[uuid.UUID, FollowersPage | None]] = {}
         # So do the rebuilds of lost homes (after a Redis loss, hundreds a second).
         self._home_sources: dict[tuple[int, int], Coalescer[HomeAsk, HomeSource | None]] = {}
+        # And one author's newest tweets (after a Redis loss, every celebrity's list is
+        # filled at once by its first readers; a follow's backfill), per count asked.
+        self._newest: dict[int, Coalescer[uuid.UUID, list[TweetItem]]] = {}
 
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use, inside the running event loop, as aiohttp requires. A
@@ -128,8 +134,21 @@ class UsersClient:
     async def recent_tweets(self, authors: list[uuid.UUID], before: uuid.UUID | None, limit: int) -> list[TweetItem]:
         if not authors:
             return []
+        if len(authors) == 1 and before is None and limit <= MAX_TWEETS_A_CALL:
+            return await self._newest_of(authors[0], limit)
         request = RecentTweetsRequest(author_ids=authors, before=before, limit=limit)
         return (await self._post("/internal/tweets/recent", request, Tweets)).tweets
+
+    async def _newest_of(self, author: uuid.UUID, limit: int) -> list[TweetItem]:
+        if limit not in self._newest:
+            self._newest[limit] = Coalescer(
+                lambda authors: self._newest_each(authors, limit), max_batch=max(1, MAX_NEWEST_A_CALL // limit)
+            )
+        return await self._newest[limit](author)
+
+    async def _newest_each(self, authors: list[uuid.UUID], limit: int) -> list[list[TweetItem]]:
+        request = NewestTweetsRequest(author_ids=authors, limit=limit)
+        return (await self._post("/internal/tweets/newest-each", request, NewestTweets)).tweets
 
     async def newer_tweets(self, authors: list[uuid.UUID], after: uuid.UUID, limit: int) -> list[TweetItem]:
         if not authors:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from collections.abc import Coroutine
@@ -13,6 +12,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
+from shared_schemas import heap
 from shared_schemas.cursors import CursorCodec, check_secret
 from timeline import bootstrap, logs
 from timeline import settings as settings_module
@@ -41,10 +41,9 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
         middleware=[observability.instrument("timeline_service")],
         exception_handlers=errors.HANDLERS,
         state=State({"redis": parts.redis}),  # for /ready
-        # Last of the start-up work: what exists by now (the app, its routes, the clients)
-        # lives as long as the process; frozen, the collector's full passes no longer walk
-        # it while requests wait (docs/decisions/0012).
-        on_startup=[lambda: _end_streams_on_stop(parts.live), lambda: _background(parts.warmup.run()), gc.freeze],
+        # Last of the start-up work: the start-up heap frozen, young collections rarer
+        # (shared_schemas.heap).
+        on_startup=[lambda: _end_streams_on_stop(parts.live), lambda: _background(parts.warmup.run()), heap.settle],
         on_shutdown=[_stop_background, parts.close, observability.request_records.flush],
         openapi_config=OpenAPIConfig(title="Timeline Service", version="1.0.0", path="/api/v1/docs/timeline"),
         logging_config=None,

@@ -16,7 +16,7 @@ import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import start_http_server
 
-from shared_schemas import topics
+from shared_schemas import heap, topics
 from timeline import bootstrap, logs
 from timeline import settings as settings_module
 from timeline.settings import Settings
@@ -98,6 +98,7 @@ async def main() -> None:
     await until_started("kafka consumer", consumer.start, backoff, stop)
     await until_started("kafka producer", producer.start, backoff, stop)
     log.info("worker started", extra={"group": settings.consumer_group, "topics": list(topics.TIMELINE_SOURCES)})
+    heap.settle()
     # Views of the cluster that name only dead brokers are taken again (decision 0019).
     views = asyncio.create_task(rebootstrap.Views({"consumer": consumer, "producer": producer}, backoff).run(stop))
     try:

@@ -77,6 +77,21 @@ WHERE t.tweet_id = ANY(ARRAY(
 """
 
 
+# Each author's newest `limit` live tweets whole, by author in the order asked, newest
+# first: the index walk of a rebuild, with the rows (a celebrity's list is filled whole).
+_NEWEST_EACH = """
+SELECT t.tweet_id, t.author_id, u.username, t.text, t.created_at
+FROM unnest($1::uuid[]) WITH ORDINALITY AS a(id, n)
+JOIN users u ON u.user_id = a.id
+CROSS JOIN LATERAL (
+    SELECT tweet_id, author_id, text, created_at FROM tweets
+    WHERE author_id = a.id AND NOT deleted
+    ORDER BY tweet_id DESC LIMIT $2
+) t
+ORDER BY a.n, t.tweet_id DESC
+"""
+
+
 async def followees(conn: asyncpg.Connection, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
     """Whom each of these users follows (a user absent from the answer does not exist)."""
     return {row[0]: list(row[1]) for row in await conn.fetch(_FOLLOWEES, user_ids)}
@@ -103,3 +118,12 @@ async def newest_ids(
 async def items(conn: asyncpg.Connection, run: bytes) -> list[Tweet]:
     """The live tweets among these 16-byte ids, in no order."""
     return [Tweet(*row) for row in await conn.fetch(_ITEMS, run)]
+
+
+async def newest_each(conn: asyncpg.Connection, authors: list[uuid.UUID], limit: int) -> dict[uuid.UUID, list[Tweet]]:
+    """Each author's newest `limit` live tweets, newest first (an author with none, or
+    not on this database, is absent)."""
+    found: dict[uuid.UUID, list[Tweet]] = {}
+    for row in await conn.fetch(_NEWEST_EACH, authors, limit):
+        found.setdefault(row[1], []).append(Tweet(*row))
+    return found

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
+from shared_schemas import heap
 from shared_schemas.cursors import CursorCodec, check_secret
 from users import logs
 from users import settings as settings_module
@@ -60,10 +60,9 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
                 "own_timeline": own_timeline,
             }
         ),
-        # Last of the start-up work: what exists by now (the app, its routes, the clients)
-        # lives as long as the process; frozen, the collector's full passes no longer walk
-        # it while requests wait (docs/decisions/0012).
-        on_startup=[follow_the_shard_map, gc.freeze],
+        # Last of the start-up work: the start-up heap frozen, young collections rarer
+        # (shared_schemas.heap).
+        on_startup=[follow_the_shard_map, heap.settle],
         on_shutdown=[close],
         openapi_config=OpenAPIConfig(title="Users Service", version="1.0.0", path="/api/v1/docs/users"),
         logging_config=None,

@@ -20,6 +20,8 @@ from shared_schemas.internal_api import (
     HomeSource,
     HomeSources,
     HomeSourcesRequest,
+    NewestTweets,
+    NewestTweetsRequest,
     RecentTweetsRequest,
     Tweets,
     TweetsByIdsRequest,
@@ -102,6 +104,12 @@ class InternalController(Controller):
         limit = max(1, min(data.limit, MAX_TWEETS_A_CALL))
         found = await graph_reads.recent_tweets(state.db, data.author_ids, data.before, limit, data.after)
         return Tweets(tweets=[tweet_item(t) for t in found])
+
+    @post("/tweets/newest-each", operation_id="internalNewestEach", status_code=200)
+    async def newest_each(self, state: State, data: NewestTweetsRequest) -> NewestTweets:
+        """Each author's newest tweets, apart (the celebrity lists filled together)."""
+        found = await graph_reads.newest_each(state.db, data.author_ids, data.limit)
+        return NewestTweets(tweets=[[tweet_item(t) for t in tweets] for tweets in found])
 
     @post("/tweets/batch", operation_id="internalTweetsByIds", status_code=200)
     async def batch(self, state: State, data: TweetsByIdsRequest) -> Tweets:

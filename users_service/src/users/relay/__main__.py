@@ -10,6 +10,7 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 from prometheus_client import start_http_server
 
+from shared_schemas import heap
 from users import logs
 from users import settings as settings_module
 from users.adapters.db import ShardedDatabase
@@ -59,6 +60,7 @@ async def main() -> None:
     watching = asyncio.ensure_future(db.watch(settings.shard_map_refresh_seconds))
     await relay.listen()
     log.info("relay started", extra={"shards": len(settings.shard_dsns), "metrics_port": settings.relay_metrics_port})
+    heap.settle()
     try:
         await relay.run(stop)
     finally:

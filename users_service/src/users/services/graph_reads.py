@@ -120,6 +120,21 @@ async def tweets_by_ids(db: ShardedDatabase, tweet_ids: list[uuid.UUID]) -> list
     return [tweet for part in parts for tweet in part]
 
 
+@follows_moves
+async def newest_each(db: ShardedDatabase, author_ids: list[uuid.UUID], limit: int) -> list[list[Tweet]]:
+    """Each author's newest `limit` tweets, newest first, in the order asked: the fills
+    of celebrity lists that waited together. One statement a database, raw asyncpg."""
+    answers: FreshAnswers = {}
+
+    async def on(index: int, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Tweet]]:
+        async with db.raw_fresh(index, {user_logical_shard(i) for i in ids}, answers) as conn:
+            return await homes_repo.newest_each(conn, ids, limit)
+
+    parts = await asyncio.gather(*(on(index, ids) for index, ids in db.group_users(author_ids).items()))
+    found = {author: tweets for part in parts for author, tweets in part.items()}
+    return [found.get(author, []) for author in author_ids]
+
+
 class HomeSource(NamedTuple):
     celebrities: list[uuid.UUID]
     tweet_ids: bytes  # 16-byte ids, newest first
