@@ -14,7 +14,7 @@ from shared_schemas.internal_api import MAX_NEWEST_A_CALL, MAX_TWEETS_A_CALL
 from tests.integration.conftest import MAX_FOLLOWING
 from tests.integration.databases import refusing_connections, stars_on_two_databases
 from tests.support import GATEWAY, USERS_API, eventually, unique_name
-from timeline.adapters.users_client import FollowersUnavailable, UnknownUser, UsersClient
+from timeline.adapters.users_client import FollowersUnavailable, TweetsUnavailable, UnknownUser, UsersClient
 from users.services import accounts, follows
 from users.services import tweets as tweet_service
 
@@ -155,6 +155,31 @@ async def test_authors_newest_asked_at_once_each_get_their_own_in_few_calls(db, 
     too_many = {"author_ids": [str(uuid.uuid4())] * (MAX_NEWEST_A_CALL // 100 + 1), "limit": 100}
     refused = httpx.post(f"{USERS_API}/internal/tweets/newest-each", json=too_many)
     assert refused.status_code == 400 and "at most" in str(refused.json()), refused.text
+
+
+async def test_a_database_that_cannot_be_read_costs_only_its_own_authors_newest(db, client: UsersClient) -> None:
+    # Fills grouped in one call mix authors of every database: one that cannot be read
+    # fails its own authors' fills only, as each failed alone before.
+    healthy, cut_off = await stars_on_two_databases(db)
+    posted = {a.user_id: (await tweet_service.publish(db, a.user_id, "hi", None)).tweet_id for a in (healthy, cut_off)}
+
+    async def both_read() -> bool:  # as both_visible above: a pooled connection may fail once
+        try:
+            found = await asyncio.gather(*(client.recent_tweets([a], None, 5) for a in posted))
+        except TweetsUnavailable:
+            return False
+        return [[t.tweet_id for t in tweets] for tweets in found] == [[t] for t in posted.values()]
+
+    await eventually(both_read, timeout=15, what="both authors' tweets")
+    async with refusing_connections(db, cut_off.user_id):
+        found = await asyncio.gather(
+            *(client.recent_tweets([a], None, 5) for a in (healthy.user_id, cut_off.user_id, healthy.user_id)),
+            return_exceptions=True,
+        )
+    assert not isinstance(found[0], BaseException) and [t.tweet_id for t in found[0]] == [posted[healthy.user_id]]
+    assert isinstance(found[1], TweetsUnavailable), found[1]
+    assert found[2] == found[0]
+    await eventually(both_read, timeout=15, what="the database read again")
 
 
 async def test_a_homes_source_splits_celebrities_and_merges_the_rest_newest_first(db, client: UsersClient) -> None:

@@ -94,8 +94,9 @@ class NewestTweetsRequest(msgspec.Struct, frozen=True):
 
 
 class NewestTweets(msgspec.Struct, frozen=True):
-    # One list per author asked, in order, newest first (empty: none, or no such author).
-    tweets: list[list[TweetItem]]
+    # One list per author asked, in order, newest first (empty: none, or no such author);
+    # None where the author's database could not be read.
+    tweets: list[list[TweetItem] | None]
 
 
 class TweetsByIdsRequest(msgspec.Struct, frozen=True):

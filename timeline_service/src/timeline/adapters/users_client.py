@@ -43,6 +43,10 @@ class FollowersUnavailable(Exception):
     """The Users Service could not read this user's followers just now (its database)."""
 
 
+class TweetsUnavailable(Exception):
+    """The Users Service could not read this author's tweets just now (its database)."""
+
+
 # Authors whose first page of followers one request asks for, at most.
 FIRST_PAGES_AT_ONCE = 32
 
@@ -62,7 +66,7 @@ class UsersClient:
         self._home_sources: dict[tuple[int, int], Coalescer[HomeAsk, HomeSource | None]] = {}
         # And one author's newest tweets (after a Redis loss, every celebrity's list is
         # filled at once by its first readers; a follow's backfill), per count asked.
-        self._newest: dict[int, Coalescer[uuid.UUID, list[TweetItem]]] = {}
+        self._newest: dict[int, Coalescer[uuid.UUID, list[TweetItem] | None]] = {}
 
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use, inside the running event loop, as aiohttp requires. A
@@ -134,7 +138,7 @@ class UsersClient:
     async def recent_tweets(self, authors: list[uuid.UUID], before: uuid.UUID | None, limit: int) -> list[TweetItem]:
         if not authors:
             return []
-        if len(authors) == 1 and before is None and limit <= MAX_TWEETS_A_CALL:
+        if len(authors) == 1 and before is None and 1 <= limit <= MAX_TWEETS_A_CALL:
             return await self._newest_of(authors[0], limit)
         request = RecentTweetsRequest(author_ids=authors, before=before, limit=limit)
         return (await self._post("/internal/tweets/recent", request, Tweets)).tweets
@@ -144,9 +148,12 @@ class UsersClient:
             self._newest[limit] = Coalescer(
                 lambda authors: self._newest_each(authors, limit), max_batch=max(1, MAX_NEWEST_A_CALL // limit)
             )
-        return await self._newest[limit](author)
+        found = await self._newest[limit](author)
+        if found is None:
+            raise TweetsUnavailable(str(author))
+        return found
 
-    async def _newest_each(self, authors: list[uuid.UUID], limit: int) -> list[list[TweetItem]]:
+    async def _newest_each(self, authors: list[uuid.UUID], limit: int) -> list[list[TweetItem] | None]:
         request = NewestTweetsRequest(author_ids=authors, limit=limit)
         return (await self._post("/internal/tweets/newest-each", request, NewestTweets)).tweets
 

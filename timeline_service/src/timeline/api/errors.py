@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 from redis import exceptions as redis_errors
 
+from timeline.adapters.users_client import TweetsUnavailable
 from timeline.domain.errors import AppError, Busy, Invalid, NotFound, TooManyStreams
 
 log = logging.getLogger("timeline.api")
@@ -60,6 +61,7 @@ HANDLERS: ExceptionHandlersMap = {
     redis_errors.ReadOnlyError: unavailable,
     redis_errors.TryAgainError: unavailable,
     aiohttp.ClientError: unavailable,
+    TweetsUnavailable: unavailable,  # the Users Service could not read an author's database
     OSError: unavailable,
     Exception: unexpected,  # OSError: a refused connection, a timeout
 }

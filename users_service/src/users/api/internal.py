@@ -109,7 +109,7 @@ class InternalController(Controller):
     async def newest_each(self, state: State, data: NewestTweetsRequest) -> NewestTweets:
         """Each author's newest tweets, apart (the celebrity lists filled together)."""
         found = await graph_reads.newest_each(state.db, data.author_ids, data.limit)
-        return NewestTweets(tweets=[[tweet_item(t) for t in tweets] for tweets in found])
+        return NewestTweets(tweets=[None if tweets is None else [tweet_item(t) for t in tweets] for tweets in found])
 
     @post("/tweets/batch", operation_id="internalTweetsByIds", status_code=200)
     async def batch(self, state: State, data: TweetsByIdsRequest) -> Tweets:

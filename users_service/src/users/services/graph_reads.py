@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from users.adapters import follows_repo, homes_repo, tweets_repo, users_repo
 from users.adapters.db import FreshAnswers, ShardedDatabase
+from users.domain.errors import ShardMoved
 from users.domain.model import Tweet, User
 from users.domain.sharding import raw_tweet_logical_shard, tweet_logical_shard, user_logical_shard
 from users.services.accounts import get_user
@@ -121,18 +122,29 @@ async def tweets_by_ids(db: ShardedDatabase, tweet_ids: list[uuid.UUID]) -> list
 
 
 @follows_moves
-async def newest_each(db: ShardedDatabase, author_ids: list[uuid.UUID], limit: int) -> list[list[Tweet]]:
+async def newest_each(db: ShardedDatabase, author_ids: list[uuid.UUID], limit: int) -> list[list[Tweet] | None]:
     """Each author's newest `limit` tweets, newest first, in the order asked: the fills
-    of celebrity lists that waited together. One statement a database, raw asyncpg."""
+    of celebrity lists that waited together. One statement a database, raw asyncpg.
+    None for the authors of a database that could not be read: the others' fills go
+    on (theirs fail, as each did alone before it was grouped)."""
     answers: FreshAnswers = {}
 
     async def on(index: int, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Tweet]]:
         async with db.raw_fresh(index, {user_logical_shard(i) for i in ids}, answers) as conn:
             return await homes_repo.newest_each(conn, ids, limit)
 
-    parts = await asyncio.gather(*(on(index, ids) for index, ids in db.group_users(author_ids).items()))
-    found = {author: tweets for part in parts for author, tweets in part.items()}
-    return [found.get(author, []) for author in author_ids]
+    groups = db.group_users(author_ids)
+    parts = await asyncio.gather(*(on(index, ids) for index, ids in groups.items()), return_exceptions=True)
+    found: dict[uuid.UUID, list[Tweet] | None] = {}
+    for (index, ids), part in zip(groups.items(), parts, strict=True):
+        if isinstance(part, ShardMoved) or not isinstance(part, Exception | dict):
+            raise part  # a move (read again on the new map, above), or cancelled
+        if isinstance(part, Exception):
+            log.warning("tweets not read", extra={"database": index, "error": repr(part)})
+            found.update(dict.fromkeys(ids))
+            continue
+        found.update({author: part.get(author, []) for author in ids})
+    return [found[author] for author in author_ids]
 
 
 class HomeSource(NamedTuple):
