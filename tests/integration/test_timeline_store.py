@@ -507,6 +507,37 @@ async def test_a_landing_that_meets_a_server_without_scripts_never_marks_the_hom
     monkeypatch.undo()
     page = await redis_store.read_page(user, None, 5)
     assert not page.materialized and page.rebuilding  # still being rebuilt: readers wait, then take over
+    # The ids went into their own key (the plain commands ran): it lapses with the mark.
+    (landing,) = await _landing_keys(any_redis, user)
+    assert 0 < await any_redis.pttl(landing) <= 60_000
+
+
+async def _landing_keys(redis, user: uuid.UUID) -> list[bytes]:
+    """The keys a rebuild of `user`'s home put its ids into before landing them."""
+    return [key async for key in redis.scan_iter(match=keys.landing(user, "*"))]
+
+
+async def test_a_landing_leaves_no_key_of_its_own_behind(any_redis) -> None:
+    """A rebuild's ids go into a key of their own, renamed to the home as it lands:
+    whether the home lands that way, has them merged with what fan-out pushed meanwhile,
+    or is refused (a removal meanwhile, or its mark lapsed), that key does not outlive
+    the landing."""
+    redis_store = RedisTimelineStore(any_redis, 50, ttl_seconds=600, item_ttl_seconds=600)
+    homes = renamed, merged, removed, lapsed = [uuid.uuid4() for _ in range(4)]
+    run, late = _ids(30), new_id()
+    for home in homes:
+        assert await redis_store.begin_rebuild(home, [], take_over=False)
+    await redis_store.push_to_homes([merged], [late])  # fan-out meanwhile
+    await redis_store.unpush_from_homes([removed], [])  # an unfollow's, meanwhile
+    await any_redis.delete(keys.home(lapsed).marker)  # a rebuild slower than its mark
+    landed = await asyncio.gather(*(redis_store.finish_rebuild(h, [], b"".join(t.bytes for t in run)) for h in homes))
+    assert landed == [True, True, False, False]
+    assert _u((await redis_store.read_page(renamed, None, 40)).ids) == run
+    assert _u((await redis_store.read_page(merged, None, 40)).ids) == [late, *run]
+    for home in homes:
+        assert await _landing_keys(any_redis, home) == []
+    # A landed home lives as long as a home does, not as long as the rebuild's mark.
+    assert await any_redis.ttl(keys.home(renamed).ids) > 590
 
 
 async def test_a_read_renews_an_expiry_that_has_run_down(redis_store, any_redis) -> None:

@@ -2,6 +2,8 @@
 
   tlm:{user}    the home is materialized; its TTL is the home's (gone: rebuilt on read)
   tl:{user}     the home timeline: 16-byte tweet ids, newest first, capped
+  tlr:{user}:<token>  a rebuild's ids on their way into tl:{user} (whole.lua renames
+                it; it lives only inside the landing's transaction)
   fc:{user}     the followed celebrities, merged into the home's pages at read time
                 (members: the id in 32 hex digits, the hash tag of its list's keys)
   clm:{author}  the celebrity's list is filled ("1", or "c": cut), or being filled ("r"
@@ -61,6 +63,10 @@ HOME_MARKER, HOME_IDS, HOME_CELEBRITIES = "tlm:", "tl:", "fc:"
 def home(user: uuid.UUID) -> HomeKeys:
     tag = _tag(user)
     return HomeKeys(HOME_MARKER + tag, HOME_IDS + tag, HOME_CELEBRITIES + tag)
+
+
+def landing(user: uuid.UUID, token: str) -> str:
+    return "tlr:" + _tag(user) + ":" + token
 
 
 def home_lists(users: list[uuid.UUID]) -> list[str]:
