@@ -1,5 +1,5 @@
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -7,6 +7,7 @@ from shared_schemas import codec
 from shared_schemas.cursors import CursorCodec, InvalidCursor, check_secret, parse_limit
 from shared_schemas.events import TweetCreated
 from shared_schemas.ids import iso_ms, new_id
+from shared_schemas.internal_api import ids_of
 
 
 def test_cursor_round_trip_and_forgery() -> None:
@@ -33,6 +34,17 @@ def test_limit_rejected(raw) -> None:
 def test_times_have_milliseconds_and_z() -> None:
     moment = datetime(2026, 11, 25, 9, 30, 0, 123456, tzinfo=UTC)
     assert iso_ms(moment) == "2026-11-25T09:30:00.123Z"
+    assert iso_ms(moment.replace(microsecond=0)) == "2026-11-25T09:30:00.000Z"  # the milliseconds always
+    india = timezone(timedelta(hours=5, minutes=30))
+    assert iso_ms(moment.astimezone(india)) == "2026-11-25T09:30:00.123Z"  # in UTC, whatever the zone
+
+
+def test_a_run_of_ids_splits_into_its_ids_in_order() -> None:
+    ids = [new_id().bytes for _ in range(5)]
+    run = b"".join(ids)
+    assert list(ids_of(run)) == ids
+    assert list(ids_of(run, 2)) == ids[:2] and list(ids_of(run, 9)) == ids
+    assert ids_of(b"") == () and ids_of(run, 0) == ()
 
 
 def test_event_round_trips_as_json_with_its_type() -> None:

@@ -37,8 +37,8 @@ def utcnow() -> datetime:
 
 def iso_ms(moment: datetime) -> str:
     """`2026-11-25T09:30:00.123Z`: UTC, milliseconds, `Z`, so it also sorts as a string."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is C, strftime and an f-string were twice its time (21 items a rebuilt home).
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def uuid7_time(value: uuid.UUID) -> datetime:

@@ -3,6 +3,8 @@ Service calls on a cache miss, for fan-out, backfill, merge and rebuild."""
 
 from __future__ import annotations
 
+import functools
+import struct
 import uuid
 from typing import Annotated
 
@@ -118,6 +120,19 @@ class HomeSource(msgspec.Struct, frozen=True):
     # The newest few of them whole (the first page's items): the read that asked for
     # the rebuild needs no second call to fill the tweet cache.
     tweets: list[TweetItem]
+
+
+def ids_of(run: bytes, count: int | None = None) -> tuple[bytes, ...]:
+    """The 16-byte ids of a run (`HomeSource.tweet_ids`), the first `count` of them
+    (None: all), in one C call: a loop of slices cost 800 ids 60 µs, this 16."""
+    if count is not None:
+        run = run[: 16 * count]
+    return _run_format(len(run) // 16).unpack(run)
+
+
+@functools.lru_cache(maxsize=64)
+def _run_format(count: int) -> struct.Struct:
+    return struct.Struct("16s" * count)
 
 
 # The most homes one call rebuilds (a batch is the rebuilds that waited meanwhile).

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
+from shared_schemas.internal_api import ids_of
 from users.adapters import follows_repo, homes_repo, tweets_repo, users_repo
 from users.adapters.db import FreshAnswers, ShardedDatabase
 from users.domain.errors import ShardMoved
@@ -214,9 +215,9 @@ async def home_sources(db: ShardedDatabase, asks: list[HomeAsk], limit: int, thr
     whole_from: dict[int, set[bytes]] = {}
     for user, pieces in runs.items():
         count = items[user]
-        top = _ids(merged[user], count)
+        top = ids_of(merged[user], count)
         for where, _, run in pieces:
-            held = set(_ids(run, count))
+            held = set(ids_of(run, count))
             whole_from.setdefault(where, set()).update(t for t in top if t in held)
 
     async def whole_on(index: int, ids: set[bytes]) -> list[Tweet]:
@@ -252,7 +253,7 @@ def _merged(runs: list[bytes], limit: int) -> bytes:
     if len(runs) <= 1:
         return runs[0] if runs else b""
     # Each run is in order: one sort of their ids finds the runs and merges them, in C.
-    return b"".join(sorted([i for run in runs for i in _ids(run)], reverse=True)[:limit])
+    return b"".join(sorted([i for run in runs for i in ids_of(run)], reverse=True)[:limit])
 
 
 def _source(
@@ -264,11 +265,5 @@ def _source(
     """One home from its databases' parts: their celebrities, their runs merged, and
     the newest `ask.items` whole (a tweet deleted meanwhile is left out)."""
     newest = merged.get(ask.user_id, b"")
-    top = _ids(newest, ask.items)
+    top = ids_of(newest, ask.items)
     return HomeSource([c for _, found, _ in parts for c in found], newest, [tweets[t] for t in top if t in tweets])
-
-
-def _ids(run: bytes, count: int | None = None) -> list[bytes]:
-    """The 16-byte ids of a run, the first `count` of them (None: all)."""
-    end = len(run) if count is None else min(len(run), 16 * count)
-    return [run[i : i + 16] for i in range(0, end, 16)]
