@@ -283,8 +283,8 @@ class RedisTimelineStore:
             in_order = all(map(operator.gt, ids, ids[1:]))  # in C: the same check in Lua cost the server 1 ms
             if in_order and not merge:
                 # Into a key of their own, which whole.lua renames to the home if nothing was
-                # pushed into it meanwhile: a third of the server's time to land them as
-                # push.lua's one argument (whole.lua says why). Emptied first, as
+                # pushed into it meanwhile: less than half the server's time to land them
+                # as push.lua's one argument (whole.lua says why). Emptied first, as
                 # _pipelined may run this twice, and given a lifetime, as the EVALSHA
                 # that renames it may be refused (NOSCRIPT) while these commands run.
                 landing = keys.landing(finish.user, finish.token)

@@ -14,12 +14,12 @@
 -- every EVALSHA but runs the plain commands, and a plain SET would mark the home whole
 -- with none of its ids in. The store loads this script last, so a server that has it
 -- has push.lua too.
--- Why KEYS[4]: a home's 800 ids given to push.lua as one argument cost the server 400
--- µs to land (splitting them into Lua strings cost more than the list itself), and as
--- a RPUSH of their own and a RENAME here 125 (docs/benchmarks.md, session 20). That
--- holds while the list is empty, which it is unless fan-out pushed into the home while
--- it was rebuilt: then nothing lands here (2), and the caller lands the ids through
--- push.lua, whose one-pass merge keeps what was pushed.
+-- Why KEYS[4]: a home's 800 ids given to push.lua as one argument cost the server more
+-- than twice as much to land (splitting them into Lua strings cost more than making
+-- the list; docs/decisions/0018). A RENAME only does while the list is empty, which it
+-- is unless fan-out pushed into the home while it was rebuilt: then nothing lands here
+-- (2), and the caller lands the ids through push.lua, whose one-pass merge keeps what
+-- was pushed.
 -- Returns 1 once landed; 2 when KEYS[4]'s ids are for push.lua to merge (the list is
 -- not empty; nothing done, KEYS[4] gone); 0 when the list is not this rebuild's to land:
 -- the mark is gone (given up, or lapsed), another rebuild at it landed first, or a removal
