@@ -540,6 +540,44 @@ async def test_a_landing_leaves_no_key_of_its_own_behind(any_redis) -> None:
     assert await any_redis.ttl(keys.home(renamed).ids) > 590
 
 
+async def test_a_merge_that_fails_fails_only_its_own_home(any_redis, monkeypatch) -> None:
+    """Homes landed together: one renamed in the first transaction, one whose ids wait
+    for push.lua's merge in a second (fan-out pushed into it meanwhile). The second
+    failing is that home's reader's error alone: the first is whole and read."""
+    redis_store = RedisTimelineStore(any_redis, 50, ttl_seconds=600, item_ttl_seconds=600)
+    renamed, merged = uuid.uuid4(), uuid.uuid4()
+    run = _ids(20)
+    for home in (renamed, merged):
+        assert await redis_store.begin_rebuild(home, [], take_over=False)
+    await redis_store.push_to_homes([merged], [new_id()])  # fan-out meanwhile
+    land_once = redis_store._land_once
+
+    async def second_fails(finishes, items, *, merge):
+        if merge:
+            raise ConnectionError("Redis went away between the two transactions")
+        return await land_once(finishes, items, merge=merge)
+
+    monkeypatch.setattr(redis_store, "_land_once", second_fails)
+    landed = await asyncio.gather(
+        *(redis_store.finish_rebuild(home, [], b"".join(t.bytes for t in run)) for home in (renamed, merged)),
+        return_exceptions=True,
+    )
+    assert landed[0] is True and isinstance(landed[1], ConnectionError)
+    assert _u((await redis_store.read_page(renamed, None, 40)).ids) == run
+    assert (await redis_store.read_page(merged, None, 5)).rebuilding  # its reader's rebuild gives it up, or takes over
+
+
+async def test_a_landing_whose_ids_are_missing_does_not_mark_the_home_whole(redis_store, any_redis) -> None:
+    """whole.lua given a landing key that holds nothing (never written, or gone) lands
+    nothing: a home marked whole without its ids would be served empty."""
+    user = uuid.uuid4()
+    assert await redis_store.begin_rebuild(user, [], take_over=False)
+    home, token = keys.home(user), redis_store._tokens[user]
+    script_keys = [home.marker, home.ids, home.celebrities, keys.landing(user, token)]
+    assert await redis_store._whole(keys=script_keys, args=[600, token, keys.CHANGES]) == 0
+    assert (await redis_store.read_page(user, None, 5)).rebuilding
+
+
 async def test_a_read_renews_an_expiry_that_has_run_down(redis_store, any_redis) -> None:
     user = uuid.uuid4()
     await redis_store.begin_rebuild(user, [])

@@ -124,7 +124,8 @@ class HomeSource(msgspec.Struct, frozen=True):
 
 def ids_of(run: bytes, count: int | None = None) -> tuple[bytes, ...]:
     """The 16-byte ids of a run (`HomeSource.tweet_ids`), the first `count` of them
-    (None: all), in one C call: a loop of slices cost 800 ids 60 µs, this 16."""
+    (None: all), in one C call: a loop of slices cost 800 ids 60 µs, this 16. A run
+    that is not whole ids raises `struct.error` (a truncated id is no tweet's)."""
     if count is not None:
         run = run[: 16 * count]
     return _run_format(len(run) // 16).unpack(run)

@@ -35,7 +35,7 @@ FROM users WHERE user_id = ANY($1::uuid[])
 # what PostgreSQL does when the level above adds no join (its documentation on
 # aggregate ordering); and a run out of order would cost speed, never a wrong home:
 # the Users API sorts the runs of several databases together, and the Timeline Service
-# checks a home's run before it lands it in order (redis_store._in_order; push.lua
+# checks a home's run before it lands it as it is (redis_store._queue_finish; push.lua
 # places the ids one by one otherwise), though the items sent whole with it might then
 # not be the page's (read from the Users API instead).
 _NEWEST_IDS = """

@@ -2,8 +2,9 @@
 
   tlm:{user}    the home is materialized; its TTL is the home's (gone: rebuilt on read)
   tl:{user}     the home timeline: 16-byte tweet ids, newest first, capped
-  tlr:{user}:<token>  a rebuild's ids on their way into tl:{user} (whole.lua renames
-                it; it lives only inside the landing's transaction)
+  tlr:{user}:<token>  a rebuild's ids on their way into tl:{user}: whole.lua renames
+                or drops it in the transaction that makes it (it lapses with the
+                rebuild's mark if that transaction's scripts were refused)
   fc:{user}     the followed celebrities, merged into the home's pages at read time
                 (members: the id in 32 hex digits, the hash tag of its list's keys)
   clm:{author}  the celebrity's list is filled ("1", or "c": cut), or being filled ("r"

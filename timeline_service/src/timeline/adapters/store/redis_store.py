@@ -89,7 +89,7 @@ class RedisTimelineStore:
         # it: on a single Redis the ones that wait meanwhile go in one round trip
         # (group commit, docs/decisions/0021). A cluster's homes share no slot.
         self._begins: Coalescer[tuple[uuid.UUID, list], bool] | None = None
-        self._finishes: Coalescer[_Finish, bool] | None = None
+        self._finishes: Coalescer[_Finish, bool | Exception] | None = None
         if self.single:
             # At most PUSH_HOMES homes a call, for the reason PUSH_HOMES gives.
             self._begins = Coalescer(self._begin_many, max_batch=PUSH_HOMES)
@@ -240,22 +240,32 @@ class RedisTimelineStore:
         else:
             await self.put_items(list(items))
             (landed,) = await self._land([finish])
+        if isinstance(landed, Exception):
+            raise landed  # (its token stays, for abandon_rebuild)
         # Only now: a landing that failed leaves the token for abandon_rebuild.
         self._tokens.pop(user, None)
         return landed
 
-    async def _finish_many(self, finishes: list[_Finish]) -> list[bool]:
+    async def _finish_many(self, finishes: list[_Finish]) -> list[bool | Exception]:
         return await self._land(finishes, [item for finish in finishes for item in finish.items])
 
-    async def _land(self, finishes: list[_Finish], items: list[TweetItem] | None = None) -> list[bool]:
+    async def _land(self, finishes: list[_Finish], items: list[TweetItem] | None = None) -> list[bool | Exception]:
         """Land rebuilt homes in one transaction (one slot's on a cluster), `items` cached
         in it first (a single Redis): each home's ids put in by a RPUSH of their own and
         whole.lua; a home that fan-out pushed into while it was rebuilt (whole.lua's 2)
-        then has them merged by push.lua, in a second transaction."""
+        then has them merged by push.lua, in a second transaction. Whether each landed,
+        or what failed its second transaction: the homes the first landed are whole,
+        and their readers are not failed by the others'."""
         replies = await self._land_once(finishes, items or [], merge=False)
         again = [finish for finish, reply in zip(finishes, replies, strict=True) if reply == 2]
-        merged = iter(await self._land_once(again, [], merge=True) if again else ())
-        return [reply == 1 or (reply == 2 and next(merged) == 1) for reply in replies]
+        if not again:
+            return [reply == 1 for reply in replies]
+        try:
+            merged: list[bool | Exception] = [reply == 1 for reply in await self._land_once(again, [], merge=True)]
+        except Exception as exc:  # noqa: BLE001 - raised to the homes of the second transaction only
+            merged = [exc] * len(again)
+        outcomes = iter(merged)
+        return [next(outcomes) if reply == 2 else reply == 1 for reply in replies]
 
     async def _land_once(self, finishes: list[_Finish], items: list[TweetItem], *, merge: bool) -> list[int]:
         """whole.lua's reply for each of `finishes`, landed in one transaction."""

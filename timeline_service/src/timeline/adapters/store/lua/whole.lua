@@ -9,11 +9,12 @@
 -- the prefix of a list's change channel, ARGV[4..] the celebrities the rebuild found the
 -- user follows (members of KEYS[3]; here, after the check that the home is this
 -- rebuild's to land, so that one that may not land adds none)
--- A script rather than SET and EXPIREs, so that it cannot run without push.lua: inside
--- the landing's MULTI, a server that lost its scripts (flushed, a failover) refuses
--- every EVALSHA but runs the plain commands, and a plain SET would mark the home whole
--- with none of its ids in. The store loads this script last, so a server that has it
--- has push.lua too.
+-- A script rather than SET and EXPIREs: inside the landing's MULTI, a server that lost
+-- its scripts (flushed, a failover) refuses every EVALSHA but runs the plain commands,
+-- and a plain SET would mark the home whole with none of its ids in (the RPUSH of
+-- KEYS[4] runs; the key lapses with the rebuild's mark). The store loads this script
+-- last, so a server that has it has push.lua too (the ids of a home that fan-out
+-- pushed into meanwhile land through push.lua).
 -- Why KEYS[4]: a home's 800 ids given to push.lua as one argument cost the server more
 -- than twice as much to land (splitting them into Lua strings cost more than making
 -- the list; docs/decisions/0018). A RENAME only does while the list is empty, which it
@@ -38,7 +39,10 @@ if not state or string.sub(state, 1, 1) ~= 'r' or not string.find(state, ':' .. 
   if landing then redis.call('DEL', landing) end
   return 0
 end
-if landing and redis.call('EXISTS', landing) == 1 then
+if landing then
+  -- The ids the caller put in just before, in this transaction: a home marked whole
+  -- without them would be served empty, so without them nothing lands.
+  if redis.call('EXISTS', landing) == 0 then return 0 end
   if redis.call('EXISTS', KEYS[2]) == 1 then
     redis.call('DEL', landing)
     return 2
