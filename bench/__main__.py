@@ -34,6 +34,7 @@ from bench import (
     report,
     servers,
     streams,
+    tweet_split,
     writes,
 )
 from bench import (
@@ -211,6 +212,9 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
     figures["service_page1_beside_writes"] = _measure(
         cfg, cfg.gateway, plain, "service page 1, users without celebrities (beside the writes)"
     )
+
+    say(f"[{n:,} users] the tweet in two halves: POSTs with the fan-out frozen, then the fan-out")
+    result["tweet_split"] = await tweet_split.run(cfg, g, rng)
 
     # Last: it empties Redis (what is read afterwards is rebuilt on its first read).
     say(f"[{n:,} users] cold start: the timeline's Redis flushed, twice")

@@ -82,6 +82,48 @@ def tweet_over_page(result: dict) -> float | None:
     return (tweet["total"] - tweet.get(gen, 0.0)) / max(1e-9, page["total"] - page.get(gen, 0.0))
 
 
+def _without_generator(cpu_us: dict | None) -> float | None:
+    if not cpu_us or not cpu_us.get("total"):
+        return None
+    return float(cpu_us["total"]) - float(cpu_us.get("load generator", 0.0))
+
+
+def tweet_halves(result: dict) -> tuple[float, float] | None:
+    """The POST with its relay, and the fan-out, each over the page 1 measured beside
+    the writes (all processes, the load generator left out): bench/tweet_split.py."""
+    split = result.get("tweet_split") or {}
+    row = result.get("reads", {}).get("service_page1_beside_writes") or {}
+    post = _without_generator(split.get("post_cpu_us_per_tweet"))
+    fan = _without_generator(split.get("fanout_cpu_us_per_tweet"))
+    page = _without_generator(row.get("cpu_us_per_request"))
+    if post is None or fan is None or not page:
+        return None
+    return post / page, fan / page
+
+
+def _tweet_split(result: dict) -> list[str]:
+    split = result.get("tweet_split")
+    halves = tweet_halves(result)
+    if not split or halves is None:
+        return []
+    fan = split["fanout_cpu_us_per_tweet"]
+    per = split["deliveries_per_tweet"]
+    redis = f"; Redis {fan.get('redis', 0.0) / per:.1f} µs a delivery" if per else ""
+    return [
+        _cpu_line(
+            f"CPU per tweet, the POST and its relay alone ({split['tweets']:,} POSTs at {_n(split['rps'])}/s, "
+            "the workers frozen; µs)",
+            split["post_cpu_us_per_tweet"],
+        ),
+        _cpu_line(
+            f"CPU per tweet, its fan-out alone (the workers thawed until caught up, {per:g} deliveries a tweet; µs)",
+            fan,
+        ),
+        f"The POST and its relay alone cost {halves[0]:.1f}x a page 1 beside the writes, the fan-out "
+        f"{halves[1]:.1f}x ({halves[1] / per if per else 0.0:.3f}x a delivery{redis}); bench/tweet_split.py.",
+    ]
+
+
 def celebrity_costs(reads: dict) -> list[tuple[int, float, float]]:
     """(celebrities followed, CPU per page over all processes, ratio to none) for the
     panel's rows: none (measured beside the panel; runs before session 13 have only the
@@ -255,6 +297,7 @@ def tables(result: dict) -> str:
             f"CPU per tweet in the delay test at {_n(d0['rate_offered'])} tweets/s (µs)", d0.get("cpu_us_per_tweet")
         )
     )
+    out += _tweet_split(result)
     out.append("")
     live = result.get("streams")
     if live:

@@ -71,6 +71,7 @@ def test_bench_produces_every_figure(tmp_path) -> None:
         "data",
         "hostile",
         "streams",
+        "tweet_split",
     ):
         assert result[section], f"{section} is empty"
     for key in (
@@ -91,4 +92,8 @@ def test_bench_produces_every_figure(tmp_path) -> None:
     assert [a["met"] in (True, False) for a in result["aims"]]
     table = (tmp_path / "benchmarks.md").read_text()
     assert "Timeline reads" in table and "Fan-out" in table and "Aims" in table
+    # The tweet's halves: the POSTs ran with the fan-out frozen, and it delivered after.
+    split = result["tweet_split"]
+    assert split["tweets"] > 0 and split["deliveries_per_tweet"] > 0, split
+    assert "the POST and its relay alone" in table
     assert "| page 1, users without celebrities |" in run.stdout, "the table is printed"

@@ -27,3 +27,16 @@ def test_a_run_from_before_the_whole_cost_was_measured_keeps_its_figure() -> Non
 
 def test_no_figure_no_ratio() -> None:
     assert report.tweet_over_page({**PAGE, "writes": {}}) is None
+
+
+def test_the_tweets_halves_are_each_over_the_page_beside_the_writes() -> None:
+    beside = {"service_page1_beside_writes": {"cpu_us_per_request": {"total": 410.0, "load generator": 10.0}}}
+    result = {
+        "reads": {**PAGE["reads"], **beside},
+        "tweet_split": {
+            "post_cpu_us_per_tweet": {"total": 1_240.0, "load generator": 40.0},
+            "fanout_cpu_us_per_tweet": {"total": 800.0},
+        },
+    }
+    assert report.tweet_halves(result) == (3.0, 2.0)  # (1,240 - 40) / 400, 800 / 400
+    assert report.tweet_halves({**result, "tweet_split": {}}) is None
