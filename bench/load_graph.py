@@ -207,11 +207,18 @@ def _used_memory(client: redis.Redis) -> int:
     return int(client.info("memory")["used_memory"])
 
 
-def load_redis(cfg: Config, graph: Graph) -> dict[str, float]:
-    """Fill Redis; returns the memory figures measured on the way."""
+def load_redis(cfg: Config, graph: Graph, *, keep_generation: bool = False) -> dict[str, float]:
+    """Fill Redis; returns the memory figures measured on the way. `keep_generation`:
+    the store's generation token survives the flush (in one transaction with it), so
+    the Timeline API sees no loss and warms nothing up while Redis is filled again."""
     host, port, db = cfg.redis_address
     client = redis.Redis(host=host, port=port, db=db)
-    client.flushdb()
+    generation = client.get(store_keys.GENERATION) if keep_generation else None
+    with client.pipeline(transaction=True) as flush:
+        flush.flushdb()
+        if generation is not None:
+            flush.set(store_keys.GENERATION, generation)
+        flush.execute()
     figures: dict[str, float] = {}
 
     with step(f"Redis: tweet cache ({graph.tweets:,} items)"):
