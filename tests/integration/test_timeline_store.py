@@ -6,7 +6,9 @@ the followed celebrities, say where the cached window ends, and bring their item
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import time
 import uuid
 
 import pytest
@@ -82,6 +84,26 @@ async def test_late_ids_land_in_order_near_the_top_and_deep_down(make_store) -> 
     await store.finish_rebuild(user)  # whole: readers read it
     await store.merge_into_home(user, [t for i, t in enumerate(ids) if i not in (5, 35)])
     for tweet_id in (ids[35], ids[5], ids[35], ids[5], ids[15], ids[16], ids[39]):
+        await store.push_to_homes([user], [tweet_id])
+    assert _u(await store.home_ids(user)) == ids
+
+
+async def test_late_ids_of_one_millisecond_land_in_order(make_store) -> None:
+    # push.lua orders ids by their millisecond first and by their other bytes only
+    # within one: ids of a few milliseconds, several in each, some a byte apart at the
+    # end, arriving late (among the newest 16 and deeper) and twice.
+    store = make_store(max_items=50)
+    user = uuid.uuid4()
+    base = int(time.time() * 1000)
+    tails = [bytes(10), b"\x00" * 9 + b"\x01", b"\x80" + bytes(9), os.urandom(10), os.urandom(10)]
+    ids = sorted(
+        (uuid.UUID(bytes=(base + ms).to_bytes(6, "big") + tail) for ms in range(8) for tail in tails), reverse=True
+    )
+    late = [ids[1], ids[2], ids[14], ids[30], ids[31], ids[39]]
+    await store.begin_rebuild(user, [])
+    await store.finish_rebuild(user)  # whole: readers read it
+    await store.merge_into_home(user, [t for t in ids if t not in late])
+    for tweet_id in [*late, *late[::-1]]:
         await store.push_to_homes([user], [tweet_id])
     assert _u(await store.home_ids(user)) == ids
 
