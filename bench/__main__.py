@@ -223,8 +223,13 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
     # then visit the heap (docs/benchmarks.md, sessions 20 and 21). Redis is filled
     # again first, so that the fan-out writes into full homes as in the writes test.
     say(f"[{n:,} users] the tweet in two halves: Redis filled again, POSTs with the fan-out frozen, then the fan-out")
+    coldstart.wait_for_rebuilds(cfg)  # the warm-up's last rebuilds land before the flush
     load_graph.load_redis(cfg, g, keep_generation=True)
     result["tweet_split"] = await tweet_split.run(cfg, g, rng)
+    # The halves' page, measured right after them (the writes' is minutes away by now).
+    figures["service_page1_beside_split"] = _measure(
+        cfg, cfg.gateway, plain, "service page 1, users without celebrities (beside the tweet's halves)"
+    )
     return result
 
 

@@ -14,7 +14,7 @@ lists, the tweet cache: everything the read model holds):
     from the Timeline API's own counter (`timeline_rebuilds_total`, reads and warm-up
     together), and CPU per rebuild by process.
 The run leaves Redis as these reads left it (homes of users not read are rebuilt on
-their first read): this runs last.
+their first read); the bench then fills it again for the tweet's halves (bench/__main__.py).
 """
 
 from __future__ import annotations
@@ -38,6 +38,16 @@ from timeline.services.reader import REPAIR_KINDS
 def _metric(cfg: Config, name: str) -> float:
     text = httpx.get(f"{cfg.timeline_api}/metrics", timeout=10).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def wait_for_rebuilds(cfg: Config, timeout: float = 120.0) -> None:
+    """Until the Timeline API's rebuilds have stopped (its counter still for a second):
+    the warm-up may still be landing homes after the reads ended."""
+    deadline, last, still = time.monotonic() + timeout, -1.0, 0
+    while still < 2 and time.monotonic() < deadline:
+        now = _metric(cfg, "timeline_rebuilds_total")
+        still, last = (still + 1 if now == last else 0), now
+        time.sleep(0.5)
 
 
 def _repairs(cfg: Config) -> dict[str, tuple[float, float]]:

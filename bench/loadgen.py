@@ -15,6 +15,13 @@ from bench.config import Config
 _SCRIPT = r"""
 local requests = {}
 local position = 0
+local threads_made = 0
+
+-- In the main state, once a thread: its number, for init to place it in the list.
+function setup(thread)
+  thread:set("thread_number", threads_made)
+  threads_made = threads_made + 1
+end
 
 function init(args)
   local file = assert(io.open(args[1], "r"))
@@ -30,10 +37,13 @@ function init(args)
     requests[#requests + 1] = wrk.format(method, path, headers, body)
   end
   file:close()
-  -- Each thread (its own Lua state) starts at its own place in the list.
-  local address = tonumber(tostring(requests):match("0x(%x+)") or "0", 16) or 0
-  math.randomseed(os.time() + address)
-  position = math.random(#requests) - 1
+  -- Each thread (its own Lua state) starts at its own place in the list, the threads
+  -- evenly apart: no user is asked by two threads at once until each has read its
+  -- share. (Places drawn at random could fall together, and did: two threads reading
+  -- the same users in step halved a cold start's rebuilds, docs/benchmarks.md,
+  -- session 21.)
+  local threads = tonumber(args[3]) or 1
+  position = math.floor(#requests * (thread_number or 0) / threads)
 end
 
 function request()
@@ -119,7 +129,7 @@ def run(
             "--",
             str(data),
             method,
-            "0",
+            str(threads),
         ],
         capture_output=True,
         text=True,

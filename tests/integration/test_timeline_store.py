@@ -99,7 +99,8 @@ async def test_late_ids_of_one_millisecond_land_in_order(make_store) -> None:
     ids = sorted(
         (uuid.UUID(bytes=(base + ms).to_bytes(6, "big") + tail) for ms in range(8) for tail in tails), reverse=True
     )
-    late = [ids[1], ids[2], ids[14], ids[30], ids[31], ids[39]]
+    # (ids[5k+3] end in ...01, one byte above ids[5k+4]: late both near the top and deep)
+    late = [ids[1], ids[2], ids[8], ids[14], ids[30], ids[31], ids[33], ids[39]]
     await store.begin_rebuild(user, [])
     await store.finish_rebuild(user)  # whole: readers read it
     await store.merge_into_home(user, [t for t in ids if t not in late])
