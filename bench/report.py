@@ -127,8 +127,8 @@ def _tweet_split(result: dict) -> list[str]:
             fan,
         ),
         f"The POST and its relay alone cost {halves[0]:.1f}x a page 1 measured right after them, the fan-out "
-        f"{halves[1]:.1f}x{each}; each half at its best batching, so together a floor for the whole "
-        "(bench/tweet_split.py).",
+        f"{halves[1]:.1f}x{each}; each half with its own batching and its own idle stack, so their sum is "
+        "not the whole's (bench/tweet_split.py).",
     ]
 
 

@@ -1,7 +1,9 @@
 """A tweet's CPU in its two halves: the POST with its relay (the workers frozen, so
 nothing is fanned out meanwhile), then the fan-out alone (the workers thawed, until
 they have caught up). The writes test (bench/writes.py) measures them together; apart,
-they say which half an aim for the whole can come from (docs/benchmarks.md, session 21).
+they say what each half costs by process (docs/benchmarks.md, session 21). Each runs
+with its own batching (the POSTs alone go faster, the fan-out works through a backlog)
+and carries the idle stack for its own waits, so their sum is not the whole's.
 
 The workers are frozen (SIGSTOP, deploy/local/stack.sh) rather than stopped: a stopped
 worker's start-up would count against the fan-out, a frozen one only resumes (and,
