@@ -39,6 +39,13 @@ def _leaves(value: object, path: str = ""):
         yield path, value
 
 
+def _no_reads_waited(figures: dict, path: str) -> bool:
+    """A repair's mean wait (bench/coldstart.py) is None when no read waited on it: at
+    this scale a read rarely finds its home being rebuilt by the other API process."""
+    share = path.removesuffix("mean_ms") + "share"
+    return path.endswith(".mean_ms") and share != path and figures.get(share) == 0
+
+
 def test_bench_produces_every_figure(tmp_path) -> None:
     env = {
         **os.environ,
@@ -58,7 +65,11 @@ def test_bench_produces_every_figure(tmp_path) -> None:
     assert run.returncode == 0, f"bench failed:\n{run.stderr[-4000:]}"
     result = json.loads((tmp_path / "benchmarks.json").read_text())
     figures = dict(_leaves(result))
-    missing = [path for path, value in figures.items() if not isinstance(value, Number) or isinstance(value, bool)]
+    missing = [
+        path
+        for path, value in figures.items()
+        if (not isinstance(value, Number) or isinstance(value, bool)) and not _no_reads_waited(figures, path)
+    ]
     assert not missing, f"figures not produced: {missing}"
     for section in (
         "reads",
