@@ -78,16 +78,16 @@ def tweet_over_page(result: dict) -> float | None:
     writing: the fan-out that lagged behind the POSTs was left out; runs before session
     13 compared with the run's first row.)"""
     writes, reads = result.get("writes", {}), result.get("reads", {})
-    tweet = writes.get("cpu_us_per_tweet_delivered") or writes.get("cpu_us_per_request") or {}
+    tweet = _without_generator(writes.get("cpu_us_per_tweet_delivered") or writes.get("cpu_us_per_request"))
     row = reads.get("service_page1_beside_writes") or reads.get("service_page1_plain") or {}
-    page = row.get("cpu_us_per_request") or {}
-    if not tweet.get("total") or not page.get("total"):
+    page = _without_generator(row.get("cpu_us_per_request"))
+    if tweet is None or page is None:
         return None
-    gen = "load generator"
-    return (tweet["total"] - tweet.get(gen, 0.0)) / max(1e-9, page["total"] - page.get(gen, 0.0))
+    return tweet / max(1e-9, page)
 
 
 def _without_generator(cpu_us: dict | None) -> float | None:
+    """All processes' CPU but the load generator's (None: not measured)."""
     if not cpu_us or not cpu_us.get("total"):
         return None
     return float(cpu_us["total"]) - float(cpu_us.get("load generator", 0.0))
