@@ -36,7 +36,8 @@ export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
 # Two of each, so the tests run the consumer group and the relays the way production does.
 : "${TIMELINE_WORKER_COUNT:=2}"; export TIMELINE_WORKER_COUNT
 : "${USERS_RELAY_COUNT:=2}"; export USERS_RELAY_COUNT
-# Two API worker processes each, as production runs several.
+# Two API worker processes each, as production runs several (and the stack runs one
+# Users API process: the tests keep two, so that what crosses processes is tested).
 : "${USERS_API_WORKERS:=2}"; export USERS_API_WORKERS
 : "${TIMELINE_API_WORKERS:=2}"; export TIMELINE_API_WORKERS
 # A three-node Redis Cluster beside the plain Redis: the feed tests run on both.
