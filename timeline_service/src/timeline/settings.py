@@ -84,6 +84,9 @@ class Settings:
     # How old a Kafka client's view of the cluster may get before it asks again
     # (docs/decisions/0019): a client asks only the brokers it knows.
     kafka_metadata_max_age_ms: int = field(default_factory=lambda: int(_env("KAFKA_METADATA_MAX_AGE_MS", "5000")))
+    # The worker's Kafka long-poll: a fetch waits this long for 64 KiB of events
+    # (timeline/worker/__main__.py says why it is short).
+    kafka_fetch_max_wait_ms: int = field(default_factory=lambda: int(_env("TIMELINE_KAFKA_FETCH_MAX_WAIT_MS", "25")))
     # Followers fetched (and timelines written in one Redis pipeline) per fan-out step.
     fanout_batch: int = field(default_factory=lambda: int(_env("TIMELINE_FANOUT_BATCH", "1000")))
     worker_metrics_port: int = field(default_factory=lambda: int(_env("TIMELINE_WORKER_METRICS_PORT", "9102")))

@@ -57,7 +57,7 @@ def kafka_clients(settings: Settings) -> tuple[AIOKafkaConsumer, AIOKafkaProduce
         # A partition resumes (after its batch) while a fetch for the others may be
         # waiting for data; a short long-poll lets the resumed one join the next fetch
         # quickly instead of after the default 500 ms.
-        fetch_max_wait_ms=25,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         # And a fetch waits that long for 64 KiB, not for the first record: under load,
         # one fetch in a few, each with more records (longer runs to fan out together),
         # cut Kafka's CPU per tweet by a third (docs/decisions/0022). Idle, a record
