@@ -56,8 +56,8 @@ def kafka_clients(settings: Settings) -> tuple[AIOKafkaConsumer, AIOKafkaProduce
         enable_auto_commit=False,  # commit after the effect, never before
         # A partition resumes (after its batch) while a fetch for the others may be
         # waiting for data; a short long-poll lets the resumed one join the next fetch
-        # quickly instead of after the default 500 ms. 25 ms by default: 100 measured 4%
-        # less CPU a tweet and twice the delivery delay (docs/benchmarks.md, session 22).
+        # quickly instead of after the default 500 ms (25 by default: a longer one costs
+        # less CPU idle and delays every delivery; docs/benchmarks.md, session 22).
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         # And a fetch waits that long for 64 KiB, not for the first record: under load,
         # one fetch in a few, each with more records (longer runs to fan out together),
