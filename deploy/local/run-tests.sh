@@ -16,6 +16,16 @@ bash "$HERE/stack.sh" up
 say "stack up in $(( $(date +%s) - started ))s; running pytest $*"
 status=0
 "$ROOT/.venv/bin/python" -m pytest "$@" || status=$?
+if [ "$status" != 0 ]; then
+  # The logs go with the stack's directory (CI's clone): what the services said about a
+  # failure stays in the output. Each app's last warnings and errors, with its starts
+  # and its workers' partition assignments, to tell a fault from a rebalance.
+  for log in "$LOG_DIR"/{users-api,timeline-api,relay-*,worker-*}.log; do
+    [ -f "$log" ] || continue
+    echo "---- $(basename "$log"): its last warnings, errors, starts and assignments"
+    grep -E '"level":"(WARNING|ERROR|CRITICAL)"|^===== |partitions assigned' "$log" | tail -n 25 | cut -c1-400 || true
+  done
+fi
 if [ "${TEST_KEEP_STACK:-0}" != 1 ]; then
   bash "$HERE/stack.sh" down >/dev/null 2>&1 || true
 fi
