@@ -23,7 +23,7 @@ from users.services import tweets as tweet_service
 
 
 async def _backlog(db, shard: int) -> int:
-    async with db.primaries[shard].connect() as conn:
+    async with db.raw_primary(shard) as conn:
         return await outbox_repo.backlog(conn)
 
 

@@ -52,7 +52,7 @@ def _event(author: uuid.UUID, n: int) -> TweetCreated:
 
 
 async def _outbox_texts(db, shard: int, author: uuid.UUID) -> list[str]:
-    async with db.primaries[shard].connect() as conn:
+    async with db.raw_primary(shard) as conn:
         rows = await outbox_repo.take_batch(conn, 1000)
     return [codec.decode(r.payload).text for r in rows if r.key == str(author)]
 

@@ -369,7 +369,8 @@ class ShardedDatabase:
 
     def raw_primary(self, index: int) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A pooled asyncpg connection to database `index`'s primary, for writes of one
-        statement each (each its own transaction)."""
+        statement each (each its own transaction), or in a transaction the caller opens
+        (`conn.transaction()`: asyncpg rolls back one left open on its way back)."""
         return self._raw(self.dsns[index])
 
     @asynccontextmanager

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
+import asyncpg
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared_schemas import codec
 from shared_schemas.events import Event
+from users.adapters.raw_sql import RawStatement
 from users.adapters.tables import outbox
 
 # The relay LISTENs on this channel. An insert into the outbox NOTIFYs it (a statement
@@ -21,14 +24,20 @@ CHANNEL = "outbox"
 # The statements of every event, built once and run with bind parameters: building one
 # cost as much CPU as running it (docs/decisions/0011).
 _INSERT = sa.insert(outbox)
-_BATCH = (
+# The relay's, on plain asyncpg (a pass a shard, tens a second under load): through
+# SQLAlchemy's async layer they cost the relay a third of its CPU (docs/benchmarks.md,
+# session 23).
+_BATCH = RawStatement(
     sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.created_at)
     .order_by(outbox.c.id)
-    .limit(sa.bindparam("limit"))
+    .limit(sa.bindparam("limit", type_=sa.Integer))
     .with_for_update(skip_locked=True)
 )
-_DELETE = sa.delete(outbox).where(outbox.c.id.in_(sa.bindparam("ids", expanding=True)))
-_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(7314)")
+_DELETE = RawStatement(
+    sa.delete(outbox).where(outbox.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger))))
+)
+_BACKLOG = RawStatement(sa.select(sa.func.count()).select_from(outbox))
+_LOCK = RawStatement(sa.select(sa.func.pg_try_advisory_xact_lock(sa.literal_column("7314"))))
 
 
 def recorded_for(events: sa.Select) -> sa.CTE:
@@ -53,22 +62,24 @@ class OutboxRow(NamedTuple):
     created_at: datetime
 
 
-async def take_batch(conn: AsyncConnection, limit: int) -> list[OutboxRow]:
+async def take_batch(conn: asyncpg.Connection, limit: int) -> list[OutboxRow]:
     """The oldest unpublished rows, in order, locked for this relay; others skip them."""
-    return [OutboxRow(*row) for row in await conn.execute(_BATCH, {"limit": limit})]
+    return [OutboxRow(*row) for row in await _BATCH.fetch(conn, limit=limit)]
 
 
-async def delete(conn: AsyncConnection, ids: list[int]) -> None:
+async def delete(conn: asyncpg.Connection, ids: list[int]) -> None:
     """Published rows are removed at once: the outbox holds only what is still owed."""
-    await conn.execute(_DELETE, {"ids": ids})
+    await _DELETE.fetch(conn, ids=ids)
 
 
-async def backlog(conn: AsyncConnection) -> int:
-    return (await conn.execute(sa.select(sa.func.count()).select_from(outbox))).scalar_one()
+async def backlog(conn: asyncpg.Connection) -> int:
+    row = await _BACKLOG.fetchrow(conn)
+    return int(row[0]) if row is not None else 0
 
 
-async def try_lock_shard(conn: AsyncConnection) -> bool:
+async def try_lock_shard(conn: asyncpg.Connection) -> bool:
     """One relay at a time per shard (transaction-scoped advisory lock): with several
     relays running, a shard's rows still go out in commit order, so one user's events
     stay in order; extra relays take over the moment a holder dies."""
-    return (await conn.execute(_LOCK)).scalar_one()
+    row = await _LOCK.fetchrow(conn)
+    return bool(row is not None and row[0])

@@ -85,7 +85,7 @@ class OutboxRelay:
     async def drain_shard(self, shard: int) -> int:
         """Publish one batch of `shard`'s outbox; returns how many rows went out."""
         started = time.perf_counter()
-        async with self.db.primaries[shard].begin() as conn:
+        async with self.db.raw_primary(shard) as conn, conn.transaction():
             if not await outbox_repo.try_lock_shard(conn):
                 return 0  # another relay owns this shard right now
             rows = await outbox_repo.take_batch(conn, self.batch_size)
