@@ -66,11 +66,10 @@ def snapshot() -> dict:
     return {"table": table, "children": children.ru_utime + children.ru_stime}
 
 
-def per_request(before: dict, after: dict, requests: int) -> dict[str, float] | None:
-    """µs of CPU per request by kind (api, redis, nginx, postgres, load generator,
-    other), over the processes alive at both snapshots (the load generator, a child of
-    the bench, by its resource usage)."""
-    if not before or not after or requests <= 0:
+def _spent(before: dict, after: dict) -> dict[str, float] | None:
+    """Seconds of CPU by kind between two snapshots, over the processes alive at both
+    (the load generator, a child of the bench, by its resource usage)."""
+    if not before or not after:
         return None
     spent: dict[str, float] = {}
     old, new = before["table"], after["table"]
@@ -79,6 +78,25 @@ def per_request(before: dict, after: dict, requests: int) -> dict[str, float] | 
             kind = _kind(pid, new)
             spent[kind] = spent.get(kind, 0.0) + (ticks - old[pid][1]) / _TICK
     spent["load generator"] = after["children"] - before["children"]
+    return spent
+
+
+def per_request(before: dict, after: dict, requests: int) -> dict[str, float] | None:
+    """µs of CPU per request by kind (api, redis, nginx, postgres, load generator,
+    other)."""
+    spent = _spent(before, after)
+    if spent is None or requests <= 0:
+        return None
     figures = {kind: round(seconds * 1e6 / requests, 1) for kind, seconds in spent.items()}
     figures["total"] = round(sum(spent.values()) * 1e6 / requests, 1)
+    return figures
+
+
+def per_second(before: dict, after: dict, seconds: float) -> dict[str, float] | None:
+    """µs of CPU a second by kind (the stack's pace with nothing asked of it, say)."""
+    spent = _spent(before, after)
+    if spent is None or seconds <= 0:
+        return None
+    figures = {kind: round(used * 1e6 / seconds) for kind, used in spent.items()}
+    figures["total"] = round(sum(spent.values()) * 1e6 / seconds)
     return figures

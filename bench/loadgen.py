@@ -73,6 +73,7 @@ class Result:
     mean_ms: float
     errors: int  # connect/read/write/timeouts and non-2xx/3xx answers
     cpu_us: dict[str, float] | None = None  # CPU per request by process kind (bench/cpu.py)
+    seconds: float = 0.0  # how long wrk ran
 
     def as_dict(self) -> dict:
         return {
@@ -84,6 +85,7 @@ class Result:
             "requests": self.requests,
             "errors": self.errors,
             "cpu_us_per_request": self.cpu_us,
+            "seconds": round(self.seconds, 2),
         }
 
 
@@ -150,5 +152,6 @@ def run(
                 mean_ms=raw["mean_us"] / 1000,
                 errors=errors,
                 cpu_us=used,
+                seconds=seconds_run,
             )
     raise RuntimeError(f"wrk gave no result (exit {out.returncode}): {out.stdout[-800:]} {out.stderr[-800:]}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 BEGIN, END = "<!-- bench:begin (written by `make bench`; edit outside this block) -->", "<!-- bench:end -->"
 
@@ -84,6 +85,30 @@ def tweet_over_page(result: dict) -> float | None:
     if tweet is None or page is None:
         return None
     return tweet / max(1e-9, page)
+
+
+class IdleShare(NamedTuple):
+    ratio: float  # a tweet over a page, the idle stack's pace taken out of both
+    tweet_us: float  # the idle stack's pace over the writes' window, a tweet
+    page_us: float  # and over the page's measurement, a page
+
+
+def idle_share(result: dict) -> IdleShare | None:
+    """What the stack spends with nothing asked of it (measured just before the writes,
+    µs a second) runs on through the writes' window and the page's measurement: its
+    share of a tweet and of a page, and the ratio without it in either. Reported beside
+    `tweet_over_page`, which the aim is judged on."""
+    writes, reads = result.get("writes", {}), result.get("reads", {})
+    row = reads.get("service_page1_beside_writes") or {}
+    pace = _without_generator(result.get("idle_stack"))
+    tweet = _without_generator(writes.get("cpu_us_per_tweet_delivered"))
+    page = _without_generator(row.get("cpu_us_per_request"))
+    window, tweets = writes.get("delivered_in_seconds"), writes.get("requests")
+    if None in (pace, tweet, page, window) or not tweets or not row.get("seconds") or not row.get("requests"):
+        return None
+    tweet_us = pace * window / tweets
+    page_us = pace * row["seconds"] / row["requests"]
+    return IdleShare((tweet - tweet_us) / max(1e-9, page - page_us), tweet_us, page_us)
 
 
 def _without_generator(cpu_us: dict | None) -> float | None:
@@ -299,6 +324,16 @@ def tables(result: dict) -> str:
         out.append(
             f"A tweet costs {ratio:.1f}x the CPU of a page 1 measured beside the writes (all processes but "
             "the load generator)."
+        )
+    idle, share = result.get("idle_stack"), idle_share(result)
+    if idle and share:
+        tweet = _without_generator(w["cpu_us_per_tweet_delivered"]) or 1.0
+        out.append(
+            _cpu_line("The stack idle just before the writes (µs of CPU a second, nothing asked of it)", idle)
+            + f" Over the writes' {w['delivered_in_seconds']:.0f} s until every follower had them, that pace is "
+            f"{share.tweet_us:,.0f} µs a tweet ({share.tweet_us / tweet:.0%} of it), and {share.page_us:,.0f} µs "
+            f"a page 1 beside them: without it in either, a tweet costs {share.ratio:.1f}x a page (the aim is "
+            "judged with it)."
         )
     out.append(
         _cpu_line(

@@ -82,6 +82,7 @@ def test_bench_produces_every_figure(tmp_path) -> None:
         "hostile",
         "streams",
         "tweet_split",
+        "idle_stack",
     ):
         assert result[section], f"{section} is empty"
     for key in (
@@ -106,4 +107,6 @@ def test_bench_produces_every_figure(tmp_path) -> None:
     split = result["tweet_split"]
     assert split["tweets"] > 0 and split["deliveries_per_tweet"] > 0, split
     assert "the POST and its relay alone" in table
+    # The idle stack's pace, and the tweet's ratio without it beside the one judged.
+    assert "The stack idle just before the writes" in table and "without it in either" in table
     assert "| page 1, users without celebrities |" in run.stdout, "the table is printed"

@@ -40,3 +40,29 @@ def test_the_tweets_halves_are_each_over_the_page_beside_the_writes() -> None:
     }
     assert report.tweet_halves(result) == (3.0, 2.0)  # (1,240 - 40) / 400, 800 / 400
     assert report.tweet_halves({**result, "tweet_split": {}}) is None
+
+
+def test_the_idle_stacks_pace_is_taken_out_of_the_tweet_and_the_page_alike() -> None:
+    # Idle, the stack spends 100,000 µs of CPU a second (Kafka answering long-polls, say).
+    # The writes' window lasted 30 s for 6,000 tweets: 500 µs of each tweet is that pace.
+    # The page beside them ran 10 s for 25,000 pages: 40 µs of each page is.
+    beside = {
+        "cpu_us_per_request": {"total": 440.0, "load generator": 0.0},
+        "seconds": 10.0,
+        "requests": 25_000,
+    }
+    result = {
+        "reads": {"service_page1_beside_writes": beside},
+        "idle_stack": {"total": 100_000.0, "load generator": 0.0},
+        "writes": {
+            "requests": 6_000,
+            "delivered_in_seconds": 30.0,
+            "cpu_us_per_tweet_delivered": {"total": 2_040.0, "load generator": 40.0},
+        },
+    }
+    share = report.idle_share(result)
+    assert share is not None
+    assert (share.tweet_us, share.page_us) == (500.0, 40.0)
+    assert share.ratio == 3.75  # (2,000 - 500) / (440 - 40), where the aim's figure reads 2,000 / 440
+    assert report.tweet_over_page(result) == 2_000 / 440
+    assert report.idle_share({**result, "idle_stack": None}) is None  # a run from before it was measured
