@@ -410,9 +410,10 @@ class ShardedDatabase:
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """The raw pools run one statement at a time, each its own transaction: no session
-    state to undo, so no reset statement (a round trip) each time a connection goes
-    back to its pool."""
+    """The raw pools run one statement at a time, each its own transaction, or a
+    transaction their caller opens and ends (asyncpg rolls back one left open before
+    this is called): no session state to undo, so no reset statement (a round trip)
+    each time a connection goes back to its pool."""
 
 
 def _autocommit(engine: AsyncEngine) -> AsyncEngine:
