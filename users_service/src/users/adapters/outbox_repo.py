@@ -69,17 +69,15 @@ async def take_batch(conn: asyncpg.Connection, limit: int) -> list[OutboxRow]:
 
 async def delete(conn: asyncpg.Connection, ids: list[int]) -> None:
     """Published rows are removed at once: the outbox holds only what is still owed."""
-    await _DELETE.fetch(conn, ids=ids)
+    await _DELETE.execute(conn, ids=ids)
 
 
 async def backlog(conn: asyncpg.Connection) -> int:
-    row = await _BACKLOG.fetchrow(conn)
-    return int(row[0]) if row is not None else 0
+    return int(await _BACKLOG.fetchval(conn))
 
 
 async def try_lock_shard(conn: asyncpg.Connection) -> bool:
     """One relay at a time per shard (transaction-scoped advisory lock): with several
     relays running, a shard's rows still go out in commit order, so one user's events
     stay in order; extra relays take over the moment a holder dies."""
-    row = await _LOCK.fetchrow(conn)
-    return bool(row is not None and row[0])
+    return bool(await _LOCK.fetchval(conn))

@@ -32,3 +32,9 @@ class RawStatement:
 
     async def fetch(self, conn: asyncpg.Connection, **params: Any) -> list[asyncpg.Record]:
         return await conn.fetch(self.sql, *self._args(params))
+
+    async def fetchval(self, conn: asyncpg.Connection, **params: Any) -> Any:
+        return await conn.fetchval(self.sql, *self._args(params))
+
+    async def execute(self, conn: asyncpg.Connection, **params: Any) -> None:
+        await conn.execute(self.sql, *self._args(params))
