@@ -1,8 +1,10 @@
-"""The Timeline API's request bookkeeping, applied per batch (docs/decisions/0010)."""
+"""Both APIs' request bookkeeping, applied per batch (docs/decisions/0010)."""
 
 from __future__ import annotations
 
-from timeline.api.observability import _RequestRecords
+import logging
+
+from shared_schemas.http_observability import RequestRecords
 
 
 class _Child:
@@ -22,7 +24,7 @@ class _Child:
 
 
 def test_a_batch_counts_each_label_set_observes_each_duration_and_sets_in_flight_per_route() -> None:
-    records = _RequestRecords()
+    records = RequestRecords(logging.getLogger("test.request"))
     timeline, health = _Child(), _Child()  # the in-progress gauges of two routes
     ok = (_Child(), _Child(), None, timeline)
     failed = (_Child(), _Child(), _Child(), timeline)
@@ -38,7 +40,7 @@ def test_a_batch_counts_each_label_set_observes_each_duration_and_sets_in_flight
 
 
 def test_outside_an_event_loop_a_request_is_applied_at_once() -> None:
-    records = _RequestRecords()
+    records = RequestRecords(logging.getLogger("test.request"))
     ok = (_Child(), _Child(), None, _Child())
     records.add(ok, 0.003, "GET", "/api/v1/timeline", 200)
     assert ok[0].value == 1 and ok[1].observed == [0.003]

@@ -11,8 +11,7 @@ import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from shared_schemas import topics
-from users import logs
+from shared_schemas import logs, topics
 from users import settings as settings_module
 
 log = logging.getLogger("users.topics")

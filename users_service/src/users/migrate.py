@@ -12,7 +12,7 @@ import logging
 from alembic import command
 from alembic.config import Config
 
-from users import logs
+from shared_schemas import logs
 from users import settings as settings_module
 from users.adapters import catalog
 

@@ -12,11 +12,12 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from shared_schemas import heap
+from shared_schemas import heap, logs
 from shared_schemas.cursors import CursorCodec, check_secret
-from timeline import bootstrap, logs
+from shared_schemas.http_observability import MetricsController, RequestRecords, health, instrument
+from timeline import bootstrap
 from timeline import settings as settings_module
-from timeline.api import errors, observability
+from timeline.api import errors, probes
 from timeline.api.internal import own_writes
 from timeline.api.routes import stream_route, timeline_route
 from timeline.services.live import LiveTimeline
@@ -25,8 +26,8 @@ from timeline.services.live import LiveTimeline
 def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     settings = settings or settings_module.load()
     check_secret(settings.cursor_secret, "TIMELINE_CURSOR_SECRET", settings.local_stack)
-    logs.configure(settings.log_level)
-    logging.getLogger().handlers[0].addFilter(observability.RequestIdFilter())
+    logs.configure(settings.log_level, requests=True)
+    records = RequestRecords(logging.getLogger("timeline.request"))
     parts = bootstrap.build(settings)
     cursors = CursorCodec(settings.cursor_secret)
     return Litestar(
@@ -34,17 +35,17 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
             timeline_route(parts.reader, cursors),
             stream_route(parts.live, cursors),
             own_writes(parts.fanout),
-            observability.health,
-            observability.ready,
-            observability.MetricsController,
+            health,
+            probes.ready,
+            MetricsController,
         ],
-        middleware=[observability.instrument("timeline_service")],
+        middleware=[instrument("timeline_service", records)],
         exception_handlers=errors.HANDLERS,
         state=State({"redis": parts.redis}),  # for /ready
         # Last of the start-up work: the start-up heap frozen, young collections rarer
         # (shared_schemas.heap).
         on_startup=[lambda: _end_streams_on_stop(parts.live), lambda: _background(parts.warmup.run()), heap.settle],
-        on_shutdown=[_stop_background, parts.close, observability.request_records.flush],
+        on_shutdown=[_stop_background, parts.close, records.flush],
         openapi_config=OpenAPIConfig(title="Timeline Service", version="1.0.0", path="/api/v1/docs/timeline"),
         logging_config=None,
     )

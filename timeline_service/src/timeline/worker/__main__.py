@@ -16,8 +16,8 @@ import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import start_http_server
 
-from shared_schemas import heap, topics
-from timeline import bootstrap, logs
+from shared_schemas import heap, logs, topics
+from timeline import bootstrap
 from timeline import settings as settings_module
 from timeline.settings import Settings
 from timeline.worker import rebootstrap

@@ -9,13 +9,13 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from shared_schemas import heap
+from shared_schemas import heap, logs
 from shared_schemas.cursors import CursorCodec, check_secret
-from users import logs
+from shared_schemas.http_observability import MetricsController, RequestRecords, health, instrument
 from users import settings as settings_module
 from users.adapters.db import ShardedDatabase
 from users.adapters.timeline_client import OwnTimeline
-from users.api import errors, observability
+from users.api import errors, probes
 from users.api.internal import InternalController
 from users.api.public import FollowController, TweetController, UsersController
 
@@ -23,8 +23,8 @@ from users.api.public import FollowController, TweetController, UsersController
 def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     settings = settings or settings_module.load()
     check_secret(settings.cursor_secret, "USERS_CURSOR_SECRET", settings.local_stack)
-    logs.configure(settings.log_level)
-    logging.getLogger().handlers[0].addFilter(observability.RequestIdFilter())
+    logs.configure(settings.log_level, requests=True)
+    records = RequestRecords(logging.getLogger("users.request"))
     db = ShardedDatabase(settings)
     own_timeline = OwnTimeline(settings.timeline_api_url, settings.own_timeline_timeout)
 
@@ -46,11 +46,11 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
             FollowController,
             TweetController,
             InternalController,
-            observability.health,
-            observability.ready,
-            observability.MetricsController,
+            health,
+            probes.ready,
+            MetricsController,
         ],
-        middleware=[observability.instrument("users_service")],
+        middleware=[instrument("users_service", records)],
         exception_handlers=errors.HANDLERS,
         state=State(
             {
@@ -63,7 +63,7 @@ def create_app(settings: settings_module.Settings | None = None) -> Litestar:
         # Last of the start-up work: the start-up heap frozen, young collections rarer
         # (shared_schemas.heap).
         on_startup=[follow_the_shard_map, heap.settle],
-        on_shutdown=[close],
+        on_shutdown=[close, records.flush],
         openapi_config=OpenAPIConfig(title="Users Service", version="1.0.0", path="/api/v1/docs/users"),
         logging_config=None,
     )

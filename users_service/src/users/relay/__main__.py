@@ -10,8 +10,7 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 from prometheus_client import start_http_server
 
-from shared_schemas import heap
-from users import logs
+from shared_schemas import heap, logs
 from users import settings as settings_module
 from users.adapters.db import ShardedDatabase
 from users.adapters.kafka import relay_producer

@@ -1,10 +1,11 @@
-"""Request ids, one JSON log line per request, and the health probes."""
+"""What every HTTP request of either service leaves behind: its id, one JSON log line
+and the request metrics, in one middleware; and the probes and /metrics both serve alike.
+One place for both APIs (each adds its own readiness check: api/probes.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextvars
 import logging
 import os
 import time
@@ -14,46 +15,35 @@ from typing import cast
 
 import msgspec
 from litestar import get
-from litestar.datastructures import State
 from litestar.plugins.prometheus import PrometheusController
 from litestar.plugins.prometheus.middleware import PrometheusMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, HTTPScope, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
-log = logging.getLogger("timeline.request")
-
-# The gateway sets X-Request-ID (or keeps the client's); every log line of the request
-# carries it, so one grep follows a request through nginx and the service.
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-
-
-class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id.get()
-        return True
-
+from shared_schemas.logs import request_id
 
 _line = msgspec.json.Encoder()
 _clock = [-1, ""]  # the second last formatted, and its text
 
 
-class _RequestRecords:
+class RequestRecords:
     """What every request leaves behind: its log line and its metric samples, kept in
     memory and written out together (when 64 KiB of lines are pending, and at most
     0.1 s after a request), as nginx's `access_log ... buffer=` does.
 
-    The lines are exactly what the root handler (logs.configure: JSON on stderr) would
+    The lines are exactly what the root handler (shared_schemas.logs.configure: JSON on stderr) would
     write for `log.info("request", extra=...)`: the same keys in the same order, on the
     same stream. The metrics are the series of Litestar's PrometheusMiddleware (same
     names, labels and registry, so `/metrics` and the dashboard see no difference),
     applied per batch: a request then costs a list append instead of five updates of
     prometheus_client's multiprocess values, each behind a lock and an mmap write (see
-    docs/benchmarks.md). Scrapes are seconds apart; 0.1 s late is invisible to them.
-    Other log records go through logging as before; pending records are written at
-    shutdown.
+    docs/benchmarks.md, decision 0010). Scrapes are seconds apart; 0.1 s late is
+    invisible to them. Other log records go through logging as before; the app writes
+    what is pending at shutdown (its on_shutdown hook calls `flush`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, log: logging.Logger) -> None:
+        self.log = log  # the lines' logger: its name, and whether INFO is on
         self.lines: list[bytes] = []
         self.size = 0
         self.samples: list[tuple[tuple, float]] = []  # (children of the label set, seconds)
@@ -62,7 +52,7 @@ class _RequestRecords:
     def add(self, series: tuple, seconds: float, method: str, path: str, status: int) -> None:
         first = not self.samples
         self.samples.append((series, seconds))
-        if log.isEnabledFor(logging.INFO):
+        if self.log.isEnabledFor(logging.INFO):
             now = time.time()
             second = int(now)
             if second != _clock[0]:
@@ -72,7 +62,7 @@ class _RequestRecords:
                     {
                         "asctime": f"{_clock[1]},{int((now - second) * 1000):03d}",
                         "level": "INFO",
-                        "name": log.name,
+                        "name": self.log.name,
                         "message": "request",
                         "method": method,
                         "path": path,
@@ -109,10 +99,6 @@ class _RequestRecords:
             os.write(2, data)
 
 
-# Pending records are written at shutdown by the app's on_shutdown hook (api/app.py).
-request_records = _RequestRecords()
-
-
 def _series(kind: type, name: str, documentation: str, labels: list[str], **kwargs):
     """One series of the Litestar Prometheus plugin (same names, labels and registry, so
     dashboards and the /metrics controller see no difference), created once."""
@@ -121,7 +107,7 @@ def _series(kind: type, name: str, documentation: str, labels: list[str], **kwar
     return PrometheusMiddleware._metrics[name]
 
 
-def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
+def instrument(app_name: str, request_records: RequestRecords) -> Callable[[ASGIApp], ASGIApp]:
     """Request id, one JSON log line and the request metrics of every HTTP request, in
     one middleware.
 
@@ -209,14 +195,6 @@ def instrument(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
 async def health() -> dict[str, str]:
     """Alive."""
     return {"status": "ok"}
-
-
-@get("/ready", operation_id="ready", include_in_schema=False)
-async def ready(state: State) -> dict[str, str]:
-    """Ready when Redis answers: pages are served from Redis alone. The Users Service is
-    needed only on a miss, and its outage must not take timeline reads out of service."""
-    await state.redis.ping()
-    return {"status": "ready"}
 
 
 class MetricsController(PrometheusController):
