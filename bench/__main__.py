@@ -110,8 +110,8 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
         refresh = [line.replace("?next_cursor=", "?prev_cursor=") for line in second]
         figures["service_refresh"] = _measure(cfg, cfg.gateway, refresh, "service refresh (prev_cursor)")
         # The panel's baseline measured again beside it: the first row of the run (above)
-        # is measured minutes earlier and has come out a fifth dearer or cheaper than
-        # this (docs/benchmarks.md, session 13), which made the panel's ratios noise.
+        # is measured minutes earlier, and the machine's speed drifts enough in minutes
+        # to make the panel's ratios noise (docs/benchmarks.md, "What is measured").
         figures["service_page1_celebrities_0"] = _measure(
             cfg, cfg.gateway, plain, "service page 1, users following no celebrity (beside the panel)"
         )
@@ -217,7 +217,8 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
     )
     result["writes"]["delivered_in_seconds"] = round(time.monotonic() - started, 2)
     # The page the tweet is compared with, measured beside it: the run's first row is
-    # minutes away, and the machine's speed moves by a fifth in minutes (session 13).
+    # minutes away, and the machine's speed drifts in minutes (docs/benchmarks.md,
+    # "What is measured").
     figures["service_page1_beside_writes"] = _measure(
         cfg, cfg.gateway, plain, "service page 1, users without celebrities (beside the writes)"
     )
@@ -229,8 +230,9 @@ async def one_scale(cfg: Config, n: int, full: bool, result: dict) -> dict:
 
     # After the cold start, so that its rebuilds meet PostgreSQL as in the runs before
     # this one: new tweets clear their pages' all-visible bits, and a rebuild's walks
-    # then visit the heap (docs/benchmarks.md, sessions 20 and 21). Redis is filled
-    # again first, so that the fan-out writes into full homes as in the writes test.
+    # then visit the heap (docs/decisions/0018; docs/benchmarks.md, "A tweet in two
+    # halves"). Redis is filled again first, so that the fan-out writes into full homes
+    # as in the writes test.
     say(f"[{n:,} users] the tweet in two halves: Redis filled again, POSTs with the fan-out frozen, then the fan-out")
     coldstart.wait_for_rebuilds(cfg)  # the warm-up's last rebuilds land before the flush
     load_graph.load_redis(cfg, g, keep_generation=True)

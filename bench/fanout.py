@@ -30,9 +30,9 @@ TWEET = "/api/v1/tweet"
 
 
 def _client(connections: int = 100) -> aiohttp.ClientSession:
-    """The bench's HTTP client. aiohttp, not httpx: a POST costs it about a third of
-    httpx's CPU here, and the load generator shares the two cores with the stack it
-    measures (docs/benchmarks.md, the write path)."""
+    """The bench's HTTP client. aiohttp, not httpx: a POST costs it far less CPU than
+    httpx, and the load generator shares the two cores with the stack it measures
+    (docs/decisions/0011; docs/benchmarks.md, the write path)."""
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=30.0), connector=aiohttp.TCPConnector(limit=connections)
     )

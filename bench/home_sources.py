@@ -1,9 +1,9 @@
 """What a rebuild batch costs: `POST /internal/home-sources` called directly, with
-batches of fixed sizes, CPU per home by kind of process (docs/benchmarks.md, session
-16). A cold start's rebuilds reach the Users API in batches (one a Timeline API process
-at a time), and each call asks each database questions whatever its size: this
-separates the cost of a call from the cost of a home, which whole cold-read runs
-(bench/coldstart.py) measure only together, inside the machine's noise.
+batches of fixed sizes, CPU per home by kind of process (docs/benchmarks.md, "what a
+rebuild batch costs"). A cold start's rebuilds reach the Users API in batches (one a
+Timeline API process at a time), and each call asks each database questions whatever
+its size: this separates the cost of a call from the cost of a home, which whole
+cold-read runs (bench/coldstart.py) measure only together, inside the machine's noise.
 
 Run on a loaded stack (`make run`, then `make bench` once):
 `bench/run.sh bench.home_sources`. BENCH_HOME_SOURCE_BATCHES (1,8,24) are the batch

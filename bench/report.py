@@ -75,9 +75,9 @@ def _cpu_line(what: str, used: dict | None) -> str:
 def tweet_over_page(result: dict) -> float | None:
     """CPU per tweet, everything it caused until every follower had it, over CPU per
     page 1 (users without celebrities) measured right after the writes, all processes,
-    the load generators left out of both. (Runs before session 11 had only CPU while
-    writing: the fan-out that lagged behind the POSTs was left out; runs before session
-    13 compared with the run's first row.)"""
+    the load generators left out of both. (Older runs had only CPU while writing, which
+    left out the fan-out that lagged behind the POSTs, or compared with the run's first
+    row: docs/benchmarks.md, "What is measured".)"""
     writes, reads = result.get("writes", {}), result.get("reads", {})
     tweet = _without_generator(writes.get("cpu_us_per_tweet_delivered") or writes.get("cpu_us_per_request"))
     row = reads.get("service_page1_beside_writes") or reads.get("service_page1_plain") or {}
@@ -159,8 +159,8 @@ def _tweet_split(result: dict) -> list[str]:
 
 def celebrity_costs(reads: dict) -> list[tuple[int, float, float]]:
     """(celebrities followed, CPU per page over all processes, ratio to none) for the
-    panel's rows: none (measured beside the panel; runs before session 13 have only the
-    run's first row), 5, 20 and 50."""
+    panel's rows: none (measured beside the panel; older runs have only the run's first
+    row, docs/benchmarks.md "What is measured"), 5, 20 and 50."""
     zero = "service_page1_celebrities_0" if "service_page1_celebrities_0" in reads else "service_page1_plain"
     base = (reads.get(zero, {}).get("cpu_us_per_request") or {}).get("total")
     rows = [(0, zero)] + [(k, f"service_page1_celebrities_{k}") for k in (5, 20, 50)]

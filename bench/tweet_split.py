@@ -1,13 +1,14 @@
 """A tweet's CPU in its two halves: the POST with its relay (the workers frozen, so
 nothing is fanned out meanwhile), then the fan-out alone (the workers thawed, until
 they have caught up). The writes test (bench/writes.py) measures them together; apart,
-they say what each half costs by process (docs/benchmarks.md, session 21). Each runs
-with its own batching (the POSTs alone go faster, the fan-out works through a backlog)
-and carries the idle stack for its own waits, so their sum is not the whole's.
+they say what each half costs by process (docs/benchmarks.md, "A tweet in two
+halves"). Each runs with its own batching (the POSTs alone go faster, the fan-out works
+through a backlog) and carries the idle stack for its own waits, so their sum is not
+the whole's.
 
 The workers are frozen (SIGSTOP, deploy/local/stack.sh) rather than stopped: a stopped
 worker's start-up would count against the fan-out, a frozen one only resumes (and,
-frozen past its Kafka session, rejoins its group: a few milliseconds of CPU). They are
+frozen past its Kafka session, rejoins its group, which costs little). They are
 frozen only once quiet, with every batch committed, so nothing is applied twice."""
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from bench.config import ROOT, Config
 from bench.graph import Graph
 from bench.progress import say
 
-_OUTBOX_WAIT = 60.0  # seconds: the relay publishes thousands of rows a second
-_CATCH_UP_WAIT = 300.0  # seconds: the workers fan out some 100,000 deliveries a second
+_OUTBOX_WAIT = 60.0  # seconds: many times what the relay needs (its pace: docs/benchmarks.md)
+_CATCH_UP_WAIT = 300.0  # seconds: many times what the workers need (their rate: docs/benchmarks.md)
 
 
 def _worker(verb: str, index: int) -> None:

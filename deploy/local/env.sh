@@ -32,8 +32,9 @@ export ROOT
 : "${PG_USER:=timeline}"; export PG_USER            # superuser made by initdb
 : "${PG_SHARD_DBS:=users_shard_0 users_shard_1}"; export PG_SHARD_DBS
 : "${PG_MAX_CONNECTIONS:=300}"; export PG_MAX_CONNECTIONS  # ~10 pools x 20-30
-# PostgreSQL's default (128MB) holds a tenth of a loaded bench's databases: every
-# rebuild then reads pages through the kernel (docs/decisions/0018). Allocated as used.
+# PostgreSQL's default (128MB) holds only a small part of a loaded bench's databases:
+# every rebuild then reads pages through the kernel (docs/decisions/0018; the figures in
+# docs/benchmarks.md, "rebuilds in groups"). Allocated as used.
 : "${PG_SHARED_BUFFERS:=1GB}"; export PG_SHARED_BUFFERS
 # A streaming replica of the whole server (pg_basebackup), for the Users Service's
 # internal reads (USERS_REPLICA_DSNS below); 0 runs none.
@@ -65,10 +66,10 @@ unset _kafka_rf _kafka_isr
 : "${USERS_API_PORT:=8001}"; export USERS_API_PORT
 : "${TIMELINE_API_PORT:=8002}"; export TIMELINE_API_PORT
 # Server processes per API (deploy/local/api-server.sh). Here rather than in stack.sh,
-# so `make bench` sees the count the stack runs. The Timeline API: two, which serve a
-# fifth more pages than one on a 2-core machine (docs/benchmarks.md). The Users API:
-# one, whose groups of a tweet's writes and calls (0021) are twice as large as two
-# processes' each, and a tweet 10 to 20% cheaper in all (decision 0024).
+# so `make bench` sees the count the stack runs. The Timeline API: two, which serve
+# more pages than one on a 2-core machine (docs/benchmarks.md). The Users API: one,
+# whose groups of a tweet's writes and calls (0021) are twice as large as two
+# processes' each, which makes a tweet cheaper in all (decision 0024).
 : "${USERS_API_WORKERS:=1}"; export USERS_API_WORKERS
 : "${TIMELINE_API_WORKERS:=2}"; export TIMELINE_API_WORKERS
 # nginx limit_req syntax: rate per client key, and the burst allowed above it

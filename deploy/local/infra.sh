@@ -232,8 +232,8 @@ start_redis() {
     die "port $REDIS_PORT is in use by something that is not our redis"
   fi
   # A cache: no RDB snapshots, no AOF. logfile "" = stdout (-> logs/redis.log).
-  # Lists in nodes of 4 KB, not 8: a delivery into a cold home of 800 ids cost 6% less
-  # and an entry 19.2 bytes, not 19.7 (docs/benchmarks.md, session 15).
+  # Lists in nodes of 4 KB, not 8: a delivery into a cold home costs less, and an entry
+  # takes fewer bytes (docs/benchmarks.md, "Smaller list nodes").
   start_bg redis redis-server \
     --port "$REDIS_PORT" \
     --bind 127.0.0.1 \

@@ -29,7 +29,7 @@ fi
 if [ "${TEST_KEEP_STACK:-0}" != 1 ]; then
   down_said="$(bash "$HERE/stack.sh" down 2>&1)" || true
   # A server that outlived `down` keeps its port, and the next `make test` cannot
-  # start (seen once in session 23, with nothing to say why): say so, with what down said.
+  # start (it has happened, with nothing to say why): say so, with what down said.
   left=""
   for port in "$PG_PORT" "$PG_REPLICA_PORT" "$REDIS_PORT" ${REDIS_CLUSTER_PORTS:-} "$KAFKA_PORT" "$GATEWAY_PORT"; do
     if [ "$port" != 0 ] && port_open 127.0.0.1 "$port"; then left="$left $port"; fi

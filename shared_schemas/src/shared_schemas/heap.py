@@ -6,9 +6,9 @@ import gc
 
 # Container objects allocated (less those freed) before a young collection; CPython's
 # default is 700. A request's ids, rows and lists die with it, by reference counting,
-# and are in no cycle: at 700 the Users API spent a tenth of its CPU in rebuild batches
-# collecting, for nothing (py-spy, docs/benchmarks.md, session 19). Cycles still go,
-# a few megabytes later.
+# and are in no cycle: at 700, collecting during rebuild batches took a good share of
+# the Users API's CPU, for nothing (py-spy: docs/decisions/0012). Cycles still go, a few
+# megabytes later.
 YOUNG_COLLECTION_EVERY = 20_000
 
 

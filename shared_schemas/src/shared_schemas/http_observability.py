@@ -38,7 +38,7 @@ class RequestRecords:
     applied per batch: a request then costs a list append instead of five updates of
     prometheus_client's multiprocess values, each behind a lock and an mmap write (see
     docs/benchmarks.md, decision 0010). Scrapes are seconds apart; 0.1 s late is
-    invisible to them. Other log records go through logging as before; the app writes
+    invisible to them. Other log records go through logging as usual; the app writes
     what is pending at shutdown (its on_shutdown hook calls `flush`).
     """
 
@@ -117,9 +117,9 @@ def instrument(app_name: str, request_records: RequestRecords) -> Callable[[ASGI
     app name); this does the same bookkeeping with each label set's children looked up
     once, one `send` wrapper for the log line and the metrics together, and the
     updates applied per batch (_RequestRecords): the plugin's middleware and a separate
-    access-log middleware cost about a third of a timeline read (see
-    docs/benchmarks.md). The in-progress gauge of each route is this process's count
-    of its requests under way, set at every batch.
+    access-log middleware were a large share of a timeline read's cost (see
+    docs/benchmarks.md, "The read path"). The in-progress gauge of each route is this
+    process's count of its requests under way, set at every batch.
     """
     labels = ["method", "path", "status_code", "app_name"]
     total = _series(Counter, "litestar_requests_total", "Total requests", labels)

@@ -37,7 +37,8 @@ def utcnow() -> datetime:
 
 def iso_ms(moment: datetime) -> str:
     """`2026-11-25T09:30:00.123Z`: UTC, milliseconds, `Z`, so it also sorts as a string."""
-    # isoformat is C, strftime and an f-string were twice its time (21 items a rebuilt home).
+    # isoformat is C: strftime or an f-string costs more, on every item of a rebuilt home
+    # and every item the fan-out caches (docs/benchmarks.md, "runs split in C").
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 

@@ -14,7 +14,8 @@ import msgspec
 # been idle this long: less than the servers keep one (uvicorn's 5 s), as the gateway's
 # upstreams do. A client that sends on a connection the server is closing that instant
 # fails the request ("Can not write request body"): with aiohttp's default (15 s) a
-# batch of rebuilds failed so, 503 to each of its readers (session 18's cold starts).
+# batch of rebuilds can fail so, 503 to each of its readers (docs/benchmarks.md, "a
+# batch of rebuilds failed on a closing connection").
 IDLE_CONNECTION_SECONDS = 4.0
 
 
@@ -124,8 +125,9 @@ class HomeSource(msgspec.Struct, frozen=True):
 
 def ids_of(run: bytes, count: int | None = None) -> tuple[bytes, ...]:
     """The 16-byte ids of a run (`HomeSource.tweet_ids`), the first `count` of them
-    (None: all), in one C call: a loop of slices cost 800 ids 60 µs, this 16. A run
-    that is not whole ids raises `struct.error` (a truncated id is no tweet's)."""
+    (None: all), in one C call: a loop of slices costs far more
+    (docs/benchmarks.md, "runs split in C"). A run that is not whole ids raises
+    `struct.error` (a truncated id is no tweet's)."""
     if count is not None:
         run = run[: 16 * count]
     return _run_format(len(run) // 16).unpack(run)

@@ -1,7 +1,7 @@
 """One JSON line per log record on stderr, in every process of both services
 (python-json-logger builds the record, msgspec encodes it: the standard json module
-made logging a tenth of a timeline read), and the request id every line of a request
-carries."""
+made logging a costly part of a timeline read; docs/benchmarks.md, "The read path"), and
+the request id every line of a request carries."""
 
 from __future__ import annotations
 

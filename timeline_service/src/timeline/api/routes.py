@@ -42,8 +42,8 @@ def _token(cursors: CursorCodec, position: uuid.UUID | None) -> bytes:
 
 def timeline_route(reader: Reader, cursors: CursorCodec) -> HTTPRouteHandler:
     """The route, with its reader and cursor codec bound once: the hottest path of the
-    system, and Litestar's injection of `state` cost more per read than the closure
-    (see docs/benchmarks.md)."""
+    system, and Litestar's injection of `state` costs more per read than the closure
+    (docs/benchmarks.md, "The read path")."""
 
     @get(
         "/api/v1/timeline",

@@ -1,8 +1,8 @@
 """After a lost Redis, rebuild the homes of the people who were reading, before they ask.
 
 A Redis that comes back empty (a crash without persistence, a failover to an empty
-replica, a flush) makes every next read a rebuild: the first round of reads after it
-ran at a third of the warm rate with a p99 over 500 ms. Each API process remembers the
+replica, a flush) makes every next read a rebuild: the first reads after it are far
+fewer a second, and far slower, than warm ones. Each API process remembers the
 callers it served most recently (a bounded memory: the store lost it, the processes did
 not), notices the loss by the store's generation token, and rebuilds those homes, the
 most recent reader first, a few at a time, and only while no read of this process is
@@ -71,9 +71,9 @@ class Warmup:
         """Wait while reads here are repairing what they lack. A read that misses its home
         rebuilds it anyway; a warm-up rebuild beside it is a guess (a recent reader who may
         not come back soon) that takes the CPU and the batch the reads wait for: after a
-        flush, reads served a fifth more a second without it (docs/benchmarks.md,
-        session 18). The guesses
-        go on once the reads find their homes, or in a quiet moment."""
+        flush, more reads are served a second without it (docs/decisions/0018, "Reads
+        first"). The guesses go on once the reads find their homes, or in a quiet
+        moment."""
         # Looked at every YIELD_SECONDS rather than woken when the last repair ends: the
         # warm-up then starts on a look that finds no read repairing, not in every gap
         # between two reads.

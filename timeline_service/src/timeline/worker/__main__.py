@@ -57,12 +57,13 @@ def kafka_clients(settings: Settings) -> tuple[AIOKafkaConsumer, AIOKafkaProduce
         # A partition resumes (after its batch) while a fetch for the others may be
         # waiting for data; a short long-poll lets the resumed one join the next fetch
         # quickly instead of after the default 500 ms (25 by default: a longer one costs
-        # less CPU idle and delays every delivery; docs/benchmarks.md, session 22).
+        # less CPU idle and delays every delivery; docs/benchmarks.md, "The worker's
+        # Kafka long-poll, measured and made a setting").
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         # And a fetch waits that long for 64 KiB, not for the first record: under load,
-        # one fetch in a few, each with more records (longer runs to fan out together),
-        # cut Kafka's CPU per tweet by a third (docs/decisions/0022). Idle, a record
-        # waits that long-poll at most.
+        # fewer fetches, each with more records (longer runs to fan out together), cost
+        # Kafka less CPU per tweet (docs/decisions/0022). Idle, a record waits that
+        # long-poll at most.
         fetch_min_bytes=65536,
         auto_offset_reset="earliest",
         request_timeout_ms=timeout_ms,

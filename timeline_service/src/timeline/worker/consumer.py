@@ -60,7 +60,7 @@ def dead_letter_headers(record: ConsumerRecord, error: str) -> list[tuple[str, b
 # Tweets created that follow one another in a partition are fanned out together, as
 # many at most as the Users API's first pages of followers one request brings, and
 # their deliveries go in one round trip to Redis. Under load a partition's backlog is
-# long, and a tweet's fixed costs (a request, a round trip) were a good part of its
+# long, and a tweet's fixed costs (a request, a round trip) are a good part of its
 # fan-out (docs/decisions/0022).
 TWEETS_AT_ONCE = FIRST_PAGES_AT_ONCE
 

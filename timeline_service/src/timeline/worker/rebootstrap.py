@@ -6,8 +6,7 @@ open; Java's client had the same gap, KAFKA-7931, and librdkafka 2.10 added a
 re-bootstrap). After every broker restarted, a view taken while one broker alone was up
 names that broker only; `KAFKA_METADATA_MAX_AGE_MS` widens it again within seconds, but
 if that broker dies first, the worker's consumer is stuck until it returns, with the
-other brokers up (seen in the fault suite: no delivery for three minutes).
-docs/decisions/0019.
+other brokers up (seen in the fault suite). docs/decisions/0019.
 """
 
 from __future__ import annotations

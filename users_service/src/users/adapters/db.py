@@ -30,8 +30,9 @@ log = logging.getLogger("users.db")
 # holds, for plain asyncpg. Reads that name hundreds of shards (a rebuild's authors, a
 # group of reads asking the primary together) get every row it holds (at most 1,024):
 # `= ANY` of a parameter compares each fence row with each shard named, in a cold start
-# a good part of PostgreSQL's CPU per rebuild (docs/benchmarks.md, session 13). A few
-# shards are counted by the index. fence.count_held is the SQLAlchemy reads' (few).
+# a good part of PostgreSQL's CPU per rebuild (docs/benchmarks.md, "The fence's
+# question"). A few shards are counted by the index. fence.count_held is the SQLAlchemy
+# reads' (few).
 _ALL_HELD = "array(SELECT logical FROM shard_fence)"
 _COUNT_HELD = "SELECT count(*) FROM shard_fence WHERE logical = ANY($1::smallint[])"
 _FEW_SHARDS = 16
@@ -218,8 +219,9 @@ class ShardedDatabase:
 
     def group_users_and_shards(self, user_ids: Iterable[uuid.UUID]) -> dict[int, tuple[list[uuid.UUID], set[int]]]:
         """`group_users`, with the logical shards of each group (what a fresh read there
-        is checked against): each id hashed once, where a rebuild routed each of a home's
-        hundred authors twice (53 µs a home, 33 now: docs/benchmarks.md, session 15)."""
+        is checked against), in one pass: each id hashed once, not once to group it and
+        again for its fence check (a rebuild routes a home's hundred authors:
+        docs/benchmarks.md, "Each author routed once")."""
         groups: dict[int, tuple[list[uuid.UUID], set[int]]] = {}
         owners = self.map.owners
         for user_id in dict.fromkeys(user_ids):

@@ -1,9 +1,9 @@
 """What a lost home is rebuilt from, in raw asyncpg.
 
 A rebuild after a Redis loss runs hundreds of times a second, and through SQLAlchemy
-most of its cost was building rows and objects in Python (docs/decisions/0018). These
-statements hand back what the Timeline Service stores, as PostgreSQL already has it:
-ids as one `bytea` of 16-byte ids in list order, no row per tweet.
+most of its cost would be building rows and objects in Python (docs/decisions/0018).
+These statements hand back what the Timeline Service stores, as PostgreSQL already has
+it: ids as one `bytea` of 16-byte ids in list order, no row per tweet.
 """
 
 from __future__ import annotations
@@ -26,18 +26,20 @@ FROM users WHERE user_id = ANY($1::uuid[])
 # in homes; the caller never counts as one in their own home), and the newest `limit`
 # live tweet ids of the others, newest first. Each author's walk is an index-only scan
 # of tweets_author_live that stops at `limit`. Nearly all of a rebuild's time in
-# PostgreSQL is this statement (pg_stat_statements, session 13).
+# PostgreSQL is this statement (pg_stat_statements: docs/benchmarks.md, "Where a
+# rebuild's PostgreSQL time goes").
 #
 # The run is aggregated from the sorted subquery without an ORDER BY of its own:
 # PostgreSQL 15 (the local stacks') sorts an ordered aggregate's input again even when
-# it comes sorted, a fifth of the statement's time (16, in the images, may skip that
-# sort: then this costs nothing). Aggregating a sorted subquery's rows in order is
-# what PostgreSQL does when the level above adds no join (its documentation on
-# aggregate ordering); and a run out of order would cost speed, never a wrong home:
-# the Users API sorts the runs of several databases together, and the Timeline Service
-# checks a home's run before it lands it as it is (redis_store._queue_finish; push.lua
-# places the ids one by one otherwise), though the items sent whole with it might then
-# not be the page's (read from the Users API instead).
+# it comes sorted: every home's ids a second time (docs/benchmarks.md, "A rebuild's
+# one statement"; 16, in the images, may skip that sort: then this costs nothing).
+# Aggregating a sorted subquery's rows in order is what PostgreSQL does when the level
+# above adds no join (its documentation on aggregate ordering); and a run out of order
+# would cost speed, never a wrong home: the Users API sorts the runs of several
+# databases together, and the Timeline Service checks a home's run before it lands it
+# as it is (redis_store._queue_finish; push.lua places the ids one by one otherwise),
+# though the items sent whole with it might then not be the page's (read from the
+# Users API instead).
 _NEWEST_IDS = """
 SELECT a.celebrities, coalesce(r.run, ''::bytea)
 FROM unnest($1::uuid[], $2::int[], $3::int[]) WITH ORDINALITY AS h(caller, first, last, n)

@@ -22,7 +22,7 @@ def relay_producer(settings: Settings) -> AIOKafkaProducer:
         # aiokafka asks only the brokers it knows for metadata, and never the bootstrap
         # servers again: a view taken while one broker alone was up (every broker
         # restarted) names only that one, and once it dies the client is stuck (the
-        # fault suite, session 11). Asked again every few seconds, the view names the
-        # whole cluster soon after it is back.
+        # fault suite: docs/decisions/0019). Asked again every few seconds, the view
+        # names the whole cluster soon after it is back.
         metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )

@@ -25,8 +25,9 @@ CHANNEL = "outbox"
 # cost as much CPU as running it (docs/decisions/0011).
 _INSERT = sa.insert(outbox)
 # The relay's, on plain asyncpg (a pass a shard, tens a second under load): through
-# SQLAlchemy's async layer they cost the relay a third of its CPU (docs/benchmarks.md,
-# session 23).
+# SQLAlchemy's async layer (a greenlet switch, a checkout, a transaction object and
+# result processing each) they were a large share of the relay's CPU
+# (docs/decisions/0018).
 _BATCH = RawStatement(
     sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.created_at)
     .order_by(outbox.c.id)

@@ -12,8 +12,8 @@ USERNAME_RE = re.compile(r"[A-Za-z0-9_]{1,15}")
 MAX_TWEET_CODE_POINTS = 280
 # NFC composes at most four code points into one (Greek ᾇ: α and three marks), so no
 # text longer than this can be a valid tweet. Refusing it before normalizing bounds the
-# cost of a request: normalization grows with the square of a run of combining marks
-# (60 KB of them took most of a second).
+# cost of a request: normalization grows with the square of a run of combining marks,
+# so a long run would hold the process (docs/benchmarks.md, "Hostile input").
 MAX_TEXT_BEFORE_NFC = 4 * MAX_TWEET_CODE_POINTS
 
 

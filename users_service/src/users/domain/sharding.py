@@ -26,8 +26,8 @@ def logical_shard(key: bytes) -> int:
     return int.from_bytes(digest, "big") % LOGICAL_SHARDS
 
 
-# Remembered: a rebuild routes each of a hundred followees twice, and the hash costs
-# five times the lookup (about 1 µs against 0.2 here).
+# Remembered: a rebuild routes each of a home's hundred followees, and the hash costs
+# far more than the lookup (docs/benchmarks.md, "rebuilds in groups").
 @functools.lru_cache(maxsize=1 << 16)
 def user_logical_shard(user_id: uuid.UUID) -> int:
     return logical_shard(user_id.bytes)
@@ -68,7 +68,8 @@ class ShardMap:
     @classmethod
     def ranges(cls, physical_count: int, version: int = 0) -> ShardMap:
         """The first map of a data set: contiguous ranges over `physical_count`
-        databases (the map every stack had before the map became data)."""
+        databases (the map migration 0005 starts the catalog from, so an existing
+        stack's rows stay where they are)."""
         if not 1 <= physical_count <= LOGICAL_SHARDS:
             raise ValueError("need between 1 and LOGICAL_SHARDS physical shards")
         return cls([logical * physical_count // LOGICAL_SHARDS for logical in range(LOGICAL_SHARDS)], version)

@@ -127,7 +127,7 @@ async def newest_each(db: ShardedDatabase, author_ids: list[uuid.UUID], limit: i
     """Each author's newest `limit` tweets, newest first, in the order asked: the fills
     of celebrity lists that waited together. One statement a database, raw asyncpg.
     None for the authors of a database that could not be read: the others' fills go
-    on (theirs fail, as each did alone before it was grouped)."""
+    on (theirs fail, as each would alone)."""
     answers: FreshAnswers = {}
 
     async def on(index: int, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Tweet]]:

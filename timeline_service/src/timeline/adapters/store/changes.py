@@ -33,7 +33,7 @@ class ChangeFeed:
         self._subscribed = asyncio.Event()
         # One (un)subscribe at a time: the first makes the subscriber's connection, and
         # streams opened meanwhile would each make one more, of which only the last is
-        # ever given back to the pool (a burst of opens leaked the pool dry).
+        # ever given back to the pool: a burst of opens would drain it (decision 0013).
         self._subscribing = asyncio.Lock()
 
     @staticmethod

@@ -19,9 +19,10 @@ from redis.exceptions import MaxConnectionsError
 
 class CPackedConnection(Connection):
     """Commands packed by hiredis, in C. redis-py's asyncio connection packs in Python,
-    one argument at a time: a fifth of the client's CPU for a pipeline of tweets into
-    homes, or for a push to a hundred homes (docs/decisions/0021). The store passes
-    bytes, str, int and float only, which hiredis packs as redis-py does."""
+    one argument at a time: a good share of the client's CPU for a pipeline of tweets
+    into homes, or for a push to a hundred homes (docs/decisions/0021;
+    docs/benchmarks.md, "Redis commands packed in C"). The store passes bytes, str, int
+    and float only, which hiredis packs as redis-py does."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
         if isinstance(args[0], str):  # "SCRIPT LOAD" and the like: words go separately
@@ -34,8 +35,8 @@ class WaitingPool(ConnectionPool):
     come free (up to `wait` seconds) instead of failing at once: a burst (500 live
     streams reconnecting, a spike of reads while Redis is slow) is served, not answered
     503 while Redis idles. redis-py's BlockingConnectionPool does the same but takes a
-    lock and a timer for every command, 30% more client CPU a command here (33 against
-    43 µs, docs/benchmarks.md, session 17): this pool waits only once it is exhausted,
+    lock and a timer for every command, client CPU that every command pays for a wait
+    that few need (docs/decisions/0013): this pool waits only once it is exhausted,
     first come first served, each release waking one waiter."""
 
     def __init__(self, *, wait: float, **kwargs: Any) -> None:

@@ -24,8 +24,8 @@ shares the list's slot. Messages: "+" (ids were added) or "-" and a 16-byte id (
 
 The id in braces is a Redis Cluster hash tag: a home's three keys (or a celebrity's two)
 share a slot, so one script may touch them all. Ids are raw 16 bytes, not 36-character
-strings: an entry then costs about 20 bytes of Redis memory, which is what makes 800 ids
-per user affordable (docs/benchmarks.md).
+strings: an entry then costs little more than its id in Redis memory, which is what makes
+800 ids per user affordable (docs/benchmarks.md, "The aims, plainly").
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ ITEM = b"tw:"
 
 
 def _tag(user: uuid.UUID) -> str:
-    return "{%032x}" % user.int  # noqa: UP031 - `user.hex` and an f-string: twice the time
+    return "{%032x}" % user.int  # noqa: UP031 - `user.hex` and an f-string: slower, on every key of a fan-out
 
 
 HOME_MARKER, HOME_IDS, HOME_CELEBRITIES = "tlm:", "tl:", "fc:"
@@ -73,7 +73,8 @@ def landing(user: uuid.UUID, token: str) -> str:
 def home_lists(users: list[uuid.UUID]) -> list[str]:
     """The marker and list keys of each home, flat (marker, list, marker, list, ...):
     what a fan-out's push takes for a tweet's hundred followers, made without a HomeKeys
-    and a call each (that was a third of the worker's time, session 14)."""
+    and a call each, which would be a large part of the worker's time
+    (docs/benchmarks.md, "A push's home keys made in one loop")."""
     pairs: list[str] = []
     for tag in map(_tag, users):
         pairs += (HOME_MARKER + tag, HOME_IDS + tag)
@@ -87,8 +88,8 @@ def celebrity(author: uuid.UUID) -> CelebrityKeys:
 
 def followed(author: uuid.UUID) -> bytes:
     """A followed celebrity as a member of fc:{user}: its id in hex, which page.lua
-    puts into the celebrity's key as it is (formatting 16 bytes as hex in Lua cost a
-    page of 50 celebrities 130 µs of the server)."""
+    puts into the celebrity's key as it is (formatting 16 bytes as hex in Lua would
+    cost the server that work for every celebrity of every page: docs/decisions/0018)."""
     return author.hex.encode()
 
 

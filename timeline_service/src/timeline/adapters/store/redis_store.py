@@ -290,10 +290,10 @@ class RedisTimelineStore:
         queued = 1
         if finish.tweet_ids:  # one run, checked newest first and distinct here
             ids = ids_of(finish.tweet_ids)
-            in_order = all(map(operator.gt, ids, ids[1:]))  # in C: the same check in Lua cost the server 1 ms
+            in_order = all(map(operator.gt, ids, ids[1:]))  # in C here, not on the server's one thread (0018)
             if in_order and not merge:
                 # Into a key of their own, which whole.lua renames to the home if nothing was
-                # pushed into it meanwhile: less than half the server's time to land them
+                # pushed into it meanwhile: far less of the server's time to land them than
                 # as push.lua's one argument (whole.lua says why). Emptied first, as
                 # _pipelined may run this twice, and given a lifetime, as the EVALSHA
                 # that renames it may be refused (NOSCRIPT) while these commands run.

@@ -1,9 +1,10 @@
 """The outbox wakes its relay itself: a statement trigger NOTIFYs on every insert.
 
-Every writer used to send `NOTIFY outbox` after its outbox row: one more round trip in
-every write transaction, and one more line each new writer had to remember. The
-trigger does the same in the insert's own statement; as before, PostgreSQL delivers
-the notification only if the transaction commits (docs/decisions/0004).
+Without it, every writer would send `NOTIFY outbox` after its outbox row: one more
+round trip in every write transaction, and one more line each new writer must
+remember. The trigger does the same in the insert's own statement; as with an explicit
+NOTIFY, PostgreSQL delivers the notification only if the transaction commits
+(docs/decisions/0004).
 
 Revision ID: 0003
 """

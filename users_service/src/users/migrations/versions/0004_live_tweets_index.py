@@ -2,10 +2,10 @@
 
 A rebuild after a lost Redis asks each shard for the newest 800 tweet ids of a user's
 followees. With `NOT deleted` in the index's predicate the walk of
-(author_id, tweet_id DESC) is an index-only scan: no heap page per tweet, where the old
-index had to read every row to see whether it was deleted (docs/decisions/0018). The
-listings and the pull-model pages filter on `NOT deleted` too, so the partial index
-serves them as well and the old one goes.
+(author_id, tweet_id DESC) is an index-only scan: no heap page per tweet, where an
+index of every tweet must read each row to see whether it was deleted
+(docs/decisions/0018). The listings and the pull-model pages filter on `NOT deleted`
+too, so the partial index serves them as well and the old one goes.
 
 Built CONCURRENTLY: a live shard keeps taking writes while it builds.
 

@@ -9,8 +9,7 @@ hundreds of millions of tweets, the newest hours of them, the ones rebuilds read
 would each cost a heap visit. Here: after this many new rows whatever the table's size
 (about 10 s of a primary's tweets at the planned 5,000 a second; autovacuum comes at
 most once a naptime, a minute by default). Such a pass reads only the heap pages not
-yet all-visible, and skips the indexes while few rows are dead (docs/benchmarks.md,
-session 17).
+yet all-visible, and skips the indexes while few rows are dead (docs/decisions/0018).
 
 Revision ID: 0006
 """

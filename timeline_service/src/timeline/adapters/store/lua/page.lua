@@ -191,7 +191,8 @@ end
 -- merge_window of the home's slice and each followed celebrity's, without reading the
 -- celebrities' slices whole: each list is read one id at a time as the merge takes from
 -- it (LINDEX; a binary heap picks the newest head), where reading `count` ids of each
--- (LRANGE) made a page of 50 celebrities read 1,050 ids to keep 21 (docs/decisions/0018).
+-- (LRANGE) reads `count` ids of every celebrity to keep `count` in all: most of them
+-- read for nothing on a page of many celebrities (docs/decisions/0018).
 -- Returns the page, window_ended and the celebrities whose list is not filled.
 local function page_down(home, home_truncated, celebrities)
   local sources, unfilled = {}, {}

@@ -3,9 +3,9 @@
 -- ARGV[1] cap (a list holds its newest `cap` ids, and up to cap/25 more: the slack
 -- below), ARGV[2] "1" to write only where the marker exists ("1s" also: the ids
 -- are newest first and distinct, checked by the caller, which is the store adapter:
--- checking 800 of them here cost the server a millisecond; "1p" also: the ids are only
--- the newest of their authors' tweets, older ones exist that they leave out, so a list
--- is cut at the oldest of them, below), any of them followed by "@" and a rebuild's
+-- in C there, off the server's one thread, docs/decisions/0018; "1p" also: the ids are
+-- only the newest of their authors' tweets, older ones exist that they leave out, so a
+-- list is cut at the oldest of them, below), any of them followed by "@" and a rebuild's
 -- token to write only into a list whose mark still holds that token (its landing:
 -- begin.lua's "r:<token>..."; a list that a removal spoiled, or that another rebuild
 -- landed first, is left as it is), ARGV[3] the prefix of
@@ -34,8 +34,8 @@ local function newer(a, b)
 end
 
 -- An id's first six bytes are its millisecond timestamp (UUIDv7): as a number (exact,
--- under 2^53), most comparisons are one comparison of numbers (`newer` byte by byte
--- cost a rebuild's 800 ids a millisecond of the server).
+-- under 2^53), most comparisons are one comparison of numbers (`newer` walks the bytes
+-- two ids share, two calls a byte: on the server's time, for every id of a rebuild).
 local function stamp(id)
   local a, b, c, d, e, f = string.byte(id, 1, 6)
   return ((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f
@@ -43,23 +43,25 @@ end
 
 local cap = tonumber(ARGV[1])
 -- Arguments to redis.call as strings: a Lua number is formatted with sprintf on every
--- call, 4% of Redis's time in a fan-out (docs/benchmarks.md, session 11).
+-- call, a share of Redis's time in a fan-out that buys nothing (docs/benchmarks.md,
+-- "What a tweet costs, counted to the end").
 local last_kept = tostring(cap - 1)
 -- A full list is trimmed back to `cap` once a push takes it past cap + slack, not on
--- every push: the trim was one command in four of a delivery into a full home (about a
--- fifth of Redis's CPU for it, docs/decisions/0022). The ids held past the cap are as
--- exact as the rest (a late id lands among them, below), so readers read them as any.
+-- every push: a trim on every push is one command in four of a delivery into a full
+-- home (docs/decisions/0022). The ids held past the cap are as exact as the rest (a
+-- late id lands among them, below), so readers read them as any.
 local slack = math.floor(cap / 25)
 -- A late id is looked for among this many of a list's newest entries first (below):
--- in the fan-out test 8, 16 and 32 cost Redis 11.1, 11.3 and 12.5 µs a delivery, 8
--- sending a tenth of the late ids on to the binary search.
+-- fewer send more late ids on to the binary search, more make every LRANGE longer
+-- (docs/decisions/0022).
 local near = 16
 local near_last = tostring(near - 1)
 
 -- Many ids at once (a rebuild, a backfill, a celebrity list filled): merged with the
--- list in one pass instead of one binary search each, which cost a rebuild of 800 ids
--- some 10,000 calls and 3 ms of the server. Only when they come newest first with no
--- repeats (Feed sorts them), which is checked here rather than trusted.
+-- list in one pass instead of one binary search each, a dozen calls for every id of a
+-- rebuild, all of them on the server's time (docs/decisions/0005). Only when they come
+-- newest first with no repeats (Feed sorts them), which is checked here rather than
+-- trusted.
 local ids = {}
 for i = 4, #ARGV do
   local run = ARGV[i]
@@ -139,9 +141,8 @@ end
 -- Whether an id (`s`: its stamp) is newer than a list's entry: by their stamps, one
 -- call to read the entry's; byte by byte (`newer`) only within one millisecond. `newer`
 -- alone walks the bytes two ids share, two calls a byte, and ids minutes apart share
--- four: in the bench's fan-out a third of the deliveries came late, each comparing the
--- id with up to 16 entries, and Lua's share of a delivery outweighed its commands'
--- (docs/benchmarks.md, session 21).
+-- four: a late delivery compares the id with up to 16 entries, and that Lua would
+-- cost the server more than the delivery's commands (docs/decisions/0022).
 local stamps = {}
 if not bulk then
   for k = 1, #ids do stamps[k] = stamp(ids[k]) end
@@ -157,9 +158,10 @@ end
 local function insert_each(marker, list)
   local added, created, length = 0, false, 0
   -- The list is always in descending id order (this script is the only writer that
-  -- adds), so presence needs no scan of the whole list (LPOS read all 800 ids of a full
-  -- home, and was half of Redis's time during fan-out): an id newer than the head is
-  -- absent, and otherwise it can only sit just above the place the binary search finds.
+  -- adds), so presence needs no scan of the whole list (LPOS reads all the ids of a full
+  -- home on every delivery: docs/benchmarks.md, "The fan-out path"): an id newer than the
+  -- head is absent, and otherwise it can only sit just above the place the binary search
+  -- finds.
   for k, id in ipairs(ids) do
     local s = stamps[k]
     local head = redis.call('LINDEX', list, '0')
@@ -181,8 +183,8 @@ local function insert_each(marker, list)
       -- A late id: partitions interleave, so a tweet may reach a home just after a newer
       -- one. It most often belongs among the newest few, and one LRANGE of them finds its
       -- place (lo: the first entry older than it), where a binary search of LINDEXes
-      -- walked the list a dozen times (a third of the fan-out test's deliveries came
-      -- late, and took most of Redis's time in it: docs/decisions/0022).
+      -- walks the list a dozen times (late deliveries are common when partitions are
+      -- fanned out side by side: docs/decisions/0022).
       local top = redis.call('LRANGE', list, '0', near_last)
       local lo, n, pivot = nil, nil, nil
       for i = 2, #top do  -- top[1], the head, is not older than id (or id would be newer)

@@ -15,9 +15,9 @@
 -- KEYS[4] runs; the key lapses with the rebuild's mark). The store loads this script
 -- last, so a server that has it has push.lua too (the ids of a home that fan-out
 -- pushed into meanwhile land through push.lua).
--- Why KEYS[4]: a home's 800 ids given to push.lua as one argument cost the server more
--- than twice as much to land (splitting them into Lua strings cost more than making
--- the list; docs/decisions/0018). A RENAME only does while the list is empty, which it
+-- Why KEYS[4]: a home's 800 ids given to push.lua as one argument cost the server far
+-- more to land (splitting them into Lua strings costs more than making the list;
+-- docs/decisions/0018). A RENAME only does while the list is empty, which it
 -- is unless fan-out pushed into the home while it was rebuilt: then nothing lands here
 -- (2), and the caller lands the ids through push.lua, whose one-pass merge keeps what
 -- was pushed.
