@@ -25,8 +25,8 @@ from bench.config import ROOT, Config
 from bench.graph import Graph
 from bench.progress import say
 
-_OUTBOX_WAIT = 60.0  # seconds: many times what the relay needs (its pace: docs/benchmarks.md)
-_CATCH_UP_WAIT = 300.0  # seconds: many times what the workers need (their rate: docs/benchmarks.md)
+_OUTBOX_WAIT = 60.0  # seconds: many times what the relay needs (its pace: docs/benchmarks.md, "Writes")
+_CATCH_UP_WAIT = 300.0  # seconds: many times what the workers need (their rate: docs/benchmarks.md, "Fan-out")
 
 
 def _worker(verb: str, index: int) -> None:

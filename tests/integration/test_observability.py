@@ -58,8 +58,8 @@ def test_request_latency_histograms_by_route_and_status_move() -> None:
         )
         for _ in range(3):
             assert api.get("/api/v1/timeline", headers={"X-User-ID": user}).status_code == 200
-    # With several API worker processes the scrape sums them (multiprocess mode). The
-    # timeline API applies its request metrics in batches, at most 0.1 s late: wait.
+    # With several API worker processes the scrape sums them (multiprocess mode). Both
+    # APIs apply their request metrics in batches, at most 0.1 s late: wait.
     wait_for(
         lambda: (
             _sum(
@@ -75,10 +75,14 @@ def test_request_latency_histograms_by_route_and_status_move() -> None:
         what="three timeline requests counted",
     )
     _present(f"{USERS_API}/metrics", "litestar_request_duration_seconds_bucket", "litestar_requests_total")
-    # The Users API counts by route template and status too, at once.
-    assert (
-        _sum([f"{USERS_API}/metrics"], "litestar_requests_total", path="/api/v1/users", status_code="201")
-        > users_before
+    # The Users API counts by route template and status too.
+    wait_for(
+        lambda: (
+            _sum([f"{USERS_API}/metrics"], "litestar_requests_total", path="/api/v1/users", status_code="201")
+            > users_before
+        ),
+        timeout=5,
+        what="the sign-up counted by the Users API",
     )
 
 

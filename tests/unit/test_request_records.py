@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from shared_schemas.http_observability import RequestRecords
@@ -44,3 +45,14 @@ def test_outside_an_event_loop_a_request_is_applied_at_once() -> None:
     ok = (_Child(), _Child(), None, _Child())
     records.add(ok, 0.003, "GET", "/api/v1/timeline", 200)
     assert ok[0].value == 1 and ok[1].observed == [0.003]
+
+
+async def test_a_request_under_way_is_in_the_gauge_before_any_request_ends() -> None:
+    # Requests that all hang (a store stalled until its timeout) must show while they
+    # do: the batch is due from a request's start, not only from an end.
+    records = RequestRecords(logging.getLogger("test.request"))
+    gauge = _Child()
+    records.started(gauge)
+    records.started(gauge)
+    await asyncio.sleep(0.3)
+    assert gauge.value == 2

@@ -1,6 +1,7 @@
 """What every HTTP request of either service leaves behind: its id, one JSON log line
-and the request metrics, in one middleware; and the probes and /metrics both serve alike.
-One place for both APIs (each adds its own readiness check: api/probes.py)."""
+and the request metrics, in one middleware; and the liveness probe and /metrics, which
+both serve alike. One place for both APIs (each adds its own readiness check:
+api/probes.py)."""
 
 from __future__ import annotations
 
@@ -48,9 +49,26 @@ class RequestRecords:
         self.size = 0
         self.samples: list[tuple[tuple, float]] = []  # (children of the label set, seconds)
         self.in_flight: dict = {}  # in-progress gauge child (one per route) -> requests under way
+        self._pending = False  # a flush is due within 0.1 s
+
+    def started(self, gauge: object) -> None:
+        """A request under way on the route of this in-progress gauge: counted at the
+        next flush, which is due from now, so requests that all hang (a store stalled
+        until its timeout) show in the gauge while they do, not once they end."""
+        self.in_flight[gauge] = self.in_flight.get(gauge, 0) + 1
+        self._soon()
+
+    def _soon(self) -> None:
+        if self._pending:
+            return
+        try:
+            asyncio.get_running_loop().call_later(0.1, self.flush)
+        except RuntimeError:  # no loop: write at once
+            self.flush()
+            return
+        self._pending = True
 
     def add(self, series: tuple, seconds: float, method: str, path: str, status: int) -> None:
-        first = not self.samples
         self.samples.append((series, seconds))
         if self.log.isEnabledFor(logging.INFO):
             now = time.time()
@@ -75,16 +93,13 @@ class RequestRecords:
             )
             self.lines.append(line)
             self.size += len(line)
-        if first:
-            try:
-                asyncio.get_running_loop().call_later(0.1, self.flush)
-            except RuntimeError:  # no loop: write at once
-                self.flush()
-                return
         if self.size >= 65536:
             self.flush()
+        else:
+            self._soon()
 
     def flush(self) -> None:
+        self._pending = False
         samples, self.samples = self.samples, []
         for series, seconds in samples:
             series[1].observe(seconds)
@@ -116,7 +131,7 @@ def instrument(app_name: str, request_records: RequestRecords) -> Callable[[ASGI
     `litestar_requests_error_total`, labelled method, path template, status code and
     app name); this does the same bookkeeping with each label set's children looked up
     once, one `send` wrapper for the log line and the metrics together, and the
-    updates applied per batch (_RequestRecords): the plugin's middleware and a separate
+    updates applied per batch (RequestRecords): the plugin's middleware and a separate
     access-log middleware were a large share of a timeline read's cost (see
     docs/benchmarks.md, "The read path"). The in-progress gauge of each route is this
     process's count of its requests under way, set at every batch.
@@ -162,7 +177,7 @@ def instrument(app_name: str, request_records: RequestRecords) -> Callable[[ASGI
             method, template = http["method"], http.get("path_template", http["path"])
             started, status, ended = time.perf_counter(), 500, 0.0
             gauge = series(method, template, 200)[3]
-            request_records.in_flight[gauge] = request_records.in_flight.get(gauge, 0) + 1
+            request_records.started(gauge)
 
             async def send_wrapper(message: Message) -> None:
                 nonlocal status, ended
