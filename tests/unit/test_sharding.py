@@ -4,9 +4,11 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from users.domain import sharding
 from users.domain.sharding import (
     LOGICAL_SHARDS,
     ShardMap,
+    logical_shard,
     new_tweet_id,
     rebalance,
     tweet_logical_shard,
@@ -100,3 +102,15 @@ def test_rebalance_spreads_evenly_with_the_fewest_moves(owners: list[int], datab
 
 def test_an_even_map_needs_no_move() -> None:
     assert rebalance(ShardMap.ranges(4).owners, range(4)) == []
+
+
+def test_a_users_shard_is_its_hash_whether_remembered_or_not() -> None:
+    # Remembered ids and ids asked again after the memory was emptied (it empties when
+    # full) route where the hash says.
+    ids = [uuid.uuid4() for _ in range(300)]
+    first = [user_logical_shard(i) for i in ids]
+    assert first == [logical_shard(i.bytes) for i in ids]
+    for k in range(sharding._REMEMBERED + 1):  # fills it past its bound: emptied once
+        user_logical_shard(uuid.UUID(int=k))
+    assert len(sharding._SHARD_OF) <= sharding._REMEMBERED  # bounded
+    assert [user_logical_shard(i) for i in ids] == first

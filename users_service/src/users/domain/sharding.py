@@ -8,7 +8,6 @@ Instagram and Notion run. See docs/decisions/0003-sharding.md.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
@@ -27,10 +26,23 @@ def logical_shard(key: bytes) -> int:
 
 
 # Remembered: a rebuild routes each of a home's hundred followees, and the hash costs
-# far more than the lookup (docs/benchmarks.md, "rebuilds in groups").
-@functools.lru_cache(maxsize=1 << 16)
+# far more than the lookup (docs/benchmarks.md, "rebuilds in groups"). Keyed by the
+# id's integer, not the UUID: a UUID hashes through a Python method on every lookup,
+# which cost about as much as the hash it spared (docs/benchmarks.md, "The shard of a
+# user, remembered by its integer"). Emptied when full: the ids in use come back at
+# once, at one hash each.
+_SHARD_OF: dict[int, int] = {}
+_REMEMBERED = 1 << 17
+
+
 def user_logical_shard(user_id: uuid.UUID) -> int:
-    return logical_shard(user_id.bytes)
+    key = user_id.int
+    found = _SHARD_OF.get(key)
+    if found is None:
+        if len(_SHARD_OF) >= _REMEMBERED:
+            _SHARD_OF.clear()
+        found = _SHARD_OF[key] = logical_shard(user_id.bytes)
+    return found
 
 
 def new_tweet_id(author_id: uuid.UUID) -> uuid.UUID:
