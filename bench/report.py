@@ -91,6 +91,7 @@ class IdleShare(NamedTuple):
     ratio: float  # a tweet over a page, the idle stack's pace taken out of both
     tweet_us: float  # the idle stack's pace over the writes' window, a tweet
     page_us: float  # and over the page's measurement, a page
+    of_tweet: float  # tweet_us over the whole tweet
 
 
 def idle_share(result: dict) -> IdleShare | None:
@@ -108,7 +109,7 @@ def idle_share(result: dict) -> IdleShare | None:
         return None
     tweet_us = pace * window / tweets
     page_us = pace * row["seconds"] / row["requests"]
-    return IdleShare((tweet - tweet_us) / max(1e-9, page - page_us), tweet_us, page_us)
+    return IdleShare((tweet - tweet_us) / max(1e-9, page - page_us), tweet_us, page_us, tweet_us / max(1e-9, tweet))
 
 
 def _without_generator(cpu_us: dict | None) -> float | None:
@@ -327,11 +328,10 @@ def tables(result: dict) -> str:
         )
     idle, share = result.get("idle_stack"), idle_share(result)
     if idle and share:
-        tweet = _without_generator(w["cpu_us_per_tweet_delivered"]) or 1.0
         out.append(
             _cpu_line("The stack idle just before the writes (µs of CPU a second, nothing asked of it)", idle)
             + f" Over the writes' {w['delivered_in_seconds']:.0f} s until every follower had them, that pace is "
-            f"{share.tweet_us:,.0f} µs a tweet ({share.tweet_us / tweet:.0%} of it), and {share.page_us:,.0f} µs "
+            f"{share.tweet_us:,.0f} µs a tweet ({share.of_tweet:.0%} of it), and {share.page_us:,.0f} µs "
             f"a page 1 beside them: without it in either, a tweet costs {share.ratio:.1f}x a page (the aim is "
             "judged with it)."
         )
