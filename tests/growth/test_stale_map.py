@@ -14,6 +14,7 @@ from tests.support import GATEWAY
 from users.adapters.db import ShardedDatabase
 from users.domain.sharding import user_logical_shard
 from users.services import accounts, graph_reads
+from users.services import tweets as tweet_service
 from users.settings import Settings
 
 
@@ -28,7 +29,8 @@ async def test_reads_on_an_old_map_follow_the_move_instead_of_answering_none() -
         client = Careful(http, Written())
         user, follower = uuid.UUID(await client.user()), await client.user()
         await client.follow(follower, str(user))
-    profile_reader, walker = await _stale(), await _stale()
+        posted = uuid.UUID(await client.tweet(str(user), "before the move"))
+    profile_reader, lister, walker = await _stale(), await _stale(), await _stale()
     try:
         found = await layout()
         logical, source = user_logical_shard(user), found.map.for_user(user)
@@ -36,10 +38,14 @@ async def test_reads_on_an_old_map_follow_the_move_instead_of_answering_none() -
         # A grace shorter than any refresh: the rows are gone from the source at once.
         moved = await asyncio.to_thread(shards_cli, "move", str(logical), "--to", str(target), grace=0.1)
         assert moved.returncode == 0, moved.stdout + moved.stderr
-        assert profile_reader.map.physical(logical) == walker.map.physical(logical) == source  # both behind
+        stale = (profile_reader, lister, walker)
+        assert {reader.map.physical(logical) for reader in stale} == {source}  # all behind
 
         # The public read: "no such user" from the old database would be a 404.
         assert (await accounts.get_user(profile_reader, user)).user_id == user
+        # The public listing asks for the user and their tweets in one statement, which
+        # reads the shard's fence too: an empty answer there would be a 404 as well.
+        assert [t.tweet_id for t in await tweet_service.list_by_author(lister, user, None, 10)] == [posted]
         # An internal read (a tweet's fan-out walk): no follower from the old database
         # would be a tweet that never reaches its follower's home.
 
@@ -52,7 +58,7 @@ async def test_reads_on_an_old_map_follow_the_move_instead_of_answering_none() -
             return []
 
         assert await walk() == [uuid.UUID(follower)]
-        assert profile_reader.map.physical(logical) == walker.map.physical(logical) == target
+        assert {reader.map.physical(logical) for reader in stale} == {target}
     finally:
-        await profile_reader.dispose()
-        await walker.dispose()
+        for reader in (profile_reader, lister, walker):
+            await reader.dispose()

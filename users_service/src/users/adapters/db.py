@@ -372,7 +372,8 @@ class ShardedDatabase:
     def raw_primary(self, index: int) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A pooled asyncpg connection to database `index`'s primary, for writes of one
         statement each (each its own transaction), or in a transaction the caller opens
-        (`conn.transaction()`: asyncpg rolls back one left open on its way back)."""
+        (`conn.transaction()`: asyncpg rolls back one left open on its way back), and
+        for the public reads made this way (`readers` are the primaries too)."""
         return self._raw(self.dsns[index])
 
     @asynccontextmanager

@@ -46,10 +46,16 @@ async def count_held(conn: AsyncConnection, logicals: list[int]) -> int:
     return (await conn.execute(_HELD, {"logicals": logicals})).scalar_one()
 
 
-async def check(conn: AsyncConnection, logical: int) -> None:
-    """ShardMoved if this database no longer holds `logical` (for a read that found
-    nothing, which must not answer "no such row" from a database a move left)."""
-    if not await count_held(conn, [logical]):
+# For a plain asyncpg read of one statement that may find nothing: a FROM item `f` of
+# one row whose `held` says whether this database holds the logical shard in the given
+# parameter, to join the read to (LEFT JOIN), so that "nothing" and the fence come back
+# in one round trip; `raise_unless_held` then raises ShardMoved if the shard is gone.
+def held_row(param: str) -> str:
+    return f"(SELECT EXISTS (SELECT FROM shard_fence WHERE logical = {param}::smallint) AS held) f"
+
+
+def raise_unless_held(held: bool, logical: int) -> None:
+    if not held:
         raise ShardMoved([logical])
 
 

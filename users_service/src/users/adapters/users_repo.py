@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from users.adapters import fence
 from users.adapters.tables import username_claims, users
 from users.domain.model import User
+from users.domain.sharding import user_logical_shard
 
 
 async def claim_username(
@@ -66,6 +69,26 @@ _USER_FOR_UPDATE = _USER.with_for_update()
 async def get_user(conn: AsyncConnection, user_id: uuid.UUID, *, for_update: bool = False) -> User | None:
     row = (await conn.execute(_USER_FOR_UPDATE if for_update else _USER, {"user_id": user_id})).first()
     return User(*row) if row else None
+
+
+# A user by id with this database's fence for their shard, in one statement on a plain
+# asyncpg connection: a profile read and a follow's check of the followee cost the
+# Users API two SQLAlchemy round trips otherwise, more than the statement.
+_FIND = f"""
+SELECT f.held, u.user_id, u.username, u.created_at, u.followers_count, u.following_count
+FROM {fence.held_row("$2")} LEFT JOIN users u ON u.user_id = $1::uuid
+"""
+
+
+async def find(conn: asyncpg.Connection, user_id: uuid.UUID) -> User | None:
+    """The user, or None if there is none (ShardMoved if this database no longer holds
+    their shard: it cannot say there is none)."""
+    logical = user_logical_shard(user_id)
+    row = await conn.fetchrow(_FIND, user_id, logical)  # always a row: the fence's
+    if row[1] is None:
+        fence.raise_unless_held(row[0], logical)
+        return None
+    return User(row[1], row[2], row[3], row[4], row[5])
 
 
 async def get_users(conn: AsyncConnection, user_ids: list[uuid.UUID]) -> list[User]:

@@ -81,11 +81,8 @@ async def _take_over(db: ShardedDatabase, key: str, holder: uuid.UUID, user: Use
 async def find_user(db: ShardedDatabase, user_id: uuid.UUID) -> User | None:
     """None only from the database that holds the user's shard: a process whose map is
     behind a move reads the map again rather than answer "no such user"."""
-    async with db.reader_for_user(user_id).connect() as conn:
-        user = await users_repo.get_user(conn, user_id)
-        if user is None:
-            await fence.check(conn, user_logical_shard(user_id))
-        return user
+    async with db.raw_primary(db.map.for_user(user_id)) as conn:
+        return await users_repo.find(conn, user_id)
 
 
 async def get_user(db: ShardedDatabase, user_id: uuid.UUID) -> User:

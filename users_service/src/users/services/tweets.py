@@ -16,7 +16,6 @@ from users.domain.errors import Conflict, NotFound, ShardMoved
 from users.domain.model import Tweet
 from users.domain.rules import normalize_text
 from users.domain.sharding import new_tweet_id, user_logical_shard
-from users.services.accounts import get_user
 from users.services.routing import follows_moves
 
 
@@ -100,9 +99,17 @@ async def delete(db: ShardedDatabase, caller: uuid.UUID, tweet_id: uuid.UUID) ->
         await outbox_repo.add(conn, topics.TWEETS.name, str(caller), event)
 
 
+@follows_moves
 async def list_by_author(
     db: ShardedDatabase, author_id: uuid.UUID, before: uuid.UUID | None, limit: int
 ) -> list[Tweet]:
-    await get_user(db, author_id)
-    async with db.reader_for_user(author_id).connect() as conn:
-        return await tweets_repo.by_author(conn, author_id, before, limit)
+    """A user's own live tweets, newest first, older than `before`; NotFound if there is
+    no such user. One statement on a plain asyncpg connection: the public listing is
+    the heaviest valid request a client can make (a page of 100 long tweets), and its
+    two SQLAlchemy reads cost the Users API more than the rows (docs/benchmarks.md,
+    session 25)."""
+    async with db.raw_primary(db.map.for_user(author_id)) as conn:
+        found = await tweets_repo.by_author(conn, author_id, before, limit)
+    if found is None:
+        raise NotFound("user not found")
+    return found
