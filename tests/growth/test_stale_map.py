@@ -30,7 +30,7 @@ async def test_reads_on_an_old_map_follow_the_move_instead_of_answering_none() -
         user, follower = uuid.UUID(await client.user()), await client.user()
         await client.follow(follower, str(user))
         posted = uuid.UUID(await client.tweet(str(user), "before the move"))
-    profile_reader, lister, walker = await _stale(), await _stale(), await _stale()
+    stale = profile_reader, lister, deleter, walker = [await _stale() for _ in range(4)]
     try:
         found = await layout()
         logical, source = user_logical_shard(user), found.map.for_user(user)
@@ -38,7 +38,6 @@ async def test_reads_on_an_old_map_follow_the_move_instead_of_answering_none() -
         # A grace shorter than any refresh: the rows are gone from the source at once.
         moved = await asyncio.to_thread(shards_cli, "move", str(logical), "--to", str(target), grace=0.1)
         assert moved.returncode == 0, moved.stdout + moved.stderr
-        stale = (profile_reader, lister, walker)
         assert {reader.map.physical(logical) for reader in stale} == {source}  # all behind
 
         # The public read: "no such user" from the old database would be a 404.
@@ -46,6 +45,10 @@ async def test_reads_on_an_old_map_follow_the_move_instead_of_answering_none() -
         # The public listing asks for the user and their tweets in one statement, which
         # reads the shard's fence too: an empty answer there would be a 404 as well.
         assert [t.tweet_id for t in await tweet_service.list_by_author(lister, user, None, 10)] == [posted]
+        # A write that finds nothing there (a deletion: its statement holds the fence) is
+        # not a 404 either, and the tweet it deletes is gone where it went.
+        await tweet_service.delete(deleter, user, posted)
+        assert await tweet_service.list_by_author(lister, user, None, 10) == []
         # An internal read (a tweet's fan-out walk): no follower from the old database
         # would be a tweet that never reaches its follower's home.
 
@@ -60,5 +63,5 @@ async def test_reads_on_an_old_map_follow_the_move_instead_of_answering_none() -
         assert await walk() == [uuid.UUID(follower)]
         assert {reader.map.physical(logical) for reader in stale} == {target}
     finally:
-        for reader in (profile_reader, lister, walker):
+        for reader in stale:
             await reader.dispose()

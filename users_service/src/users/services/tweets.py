@@ -10,7 +10,7 @@ import asyncpg
 from shared_schemas import codec, topics
 from shared_schemas.events import TweetCreated, TweetDeleted
 from shared_schemas.ids import new_id, utcnow
-from users.adapters import outbox_repo, tweets_repo
+from users.adapters import tweets_repo
 from users.adapters.db import ShardedDatabase
 from users.domain.errors import Conflict, NotFound, ShardMoved
 from users.domain.model import Tweet
@@ -92,11 +92,11 @@ def _new_tweet(draft: _Draft, username: str, followers_count: int) -> tweets_rep
 @follows_moves
 async def delete(db: ShardedDatabase, caller: uuid.UUID, tweet_id: uuid.UUID) -> None:
     """Only the author may delete; anyone else, or a second delete, gets 404."""
-    async with db.primaries[db.map.for_tweet(tweet_id)].begin() as conn:
-        if not await tweets_repo.mark_deleted(conn, tweet_id, caller):
-            raise NotFound("tweet not found")
-        event = TweetDeleted(event_id=new_id(), occurred_at=utcnow(), tweet_id=tweet_id, author_id=caller)
-        await outbox_repo.add(conn, topics.TWEETS.name, str(caller), event)
+    event = TweetDeleted(event_id=new_id(), occurred_at=utcnow(), tweet_id=tweet_id, author_id=caller)
+    async with db.raw_primary(db.map.for_tweet(tweet_id)) as conn:
+        deleted = await tweets_repo.mark_deleted(conn, tweet_id, caller, topics.TWEETS.name, codec.encode(event))
+    if not deleted:
+        raise NotFound("tweet not found")
 
 
 @follows_moves
