@@ -64,7 +64,33 @@ def _repairs(cfg: Config) -> dict[str, tuple[float, float]]:
     return {repair: (count, seconds) for repair, (count, seconds) in found.items()}
 
 
-def _waited(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], reads: int) -> dict:
+def _timeline_reads(cfg: Config) -> float:
+    """GET /api/v1/timeline requests the Timeline API has answered so far, any status,
+    summed over its processes."""
+    text = httpx.get(f"{cfg.timeline_api}/metrics", timeout=10).text
+    series = f'method="GET",path="{PATH}",'
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("litestar_requests_total{") and series in line
+    )
+
+
+def _settled(cfg: Config) -> tuple[dict[str, tuple[float, float]], float]:
+    """The repairs and the reads once the reads wrk left in flight have ended (each
+    read is counted when it ends, and its request record within 0.1 s of that): both
+    unchanged across a pause, or as they stand after a few seconds."""
+    last = (_repairs(cfg), _timeline_reads(cfg))
+    for _ in range(10):
+        time.sleep(0.3)
+        now = (_repairs(cfg), _timeline_reads(cfg))
+        if now == last:
+            break
+        last = now
+    return last
+
+
+def _waited(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], reads: float) -> dict:
     """Per repair: the share of `reads` that waited on it, and their mean wait (ms; None:
     none waited)."""
     out = {}
@@ -113,7 +139,7 @@ async def run(cfg: Config, graph: Graph, remembered: list[int], rng: np.random.G
     remember them)."""
     seconds = max(cfg.seconds, 3)
     await asyncio.sleep(cfg.warm_check_seconds * 2)  # every process has seen the current generation
-    repairs_before = _repairs(cfg)
+    repairs_before, reads_before = _repairs(cfg), _timeline_reads(cfg)
     _flush(cfg)
     watch = asyncio.create_task(_watch_homes(cfg, graph, remembered, timeout=300))
     during = (
@@ -121,8 +147,11 @@ async def run(cfg: Config, graph: Graph, remembered: list[int], rng: np.random.G
             loadgen.run, cfg, cfg.gateway, _lines(graph, remembered), "GET", seconds, None, "warmup_reads"
         )
     ).as_dict()
-    # What the reads waited on (the warm-up's own rebuilds are no read's: not counted).
-    during["waited"] = _waited(repairs_before, _repairs(cfg), during["requests"])
+    # What the reads waited on (the warm-up's own rebuilds are no read's: not counted),
+    # as a share of the reads the service answered: wrk's count leaves out the reads it
+    # had in flight when it stopped, which the histogram counts when they end.
+    repairs_after, reads_after = _settled(cfg)
+    during["waited"] = _waited(repairs_before, repairs_after, reads_after - reads_before)
     # Connections / throughput: a closed loop's mean latency (Little's law; bench/report.py).
     during["closed_loop_mean_ms"] = round(1000 * cfg.connections / during["rps"], 1) if during["rps"] else None
     warmed_in = await watch

@@ -110,3 +110,7 @@ def test_bench_produces_every_figure(tmp_path) -> None:
     # The idle stack's pace, and the tweet's ratio without it beside the one judged.
     assert "The stack idle just before the writes" in table and "without it in either" in table
     assert "| page 1, users without celebrities |" in run.stdout, "the table is printed"
+    # A read waits on each kind of repair at most once: a share of the reads answered,
+    # never more than all of them (wrk's own count missed the reads it left in flight).
+    waited = result["coldstart"]["reads_during_warmup"]["waited"]
+    assert all(0 <= kind["share"] <= 1 for kind in waited.values()), waited
