@@ -207,9 +207,6 @@ class ShardedDatabase:
     def primary_for_user(self, user_id: uuid.UUID) -> AsyncEngine:
         return self.primaries[self.map.for_user(user_id)]
 
-    def reader_for_user(self, user_id: uuid.UUID) -> AsyncEngine:
-        return self.readers[self.map.for_user(user_id)]
-
     def group_users(self, user_ids: Iterable[uuid.UUID]) -> dict[int, list[uuid.UUID]]:
         """User ids grouped by physical shard: one query per shard, never one per id."""
         groups: dict[int, list[uuid.UUID]] = defaultdict(list)

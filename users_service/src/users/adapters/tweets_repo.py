@@ -137,9 +137,9 @@ async def by_idempotency_key(
 
 # A deletion: the fence row of the tweet's shard key-share locked, the tweet marked if
 # it is the caller's and live, and its event recorded, in one statement on a plain
-# asyncpg connection (its own transaction), as a publication is; through SQLAlchemy
-# it was four round trips, and a request for someone else's tweet (a 404) the
-# costliest a client could send (docs/benchmarks.md, session 25).
+# asyncpg connection (its own transaction), as a publication is; through SQLAlchemy a
+# request for someone else's tweet (a 404: `BEGIN`, the fence, the update, `ROLLBACK`)
+# was the costliest a client could send (docs/benchmarks.md, session 25).
 _DELETION_FENCE = fence.held(sa.select(sa.bindparam("logical", type_=sa.SmallInteger)))
 _MARKED = (
     sa.update(tweets)
@@ -194,7 +194,9 @@ async def mark_deleted(
 # then are their rows read, by key. Asking for the rows in the walk itself let the
 # planner read all of an author's tweets and sort them instead (a bitmap scan: cheaper
 # by its estimate for the average author, and a prepared statement's generic plan
-# would have kept it for an author with a hundred thousand). `tweet_id < $2`, with the
+# would have kept it for an author with a hundred thousand); a walk that reads only
+# the index is the cheaper plan while the visibility map covers the table (autovacuum
+# keeps it so: migration 0006). `tweet_id < $2`, with the
 # largest id for a first page, keeps the cursor an index condition of the walk (an
 # `IS NULL OR` would make it a filter, and a page deep in a long history would walk
 # every newer tweet first). The fence row is read too, for an absent user: a database

@@ -72,8 +72,9 @@ async def get_user(conn: AsyncConnection, user_id: uuid.UUID, *, for_update: boo
 
 
 # A user by id with this database's fence for their shard, in one statement on a plain
-# asyncpg connection: a profile read and a follow's check of the followee cost the
-# Users API two SQLAlchemy round trips otherwise, more than the statement.
+# asyncpg connection: a profile read and a follow's check of the followee, through
+# SQLAlchemy's async layer, cost the Users API more than the statement (and a second
+# read for the fence of a user not found).
 _FIND = f"""
 SELECT f.held, u.user_id, u.username, u.created_at, u.followers_count, u.following_count
 FROM {fence.held_row("$2")} LEFT JOIN users u ON u.user_id = $1::uuid

@@ -104,10 +104,7 @@ async def list_by_author(
     db: ShardedDatabase, author_id: uuid.UUID, before: uuid.UUID | None, limit: int
 ) -> list[Tweet]:
     """A user's own live tweets, newest first, older than `before`; NotFound if there is
-    no such user. One statement on a plain asyncpg connection: the public listing is
-    the heaviest valid request a client can make (a page of 100 long tweets), and its
-    two SQLAlchemy reads cost the Users API more than the rows (docs/benchmarks.md,
-    session 25)."""
+    no such user (one statement: tweets_repo._LISTING says why)."""
     async with db.raw_primary(db.map.for_user(author_id)) as conn:
         found = await tweets_repo.by_author(conn, author_id, before, limit)
     if found is None:
