@@ -103,29 +103,31 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_not_failed(db) 
     # asyncpg pools' (a profile, a listing, a tweet's publication).
     user = await accounts.create_user(db, unique_name())
     small = ShardedDatabase(dataclasses.replace(UsersSettings(), pool_size=1))
-    shard = small.map.for_user(user.user_id)
-    engine = small.readers[shard]
-    killer = await asyncpg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
-
-    async def killed(pid: int) -> None:
-        assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
-        await asyncio.sleep(0.2)  # the closed socket reaches the event loop
-
     try:
-        await small.refresh()
-        async with engine.connect() as conn:
-            pid = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
-        await killed(pid)
-        async with engine.connect() as conn:
-            found = await users_repo.get_user(conn, user.user_id)
-        assert found is not None and found.username == user.username
+        await small.refresh()  # the map as it is now (the growth tests may have moved shards)
+        shard = small.map.for_user(user.user_id)
+        engine = small.readers[shard]
+        killer = await asyncpg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+        try:
 
-        async with small.raw_primary(shard) as raw:
-            pid = await raw.fetchval("SELECT pg_backend_pid()")
-        await killed(pid)
-        assert (await accounts.get_user(small, user.user_id)).username == user.username
+            async def killed(pid: int) -> None:
+                assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+                await asyncio.sleep(0.2)  # the closed socket reaches the event loop
+
+            async with engine.connect() as conn:
+                pid = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+            await killed(pid)
+            async with engine.connect() as conn:
+                found = await users_repo.get_user(conn, user.user_id)
+            assert found is not None and found.username == user.username
+
+            async with small.raw_primary(shard) as raw:
+                pid = await raw.fetchval("SELECT pg_backend_pid()")
+            await killed(pid)
+            assert (await accounts.get_user(small, user.user_id)).username == user.username
+        finally:
+            await killer.close()
     finally:
-        await killer.close()
         await small.dispose()
 
 
