@@ -112,6 +112,32 @@ def idle_share(result: dict) -> IdleShare | None:
     return IdleShare((tweet - tweet_us) / max(1e-9, page - page_us), tweet_us, page_us, tweet_us / max(1e-9, tweet))
 
 
+# The cold start's aim: homes rebuilt a second after a lost Redis, on this machine.
+REBUILDS_AIM = 500
+
+
+class RebuildInPages(NamedTuple):
+    ratio: float  # CPU a rebuild over CPU a page 1 beside the writes, the load generator out of both
+    budget_us: float  # CPU a rebuild may cost, all processes, for REBUILDS_AIM a second on this machine's cores
+    budget_pages: float  # that budget in the same run's pages 1 (all processes)
+
+
+def rebuild_in_pages(result: dict) -> RebuildInPages | None:
+    """A rebuild counted in pages of the same run: the rebuild's figure that moves least
+    with the machine's speed, which moved by half between sessions (docs/benchmarks.md,
+    session 26), and what REBUILDS_AIM a second asks of it in the same unit. The page is
+    the one the tweet is compared with, measured minutes before the cold start."""
+    cold, reads = result.get("coldstart") or {}, result.get("reads", {})
+    rebuild_cpu = cold.get("cpu_us_per_rebuild")
+    row = reads.get("service_page1_beside_writes") or reads.get("service_page1_plain") or {}
+    rebuild, page = _without_generator(rebuild_cpu), _without_generator(row.get("cpu_us_per_request"))
+    cores = (result.get("machine") or {}).get("cores")
+    if rebuild is None or page is None or not cores:
+        return None
+    budget = cores * 1e6 / REBUILDS_AIM
+    return RebuildInPages(rebuild / max(1e-9, page), budget, budget / max(1e-9, float(row["cpu_us_per_request"]["total"])))
+
+
 def _without_generator(cpu_us: dict | None) -> float | None:
     """All processes' CPU but the load generator's (None: not measured)."""
     if not cpu_us or not cpu_us.get("total"):
@@ -404,6 +430,14 @@ def tables(result: dict) -> str:
         out.append(
             _cpu_line("CPU per rebuild (µs, the read that asked for it included)", cold.get("cpu_us_per_rebuild"))
         )
+        in_pages = rebuild_in_pages(result)
+        if in_pages:
+            out.append(
+                f"A rebuild costs {in_pages.ratio:.1f}x the CPU of a page 1 measured beside the writes (all processes "
+                f"but the load generator): the rebuild's figure that moves least with the machine's speed. "
+                f"{REBUILDS_AIM} rebuilds a second on {result['machine']['cores']} cores leave each {_n(in_pages.budget_us)} µs "
+                f"of CPU, all processes: {in_pages.budget_pages:.1f} of this run's pages 1."
+            )
         out.append("")
     out.append("**The worst request for each endpoint** (bench/hostile.py: one at a time via the gateway; µs of CPU")
     out.append("per request of the processes on its path)")

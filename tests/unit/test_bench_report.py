@@ -66,3 +66,20 @@ def test_the_idle_stacks_pace_is_taken_out_of_the_tweet_and_the_page_alike() -> 
     assert share.ratio == 3.75  # (2,000 - 500) / (440 - 40), where the aim's figure reads 2,000 / 440
     assert report.tweet_over_page(result) == 2_000 / 440
     assert report.idle_share({**result, "idle_stack": None}) is None  # a run from before it was measured
+
+
+def test_a_rebuild_is_counted_in_the_runs_pages_and_so_is_the_aims_budget() -> None:
+    result = {
+        "machine": {"cores": 2},
+        "reads": {"service_page1_beside_writes": {"cpu_us_per_request": {"total": 800.0, "load generator": 50.0}}},
+        "coldstart": {"cpu_us_per_rebuild": {"total": 6_100.0, "load generator": 100.0}},
+    }
+    in_pages = report.rebuild_in_pages(result)
+    assert in_pages is not None
+    assert in_pages.ratio == 8.0  # (6,100 - 100) / (800 - 50)
+    assert in_pages.budget_us == 4_000.0  # 2 cores for 500 rebuilds a second
+    assert in_pages.budget_pages == 5.0  # 4,000 / 800: the budget counts the whole machine, the generator too
+
+
+def test_no_cold_start_no_rebuild_in_pages() -> None:
+    assert report.rebuild_in_pages({**PAGE, "machine": {"cores": 2}}) is None
