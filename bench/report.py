@@ -135,7 +135,8 @@ def rebuild_in_pages(result: dict) -> RebuildInPages | None:
     if rebuild is None or page is None or not cores:
         return None
     budget = cores * 1e6 / REBUILDS_AIM
-    return RebuildInPages(rebuild / max(1e-9, page), budget, budget / max(1e-9, float(row["cpu_us_per_request"]["total"])))
+    whole_page = float(row["cpu_us_per_request"]["total"])
+    return RebuildInPages(rebuild / max(1e-9, page), budget, budget / max(1e-9, whole_page))
 
 
 def _without_generator(cpu_us: dict | None) -> float | None:
@@ -435,8 +436,8 @@ def tables(result: dict) -> str:
             out.append(
                 f"A rebuild costs {in_pages.ratio:.1f}x the CPU of a page 1 measured beside the writes (all processes "
                 f"but the load generator): the rebuild's figure that moves least with the machine's speed. "
-                f"{REBUILDS_AIM} rebuilds a second on {result['machine']['cores']} cores leave each {_n(in_pages.budget_us)} µs "
-                f"of CPU, all processes: {in_pages.budget_pages:.1f} of this run's pages 1."
+                f"{REBUILDS_AIM} rebuilds a second on {result['machine']['cores']} cores leave each "
+                f"{_n(in_pages.budget_us)} µs of CPU, all processes: {in_pages.budget_pages:.1f} of this run's pages 1."
             )
         out.append("")
     out.append("**The worst request for each endpoint** (bench/hostile.py: one at a time via the gateway; µs of CPU")
