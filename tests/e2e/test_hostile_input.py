@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -74,21 +75,31 @@ def default_address_limits():
 
 
 def test_rotating_made_up_ids_from_one_address_meet_429s(default_address_limits) -> None:
-    def read(_: int) -> int:
+    """Reads until the address's limit answers, not a fixed number: with the defaults
+    (100 a second past a burst of 200) a fixed 400 meet a 429 only if they take under
+    two seconds, and a made-up caller costs the stack several round trips (its home is
+    looked for before it is refused): a slow machine's two cores did not fit 400 in two
+    seconds once in CI. Any client faster than the rate meets the limit; one slower
+    than it is not limited, as it should not be."""
+    limited = threading.Event()
+    deadline = time.monotonic() + 60
+
+    def read(_: int) -> list[int]:
         with httpx.Client(base_url=GATEWAY, timeout=10) as client:
-            statuses = []
-            for _ in range(50):
+            statuses: list[int] = []
+            while not limited.is_set() and time.monotonic() < deadline and len(statuses) < 1000:
                 response = client.get("/api/v1/timeline", headers={"X-User-ID": str(uuid.uuid4())})
                 statuses.append(response.status_code)
                 if response.status_code == 429:
                     assert response.headers["retry-after"] and response.json()["detail"]
+                    limited.set()
             return statuses
 
     with ThreadPoolExecutor(8) as pool:
         statuses = [s for batch in pool.map(read, range(8)) for s in batch]
-    assert len(statuses) == 400 and statuses.count(429) > 0, statuses
+    assert statuses.count(429) > 0, (len(statuses), statuses[-20:])
     assert set(statuses) <= {404, 429}  # unknown callers, or limited: nothing else, never a 5xx
-    print(f"[hostile] 400 rapid reads with made-up ids: {statuses.count(429)} met 429")
+    print(f"[hostile] rapid reads with made-up ids: the first 429 after about {len(statuses)} reads")
 
 
 def test_the_worst_request_for_each_endpoint_costs_milliseconds_of_cpu(api: httpx.Client) -> None:
