@@ -75,12 +75,16 @@ def test_every_405_says_which_methods_the_resource_allows(
 
 async def test_a_client_over_its_rate_gets_json_429_with_retry_after() -> None:
     client_id = str(uuid.uuid4())  # a client of its own, so no other test is throttled
+    responses: list[httpx.Response] = []
     async with httpx.AsyncClient(base_url=GATEWAY, timeout=10) as http:
-        responses = await asyncio.gather(
-            *(http.get("/api/v1/timeline", headers={"X-User-ID": client_id}) for _ in range(250))
-        )
+        # Rounds of 250 at once until one is limited (one round, on any machine seen so
+        # far): how many fit in the burst of 100 depends on how fast they arrive.
+        while len(responses) < 2_000 and not any(r.status_code == 429 for r in responses):
+            responses += await asyncio.gather(
+                *(http.get("/api/v1/timeline", headers={"X-User-ID": client_id}) for _ in range(250))
+            )
     limited = [r for r in responses if r.status_code == 429]
-    assert limited, "250 requests at once should exceed a burst of 100"
+    assert limited, f"{len(responses)} requests, 250 at a time, never exceeded a burst of 100"
     _json_error(limited[0], 429)
     assert int(limited[0].headers["retry-after"]) >= 1
     assert any(r.status_code == 404 for r in responses)  # the first ones went through (unknown user)
