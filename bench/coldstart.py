@@ -35,7 +35,7 @@ from timeline.adapters.store import keys
 from timeline.services.reader import REPAIR_KINDS
 
 
-def _metric(cfg: Config, name: str) -> float:
+def metric(cfg: Config, name: str) -> float:
     text = httpx.get(f"{cfg.timeline_api}/metrics", timeout=10).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
 
@@ -45,7 +45,7 @@ def wait_for_rebuilds(cfg: Config, timeout: float = 120.0) -> None:
     the warm-up may still be landing homes after the reads ended."""
     deadline, last, still = time.monotonic() + timeout, -1.0, 0
     while still < 2 and time.monotonic() < deadline:
-        now = _metric(cfg, "timeline_rebuilds_total")
+        now = metric(cfg, "timeline_rebuilds_total")
         still, last = (still + 1 if now == last else 0), now
         time.sleep(0.5)
 
@@ -108,7 +108,7 @@ def _lines(graph: Graph, users: list[int]) -> list[str]:
     return [f"{graph.user_ids[u]}\t{PATH}" for u in users]
 
 
-def _flush(cfg: Config) -> None:
+def flush(cfg: Config) -> None:
     client = redis.Redis.from_url(cfg.redis_url)
     try:
         client.flushdb()
@@ -140,7 +140,7 @@ async def run(cfg: Config, graph: Graph, remembered: list[int], rng: np.random.G
     seconds = max(cfg.seconds, 3)
     await asyncio.sleep(cfg.warm_check_seconds * 2)  # every process has seen the current generation
     repairs_before, reads_before = _repairs(cfg), _timeline_reads(cfg)
-    _flush(cfg)
+    flush(cfg)
     watch = asyncio.create_task(_watch_homes(cfg, graph, remembered, timeout=300))
     during = (
         await asyncio.to_thread(
@@ -166,14 +166,14 @@ async def run(cfg: Config, graph: Graph, remembered: list[int], rng: np.random.G
     pool = np.setdiff1d(np.arange(graph.n), np.asarray(remembered, dtype=np.int64))
     fresh = rng.choice(pool, size=min(len(pool), 30_000), replace=False).tolist()
     await asyncio.sleep(cfg.warm_check_seconds * 2)
-    rebuilds_before = _metric(cfg, "timeline_rebuilds_total")
-    _flush(cfg)
+    rebuilds_before = metric(cfg, "timeline_rebuilds_total")
+    flush(cfg)
     before, started = cpu.snapshot(), time.monotonic()
     cold = (
         await asyncio.to_thread(loadgen.run, cfg, cfg.gateway, _lines(graph, fresh), "GET", seconds, None, "cold_reads")
     ).as_dict()
     took = time.monotonic() - started
-    rebuilt = _metric(cfg, "timeline_rebuilds_total") - rebuilds_before
+    rebuilt = metric(cfg, "timeline_rebuilds_total") - rebuilds_before
     per_rebuild = cpu.per_request(before, cpu.snapshot(), int(rebuilt))
     rate = rebuilt / took if took else 0.0
     say(

@@ -29,7 +29,7 @@ CALLERS = 4
 WARM_HOMES = 200  # each size's first calls: pooled connections and backends made outside the figures
 
 
-async def _user_ids(cfg: Config) -> list[str]:
+async def user_ids(cfg: Config) -> list[str]:
     ids: list[str] = []
     for dsn in cfg.pg_dsns:
         conn = await asyncpg.connect(dsn)
@@ -54,7 +54,7 @@ async def _ask(http: httpx.AsyncClient, url: str, batches: list[list[str]], thre
 
 
 async def run(cfg: Config, sizes: list[int], homes: int, limit: int) -> list[dict]:
-    users = await _user_ids(cfg)
+    users = await user_ids(cfg)
     url = f"http://127.0.0.1:{cfg.users_api_port}/internal/home-sources"
     rows = []
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=CALLERS)) as http:

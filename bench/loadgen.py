@@ -96,6 +96,20 @@ def wrk_path() -> str:
     return found
 
 
+def threads_for(connections: int) -> int:
+    """wrk's threads for `connections` (each connection is one thread's)."""
+    return min(2, connections)
+
+
+def lines_read(lines: list[str], requests: int, threads: int) -> list[str]:
+    """The lines a run of `requests` went through, in a list of `lines` that its
+    `threads` went round each from its own place, evenly apart (_SCRIPT's `init`):
+    to read the same users again."""
+    each = min(len(lines), -(-requests // threads))  # at most: the threads' counts differ a little
+    went = (lines[(len(lines) * t // threads + i) % len(lines)] for t in range(threads) for i in range(each))
+    return list(dict.fromkeys(went))
+
+
 def run(
     cfg: Config,
     base_url: str,
@@ -111,7 +125,7 @@ def run(
     script.write_text(_SCRIPT)
     data.write_text("\n".join(lines) + "\n")
     connections = connections or cfg.connections
-    threads = min(2, connections)
+    threads = threads_for(connections)
     duration = max(1, round(seconds if seconds is not None else cfg.seconds))
     before = cpu.snapshot()
     out = subprocess.run(

@@ -127,16 +127,23 @@ def rebuild_in_pages(result: dict) -> RebuildInPages | None:
     with the machine's speed, which moved by half between sessions (docs/benchmarks.md,
     session 26), and what REBUILDS_AIM a second asks of it in the same unit. The page is
     the one the tweet is compared with, measured minutes before the cold start."""
-    cold, reads = result.get("coldstart") or {}, result.get("reads", {})
-    rebuild_cpu = cold.get("cpu_us_per_rebuild")
+    reads = result.get("reads", {})
     row = reads.get("service_page1_beside_writes") or reads.get("service_page1_plain") or {}
-    rebuild, page = _without_generator(rebuild_cpu), _without_generator(row.get("cpu_us_per_request"))
-    cores = (result.get("machine") or {}).get("cores")
-    if rebuild is None or page is None or not cores:
+    return rebuild_over_page(
+        (result.get("coldstart") or {}).get("cpu_us_per_rebuild"),
+        row.get("cpu_us_per_request"),
+        (result.get("machine") or {}).get("cores"),
+    )
+
+
+def rebuild_over_page(rebuild_cpu: dict | None, page_cpu: dict | None, cores: int | None) -> RebuildInPages | None:
+    """`rebuild_in_pages` from the CPU of a rebuild and of a page (bench/cpu.py's figures
+    by kind of process) and the machine's cores (None: a figure missing)."""
+    rebuild, page = _without_generator(rebuild_cpu), _without_generator(page_cpu)
+    if rebuild is None or page is None or page_cpu is None or not cores:
         return None
     budget = cores * 1e6 / REBUILDS_AIM
-    whole_page = float(row["cpu_us_per_request"]["total"])
-    return RebuildInPages(rebuild / max(1e-9, page), budget, budget / max(1e-9, whole_page))
+    return RebuildInPages(rebuild / max(1e-9, page), budget, budget / max(1e-9, float(page_cpu["total"])))
 
 
 def _without_generator(cpu_us: dict | None) -> float | None:
