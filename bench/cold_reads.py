@@ -12,7 +12,10 @@ versions, a run or more each, rather than running one after the other.
 
 `make run`, then `make bench` once (the graph), then `bench/run.sh bench.cold_reads`
 (it raises the gateway's per-address limits, as `make bench` does).
-BENCH_COLD_READS_RUNS (3) runs; BENCH_SECONDS (10) for each measurement.
+BENCH_COLD_READS_RUNS (3) runs; BENCH_SECONDS (10) for each measurement. Restart the
+Timeline API first (switching versions does): its processes remember the readers of
+everything read since they started (TIMELINE_WARM_READERS), and after each flush their
+warm-up rebuilds them all, which a run waits out before its warm pass (WARM_UP_WAIT).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from bench.reads import PATH
 from timeline.adapters.store import keys
 
 PICKED = 30_000  # users a run may read: more than a run of cold reads reaches
+WARM_UP_WAIT = 600.0  # seconds at most for the warm-up after a flush to land its homes
 
 
 def _rebuilt(cfg: Config, lines: list[str]) -> list[str]:
@@ -56,7 +60,7 @@ def one_run(cfg: Config, users: list[str]) -> dict:
     """One flush, its cold reads, and the same users' pages warm."""
     picked = random.sample(users, min(len(users), PICKED))
     lines = [f"{user}\t{PATH}" for user in picked]
-    coldstart.wait_for_rebuilds(cfg)  # the last run's warm-up done: nothing else counted
+    coldstart.wait_for_rebuilds(cfg, WARM_UP_WAIT)  # the last run's warm-up done: nothing else counted
     before_rebuilds = coldstart.metric(cfg, "timeline_rebuilds_total")
     coldstart.flush(cfg)
     before, started = cpu.snapshot(), time.monotonic()
@@ -64,13 +68,13 @@ def one_run(cfg: Config, users: list[str]) -> dict:
     took = time.monotonic() - started
     rebuilt = coldstart.metric(cfg, "timeline_rebuilds_total") - before_rebuilds
     per_rebuild = cpu.per_request(before, cpu.snapshot(), int(rebuilt))
-    coldstart.wait_for_rebuilds(cfg)  # the warm-up's rebuilds out of the warm page's CPU
+    coldstart.wait_for_rebuilds(cfg, WARM_UP_WAIT)  # the warm-up's rebuilds out of the warm page's CPU
     # The users the cold reads read, whose pages they left whole in Redis (a rebuild
     # caches its page's items, a read the celebrities' it merged): not the homes the
     # warm-up rebuilt meanwhile, without items, whose first reads would ask the Users
     # API for them.
-    read = loadgen.lines_read(lines, cold.requests, loadgen.threads_for(cfg.connections))
-    warm = loadgen.run(cfg, cfg.gateway, _rebuilt(cfg, read), seconds=cfg.seconds, name="warm_reads_after")
+    again = _rebuilt(cfg, loadgen.lines_read(lines, cold))
+    warm = loadgen.run(cfg, cfg.gateway, again, seconds=cfg.seconds, name="warm_reads_after")
     in_pages = report.rebuild_over_page(per_rebuild, warm.cpu_us, os.cpu_count())
     return {
         "rebuilds_per_second": round(rebuilt / took, 1) if took else 0.0,
@@ -103,10 +107,10 @@ def main() -> None:
         say(_line(i, done[-1]))
     pages = [run["rebuild_in_pages"] for run in done if run["rebuild_in_pages"] is not None]
     rates = [run["rebuilds_per_second"] for run in done]
+    in_pages = f"{statistics.median(pages):.1f} ({min(pages):.1f} to {max(pages):.1f})" if pages else "n/a"
     print(
         f"cold reads alone, {runs} runs: rebuilds a second median {statistics.median(rates):,.0f} "
-        f"({min(rates):,.0f} to {max(rates):,.0f}); a rebuild in pages median "
-        f"{statistics.median(pages) if pages else 'n/a'} ({min(pages, default='n/a')} to {max(pages, default='n/a')})"
+        f"({min(rates):,.0f} to {max(rates):,.0f}); a rebuild in pages median {in_pages}"
     )
 
 

@@ -16,11 +16,13 @@ _SCRIPT = r"""
 local requests = {}
 local position = 0
 local threads_made = 0
+local threads = {}
 
 -- In the main state, once a thread: its number, for init to place it in the list.
 function setup(thread)
   thread:set("thread_number", threads_made)
   threads_made = threads_made + 1
+  threads[#threads + 1] = thread
 end
 
 function init(args)
@@ -42,23 +44,32 @@ function init(args)
   -- share. (Places drawn at random could fall together, and did: two threads reading
   -- the same users in step halved a cold start's rebuilds, docs/benchmarks.md,
   -- session 21.)
-  local threads = tonumber(args[3]) or 1
-  position = math.floor(#requests * (thread_number or 0) / threads)
+  local count = tonumber(args[3]) or 1
+  position = math.floor(#requests * (thread_number or 0) / count)
+  -- Where this thread began and how many it asked for, read by done (globals: a
+  -- thread's locals are out of the main state's reach): the users a run went through.
+  first, sent = position, 0
 end
 
 function request()
   position = position % #requests + 1
+  sent = sent + 1
   return requests[position]
 end
 
 function done(summary, latency, requests_)
   local e = summary.errors
+  local stretches = {}
+  for i, thread in ipairs(threads) do
+    stretches[i] = string.format("[%d,%d]", thread:get("first") or 0, thread:get("sent") or 0)
+  end
   io.write(string.format(
     "WRKJSON {\"requests\":%d,\"duration_us\":%d,\"bytes\":%d,\"connect\":%d,\"read\":%d,\"write\":%d," ..
-    "\"status\":%d,\"timeout\":%d,\"p50_us\":%d,\"p90_us\":%d,\"p99_us\":%d,\"p999_us\":%d,\"max_us\":%d,\"mean_us\":%.1f}\n",
+    "\"status\":%d,\"timeout\":%d,\"p50_us\":%d,\"p90_us\":%d,\"p99_us\":%d,\"p999_us\":%d,\"max_us\":%d," ..
+    "\"mean_us\":%.1f,\"stretches\":[%s]}\n",
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
-    latency.max, latency.mean))
+    latency.max, latency.mean, table.concat(stretches, ",")))
 end
 """
 
@@ -74,6 +85,7 @@ class Result:
     errors: int  # connect/read/write/timeouts and non-2xx/3xx answers
     cpu_us: dict[str, float] | None = None  # CPU per request by process kind (bench/cpu.py)
     seconds: float = 0.0  # how long wrk ran
+    stretches: tuple[tuple[int, int], ...] = ()  # each thread's first line (from 0) and how many it asked for
 
     def as_dict(self) -> dict:
         return {
@@ -96,17 +108,10 @@ def wrk_path() -> str:
     return found
 
 
-def threads_for(connections: int) -> int:
-    """wrk's threads for `connections` (each connection is one thread's)."""
-    return min(2, connections)
-
-
-def lines_read(lines: list[str], requests: int, threads: int) -> list[str]:
-    """The lines a run of `requests` went through, in a list of `lines` that its
-    `threads` went round each from its own place, evenly apart (_SCRIPT's `init`):
-    to read the same users again."""
-    each = min(len(lines), -(-requests // threads))  # at most: the threads' counts differ a little
-    went = (lines[(len(lines) * t // threads + i) % len(lines)] for t in range(threads) for i in range(each))
+def lines_read(lines: list[str], result: Result) -> list[str]:
+    """The lines of `lines` that a run asked for (each thread's stretch of the list,
+    from where it began: _SCRIPT), once each, to read the same users again."""
+    went = (lines[(first + i) % len(lines)] for first, sent in result.stretches for i in range(min(sent, len(lines))))
     return list(dict.fromkeys(went))
 
 
@@ -125,7 +130,7 @@ def run(
     script.write_text(_SCRIPT)
     data.write_text("\n".join(lines) + "\n")
     connections = connections or cfg.connections
-    threads = threads_for(connections)
+    threads = min(2, connections)
     duration = max(1, round(seconds if seconds is not None else cfg.seconds))
     before = cpu.snapshot()
     out = subprocess.run(
@@ -167,5 +172,6 @@ def run(
                 errors=errors,
                 cpu_us=used,
                 seconds=seconds_run,
+                stretches=tuple((first, sent) for first, sent in raw["stretches"]),
             )
     raise RuntimeError(f"wrk gave no result (exit {out.returncode}): {out.stdout[-800:]} {out.stderr[-800:]}")

@@ -109,6 +109,8 @@ def test_bench_produces_every_figure(tmp_path) -> None:
     assert "the POST and its relay alone" in table
     # The idle stack's pace, and the tweet's ratio without it beside the one judged.
     assert "The stack idle just before the writes" in table and "without it in either" in table
+    # A rebuild in pages of the same run, beside the CPU a rebuild (bench/report.py).
+    assert "A rebuild costs" in table and "of this run's pages 1" in table
     assert "| page 1, users without celebrities |" in run.stdout, "the table is printed"
     # A read waits on each kind of repair at most once: a share of the reads answered,
     # never more than all of them (wrk's own count missed the reads it left in flight).
