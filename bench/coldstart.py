@@ -40,14 +40,16 @@ def metric(cfg: Config, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
-def wait_for_rebuilds(cfg: Config, timeout: float = 120.0) -> None:
+def wait_for_rebuilds(cfg: Config, timeout: float = 120.0) -> bool:
     """Until the Timeline API's rebuilds have stopped (its counter still for a second):
-    the warm-up may still be landing homes after the reads ended."""
+    the warm-up may still be landing homes after the reads ended. False: still going
+    at `timeout`."""
     deadline, last, still = time.monotonic() + timeout, -1.0, 0
     while still < 2 and time.monotonic() < deadline:
         now = metric(cfg, "timeline_rebuilds_total")
         still, last = (still + 1 if now == last else 0), now
         time.sleep(0.5)
+    return still >= 2
 
 
 def _repairs(cfg: Config) -> dict[str, tuple[float, float]]:

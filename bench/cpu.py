@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import resource
 from pathlib import Path
+from typing import NamedTuple
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _APPS = {  # a process's kind, by what its command line (or its parent's) runs
@@ -26,22 +27,33 @@ _APPS = {  # a process's kind, by what its command line (or its parent's) runs
 }
 
 
-def _read(pid: str) -> tuple[int, int, str] | None:
+class _Process(NamedTuple):
+    ppid: int
+    ticks: int  # user + system CPU so far, in clock ticks
+    cmdline: str
+    started: int  # clock ticks after boot
+
+
+def _read(pid: str) -> _Process | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return int(fields[1]), int(fields[11]) + int(fields[12]), cmdline  # ppid, utime + stime
+    return _Process(int(fields[1]), int(fields[11]) + int(fields[12]), cmdline, int(fields[19]))
 
 
-def _kind(pid: str, table: dict[str, tuple[int, int, str]]) -> str:
+def _uptime_ticks() -> int:
+    return int(float(Path("/proc/uptime").read_text().split()[0]) * _TICK)
+
+
+def _kind(pid: str, table: dict[str, _Process]) -> str:
     """Classify by the process's own command line or its parent's (uvicorn's workers
     are children of the process that names the app)."""
     seen = 0
     while pid in table and seen < 4:
-        ppid, _, cmdline = table[pid]
+        ppid, _, cmdline, _ = table[pid]
         if "redis-server" in cmdline:
             return "redis"
         if cmdline.startswith("nginx"):
@@ -63,28 +75,44 @@ def snapshot() -> dict:
         if entry.isdigit() and (found := _read(entry)) is not None:
             table[entry] = found
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"table": table, "children": children.ru_utime + children.ru_stime}
+    return {"table": table, "children": children.ru_utime + children.ru_stime, "taken": _uptime_ticks()}
 
 
 def _spent(before: dict, after: dict) -> dict[str, float] | None:
-    """Seconds of CPU by kind between two snapshots, over the processes alive at the
-    second: all of the CPU of those born in between (a database backend for a pool's
-    new connection, made while the load runs; left out before session 26, when a pool
-    that had closed its idle connections showed PostgreSQL at a third of its CPU a
-    rebuild), what the others spent since the first. A process that ended in between
-    is missing its last part (the load generator, a child of the bench, is counted by
-    its resource usage instead)."""
+    """Seconds of CPU by kind between two snapshots: what the processes alive at both
+    spent in between, and all of the CPU of those started in between (a database
+    backend for a pool's new connection, made while the load runs). Before session 26
+    only the first counted: right after a restart of the Users API, whose pools were
+    empty, PostgreSQL read 42 µs a rebuild against 2,420 counted whole. A process that
+    ended in between is missing (its last part, or all of it); the bench's own
+    children are counted by their resource usage once reaped ("load generator"), so
+    one started in between is left to that, not counted twice."""
     if not before or not after:
         return None
     spent: dict[str, float] = {}
     old, new = before["table"], after["table"]
-    for pid, (_, ticks, _) in new.items():
-        since = old[pid][1] if pid in old else 0
-        if ticks > since:
+    bench = str(os.getpid())
+    for pid, process in new.items():
+        if pid in old and old[pid].started == process.started:
+            since = old[pid].ticks
+        elif process.started >= before.get("taken", process.started + 1) and not _descends(pid, bench, new):
+            since = 0
+        else:  # alive before but not read then (or a reused pid): its share is unknown
+            continue
+        if process.ticks > since:
             kind = _kind(pid, new)
-            spent[kind] = spent.get(kind, 0.0) + (ticks - since) / _TICK
+            spent[kind] = spent.get(kind, 0.0) + (process.ticks - since) / _TICK
     spent["load generator"] = after["children"] - before["children"]
     return spent
+
+
+def _descends(pid: str, ancestor: str, table: dict[str, _Process]) -> bool:
+    seen = 0
+    while pid in table and seen < 8:
+        if pid == ancestor:
+            return True
+        pid, seen = str(table[pid].ppid), seen + 1
+    return pid == ancestor
 
 
 def per_request(before: dict, after: dict, requests: int) -> dict[str, float] | None:

@@ -34,6 +34,11 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(autouse=True)
+def _nothing_seen_yet() -> None:
+    _Recorder.seen = []
+
+
 def test_each_thread_reads_its_own_stretch_of_the_list(tmp_path) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -56,7 +61,6 @@ def test_the_lines_a_run_read_are_the_ones_it_reports(tmp_path) -> None:
     asked for, and no other but those a connection had on its way when wrk stopped
     (its threads' counts differ, by far at times: a split by the total missed
     thousands)."""
-    _Recorder.seen = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
