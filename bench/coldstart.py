@@ -35,8 +35,13 @@ from timeline.adapters.store import keys
 from timeline.services.reader import REPAIR_KINDS
 
 
+def _scrape(cfg: Config) -> str:
+    """The Timeline API's metrics, all its processes', as it serves them."""
+    return httpx.get(f"{cfg.timeline_api}/metrics", timeout=10).text
+
+
 def metric(cfg: Config, name: str) -> float:
-    text = httpx.get(f"{cfg.timeline_api}/metrics", timeout=10).text
+    text = _scrape(cfg)
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
@@ -52,10 +57,9 @@ def wait_for_rebuilds(cfg: Config, timeout: float = 120.0) -> bool:
     return still >= 2
 
 
-def _repairs(cfg: Config) -> dict[str, tuple[float, float]]:
+def _repairs(text: str) -> dict[str, tuple[float, float]]:
     """Each repair's (reads that waited on it, seconds they waited in all) so far, summed
-    over the Timeline API's processes."""
-    text = httpx.get(f"{cfg.timeline_api}/metrics", timeout=10).text
+    over the Timeline API's processes (`text`: their metrics)."""
     found = {repair: [0.0, 0.0] for repair in REPAIR_KINDS}
     for line in text.splitlines():
         for i, suffix in enumerate(("_count{", "_sum{")):
@@ -66,10 +70,9 @@ def _repairs(cfg: Config) -> dict[str, tuple[float, float]]:
     return {repair: (count, seconds) for repair, (count, seconds) in found.items()}
 
 
-def _timeline_reads(cfg: Config) -> float:
+def _timeline_reads(text: str) -> float:
     """GET /api/v1/timeline requests the Timeline API has answered so far, any status,
-    summed over its processes."""
-    text = httpx.get(f"{cfg.timeline_api}/metrics", timeout=10).text
+    summed over its processes (`text`: their metrics)."""
     series = f'method="GET",path="{PATH}",'
     return sum(
         float(line.rsplit(" ", 1)[1])
@@ -82,14 +85,19 @@ def _settled(cfg: Config) -> tuple[dict[str, tuple[float, float]], float]:
     """The repairs and the reads once the reads wrk left in flight have ended (each
     read is counted when it ends, and its request record within 0.1 s of that): both
     unchanged across a pause, or as they stand after a few seconds."""
-    last = (_repairs(cfg), _timeline_reads(cfg))
+    last = _repairs_and_reads(cfg)
     for _ in range(10):
         time.sleep(0.3)
-        now = (_repairs(cfg), _timeline_reads(cfg))
+        now = _repairs_and_reads(cfg)
         if now == last:
             break
         last = now
     return last
+
+
+def _repairs_and_reads(cfg: Config) -> tuple[dict[str, tuple[float, float]], float]:
+    text = _scrape(cfg)  # both from one answer
+    return _repairs(text), _timeline_reads(text)
 
 
 def _waited(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], reads: float) -> dict:
@@ -141,7 +149,7 @@ async def run(cfg: Config, graph: Graph, remembered: list[int], rng: np.random.G
     remember them)."""
     seconds = max(cfg.seconds, 3)
     await asyncio.sleep(cfg.warm_check_seconds * 2)  # every process has seen the current generation
-    repairs_before, reads_before = _repairs(cfg), _timeline_reads(cfg)
+    repairs_before, reads_before = _repairs_and_reads(cfg)
     flush(cfg)
     watch = asyncio.create_task(_watch_homes(cfg, graph, remembered, timeout=300))
     during = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import resource
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,12 +49,20 @@ def _uptime_ticks() -> int:
     return int(float(Path("/proc/uptime").read_text().split()[0]) * _TICK)
 
 
+def _lineage(pid: str, table: dict[str, _Process], depth: int) -> Iterator[tuple[str, _Process]]:
+    """The process and its ancestors in `table`, nearest first, `depth` of them at most."""
+    for _ in range(depth):
+        if pid not in table:
+            return
+        yield pid, table[pid]
+        pid = str(table[pid].ppid)
+
+
 def _kind(pid: str, table: dict[str, _Process]) -> str:
     """Classify by the process's own command line or its parent's (uvicorn's workers
     are children of the process that names the app)."""
-    seen = 0
-    while pid in table and seen < 4:
-        ppid, _, cmdline, _ = table[pid]
+    for _, process in _lineage(pid, table, 4):
+        cmdline = process.cmdline
         if "redis-server" in cmdline:
             return "redis"
         if cmdline.startswith("nginx"):
@@ -63,7 +72,6 @@ def _kind(pid: str, table: dict[str, _Process]) -> str:
         for module, kind in _APPS.items():
             if module in cmdline:
                 return kind
-        pid, seen = str(ppid), seen + 1
     return "other"
 
 
@@ -107,12 +115,7 @@ def _spent(before: dict, after: dict) -> dict[str, float] | None:
 
 
 def _descends(pid: str, ancestor: str, table: dict[str, _Process]) -> bool:
-    seen = 0
-    while pid in table and seen < 8:
-        if pid == ancestor:
-            return True
-        pid, seen = str(table[pid].ppid), seen + 1
-    return pid == ancestor
+    return any(found == ancestor for found, _ in _lineage(pid, table, 8))
 
 
 def per_request(before: dict, after: dict, requests: int) -> dict[str, float] | None:

@@ -39,15 +39,22 @@ def _nothing_seen_yet() -> None:
     _Recorder.seen = []
 
 
-def test_each_thread_reads_its_own_stretch_of_the_list(tmp_path) -> None:
+LINES = [f"{user}\t/timeline" for user in range(USERS)]
+
+
+def _run_at_the_recorder(tmp_path) -> loadgen.Result:
+    """A second of wrk (two threads, a connection each) over LINES at a _Recorder."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         cfg = replace(config.load(), stack_dir=tmp_path, connections=2)
-        lines = [f"{user}\t/timeline" for user in range(USERS)]
-        loadgen.run(cfg, f"http://127.0.0.1:{server.server_address[1]}", lines, seconds=1, name="rotation")
+        return loadgen.run(cfg, f"http://127.0.0.1:{server.server_address[1]}", LINES, seconds=1, name="rotation")
     finally:
         server.shutdown()
+
+
+def test_each_thread_reads_its_own_stretch_of_the_list(tmp_path) -> None:
+    _run_at_the_recorder(tmp_path)
     seen = sorted(_Recorder.seen)
     assert len(seen) == len(set(seen)), "a user was asked twice"
     # Two runs of consecutive users, one from the list's start and one from its middle
@@ -61,15 +68,8 @@ def test_the_lines_a_run_read_are_the_ones_it_reports(tmp_path) -> None:
     asked for, and no other but those a connection had on its way when wrk stopped
     (its threads' counts differ, by far at times: a split by the total missed
     thousands)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        cfg = replace(config.load(), stack_dir=tmp_path, connections=2)
-        lines = [f"{user}\t/timeline" for user in range(USERS)]
-        result = loadgen.run(cfg, f"http://127.0.0.1:{server.server_address[1]}", lines, seconds=1, name="again")
-    finally:
-        server.shutdown()
+    result = _run_at_the_recorder(tmp_path)
     seen = {str(user) for user in _Recorder.seen}
-    reported = {line.split("\t", 1)[0] for line in loadgen.lines_read(lines, result)}
+    reported = {line.split("\t", 1)[0] for line in loadgen.lines_read(LINES, result)}
     assert seen <= reported, sorted(seen - reported)[:10]
     assert len(reported - seen) <= 2 * 2, (len(reported), len(seen))  # (in flight when wrk stopped: a connection's)
