@@ -429,8 +429,8 @@ start_kafka_node() {  # NAME CLUSTER_ID ("" for a single node: it makes its own)
       || { show_log_tail kafka-format; die "kafka storage format failed"; }
     printf '%s\n' "$formatted_for" >"$marker"
   fi
-  # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS is a list of JVM flags
-  start_bg "$name" java $KAFKA_HEAP_OPTS \
+  # shellcheck disable=SC2086  # both are lists of JVM flags
+  start_bg "$name" java $KAFKA_HEAP_OPTS $KAFKA_JVM_PERFORMANCE_OPTS \
     -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" \

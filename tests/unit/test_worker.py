@@ -170,3 +170,29 @@ async def test_a_rebalance_while_the_lag_is_read_does_not_stop_the_worker() -> N
 
     worker = Worker(Rebalancing(), FakeProducer(), world().fanout, Backoff(0.001, 0.004))
     await worker._record_lag()  # no AssertionError
+
+
+async def test_partitions_that_finish_while_a_commit_is_on_its_way_are_committed_together() -> None:
+    class SlowConsumer(FakeConsumer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[dict[TopicPartition, int]] = []
+            self.answer = asyncio.Event()
+
+        async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+            self.calls.append(dict(offsets))
+            await self.answer.wait()
+            await super().commit(offsets)
+
+    consumer = SlowConsumer()
+    worker = Worker(consumer, FakeProducer(), world().fanout, Backoff(0.001, 0.004))
+    others = [TopicPartition(topics.TWEETS.name, p) for p in (1, 2)]
+    first = asyncio.create_task(worker._commit(TP, 4))
+    await asyncio.sleep(0)  # its request is on its way
+    waiting = [asyncio.create_task(worker._commit(tp, offset)) for tp, offset in zip(others, (7, 9), strict=True)]
+    waiting.append(asyncio.create_task(worker._commit(others[0], 8)))  # the same partition again: its furthest
+    await asyncio.sleep(0.01)
+    consumer.answer.set()
+    await asyncio.wait_for(asyncio.gather(first, *waiting), 1)
+    assert consumer.calls == [{TP: 4}, {others[0]: 8, others[1]: 9}]
+    assert consumer.committed == {TP: 4, others[0]: 8, others[1]: 9}

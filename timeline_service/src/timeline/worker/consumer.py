@@ -28,6 +28,7 @@ from aiokafka.errors import IllegalStateError
 from prometheus_client import Counter, Gauge
 
 from shared_schemas import codec, topics
+from shared_schemas.coalesce import Coalescer
 from shared_schemas.events import Event, TweetCreated
 from timeline.adapters.users_client import FIRST_PAGES_AT_ONCE
 from timeline.services.fanout import Fanout
@@ -125,6 +126,9 @@ class Worker:
         # Set when a partition's batch must stop waiting to retry (revoked, or SIGTERM):
         # what it has not applied is left uncommitted for the partition's next owner.
         self.leaving: dict[TopicPartition, asyncio.Event] = {}
+        # The partitions whose batches finish while a commit is on its way are committed
+        # together in the next: one request to the group coordinator for them all.
+        self._commits = Coalescer(self._commit_together)
 
     def subscribe(self) -> None:
         self.consumer.subscribe(list(topics.TIMELINE_SOURCES), listener=FinishBatchBeforeRevoke(self))
@@ -175,7 +179,7 @@ class Worker:
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         try:
-            await asyncio.wait_for(self.consumer.commit({tp: offset}), self.commit_timeout)
+            await asyncio.wait_for(self._commits((tp, offset)), self.commit_timeout)
         except Exception as exc:  # noqa: BLE001 - a timeout included
             # The partition moved to another worker (this one missed its heartbeats), or
             # Kafka is unreachable: whoever reads these events next applies them again,
@@ -185,6 +189,13 @@ class Worker:
                 "commit failed; the events may be applied again",
                 extra={"partition": f"{tp.topic}:{tp.partition}", "offset": offset, "error": repr(exc)},
             )
+
+    async def _commit_together(self, commits: list[tuple[TopicPartition, int]]) -> list[None]:
+        offsets: dict[TopicPartition, int] = {}
+        for tp, offset in commits:
+            offsets[tp] = max(offset, offsets.get(tp, offset))
+        await self.consumer.commit(offsets)
+        return [None] * len(commits)
 
     async def _apply(self, run: Run, leaving: asyncio.Event) -> bool:
         """Apply (or park) one run, retrying until it is done; False if the partition is
