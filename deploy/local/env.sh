@@ -60,11 +60,10 @@ unset _kafka_rf _kafka_isr
 # tests/unit/test_same_everywhere.py fails when the four places disagree.
 : "${KAFKA_VERSION:=4.3.1}"; export KAFKA_VERSION
 : "${KAFKA_HEAP_OPTS:=-Xmx512m -Xms256m}"; export KAFKA_HEAP_OPTS
-# The local brokers' JIT: C1 only. With C2 a broker spent minutes of a 2-core machine
-# compiling after each start (11 s of CPU in its first quarter hour, 37 to 137 ms a
-# second during loads minutes after its start) where C1-only code served the same load
-# at the same cost (docs/benchmarks.md, session 27). The images keep Kafka's own flags.
-: "${KAFKA_JVM_PERFORMANCE_OPTS:=-XX:TieredStopAtLevel=1}"; export KAFKA_JVM_PERFORMANCE_OPTS
+# The brokers' other JVM flags: none here, the JVM's own JIT (C2), whose code serves a
+# broker that runs for long at least cost. The test stack's brokers, which live minutes,
+# run the quick compiler only (test-env.sh; docs/benchmarks.md, session 27).
+: "${KAFKA_JVM_PERFORMANCE_OPTS:=}"; export KAFKA_JVM_PERFORMANCE_OPTS
 
 # --- Services and the nginx gateway in front of them ------------------------
 : "${GATEWAY_PORT:=8080}"; export GATEWAY_PORT

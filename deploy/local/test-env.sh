@@ -44,5 +44,10 @@ export TIMELINE_WORKER_METRICS_BASE_PORT="19111"
 # (Below 22768: a cluster node also listens on its port + 10000, and that one too must
 # stay below Linux's ephemeral range; see env.sh.)
 : "${REDIS_CLUSTER_PORTS:=16501 16502 16503}"; export REDIS_CLUSTER_PORTS
+# The brokers on the quick compiler only (C1): a test stack's three brokers, and those
+# the fault suites restart, live minutes, which C2 spends compiling on two cores (about
+# 10 s of CPU a broker in its first quarter hour, against 2 s: docs/benchmarks.md,
+# session 27).
+: "${KAFKA_JVM_PERFORMANCE_OPTS:=-XX:TieredStopAtLevel=1}"; export KAFKA_JVM_PERFORMANCE_OPTS
 # A keep-alive every 2 s, so the stream tests see several within seconds.
 : "${TIMELINE_STREAM_KEEPALIVE_SECONDS:=2}"; export TIMELINE_STREAM_KEEPALIVE_SECONDS
