@@ -67,7 +67,7 @@ capacity: venv ## the fleet for 245M daily users from docs/benchmarks.json (flag
 	@.venv/bin/python -m bench.capacity
 
 logs: ## follow every log of the local stack
-	@tail -F .local/logs/*.log
+	@tail -F $${STACK_DIR:-.local}/logs/*.log
 
 venv: $(STAMP)
 

@@ -49,7 +49,7 @@ class Config:
     gateway_port: int = field(default_factory=lambda: _int("GATEWAY_PORT", 8080))
     users_api_port: int = field(default_factory=lambda: _int("USERS_API_PORT", 8001))
     timeline_api_port: int = field(default_factory=lambda: _int("TIMELINE_API_PORT", 8002))
-    api_workers: int = field(default_factory=lambda: _int("TIMELINE_API_WORKERS", 1))
+    api_workers: int = field(default_factory=lambda: _int("TIMELINE_API_WORKERS", 2))
     redis_url: str = field(default_factory=lambda: _env("TIMELINE_REDIS_URL", "redis://127.0.0.1:16379/0"))
     shard_dsns: tuple[str, ...] = field(
         default_factory=lambda: tuple(

@@ -21,6 +21,7 @@ import asyncpg
 import msgspec
 from litestar import Litestar, get
 
+from bench import config
 from shared_schemas import heap
 from shared_schemas.cursors import CursorCodec
 from shared_schemas.ids import iso_ms
@@ -53,7 +54,7 @@ _encoder = msgspec.json.Encoder()
 
 
 def create_app() -> Litestar:
-    dsns = [d.strip() for d in os.environ["USERS_SHARD_DSNS"].split(",") if d.strip()]
+    dsns = list(config.load().shard_dsns)
     cursors = CursorCodec(os.environ.get("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
     pools: dict[int, asyncpg.Pool] = {}  # database id -> pool
 

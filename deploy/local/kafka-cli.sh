@@ -4,8 +4,8 @@
 #
 #   deploy/local/kafka-cli.sh topics --bootstrap-server 127.0.0.1:19092 --list
 #   deploy/local/kafka-cli.sh console-consumer --bootstrap-server 127.0.0.1:19092 \
-#       --topic tweets --from-beginning
-#   echo hi | deploy/local/kafka-cli.sh console-producer --bootstrap-server 127.0.0.1:19092 --topic tweets
+#       --topic tweets.v1 --from-beginning
+#   (a record produced by hand into tweets.v1 that is no event ends in the dead letters)
 #   deploy/local/kafka-cli.sh consumer-groups --bootstrap-server 127.0.0.1:19092 --describe --all-groups
 #   deploy/local/kafka-cli.sh class <fully.qualified.Main> ARGS...   # anything else
 #

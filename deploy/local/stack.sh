@@ -30,7 +30,7 @@ VENV="${VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
 # Process counts (several workers share the consumer group's partitions; several
 # relays split the shards between them, one relay per shard at a time).
-: "${USERS_API_WORKERS:=2}" "${TIMELINE_API_WORKERS:=2}" "${USERS_RELAY_COUNT:=1}" "${TIMELINE_WORKER_COUNT:=1}"
+: "${USERS_API_WORKERS:=1}" "${TIMELINE_API_WORKERS:=2}" "${USERS_RELAY_COUNT:=1}" "${TIMELINE_WORKER_COUNT:=1}"
 : "${USERS_RELAY_METRICS_BASE_PORT:=9101}" "${TIMELINE_WORKER_METRICS_BASE_PORT:=9111}"
 
 apps() {

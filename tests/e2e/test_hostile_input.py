@@ -3,7 +3,9 @@ a JSON 4xx with `detail`, cheaply; limits hold whatever X-User-ID is sent."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -53,6 +55,35 @@ def test_odd_unicode_in_a_path_is_a_json_400(api: httpx.Client, path: str) -> No
 def test_oversized_headers_and_uris_get_json_errors(api: httpx.Client) -> None:
     _json_error(api.get("/api/v1/timeline", headers={"X-Filler": "x" * 20_000}), 431)
     _json_error(api.get("/api/v1/timeline?" + "a" * 9000), 414)
+
+
+@pytest.mark.parametrize(
+    ("request_line", "extra", "status"),
+    [
+        # A path nginx cannot decode leaves it no URI: it once answered these with its
+        # own HTML 500.
+        ("GET /%zz HTTP/1.1", "", 400),
+        ("GET /api/v1/users/%00 HTTP/1.1", "", 400),
+        ("get /api/v1/timeline HTTP/1.1", "", 400),
+        ("GARBAGE", "", 400),
+        ("GET /api/v1/timeline HTTP/2.0", "", 505),
+        ("POST /api/v1/tweet HTTP/1.1", "Transfer-Encoding: gzip\r\n", 501),
+    ],
+)
+def test_requests_nginx_cannot_parse_get_json_errors(request_line: str, extra: str, status: int) -> None:
+    """Sent as raw bytes: an HTTP client would fix or refuse them before sending."""
+    url = httpx.URL(GATEWAY)
+    with socket.create_connection((url.host, url.port or 80), timeout=10) as conn:
+        conn.sendall(f"{request_line}\r\nHost: x\r\n{extra}Connection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    assert lines[0].split(" ")[1] == str(status), answer[:300]
+    assert headers["content-type"].startswith("application/json"), headers
+    assert isinstance(json.loads(body)["detail"], str) and json.loads(body)["detail"], body
 
 
 ADDRESS_LIMITS = ("GATEWAY_ADDRESS_RATE_LIMIT", "GATEWAY_ADDRESS_RATE_BURST", "GATEWAY_CONNECTIONS_PER_ADDRESS")

@@ -137,7 +137,7 @@ async def _followers(client: Client, user: str, count: int) -> bool:
 
 
 async def test_unfollow_delete_and_backfill_take_effect_within_seconds(client: Client) -> None:
-    author, other, reader = await client.user(), await client.user(), await client.user()
+    author, other, reader, witness = [await client.user() for _ in range(4)]
     kept = await client.tweet(other, "stays")
     gone = [await client.tweet(author, f"author {i}") for i in range(3)]
     await client.follow(reader, other)
@@ -149,8 +149,17 @@ async def test_unfollow_delete_and_backfill_take_effect_within_seconds(client: C
     await eventually(lambda: _lacks(client, reader, deleted), what="the deleted tweet to leave")
     await client.unfollow(reader, author)
     await eventually(lambda: _equals(client, reader, [kept]), what="the unfollowed author's tweets to leave")
-    await client.tweet(author, "after unfollow")
+    # A follower who stays shows when the new tweet has been fanned out: only then does
+    # the reader's home lacking it mean the unfollow stopped it.
+    await client.follow(witness, author)
+    await client.page(witness)
+    late = await client.tweet(author, "after unfollow")
+    await eventually(lambda: _holds(client, witness, late), what="the new tweet to reach a remaining follower")
     assert await client.ids(reader) == [kept]
+
+
+async def _holds(client: Client, reader: str, tweet_id: str) -> bool:
+    return tweet_id in await client.ids(reader)
 
 
 async def _lacks(client: Client, reader: str, tweet_id: str) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from tests.faults.harness import Group, assert_stack_whole
+from tests.faults.harness import Group, assert_stack_whole, homes_repaired
 
 
 async def run_case(
@@ -29,8 +29,17 @@ async def run_case(
         stream.result()  # the stream failed before the fault: say why
     await fault()
     recovered = time.monotonic()
+    repaired = None
+    if redis_lost:
+        # The lost homes are rebuilt from PostgreSQL by now, or by the first reads here.
+        # From then on none may go missing again: a home rebuilt after the recovery
+        # would hide a tweet whose fan-out was lost.
+        await group.materialize()
+        repaired = await asyncio.to_thread(homes_repaired)
     await stream
     took = await group.converge(case, since=recovered)
     await group.check_redis(rebuilt_allowed=redis_lost)
+    if repaired is not None:
+        assert await asyncio.to_thread(homes_repaired) == repaired, "a read after the recovery found its home missing"
     await asyncio.to_thread(assert_stack_whole)
     return took

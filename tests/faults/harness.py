@@ -55,14 +55,23 @@ async def astack(*args: str) -> None:
     await asyncio.to_thread(stack, *args)
 
 
-def metric(urls: list[str], series: str) -> float:
-    """The sum of a series over the given processes' /metrics."""
+def metric(urls: list[str], series: str, label: str = "") -> float:
+    """The sum of a series over the given processes' /metrics (only its samples with
+    `label`, such as 'repair="rebuild"', if given)."""
     total = 0.0
     for url in urls:
         for line in httpx.get(url, timeout=5).text.splitlines():
-            if line.startswith(series + " ") or line.startswith(series + "{"):
+            if (line.startswith(series + " ") or line.startswith(series + "{")) and label in line:
                 total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def homes_repaired() -> float:
+    """Reads that found their home missing, in all: rebuilt by their process, or waited
+    for another's rebuild to land."""
+    urls = [f"{TIMELINE_API}/metrics"]
+    series = "timeline_read_repair_seconds_count"
+    return metric(urls, series, 'repair="rebuild"') + metric(urls, series, 'repair="another"')
 
 
 @dataclass

@@ -94,13 +94,14 @@ def test_relay_worker_and_timeline_series_move_when_a_tweet_flows() -> None:
     deliveries = _sum(workers, "timeline_fanout_deliveries_total")
     rebuilds = _sum([f"{TIMELINE_API}/metrics"], "timeline_rebuilds_total")
     waited = _sum([f"{TIMELINE_API}/metrics"], "timeline_read_repair_seconds_count", repair="rebuild")
+    follows = _sum(workers, "timeline_events_total", topic="follows.v1")
     with httpx.Client(base_url=GATEWAY) as api:
         author, fan = (api.post("/api/v1/users", json={"username": unique_name()}).json()["user_id"] for _ in range(2))
         assert (
             api.post("/api/v1/follow", headers={"X-User-ID": fan}, json={"follow_user_id": author}).status_code == 201
         )
         assert api.get("/api/v1/timeline", headers={"X-User-ID": fan}).status_code == 200  # a rebuild
-        wait_for(lambda: _sum(workers, "timeline_events_total", topic="follows.v1") > 0, what="follow applied")
+        wait_for(lambda: _sum(workers, "timeline_events_total", topic="follows.v1") > follows, what="follow applied")
         assert api.post("/api/v1/tweet", headers={"X-User-ID": author}, json={"text": "metrics"}).status_code == 201
     wait_for(lambda: _sum(relays, "outbox_published_total") > published, what="outbox_published_total to move")
     wait_for(lambda: _sum(workers, "timeline_events_total", topic="tweets.v1") > events, what="events applied")

@@ -153,15 +153,21 @@ async def test_a_database_whose_wakeups_were_cut_is_drained_while_the_others_kee
     # A test before may have ended every backend: the relays listen again within a sweep.
     await eventually(lambda: _end_listeners(db.dsns[quiet]), timeout=10, what="a relay listening, then cut off")
     stop = asyncio.Event()
+    elsewhere = 0  # users committed on the other databases, each a wakeup
 
     async def keep_the_others_busy() -> None:
+        nonlocal elsewhere
         while not stop.is_set():  # ten users a second, the other databases' share wakes the relay
-            await accounts.create_user(db, unique_name())
+            user = await accounts.create_user(db, unique_name())
+            elsewhere += db.map.for_user(user.user_id) != quiet
             await asyncio.sleep(0.1)
+
+    async def busy_by_now() -> bool:
+        return elsewhere >= 5
 
     busy = asyncio.create_task(keep_the_others_busy())
     try:
-        await asyncio.sleep(1.0)  # busy by now
+        await eventually(busy_by_now, timeout=30, what="commits on the other databases")
         async with TopicTail(topics.TWEETS) as tail:
             tweet_id = (await tweet_service.publish(db, author.user_id, "no wakeup comes", None)).tweet_id
             await eventually(lambda: _matching(tail, tweet_id), timeout=6, what="the tweet event while others write")

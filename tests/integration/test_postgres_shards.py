@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from tests.support import unique_name
+from tests.support import eventually, unique_name
 from users.adapters import users_repo
 from users.adapters.db import ShardedDatabase
 from users.adapters.tables import tweets, username_claims, users
@@ -112,7 +112,9 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_not_failed(db) 
 
             async def killed(pid: int) -> None:
                 assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
-                await asyncio.sleep(0.2)  # the closed socket reaches the event loop
+                gone = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $1"
+                await eventually(lambda: killer.fetchval(gone, pid), timeout=10, what="the backend to end")
+                await asyncio.sleep(0.05)  # and its closed socket to reach this event loop
 
             async with engine.connect() as conn:
                 pid = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()

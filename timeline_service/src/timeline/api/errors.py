@@ -60,6 +60,10 @@ HANDLERS: ExceptionHandlersMap = {
     # yet for this key.
     redis_errors.ReadOnlyError: unavailable,
     redis_errors.TryAgainError: unavailable,
+    # Redis full of keys it may not evict (a rebuild's writes refused: OOM), or a replica
+    # still loading its copy: it answers, and a retry soon may well be served.
+    redis_errors.OutOfMemoryError: unavailable,
+    redis_errors.BusyLoadingError: unavailable,
     aiohttp.ClientError: unavailable,
     TweetsUnavailable: unavailable,  # the Users Service could not read an author's database
     OSError: unavailable,
