@@ -140,6 +140,8 @@ BAD_FOLLOW_BODIES = {
     "empty string": {"follow_user_id": ""},
     "not a uuid": {"follow_user_id": "bob"},
     "uuid one digit short": {"follow_user_id": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1"},
+    "uuid without hyphens": {"follow_user_id": "a0eebc999c0b4ef8bb6d6bb9bd380a11"},  # (msgspec's own took it)
+    "uuid in braces": {"follow_user_id": "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}"},
     "username instead of id": {"follow_user_id": "alice"},
     "int": {"follow_user_id": 5},
     "null": {"follow_user_id": None},

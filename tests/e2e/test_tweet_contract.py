@@ -231,6 +231,7 @@ BAD_KEYS = {
     "empty": "",
     "uuid one digit short": "a00ffe35-fc64-45f3-be60-8c824ec0a34",
     "uuid with suffix": "a00ffe35-fc64-45f3-be60-8c824ec0a346x",
+    "uuid without hyphens": "a00ffe35fc6445f3be608c824ec0a346",  # (msgspec's own took it)
     "not hex": "z00ffe35-fc64-45f3-be60-8c824ec0a346",
     "int": 12345,
     "true": True,

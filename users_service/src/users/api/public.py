@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post
@@ -82,7 +83,7 @@ class FollowController(Controller):
         self, state: State, data: schemas.FollowRequest, x_user_id: CallerHeader = None
     ) -> Response[bytes]:
         """Follow a user (also 201 when already following)."""
-        await follows.follow(state.db, caller_id(x_user_id), data.follow_user_id, state.max_following)
+        await follows.follow(state.db, caller_id(x_user_id), uuid.UUID(data.follow_user_id), state.max_following)
         return Response(b"", status_code=201)  # the contract has no body here, not even `null`
 
     @delete(
@@ -117,7 +118,8 @@ class TweetController(Controller):
         self, state: State, data: schemas.PublishTweet, x_user_id: CallerHeader = None
     ) -> schemas.PublishedTweet:
         """Publish a tweet; a retry with the same idempotency_key returns the same tweet."""
-        tweet = await tweets.publish(state.db, caller_id(x_user_id), data.text, data.idempotency_key)
+        key = uuid.UUID(data.idempotency_key) if data.idempotency_key is not None else None
+        tweet = await tweets.publish(state.db, caller_id(x_user_id), data.text, key)
         # Before the 201: the author's next read has it, whatever the fan-out's lag.
         await state.own_timeline.tweeted(schemas.tweet_item(tweet))
         return schemas.PublishedTweet(tweet_id=tweet.tweet_id, created_at=iso_ms(tweet.created_at))

@@ -52,12 +52,12 @@ class NewUser(msgspec.Struct):
 
 
 class FollowRequest(msgspec.Struct):
-    follow_user_id: Annotated[uuid.UUID, uuid_field("The user to follow.")]
+    follow_user_id: Annotated[str, uuid_field("The user to follow.")]
 
 
 class PublishTweet(msgspec.Struct):
     text: TweetText
-    idempotency_key: Annotated[uuid.UUID | None, uuid_field("Makes retries safe: one tweet per key and author.")] = None
+    idempotency_key: Annotated[str, uuid_field("Makes retries safe: one tweet per key and author.")] | None = None
 
 
 class PublishedTweet(msgspec.Struct):
