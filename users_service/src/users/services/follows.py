@@ -46,7 +46,10 @@ async def unfollow(db: ShardedDatabase, follower: uuid.UUID, followee: uuid.UUID
     now = utcnow()
     async with db.primary_for_user(follower).begin() as conn:
         await fence.hold(conn, [user_logical_shard(follower)])
-        if await users_repo.get_user(conn, follower) is None:
+        # Locked first, as a follow locks it: a follow and an unfollow of one pair at
+        # once would otherwise each hold what the other waits for (the unfollow's
+        # deleted edge, the follow's caller row) until PostgreSQL ended one (a 503).
+        if await users_repo.get_user(conn, follower, for_update=True) is None:
             raise NotFound("caller (X-User-ID) not found")
         if await follows_repo.remove_following(conn, follower, followee):
             await users_repo.add_to_counts(conn, follower, following=-1)
