@@ -12,7 +12,7 @@ from shared_schemas.internal_api import Following, HomeSource, TweetItem, UserIn
 from timeline.adapters.users_client import UnknownUser
 from timeline.domain import items as item_codec
 from timeline.domain.merge import merge_newer, merge_window
-from timeline.services.ports import Delivery, Page
+from timeline.services.ports import Delivery, ListPush, Page
 
 
 class FakeTimelineStore:
@@ -27,6 +27,7 @@ class FakeTimelineStore:
         self.followed: dict[uuid.UUID, set[uuid.UUID]] = {}
         self.lists: dict[uuid.UUID, list[bytes]] = {}
         self.filled: set[uuid.UUID] = set()
+        self.closed: set[uuid.UUID] = set()  # lists closed as their author stopped being a celebrity
         self.filling: set[uuid.UUID] = set()  # begun, not finished: readers wait
         self.celebs: set[uuid.UUID] = set()
         self.items: dict[bytes, bytes] = {}
@@ -48,7 +49,8 @@ class FakeTimelineStore:
         gone = {t.bytes for t in tweet_ids}
         left = [i for i in current if i not in gone]
         kind, owner = key
-        marked = owner in self.filled if kind == "list" else owner in self.materialized - self.rebuilding
+        # (a closed list's marker stays as it is: close.lua's "d")
+        marked = owner in self.filled - self.closed if kind == "list" else owner in self.materialized - self.rebuilding
         if marked and len(left) < len(current) and (key in self.cut or len(current) >= self.max_items):
             self.cut.add(key)
             if not left:
@@ -188,9 +190,22 @@ class FakeTimelineStore:
         return Page(True, ids, ended, [self.items.get(i) for i in ids], unfilled)
 
     # -- celebrity lists --------------------------------------------------------------
-    async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+    async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> ListPush:
+        if author in self.closed:
+            return ListPush.CLOSED
         if author in self.filled or author in self.filling:
             self.lists[author] = self._place(self.lists.get(author, []), tweet_ids, ("list", author) in self.cut)
+            return ListPush.PLACED
+        return ListPush.ABSENT
+
+    async def close_celebrity_list(self, author: uuid.UUID) -> list[bytes] | None:
+        if author not in self.filled:  # (a closed list stays filled: read as it is)
+            return None
+        self.closed.add(author)
+        return list(self.lists.get(author, []))
+
+    async def drop_closed_celebrity_list(self, author: uuid.UUID) -> None:
+        self.lists.pop(author, None)
 
     async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         if author in self.filling:
@@ -235,6 +250,7 @@ class FakeTimelineStore:
     async def forget_celebrity_list(self, author: uuid.UUID) -> None:
         await self.abandon_celebrity_list(author)
         self.filled.discard(author)
+        self.closed.discard(author)
         self.cut.discard(("list", author))
         self.lists.pop(author, None)
 
@@ -242,6 +258,9 @@ class FakeTimelineStore:
         was = author in self.celebs
         (self.celebs.add if is_celebrity else self.celebs.discard)(author)
         return was != is_celebrity
+
+    async def is_marked_celebrity(self, author: uuid.UUID) -> bool:
+        return author in self.celebs
 
     # -- the tweet cache --------------------------------------------------------------
     async def put_items(self, items: list[TweetItem]) -> None:

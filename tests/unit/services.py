@@ -10,12 +10,13 @@ from shared_schemas.ids import new_id, utcnow
 from tests.fakes import FakeTimelineStore, FakeUsers
 from timeline.services.celebrities import Celebrities
 from timeline.services.fanout import Fanout
+from timeline.services.ports import TimelineStore
 from timeline.services.reader import Reader
 
 
 @dataclass
 class World:
-    store: FakeTimelineStore
+    store: TimelineStore
     users: FakeUsers
     celebrities: Celebrities
     fanout: Fanout
@@ -70,13 +71,16 @@ class World:
                 return seen
 
 
-def world(threshold: int = 3, max_items: int = 800) -> World:
-    store, users = FakeTimelineStore(max_items), FakeUsers()
+def world(
+    threshold: int = 3, max_items: int = 800, store: TimelineStore | None = None, backfill_items: int = 50
+) -> World:
+    """The services over the fake store, or over `store` (a real one: tests/integration)."""
+    store, users = store or FakeTimelineStore(max_items), FakeUsers()
     celebrities = Celebrities(store, users, threshold, batch=2)  # small pages of followers
     return World(
         store,
         users,
         celebrities,
-        Fanout(store, users, celebrities, backfill_items=50, batch=2),
+        Fanout(store, users, celebrities, backfill_items=backfill_items, batch=2),
         Reader(store, users, celebrities),
     )

@@ -9,7 +9,7 @@ import uuid
 
 from prometheus_client import Counter
 
-from timeline.services.ports import TimelineStore, UsersSource
+from timeline.services.ports import ListPush, TimelineStore, UsersSource
 
 # A rebuild of a home (Reader) or a fill of a celebrity's list that did not land: a
 # removal reached the list meanwhile, or another rebuild at it landed first (0023).
@@ -74,6 +74,18 @@ class Celebrities:
             VOIDED.labels("celebrity").inc()
             tries, deadline = tries + 1, time.monotonic() + self.fill_wait
 
+    async def took(self, author: uuid.UUID, tweet_id: uuid.UUID) -> bool:
+        """Put a tweet whose event says its author is a celebrity into the author's list;
+        False if the homes must have it instead: the author stopped being a celebrity
+        before it came (the demotion closed the list, or went by with it long ago), or
+        was never one here (a crossing and its way back before the worker looked)."""
+        pushed = await self.store.push_to_celebrity(author, [tweet_id])
+        if pushed is ListPush.ABSENT:
+            # No list: lost (the author is still marked, and a reader fills it from the
+            # source, this tweet included), or there never was one.
+            return await self.store.is_marked_celebrity(author)
+        return pushed is ListPush.PLACED
+
     async def notice(self, author: uuid.UUID, followers_count: int) -> None:
         """An author who crosses the threshold changes how followers get their tweets:
         rewire every materialized follower's home so it stays right either way."""
@@ -98,9 +110,12 @@ class Celebrities:
 
     async def _demote(self, author: uuid.UUID) -> None:
         await self.ensure_list(author)  # lost, or being filled: what the homes take is all of it
-        if not await self.store.is_celebrity_list_filled(author):
+        # Closed as it is read: a tweet of theirs still on its way as a celebrity's is
+        # either in what is read here, or finds the list closed and goes to the homes.
+        closed = await self.store.close_celebrity_list(author)
+        if closed is None:
             raise RuntimeError(f"celebrity list of {author} not filled (removals kept spoiling it): retry")
-        recent = [uuid.UUID(bytes=i) for i in await self.store.celebrity_ids(author)]
+        recent = [uuid.UUID(bytes=i) for i in closed]
         async for followers in self.users.follower_pages(author, self.batch):
             # Rebuilds at these homes may have read the author as a celebrity: voided
             # (0023), before the author leaves the homes' celebrities.
@@ -110,6 +125,7 @@ class Celebrities:
             # rare event that costs homes their cached window below its oldest.
             await self.store.push_to_homes(followers, recent, partial=True)
             await self.store.unfollow_celebrity(followers, author)
-        # Not kept: it would miss what the author posts from now on (fanned out), and
-        # be taken as filled should they become a celebrity again.
-        await self.store.forget_celebrity_list(author)
+        # The ids go: they would miss what the author posts from now on (fanned out).
+        # The list stays closed, for the tweets still on their way as a celebrity's,
+        # until the author is a celebrity again (`_promote` forgets it first).
+        await self.store.drop_closed_celebrity_list(author)

@@ -78,11 +78,12 @@ class Fanout:
         fanned: list[TweetCreated] = []
         for event in events:
             if self.celebrities.is_celebrity(event.author_followers_count):
-                # A celebrity's tweet is stored once and merged into followers' pages on read.
+                # A celebrity's tweet is stored once and merged into followers' pages on
+                # read; unless the author stopped being one meanwhile: fanned out then.
                 await self.own_tweets([_item(event)])
-                await self.store.push_to_celebrity(event.author_id, [event.tweet_id])
-            else:
-                fanned.append(event)
+                if await self.celebrities.took(event.author_id, event.tweet_id):
+                    continue
+            fanned.append(event)
         walks = [self.users.follower_pages(event.author_id, self.batch) for event in fanned]
         try:
             # Every walk's first step finishes (no walk is left running). The tweets whose
@@ -114,6 +115,10 @@ class Fanout:
             await self.store.unpush_from_homes(followers, [event.tweet_id])
 
     async def follow_created(self, event: FollowCreated) -> None:
+        # First, as for a removal: a home being rebuilt learns of the follow, and does
+        # not land a read of the graph that may predate it (it would lack the followee,
+        # or hold only the backfill's part of them and be marked whole: 0023).
+        await self.store.unpush_from_homes([event.follower_id], [])
         followee = await self.users.user(event.followee_id)
         await self.celebrities.notice(event.followee_id, followee.followers_count)
         if self.celebrities.is_celebrity(followee.followers_count):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncGenerator
+from enum import Enum
 from typing import NamedTuple, Protocol
 
 from shared_schemas.internal_api import Following, HomeSource, TweetItem, UserInfo
@@ -32,6 +33,14 @@ class Delivery(NamedTuple):
 
     item: TweetItem
     homes: list[uuid.UUID]
+
+
+class ListPush(Enum):
+    """What became of a celebrity's tweet pushed into the author's list."""
+
+    PLACED = "placed"  # in the list (or in it already): readers merge it from there
+    ABSENT = "absent"  # no list: one that was lost is filled from the source when read
+    CLOSED = "closed"  # closed: the author is no longer a celebrity (being demoted)
 
 
 class TimelineStore(Protocol):
@@ -108,9 +117,17 @@ class TimelineStore(Protocol):
         ids just above the position (it is capped): ask the source of truth instead."""
 
     # -- celebrity lists --------------------------------------------------------------
-    async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+    async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> ListPush:
         """Add to a list filled or being filled only: a missing one is filled from the
-        source."""
+        source, a closed one takes nothing (its tweets go to the homes)."""
+
+    async def close_celebrity_list(self, author: uuid.UUID) -> list[bytes] | None:
+        """Close a filled list as its author stops being a celebrity, and its ids, in one
+        step: no push lands after the read (`push_to_celebrity` says CLOSED). None if
+        the list is not filled. A closed list is read again, as it is, until dropped."""
+
+    async def drop_closed_celebrity_list(self, author: uuid.UUID) -> None:
+        """The closed list's ids go; it stays closed (until `forget_celebrity_list`)."""
 
     async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None: ...
 
@@ -139,6 +156,9 @@ class TimelineStore(Protocol):
 
     async def mark_celebrity(self, author: uuid.UUID, is_celebrity: bool) -> bool:
         """Record the author's status; True when it changed (a threshold was crossed)."""
+
+    async def is_marked_celebrity(self, author: uuid.UUID) -> bool:
+        """The status last recorded (`mark_celebrity`)."""
 
     # -- the tweet cache --------------------------------------------------------------
     async def put_items(self, items: list[TweetItem]) -> None: ...

@@ -19,7 +19,7 @@ from timeline.adapters.store import keys
 from timeline.adapters.store.connection import mget, script_source
 from timeline.domain import items as item_codec
 from timeline.domain.merge import merge_newer, merge_window
-from timeline.services.ports import Delivery, Page
+from timeline.services.ports import Delivery, ListPush, Page
 
 # Homes per push script call on a single Redis: enough to make one call cheaper than
 # many, few enough that no call holds the server for long (docs/decisions/0005).
@@ -81,6 +81,7 @@ class RedisTimelineStore:
         self._put = redis.register_script(script_source("cache_put.lua")) if self.single else None
         self._whole = redis.register_script(script_source("whole.lua"))
         self._abandon = redis.register_script(script_source("abandon.lua"))
+        self._close = redis.register_script(script_source("close.lua"))
         # The token of each rebuild (and celebrity list's fill) this process began and has
         # not landed: only the rebuild holding a list's mark may land it (begin.lua).
         self._tokens: dict[uuid.UUID, str] = {}
@@ -384,10 +385,18 @@ class RedisTimelineStore:
         return [(a, _Slice(m == 1, t == 1, ids)) for a, (m, t, ids) in zip(authors, replies)]
 
     # -- celebrity lists --------------------------------------------------------------
-    async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
+    async def push_to_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> ListPush:
         listing = keys.celebrity(author)
-        args: list[Any] = [self.max_items, "1", keys.CHANGES, *_newest_first(tweet_ids)]
-        await self._push(keys=[listing.marker, listing.ids], args=args)
+        args: list[Any] = [self.max_items, "1c", keys.CHANGES, *_newest_first(tweet_ids)]
+        placed = int(await self._push(keys=[listing.marker, listing.ids], args=args))
+        return ListPush.CLOSED if placed == -1 else ListPush.ABSENT if placed == -2 else ListPush.PLACED
+
+    async def close_celebrity_list(self, author: uuid.UUID) -> list[bytes] | None:
+        listing = keys.celebrity(author)
+        return cast(list[bytes] | None, await self._close(keys=[listing.marker, listing.ids]))
+
+    async def drop_closed_celebrity_list(self, author: uuid.UUID) -> None:
+        await self.redis.delete(keys.celebrity(author).ids)
 
     async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
         listing = keys.celebrity(author)
@@ -397,8 +406,9 @@ class RedisTimelineStore:
         return cast(list[bytes], await self.redis.lrange(keys.celebrity(author).ids, 0, -1))
 
     async def is_celebrity_list_filled(self, author: uuid.UUID) -> bool:
-        # "1" or "c" (cut): filled; "r" or "x": being filled (begin.lua, unpush.lua).
-        return await self.redis.get(keys.celebrity(author).marker) in (b"1", b"c")
+        # "1" or "c" (cut): filled; "d": closed, its author no longer a celebrity, read as
+        # it is (close.lua); "r" or "x": being filled (begin.lua, unpush.lua).
+        return await self.redis.get(keys.celebrity(author).marker) in (b"1", b"c", b"d")
 
     async def begin_celebrity_list(self, author: uuid.UUID, *, take_over: bool = False) -> bool:
         # A home's rebuild mark, on the list (its third key stands for the home's set of
@@ -442,6 +452,9 @@ class RedisTimelineStore:
         if is_celebrity:
             return bool(await self.redis.sadd(keys.CELEBRITIES, author.bytes))
         return bool(await self.redis.srem(keys.CELEBRITIES, author.bytes))
+
+    async def is_marked_celebrity(self, author: uuid.UUID) -> bool:
+        return bool(await self.redis.sismember(keys.CELEBRITIES, author.bytes))  # type: ignore[arg-type]  # (bytes, as sadd stores them)
 
     # -- live streams -----------------------------------------------------------------
     async def hold_stream(self, user: uuid.UUID, stream: str, lapse_seconds: float, limit: int | None) -> bool:

@@ -5,7 +5,9 @@
 -- are newest first and distinct, checked by the caller, which is the store adapter:
 -- in C there, off the server's one thread, docs/decisions/0018; "1p" also: the ids are
 -- only the newest of their authors' tweets, older ones exist that they leave out, so a
--- list is cut at the oldest of them, below), any of them followed by "@" and a rebuild's
+-- list is cut at the oldest of them, below; "1c" for a celebrity's list: as "1", but a
+-- list without a marker answers -2, and one closed as its author stopped being a
+-- celebrity (close.lua's "d") -1, and takes nothing), any of them followed by "@" and a rebuild's
 -- token to write only into a list whose mark still holds that token (its landing:
 -- begin.lua's "r:<token>..."; a list that a removal spoiled, or that another rebuild
 -- landed first, is left as it is), ARGV[3] the prefix of
@@ -237,6 +239,11 @@ end
 
 local function place(marker, list)
   local added, created
+  if mode == '1c' then  -- the tweet goes to the followers' homes instead (the caller)
+    local state = redis.call('GET', marker)
+    if not state then return -2 end
+    if state == 'd' then return -1 end
+  end
   if token ~= '' then  -- a landing: only while the list's mark holds its rebuild's token
     local state = redis.call('GET', marker)
     if not state or string.sub(state, 1, 1) ~= 'r' or not string.find(state, ':' .. token, 1, true) then
