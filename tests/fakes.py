@@ -259,9 +259,6 @@ class FakeTimelineStore:
         (self.celebs.add if is_celebrity else self.celebs.discard)(author)
         return was != is_celebrity
 
-    async def is_marked_celebrity(self, author: uuid.UUID) -> bool:
-        return author in self.celebs
-
     # -- the tweet cache --------------------------------------------------------------
     async def put_items(self, items: list[TweetItem]) -> None:
         for item in items:

@@ -5,6 +5,7 @@ half heals by itself."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 
 import asyncpg
@@ -14,12 +15,15 @@ from shared_schemas import topics
 from shared_schemas.events import FollowCreated, TweetCreated
 from shared_schemas.ids import utcnow
 from tests.integration.conftest import MAX_FOLLOWING
+from tests.integration.databases import refusing_connections
 from tests.integration.kafka_tail import TopicTail
 from tests.support import eventually, stack, unique_name
 from users.adapters import catalog, outbox_repo
 from users.adapters.tables import followers, outbox
 from users.services import accounts, follows
 from users.services import tweets as tweet_service
+
+RELAYS = int(os.environ.get("USERS_RELAY_COUNT", "1"))
 
 
 async def _backlog(db, shard: int) -> int:
@@ -99,6 +103,35 @@ async def test_the_follow_graph_heals_after_a_crash_between_its_halves(db, relay
     assert len(events) == 1
     assert (await accounts.get_user(db, followee.user_id)).followers_count == 1
     assert (await accounts.get_user(db, follower.user_id)).following_count == 1
+
+
+async def test_a_followees_database_down_holds_back_only_the_events_that_need_it(db, relay_stopped) -> None:
+    # The relay writes a follow's second half on the followee's database before it
+    # publishes the event. Once, that database down failed the whole batch of the
+    # follower's database, every pass: nobody's tweets there went out until it was back.
+    follower, author = await _user_where(db, lambda d: d == 0), await _user_where(db, lambda d: d == 0)
+    followee = await _user_where(db, lambda d: d != 0)  # (database 0 holds the shard map)
+    await follows.follow(db, follower.user_id, followee.user_id, MAX_FOLLOWING)  # its event waits
+    async with TopicTail(topics.TWEETS) as tweets, TopicTail(topics.FOLLOWS) as follow_events:
+        async with refusing_connections(db, followee.user_id):
+            for i in range(1, RELAYS + 1):  # (not start-apps: it waits for the Users API's /ready)
+                stack("start-app", f"relay-{i}")
+            tweet_id = (await tweet_service.publish(db, author.user_id, "another database is down", None)).tweet_id
+            await eventually(lambda: _matching(tweets, tweet_id), timeout=20, what="a tweet event on a live database")
+            assert await _follow_events(follow_events, follower.user_id) == []  # its second half cannot be written
+        found = await eventually(
+            lambda: _follow_events(follow_events, follower.user_id), timeout=30, what="the follow event once it is back"
+        )
+    assert len(found) == 1
+    assert (await accounts.get_user(db, followee.user_id)).followers_count == 1
+
+
+async def _user_where(db, wanted):
+    """A new user whose row lives on a database that `wanted` (its id) accepts."""
+    while True:
+        user = await accounts.create_user(db, unique_name())
+        if wanted(db.map.for_user(user.user_id)):
+            return user
 
 
 async def _follow_events(tail, follower_id):

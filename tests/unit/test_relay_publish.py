@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from aiokafka.errors import OutOfOrderSequenceNumber
 
 from users.adapters.outbox_repo import OutboxRow
-from users.relay.outbox_relay import PRODUCER_BROKEN, OutboxRelay, ProducerStuck
+from users.relay.outbox_relay import PRODUCER_BROKEN, OutboxRelay, ProducerStuck, ready_rows
 
 
 class FakeProducer:
@@ -96,3 +96,13 @@ async def test_a_producer_whose_idempotence_broke_is_replaced_once() -> None:
     assert len(made) == 1 and relay.producer is made[0] and made[0].started and broken.stopped
     acked, failure = await relay.publish(_rows(2))  # and the new one sends
     assert (acked, failure) == (2, None)
+
+
+def test_rows_whose_step_waits_hold_back_only_their_keys_later_rows() -> None:
+    now = datetime.now(UTC)
+    keys = ["a", "b", "a", "c", "b", "a"]
+    rows = [OutboxRow(i, "follows.v1", key, b"", now) for i, key in enumerate(keys)]
+    # Row 2 (a's second) waits: a's later rows wait behind it, a's first goes, b and c go.
+    assert [row.id for row in ready_rows(rows, {2})] == [0, 1, 3, 4]
+    assert [row.id for row in ready_rows(rows, {0, 1})] == [3]
+    assert ready_rows(rows, set()) == rows

@@ -81,9 +81,10 @@ class Celebrities:
         was never one here (a crossing and its way back before the worker looked)."""
         pushed = await self.store.push_to_celebrity(author, [tweet_id])
         if pushed is ListPush.ABSENT:
-            # No list: lost (the author is still marked, and a reader fills it from the
-            # source, this tweet included), or there never was one.
-            return await self.store.is_marked_celebrity(author)
+            # No list: lost (Redis was, or it expired unread), and the first reader fills
+            # it from the source, this tweet included; or there never was one. The source
+            # says which: a celebrity now keeps their tweets out of the homes.
+            return self.is_celebrity((await self.users.user(author)).followers_count)
         return pushed is ListPush.PLACED
 
     async def notice(self, author: uuid.UUID, followers_count: int) -> None:

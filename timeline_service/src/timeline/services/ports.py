@@ -157,9 +157,6 @@ class TimelineStore(Protocol):
     async def mark_celebrity(self, author: uuid.UUID, is_celebrity: bool) -> bool:
         """Record the author's status; True when it changed (a threshold was crossed)."""
 
-    async def is_marked_celebrity(self, author: uuid.UUID) -> bool:
-        """The status last recorded (`mark_celebrity`)."""
-
     # -- the tweet cache --------------------------------------------------------------
     async def put_items(self, items: list[TweetItem]) -> None: ...
 

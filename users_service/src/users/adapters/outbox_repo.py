@@ -34,6 +34,15 @@ _BATCH = RawStatement(
     .limit(sa.bindparam("limit", type_=sa.Integer))
     .with_for_update(skip_locked=True)
 )
+# The same, past the keys whose rows wait (a followee's database down: the relay keeps
+# a user's events in order, so every later row of theirs waits too).
+_BATCH_SKIPPING = RawStatement(
+    sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.payload, outbox.c.created_at)
+    .where(outbox.c.key != sa.all_(sa.bindparam("skip", type_=postgresql.ARRAY(sa.Text))))
+    .order_by(outbox.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+    .with_for_update(skip_locked=True)
+)
 _DELETE = RawStatement(
     sa.delete(outbox).where(outbox.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger))))
 )
@@ -63,8 +72,11 @@ class OutboxRow(NamedTuple):
     created_at: datetime
 
 
-async def take_batch(conn: asyncpg.Connection, limit: int) -> list[OutboxRow]:
-    """The oldest unpublished rows, in order, locked for this relay; others skip them."""
+async def take_batch(conn: asyncpg.Connection, limit: int, skip: frozenset[str] = frozenset()) -> list[OutboxRow]:
+    """The oldest unpublished rows (but those of the keys in `skip`), in order, locked
+    for this relay; others skip them."""
+    if skip:
+        return [OutboxRow(*row) for row in await _BATCH_SKIPPING.fetch(conn, limit=limit, skip=sorted(skip))]
     return [OutboxRow(*row) for row in await _BATCH.fetch(conn, limit=limit)]
 
 

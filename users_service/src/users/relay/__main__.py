@@ -42,6 +42,7 @@ async def main() -> None:
         except Exception as exc:  # noqa: BLE001
             log.warning("cannot reach kafka; retrying", extra={"error": repr(exc)})
             await asyncio.sleep(settings.relay_poll_seconds)
+    unreachable = follow_edges.Unreachable(follow_edges.REST_SECONDS)
     relay = OutboxRelay(
         db,
         producer,
@@ -49,8 +50,10 @@ async def main() -> None:
         settings.relay_poll_seconds,
         settings.db_connect_timeout,
         # The follow graph's second half ("who follows Y", on Y's shard) is written from
-        # the outbox, before the follow's event is published (services/follow_edges.py).
-        before_publish=lambda rows: follow_edges.apply(db, rows),
+        # the outbox, before the follow's event is published (services/follow_edges.py);
+        # a followee's database down holds back its followees' events only.
+        before_publish=lambda rows: follow_edges.apply(db, rows, unreachable),
+        held_seconds=follow_edges.REST_SECONDS,
         linger_seconds=settings.relay_linger_seconds,
         new_producer=new_producer,
         ack_timeout=settings.kafka_request_timeout_ms / 1000,

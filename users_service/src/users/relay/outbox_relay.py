@@ -46,7 +46,22 @@ class ProducerStuck(Exception):
 # which starts from every bootstrap server, gets on.
 PRODUCER_BROKEN = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced, ProducerStuck)
 
-BatchStep = Callable[[list[outbox_repo.OutboxRow]], Awaitable[None]]
+# What must be done with a batch before its events go out: the ids of the rows it could
+# not do now (they wait in the outbox, and every later row of their keys with them).
+BatchStep = Callable[[list[outbox_repo.OutboxRow]], Awaitable[set[int]]]
+
+
+def ready_rows(rows: list[outbox_repo.OutboxRow], waiting: set[int]) -> list[outbox_repo.OutboxRow]:
+    """The rows that may go now: all but the waiting ones and, behind each, every later
+    row of its key (one user's events stay in their order)."""
+    held: set[str] = set()
+    ready = []
+    for row in rows:
+        if row.id in waiting:
+            held.add(row.key)
+        if row.key not in held:
+            ready.append(row)
+    return ready
 
 
 class OutboxRelay:
@@ -61,10 +76,12 @@ class OutboxRelay:
         linger_seconds: float = 0.0,
         new_producer: Callable[[], AIOKafkaProducer] | None = None,
         ack_timeout: float = 15.0,
+        held_seconds: float = 5.0,
     ) -> None:
         """`before_publish`: what must be done with a batch before its events go out (the
         follow graph's second half); it runs again if the relay dies before the rows are
-        deleted, so it must be idempotent."""
+        deleted, so it must be idempotent. The keys of rows it could not do are left
+        out of the next batches for `held_seconds`, then tried again."""
         self.db, self.producer, self.before_publish = db, producer, before_publish
         # A producer whose idempotence state broke (below) is replaced by a new one.
         self.new_producer = new_producer
@@ -81,6 +98,11 @@ class OutboxRelay:
         self.notified: set[int] = set()  # shards whose NOTIFY arrived since the last pass
         self._unheard: set[int] = set()  # shards that could not be listened to, said once
         self._listening: asyncio.Task[None] | None = None
+        self.held_seconds = held_seconds
+        # Per database: the keys whose rows wait, and until when batches pass them by
+        # (a batch of nothing but waiting rows would hold every other row up).
+        self.held: dict[int, tuple[frozenset[str], float]] = {}
+        self.failing: dict[int, int] = {}  # databases whose passes failed, how many in a row
 
     async def drain_shard(self, shard: int) -> int:
         """Publish one batch of `shard`'s outbox; returns how many rows went out."""
@@ -88,29 +110,42 @@ class OutboxRelay:
         async with self.db.raw_primary(shard) as conn, conn.transaction():
             if not await outbox_repo.try_lock_shard(conn):
                 return 0  # another relay owns this shard right now
-            rows = await outbox_repo.take_batch(conn, self.batch_size)
+            keys, until = self.held.get(shard, (frozenset(), 0.0))
+            skip = keys if time.monotonic() < until else frozenset()
+            rows = await outbox_repo.take_batch(conn, self.batch_size, skip)
             if not rows:
                 BACKLOG.labels(shard).set(0)
                 return 0
-            if self.before_publish is not None:
-                await self.before_publish(rows)
+            waiting = await self.before_publish(rows) if self.before_publish is not None else set()
+            ready = ready_rows(rows, waiting) if waiting else rows
+            if waiting:
+                going = {row.id for row in ready}
+                held = skip | {row.key for row in rows if row.id not in going}
+                self.held[shard] = (held, time.monotonic() + self.held_seconds)
+                log.warning(
+                    "events wait for a database that cannot be reached; the others go out",
+                    extra={"shard": shard, "waiting": len(rows) - len(ready), "keys": len(held)},
+                )
+            elif not skip:
+                self.held.pop(shard, None)  # tried again, and done: nothing waits
             producer = self.producer
-            acked, error = await self.publish(rows, producer)
+            acked, error = await self.publish(ready, producer)
             if acked:
-                await outbox_repo.delete(conn, [row.id for row in rows[:acked]])
+                await outbox_repo.delete(conn, [row.id for row in ready[:acked]])
             acked_at = time.time()
-            for row in rows[:acked]:
+            for row in ready[:acked]:
                 PUBLISH_DELAY.observe(max(0.0, acked_at - row.created_at.timestamp()))
             if error is not None:
                 log.warning(
                     "kafka refused part of a batch; the rest stays for the next pass",
-                    extra={"shard": shard, "kept": len(rows) - acked, "error": repr(error)},
+                    extra={"shard": shard, "kept": len(ready) - acked, "error": repr(error)},
                 )
 
             # What is still owed. A short batch took every row its snapshot could see, so
             # only refused rows remain: the table is counted (a query) only after a full one.
             full = len(rows) >= self.batch_size
-            BACKLOG.labels(shard).set(await outbox_repo.backlog(conn) if full else len(rows) - acked)
+            owed = len(rows) - acked
+            BACKLOG.labels(shard).set(await outbox_repo.backlog(conn) if full or skip else owed)
         if isinstance(error, PRODUCER_BROKEN):  # after the commit: the acknowledged rows are gone
             await self.renew_producer(producer, error)
         PUBLISHED.labels(shard).inc(acked)
@@ -176,9 +211,33 @@ class OutboxRelay:
 
     async def drain(self, shards: list[int]) -> list[int]:
         """One batch of each of `shards`: the shards whose batch came back full (more
-        rows may be waiting there)."""
-        counts = await asyncio.gather(*(self.drain_shard(i) for i in shards))
-        return [shard for shard, count in zip(shards, counts) if count >= self.batch_size]
+        rows may be waiting there). A database that fails its pass is tried again at
+        the next sweep; the others go on as ever meanwhile (one database down holds up
+        no other's rows)."""
+        outcomes = await asyncio.gather(*(self.drain_shard(i) for i in shards), return_exceptions=True)
+        full = []
+        for shard, outcome in zip(shards, outcomes):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome  # cancelled: the relay is stopping
+                self._failed(shard, outcome)
+                continue
+            if self.failing.pop(shard, 0):
+                log.info("a database's relay passes succeed again", extra={"shard": shard})
+            if outcome >= self.batch_size:
+                full.append(shard)
+        return full
+
+    def _failed(self, shard: int, error: Exception) -> None:
+        """The traceback once an outage, then one line a pass."""
+        failures = self.failing[shard] = self.failing.get(shard, 0) + 1
+        if failures == 1:
+            log.error("a database's relay pass failed; retrying", extra={"shard": shard}, exc_info=error)
+        else:
+            log.warning(
+                "a database's relay pass failed again; retrying",
+                extra={"shard": shard, "failed_passes": failures, "error": repr(error)},
+            )
 
     def every(self) -> list[int]:
         """Every database's outbox, those the shard map gained since the start included

@@ -453,9 +453,6 @@ class RedisTimelineStore:
             return bool(await self.redis.sadd(keys.CELEBRITIES, author.bytes))
         return bool(await self.redis.srem(keys.CELEBRITIES, author.bytes))
 
-    async def is_marked_celebrity(self, author: uuid.UUID) -> bool:
-        return bool(await self.redis.sismember(keys.CELEBRITIES, author.bytes))  # type: ignore[arg-type]  # (bytes, as sadd stores them)
-
     # -- live streams -----------------------------------------------------------------
     async def hold_stream(self, user: uuid.UUID, stream: str, lapse_seconds: float, limit: int | None) -> bool:
         """Take (limit given) or renew (None) one of the caller's places for open streams."""
