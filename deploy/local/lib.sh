@@ -96,7 +96,11 @@ start_bg() {
   if [ -f "$log" ] && [ "$(stat -c %s "$log")" -gt $((100 * 1024 * 1024)) ]; then
     mv -f "$log" "$log.1"
   fi
-  printf '\n===== %s starting: %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$*" >>"$log"
+  # One JSON line, as every line the services write (`jq` reads the whole file).
+  local command="${*//\\/\\\\}"
+  command="${command//\"/\\\"}"
+  printf '{"asctime":"%s","level":"INFO","name":"stack","message":"===== starting","command":"%s"}\n' \
+    "$(date '+%Y-%m-%d %H:%M:%S,000')" "$command" >>"$log"
   # The inner shell writes its own pid and then execs CMD, so the pid file is
   # right even if setsid had to fork. setsid makes that pid the process group
   # id too. nohup: belt and braces against SIGHUP from a closing terminal.

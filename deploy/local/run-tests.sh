@@ -23,7 +23,7 @@ if [ "$status" != 0 ]; then
   for log in "$LOG_DIR"/{users-api,timeline-api,relay-*,worker-*}.log; do
     [ -f "$log" ] || continue
     echo "---- $(basename "$log"): its last warnings, errors, starts and assignments"
-    grep -E '"level": ?"(WARNING|ERROR|CRITICAL)"|^===== |partitions assigned' "$log" | tail -n 25 | cut -c1-400 || true
+    grep -E '"level": ?"(WARNING|ERROR|CRITICAL)"|===== starting|partitions assigned' "$log" | tail -n 25 | cut -c1-400 || true
   done
 fi
 if [ "${TEST_KEEP_STACK:-0}" != 1 ]; then

@@ -22,7 +22,7 @@ READ_MODEL = ["timeline-api", *WORKERS]
 LOGS = Path(os.environ.get("STACK_DIR", ROOT / ".local")) / "logs"
 # What the read model said that tells a fault from a rebalance: its warnings and errors,
 # its starts, and the workers' partition assignments.
-TELLING = re.compile(r'"level":\s*"(WARNING|ERROR|CRITICAL)"|^===== |partitions assigned')
+TELLING = re.compile(r'"level":\s*"(WARNING|ERROR|CRITICAL)"|===== starting|partitions assigned')
 MODULES = ["tests/e2e/test_refresh.py", "tests/e2e/test_live_stream.py", "tests/e2e/test_read_your_writes.py"]
 
 pytestmark = pytest.mark.skipif(not CLUSTER_PORTS, reason="no Redis Cluster in this stack (make test starts one)")

@@ -111,6 +111,9 @@ def test_relay_worker_and_timeline_series_move_when_a_tweet_flows() -> None:
         _present(url, "outbox_backlog", "outbox_publish_delay_seconds_bucket", "outbox_relay_batch_seconds_bucket")
     for url in workers:
         _present(url, "timeline_consumer_lag", "timeline_fanout_batch_size_bucket", "timeline_dead_letters_total")
+        # A series at 0 before any dead letter: `increase()` would miss the first one.
+        text = httpx.get(url, timeout=5).text
+        assert re.search(r'^timeline_dead_letters_total\{topic="tweets.v1"\} ', text, re.M), url
     _present(f"{TIMELINE_API}/metrics", "timeline_tweet_cache_lookups_total")
     # The fan's first read waited for its home's rebuild.
     assert _sum([f"{TIMELINE_API}/metrics"], "timeline_read_repair_seconds_count", repair="rebuild") > waited

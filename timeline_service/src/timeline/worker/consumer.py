@@ -44,6 +44,11 @@ RETRIES = Counter(
     ["topic"],
 )
 LAG = Gauge("timeline_consumer_lag", "Messages behind the end of each partition", ["topic", "partition"])
+# Every topic's series from the start, at 0: `increase()` over a series that appears
+# with its first dead letter would not count that one (the dashboard's panel).
+for _topic in topics.TIMELINE_SOURCES:
+    DEAD_LETTERS.labels(_topic)
+    RETRIES.labels(_topic)
 
 
 def dead_letter_headers(record: ConsumerRecord, error: str) -> list[tuple[str, bytes]]:
