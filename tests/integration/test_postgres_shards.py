@@ -67,6 +67,36 @@ async def test_an_orphaned_claim_is_taken_over_but_a_fresh_one_is_not(db) -> Non
         await accounts.create_user(db, fresh)
 
 
+async def test_a_user_whose_commit_answer_was_lost_keeps_the_name(db, monkeypatch) -> None:
+    # The user's row committed, and the connection dropped before its answer came: the
+    # claim was released, and the name could be claimed by a second user.
+    name, written = unique_name("lost").lower(), accounts._insert
+
+    async def answer_lost(db, user) -> None:
+        await written(db, user)
+        raise ConnectionResetError("the connection dropped in COMMIT")
+
+    monkeypatch.setattr(accounts, "_insert", answer_lost)
+    first = await accounts.create_user(db, name)  # created after all
+    monkeypatch.undo()
+    assert (await accounts.get_user(db, first.user_id)).username == name
+    with pytest.raises(Conflict):
+        await accounts.create_user(db, name.upper())
+
+
+async def test_a_user_that_failed_to_be_written_leaves_the_name_free(db, monkeypatch) -> None:
+    name = unique_name("failed").lower()
+
+    async def refused(db, user) -> None:
+        raise ConnectionRefusedError("the user's database is down")
+
+    monkeypatch.setattr(accounts, "_insert", refused)
+    with pytest.raises(ConnectionRefusedError):
+        await accounts.create_user(db, name)
+    monkeypatch.undo()
+    assert (await accounts.create_user(db, name)).username == name  # released: a retry gets it
+
+
 async def test_tweets_live_on_the_author_shard_and_ids_route_there(db) -> None:
     author = await accounts.create_user(db, unique_name())
     tweet_id = (await tweet_service.publish(db, author.user_id, "where am I", None)).tweet_id

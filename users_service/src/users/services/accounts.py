@@ -33,10 +33,26 @@ async def create_user(db: ShardedDatabase, username: str) -> User:
             raise Conflict(f"username {username!r} is taken")
     try:
         await _insert(db, user)
-    except BaseException:
+    except BaseException as exc:
+        # The commit may have gone through with its answer lost (a connection dropped in
+        # COMMIT): then the user exists and the name is theirs, and released it would
+        # be claimed again by another user.
+        if await _committed(db, user.user_id):
+            if isinstance(exc, Exception):
+                return user
+            raise
         await _release(db, key, user)
         raise
     return user
+
+
+async def _committed(db: ShardedDatabase, user_id: uuid.UUID) -> bool:
+    """Whether the user's row is there; False if that cannot be told now (the claim is
+    released, as for a write that surely failed)."""
+    try:
+        return await find_user(db, user_id) is not None
+    except Exception:  # noqa: BLE001 - the database is down: most likely nothing was written
+        return False
 
 
 # Each step is one transaction on one shard, fenced and retried by itself when a move
