@@ -31,6 +31,7 @@ class FakeTimelineStore:
         self.filling: set[uuid.UUID] = set()  # begun, not finished: readers wait
         self.celebs: set[uuid.UUID] = set()
         self.items: dict[bytes, bytes] = {}
+        self.gone: set[uuid.UUID] = set()  # deleted tweets (delete_item)
         # Lists that lost ids at their cap (unpush.lua's "c"): ("home" | "list", owner).
         self.cut: set[tuple[str, uuid.UUID]] = set()
         self.token = uuid.uuid4().bytes
@@ -269,6 +270,10 @@ class FakeTimelineStore:
 
     async def delete_item(self, tweet_id: uuid.UUID) -> None:
         self.items.pop(tweet_id.bytes, None)
+        self.gone.add(tweet_id)
+
+    async def deleted_among(self, tweet_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        return self.gone.intersection(tweet_ids)
 
 
 def _id(item: TweetItem) -> bytes:

@@ -3,7 +3,8 @@ cluster). A tweet whose event says its author is a celebrity, applied after the 
 stopped being one, reaches the followers: the demotion closes the author's list as it
 reads it, and a push that finds it closed (or finds no list of an author never made one
 here) goes to the homes. A follow while the follower's home is rebuilt leaves no home
-that lacks the followee."""
+that lacks the followee. A tweet's fan-out that comes after its delete delivers
+nothing."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import uuid
 
 import pytest
 
-from shared_schemas.events import FollowCreated, FollowRemoved
-from shared_schemas.ids import new_id, utcnow
+from shared_schemas.events import FollowCreated, FollowRemoved, TweetCreated
+from shared_schemas.ids import iso_ms, new_id, utcnow
+from shared_schemas.internal_api import TweetItem
 from tests.fakes import FakeTimelineStore
 from tests.unit.services import World, world
 from timeline.adapters.store.redis_store import RedisTimelineStore
@@ -106,3 +108,25 @@ async def test_a_follow_while_the_followers_home_is_rebuilt_leaves_no_home_that_
     await w.follow(reader, author)  # and its backfill, while the rebuild is on its way
     await w.store.finish_rebuild(reader, source.celebrities, source.tweet_ids, source.tweets)
     assert set(await w.timeline(reader)) == {*theirs, *own}
+
+
+async def test_a_tweet_deleted_before_its_fan_out_came_stays_gone(w: World) -> None:
+    """A worker behind (or one that lost the partition and finished its run late) comes
+    to a tweet after its author deleted it: it was back in the author's home and every
+    follower's until the delete's own event came."""
+    author, fan = w.users.add_user("author"), w.users.add_user("fan")
+    await w.timeline(author)
+    await w.timeline(fan)
+    await w.follow(fan, author)
+    kept, doomed = w.tweet_event(author), w.tweet_event(author)
+    await w.fanout.own_tweets([_item(kept), _item(doomed)])  # the POSTs' read-your-writes
+    del w.users.tweets[doomed.tweet_id]
+    await w.fanout.own_delete(author, doomed.tweet_id)  # the DELETE, as it is answered
+    await w.fanout.tweets_created([kept, doomed])  # the fan-out, behind
+    assert await w.timeline(author) == [kept.tweet_id]
+    assert await w.timeline(fan) == [kept.tweet_id]
+
+
+def _item(event: TweetCreated) -> TweetItem:
+    created = iso_ms(event.created_at)
+    return TweetItem(event.tweet_id, event.author_id, event.username, event.text, created)

@@ -75,8 +75,12 @@ class Fanout:
         item and author's home go with its first page, all in one round trip to Redis
         (docs/decisions/0022). A push lands each id in order, once, so tweets together
         end as they would one by one."""
+        # A tweet deleted before its fan-out came (the worker behind, or one that lost
+        # the partition to another and finished its run late): none of it, or it would
+        # be back in its author's home and every follower's until its delete's event.
+        gone = await self.store.deleted_among([event.tweet_id for event in events])
         fanned: list[TweetCreated] = []
-        for event in events:
+        for event in (e for e in events if e.tweet_id not in gone):
             if self.celebrities.is_celebrity(event.author_followers_count):
                 # A celebrity's tweet is stored once and merged into followers' pages on
                 # read; unless the author stopped being one meanwhile: fanned out then.

@@ -162,7 +162,13 @@ class TimelineStore(Protocol):
 
     async def get_items(self, tweet_ids: list[bytes]) -> list[bytes | None]: ...
 
-    async def delete_item(self, tweet_id: uuid.UUID) -> None: ...
+    async def delete_item(self, tweet_id: uuid.UUID) -> None:
+        """Drop a deleted tweet's item, and remember it deleted (`deleted_among`) for as
+        long as items are cached."""
+
+    async def deleted_among(self, tweet_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `tweet_ids` deleted (`delete_item`) since: a fan-out of them that
+        comes after the delete must deliver nothing."""
 
 
 class UsersSource(Protocol):

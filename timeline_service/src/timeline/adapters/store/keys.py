@@ -14,6 +14,9 @@
   celebs        the authors treated as celebrities now (to notice a threshold crossing)
   generation    a token made when the store was last found empty (a loss: warm up)
   tw:<id>       a tweet's timeline item, the exact JSON the API returns (16-byte id)
+  gone:<id>     the tweet was deleted (for as long as an item is cached): a fan-out of
+                it that comes later (a worker behind, or one that lost its partition)
+                delivers nothing
   st:{user}     the user's open live streams, fleet-wide (id -> when it lapses)
   rs:{user}:<id> what a closed stream had sent just below its last id (16-byte ids),
                 so a resume from that id can still send what arrived late
@@ -52,6 +55,7 @@ CELEBRITY_IDS = "cl:"
 CELEBRITIES = "celebs"
 GENERATION = "generation"
 ITEM = b"tw:"
+GONE = b"gone:"
 
 
 def _tag(user: uuid.UUID) -> str:
@@ -115,3 +119,7 @@ def sent(user: uuid.UUID, last: uuid.UUID) -> str:
 
 def item(tweet_id: uuid.UUID | bytes) -> bytes:
     return ITEM + (tweet_id.bytes if isinstance(tweet_id, uuid.UUID) else tweet_id)
+
+
+def gone(tweet_id: uuid.UUID) -> bytes:
+    return GONE + tweet_id.bytes

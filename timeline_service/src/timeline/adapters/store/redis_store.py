@@ -496,4 +496,12 @@ class RedisTimelineStore:
         return await mget(self.redis, [keys.item(t) for t in tweet_ids])
 
     async def delete_item(self, tweet_id: uuid.UUID) -> None:
-        await self.redis.delete(keys.item(tweet_id))
+        def queue(pipe: Any) -> None:
+            pipe.delete(keys.item(tweet_id))
+            pipe.set(keys.gone(tweet_id), b"1", ex=self.item_ttl)
+
+        await self._pipelined(queue)
+
+    async def deleted_among(self, tweet_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        found = await self._pipelined(lambda pipe: [pipe.exists(keys.gone(t)) for t in tweet_ids])
+        return {t for t, n in zip(tweet_ids, found) if n}
