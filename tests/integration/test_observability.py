@@ -46,6 +46,17 @@ def test_apis_are_alive_and_ready(base: str) -> None:
     assert httpx.get(f"{base}/ready").json() == {"status": "ready"}
 
 
+@pytest.mark.parametrize("port", [*RELAYS, *WORKERS])
+def test_relays_and_workers_are_alive_and_ready_on_their_own_loop(port: int) -> None:
+    # Answered by the process's event loop: prometheus_client's own server answered any
+    # path, from a thread of its own, while the loop could be stuck.
+    base = f"http://127.0.0.1:{port}"
+    assert httpx.get(f"{base}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{base}/ready").json() == {"status": "ready"}
+    assert httpx.get(f"{base}/anything").status_code == 404
+    assert "# TYPE " in httpx.get(f"{base}/metrics").text
+
+
 def test_request_latency_histograms_by_route_and_status_move() -> None:
     users_before = _sum([f"{USERS_API}/metrics"], "litestar_requests_total", path="/api/v1/users", status_code="201")
     with httpx.Client(base_url=GATEWAY) as api:

@@ -575,7 +575,9 @@ def test_every_deployment_has_probes_resources_and_runs_as_non_root(
 
 
 def test_api_probes_use_health_and_ready(rendered: dict[str, list[dict]]) -> None:
-    for name in ("users-api", "timeline-api"):
+    # The relay and the worker too: their /metrics is answered by a thread of
+    # prometheus_client's, whatever their event loop does (shared_schemas/process_http.py).
+    for name in ("users-api", "timeline-api", "relay", "worker"):
         container = _pod_spec(_named(rendered["base"], "Deployment", name))["containers"][0]
         assert container["livenessProbe"]["httpGet"]["path"] == "/health"
         assert container["readinessProbe"]["httpGet"]["path"] == "/ready"

@@ -14,9 +14,8 @@ from collections.abc import Awaitable, Callable
 
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from prometheus_client import start_http_server
 
-from shared_schemas import heap, logs, topics
+from shared_schemas import heap, logs, process_http, topics
 from timeline import bootstrap
 from timeline import settings as settings_module
 from timeline.settings import Settings
@@ -85,8 +84,10 @@ def kafka_clients(settings: Settings) -> tuple[AIOKafkaConsumer, AIOKafkaProduce
 async def main() -> None:
     settings = settings_module.load()
     logs.configure(settings.log_level)
+    started = False
+    http = None
     if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_addr)
+        http = await process_http.serve(settings.worker_metrics_port, settings.worker_metrics_addr, lambda: started)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -99,6 +100,7 @@ async def main() -> None:
     worker.subscribe()
     await until_started("kafka consumer", consumer.start, backoff, stop)
     await until_started("kafka producer", producer.start, backoff, stop)
+    started = True
     log.info("worker started", extra={"group": settings.consumer_group, "topics": list(topics.TIMELINE_SOURCES)})
     heap.settle()
     # Views of the cluster that name only dead brokers are taken again (decision 0019).
@@ -111,6 +113,8 @@ async def main() -> None:
         await consumer.stop()  # leaves the group; offsets were committed per batch
         await producer.stop()
         await parts.close()
+        if http is not None:
+            await http.cleanup()
         log.info("worker stopped")
 
 

@@ -8,9 +8,8 @@ import signal
 
 import uvloop
 from aiokafka import AIOKafkaProducer
-from prometheus_client import start_http_server
 
-from shared_schemas import heap, logs
+from shared_schemas import heap, logs, process_http
 from users import settings as settings_module
 from users.adapters.db import ShardedDatabase
 from users.adapters.kafka import relay_producer
@@ -23,8 +22,10 @@ log = logging.getLogger("users.relay")
 async def main() -> None:
     settings = settings_module.load()
     logs.configure(settings.log_level)
+    started = False
+    http = None
     if settings.relay_metrics_port:
-        start_http_server(settings.relay_metrics_port, addr=settings.relay_metrics_addr)
+        http = await process_http.serve(settings.relay_metrics_port, settings.relay_metrics_addr, lambda: started)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -61,6 +62,7 @@ async def main() -> None:
     # The shard map is data: a move to a new database reaches this relay without a restart.
     watching = asyncio.ensure_future(db.watch(settings.shard_map_refresh_seconds))
     await relay.listen()
+    started = True
     log.info("relay started", extra={"shards": len(settings.shard_dsns), "metrics_port": settings.relay_metrics_port})
     heap.settle()
     try:
@@ -70,6 +72,8 @@ async def main() -> None:
         await relay.close()
         await relay.producer.stop()
         await db.dispose()
+        if http is not None:
+            await http.cleanup()
         log.info("relay stopped")
 
 
