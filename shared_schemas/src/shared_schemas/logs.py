@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
+from types import TracebackType
 
 from pythonjsonlogger.msgspec import MsgspecFormatter
 
@@ -42,3 +43,14 @@ def configure(level: str = "INFO", *, requests: bool = False) -> None:
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("aiokafka").setLevel("WARNING")
+    # What ends a process unhandled (a relay or worker that cannot start) and Python's
+    # warnings: JSON lines too, not a plain traceback on stderr.
+    sys.excepthook = _log_uncaught
+    logging.captureWarnings(True)
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, trace)
+        return
+    logging.getLogger("uncaught").critical("the process ends on an error", exc_info=(kind, error, trace))

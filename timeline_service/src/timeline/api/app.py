@@ -25,8 +25,8 @@ from timeline.services.live import LiveTimeline
 
 def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     settings = settings or settings_module.load()
+    logs.configure(settings.log_level, requests=True)  # first: a refusal below is a JSON line too
     check_secret(settings.cursor_secret, "TIMELINE_CURSOR_SECRET", settings.local_stack)
-    logs.configure(settings.log_level, requests=True)
     records = RequestRecords(logging.getLogger("timeline.request"))
     parts = bootstrap.build(settings)
     cursors = CursorCodec(settings.cursor_secret)

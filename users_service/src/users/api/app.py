@@ -22,8 +22,8 @@ from users.api.public import FollowController, TweetController, UsersController
 
 def create_app(settings: settings_module.Settings | None = None) -> Litestar:
     settings = settings or settings_module.load()
+    logs.configure(settings.log_level, requests=True)  # first: a refusal below is a JSON line too
     check_secret(settings.cursor_secret, "USERS_CURSOR_SECRET", settings.local_stack)
-    logs.configure(settings.log_level, requests=True)
     records = RequestRecords(logging.getLogger("users.request"))
     db = ShardedDatabase(settings)
     own_timeline = OwnTimeline(settings.timeline_api_url, settings.own_timeline_timeout)
