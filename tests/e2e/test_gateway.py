@@ -117,6 +117,17 @@ def test_the_request_id_reaches_the_gateway_and_service_logs(api: httpx.Client) 
         )
 
 
+def test_the_request_id_follows_a_delete_into_the_timeline_apis_log(api: httpx.Client, new_user) -> None:
+    # The DELETE calls the Timeline API for the author's own home (read-your-writes):
+    # that call's log line carries the DELETE's id, not one of its own.
+    author, request_id = new_user(), f"test-{uuid.uuid4().hex}"
+    tweet = api.post("/api/v1/tweet", json={"text": "doomed"}, headers={"X-User-ID": author}).json()["tweet_id"]
+    headers = {"X-User-ID": author, "X-Request-ID": request_id}
+    assert api.delete(f"/api/v1/tweet/{tweet}", headers=headers).status_code == 204
+    log = Path(os.environ.get("STACK_DIR", ROOT / ".local")) / "logs" / "timeline-api.log"
+    wait_for(lambda: request_id in log.read_text(errors="replace"), timeout=5, what=f"{request_id} in timeline-api.log")
+
+
 def test_the_gateway_makes_a_request_id_when_the_client_sends_none(api: httpx.Client) -> None:
     first, second = api.get("/nope"), api.get("/nope")
     assert first.headers["x-request-id"] and first.headers["x-request-id"] != second.headers["x-request-id"]

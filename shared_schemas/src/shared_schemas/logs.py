@@ -18,6 +18,13 @@ from pythonjsonlogger.msgspec import MsgspecFormatter
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
+def request_headers() -> dict[str, str]:
+    """The header that passes the request id on to a call made for the request (none
+    outside a request: the callee makes its own)."""
+    current = request_id.get()
+    return {} if current == "-" else {"x-request-id": current}
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()

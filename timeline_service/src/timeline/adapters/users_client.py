@@ -31,6 +31,7 @@ from shared_schemas.internal_api import (
     TweetsByIdsRequest,
     UserInfo,
 )
+from shared_schemas.logs import request_headers
 
 _encoder = msgspec.json.Encoder()
 
@@ -80,7 +81,7 @@ class UsersClient:
 
     async def _get(self, path: str, model: type, **params: object):
         query = {k: str(v) for k, v in params.items() if v is not None}
-        async with self._http().get(self.base_url + path, params=query) as response:
+        async with self._http().get(self.base_url + path, params=query, headers=request_headers()) as response:
             if response.status == 404:
                 raise UnknownUser(path)
             response.raise_for_status()
@@ -88,7 +89,9 @@ class UsersClient:
 
     async def _post(self, path: str, body: msgspec.Struct, model: type):
         async with self._http().post(
-            self.base_url + path, data=_encoder.encode(body), headers={"content-type": "application/json"}
+            self.base_url + path,
+            data=_encoder.encode(body),
+            headers={"content-type": "application/json", **request_headers()},
         ) as response:
             response.raise_for_status()
             return msgspec.json.decode(await response.read(), type=model)

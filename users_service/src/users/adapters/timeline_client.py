@@ -18,6 +18,7 @@ from prometheus_client import Counter
 
 from shared_schemas.coalesce import Coalescer
 from shared_schemas.internal_api import IDLE_CONNECTION_SECONDS, OwnTweets, TweetItem
+from shared_schemas.logs import request_headers
 
 log = logging.getLogger("users.own_timeline")
 FAILURES = Counter("users_own_timeline_failures_total", "Own-home updates the Timeline API did not take")
@@ -50,6 +51,9 @@ class OwnTimeline:
 
     async def _send(self, method: str, path: str, body: bytes | None, count: int) -> None:
         headers = {"content-type": "application/json"} if body is not None else {}
+        # The request this call is made for, so one grep follows it into the Timeline
+        # API's log (a group of tweets is nobody's request: shared_schemas/coalesce.py).
+        headers.update(request_headers())
         try:
             async with self._http().request(method, self.base_url + path, data=body, headers=headers) as response:
                 if response.status >= 300:
