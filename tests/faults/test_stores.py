@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.faults.cases import run_case
-from tests.faults.harness import REDIS_URL, Group, astack
+from tests.faults.harness import REDIS_URL, WORKER_METRICS, Group, astack, metric
 from tests.support import eventually
 
 
@@ -78,3 +78,29 @@ async def test_postgres_killed_and_started_again(group: Group) -> None:
         await astack("start-infra")
 
     await run_case(group, "PostgreSQL killed and restarted", fault)
+
+
+async def test_the_consumer_lag_counts_the_tweets_waiting_while_redis_is_down(group: Group) -> None:
+    # What operators watch in an outage. A partition retrying an event is paused, its
+    # fetches stop, and aiokafka's news of its end with them: the lag read flat, and
+    # left out the batch in hand (seen as 0 with every tweet of the outage waiting).
+    lag = "timeline_consumer_lag"
+    posted = []
+    await astack("kill", "redis")
+    try:
+        for i in range(12):
+            posted.append(await group.post(group.authors[i % len(group.authors)], f"while Redis is down {i}"))
+        await eventually(lambda: _at_least(lag, len(posted)), timeout=30, what=f"a lag of {len(posted)} tweets or more")
+    finally:
+        await astack("start-infra")
+    await group.materialize()
+    await group.converge("Redis down, the lag watched", since=time.monotonic())
+    await eventually(lambda: _at_most(lag, 0), timeout=30, what="the lag back at 0")
+
+
+async def _at_least(series: str, floor: float) -> bool:
+    return await asyncio.to_thread(metric, WORKER_METRICS, series) >= floor
+
+
+async def _at_most(series: str, ceiling: float) -> bool:
+    return await asyncio.to_thread(metric, WORKER_METRICS, series) <= ceiling

@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
+from prometheus_client import REGISTRY
 
 from shared_schemas import codec, topics
 from shared_schemas.events import Event, TweetDeleted
@@ -32,6 +33,9 @@ class FakeConsumer:
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.seeks.append(offset)
+
+    def paused(self) -> set[TopicPartition]:
+        return set()
 
 
 class FakeProducer:
@@ -170,6 +174,31 @@ async def test_a_rebalance_while_the_lag_is_read_does_not_stop_the_worker() -> N
 
     worker = Worker(Rebalancing(), FakeProducer(), world().fanout, Backoff(0.001, 0.004))
     await worker._record_lag()  # no AssertionError
+
+
+async def test_a_partition_paused_with_a_batch_in_hand_reports_what_came_since_its_last_fetch() -> None:
+    # Its fetches stop while it retries an event (a store down): aiokafka's highwater
+    # stays where its last fetch left it, and the lag read flat through the outage.
+    class Retrying(FakeConsumer):
+        def paused(self) -> set[TopicPartition]:
+            return {TP}
+
+        def highwater(self, tp: TopicPartition) -> int:
+            return 10  # as of the last fetch
+
+        async def position(self, tp: TopicPartition) -> int:
+            return 4
+
+        async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+            return {tp: 25 for tp in partitions}  # fifteen posted since
+
+    worker = Worker(Retrying(), FakeProducer(), world().fanout, Backoff(0.001, 0.004))
+    await worker._record_lag()
+    labels = {"topic": TP.topic, "partition": str(TP.partition)}
+    assert REGISTRY.get_sample_value("timeline_consumer_lag", labels) == 21
+    worker.in_hand[TP] = 2  # a batch from offset 2 in hand, not applied yet: behind too
+    await worker._record_lag()
+    assert REGISTRY.get_sample_value("timeline_consumer_lag", labels) == 23
 
 
 async def test_partitions_that_finish_while_a_commit_is_on_its_way_are_committed_together() -> None:

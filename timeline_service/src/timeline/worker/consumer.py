@@ -44,6 +44,10 @@ RETRIES = Counter(
     ["topic"],
 )
 LAG = Gauge("timeline_consumer_lag", "Messages behind the end of each partition", ["topic", "partition"])
+# How often the end of the partitions paused with a batch in hand is asked for: their
+# fetches stop while paused, and with them aiokafka's news of their end (`highwater`), so
+# a worker retrying an event while a store is down reported the lag of its last fetch.
+LAG_LOOK_SECONDS = 5.0
 # Every topic's series from the start, at 0: `increase()` over a series that appears
 # with its first dead letter would not count that one (the dashboard's panel).
 for _topic in topics.TIMELINE_SOURCES:
@@ -134,6 +138,10 @@ class Worker:
         # The partitions whose batches finish while a commit is on its way are committed
         # together in the next: one request to the group coordinator for them all.
         self._commits = Coalescer(self._commit_together)
+        self._ends: dict[TopicPartition, int] = {}  # paused partitions' ends, last asked for
+        # The first offset of each batch in hand: behind the end too until it is applied.
+        self.in_hand: dict[TopicPartition, int] = {}
+        self._ends_at = 0.0  # when to ask again
 
     def subscribe(self) -> None:
         self.consumer.subscribe(list(topics.TIMELINE_SOURCES), listener=FinishBatchBeforeRevoke(self))
@@ -147,6 +155,7 @@ class Worker:
                 self.leaving[tp] = asyncio.Event()
                 task = asyncio.create_task(self._partition(tp, records, self.leaving[tp]))
                 self.busy[tp] = task
+                self.in_hand[tp] = records[0].offset
                 task.add_done_callback(functools.partial(self._finished, tp))
             await self._record_lag()
         await self.drain()  # SIGTERM: finish and commit what is in hand
@@ -163,6 +172,7 @@ class Worker:
 
     def _finished(self, tp: TopicPartition, _task: asyncio.Task) -> None:
         self.busy.pop(tp, None)
+        self.in_hand.pop(tp, None)
         self.leaving.pop(tp, None)
         if tp in self.consumer.assignment():
             self.consumer.resume(tp)
@@ -259,15 +269,29 @@ class Worker:
         )
 
     async def _record_lag(self) -> None:
-        for tp in list(self.consumer.assignment()):
+        assigned = self.consumer.assignment()
+        paused = [tp for tp in self.consumer.paused() if tp in assigned]
+        self._ends = {tp: end for tp, end in self._ends.items() if tp in paused}
+        if paused and time.monotonic() >= self._ends_at:
+            self._ends_at = time.monotonic() + LAG_LOOK_SECONDS
+            try:
+                self._ends.update(await asyncio.wait_for(self.consumer.end_offsets(paused), 1.0))
+            except Exception as exc:  # noqa: BLE001 - Kafka slow or down: asked again later
+                log.debug("partition ends not read", extra={"error": repr(exc)})
+        for tp in list(assigned):
             # A rebalance during the awaits below may take the next partitions away, and
             # aiokafka asserts on an unassigned one: look again before each.
             if tp not in self.consumer.assignment():
                 continue
             end = self.consumer.highwater(tp)  # as of the last fetch; None before one
+            if tp in self._ends:
+                end = max(end or 0, self._ends[tp])
             if end is not None:
-                try:
-                    position = await asyncio.wait_for(self.consumer.position(tp), 1.0)
-                except (TimeoutError, IllegalStateError):
-                    continue  # revoked since assignment() was read, or no position yet
+                if tp in self.in_hand:
+                    position = self.in_hand[tp]
+                else:
+                    try:
+                        position = await asyncio.wait_for(self.consumer.position(tp), 1.0)
+                    except (TimeoutError, IllegalStateError):
+                        continue  # revoked since assignment() was read, or no position yet
                 LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
