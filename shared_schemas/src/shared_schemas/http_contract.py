@@ -37,7 +37,7 @@ def uuid_field(description: str) -> Any:
     """A body field that is a UUID in its canonical form, typed `str` (msgspec's own
     `uuid.UUID` also takes 32 hex digits without hyphens, which the document does not
     allow): msgspec checks the pattern, the handler makes the UUID."""
-    return msgspec.Meta(description=description, pattern=f"^{UUID_PATTERN}$", extra_json_schema={"format": "uuid"})
+    return msgspec.Meta(description=description, pattern=f"^{UUID_PATTERN}$")
 
 
 def id_param(description: str) -> Any:

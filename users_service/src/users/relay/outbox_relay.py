@@ -119,8 +119,7 @@ class OutboxRelay:
             waiting = await self.before_publish(rows) if self.before_publish is not None else set()
             ready = ready_rows(rows, waiting) if waiting else rows
             if waiting:
-                going = {row.id for row in ready}
-                held = skip | {row.key for row in rows if row.id not in going}
+                held = skip | {row.key for row in rows if row.id in waiting}
                 self.held[shard] = (held, time.monotonic() + self.held_seconds)
                 log.warning(
                     "events wait for a database that cannot be reached; the others go out",

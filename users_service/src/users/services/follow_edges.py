@@ -57,6 +57,7 @@ class Unreachable:
 async def apply(db: ShardedDatabase, rows: list[OutboxRow], unreachable: Unreachable | None = None) -> set[int]:
     """Write the second halves of `rows`' follow events; the ids of the rows whose
     followee's database could not be reached (to wait in the outbox)."""
+    unreachable = unreachable or Unreachable(0.0)  # none rests: each is asked every time
     by_shard: dict[int, list[tuple[int, FollowCreated | FollowRemoved]]] = defaultdict(list)
     for row in rows:
         if row.topic != topics.FOLLOWS.name:
@@ -66,7 +67,7 @@ async def apply(db: ShardedDatabase, rows: list[OutboxRow], unreachable: Unreach
             by_shard[db.map.for_user(event.followee_id)].append((row.id, event))
     waiting: set[int] = set()
     for shard, events in by_shard.items():
-        if unreachable is not None and unreachable.resting(shard):
+        if unreachable.resting(shard):
             waiting.update(row_id for row_id, _ in events)
             continue
         try:
@@ -75,12 +76,10 @@ async def apply(db: ShardedDatabase, rows: list[OutboxRow], unreachable: Unreach
             if not is_outage(exc):
                 raise
             log.warning("a followee's database cannot be reached", extra={"database": shard, "error": repr(exc)})
-            if unreachable is not None:
-                unreachable.failed(shard)
+            unreachable.failed(shard)
             waiting.update(row_id for row_id, _ in events)
         else:
-            if unreachable is not None:
-                unreachable.answered(shard)
+            unreachable.answered(shard)
     return waiting
 
 
