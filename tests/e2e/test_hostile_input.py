@@ -27,15 +27,16 @@ def _json_error(response: httpx.Response, status: int) -> None:
     assert isinstance(response.json()["detail"], str) and response.json()["detail"]
 
 
-def test_sixty_kilobytes_of_combining_marks_are_refused_at_once(api: httpx.Client) -> None:
+def test_sixty_kilobytes_of_combining_marks_are_a_json_400(api: httpx.Client) -> None:
+    # How cheaply is bench/hostile.py's to measure (its CPU per request, on every
+    # `make bench`); a test states no time (it took 0.9 s of CPU before session 6).
     body = ('{"text": "a' + "\u0301\u0323" * 15000 + '"}').encode()  # ~60 KB of UTF-8
     assert len(body) < 64 * 1024
     started = time.perf_counter()
     response = api.post("/api/v1/tweet", content=body, headers={"X-User-ID": SEED, "content-type": "application/json"})
     took = time.perf_counter() - started
     _json_error(response, 400)
-    print(f"[hostile] 60 KB of combining marks: 400 in {took * 1000:.1f} ms (it took 0.9 s of CPU before)")
-    assert took < 0.5  # generous on a shared machine; it is a few milliseconds
+    print(f"[hostile] 60 KB of combining marks: 400 in {took * 1000:.1f} ms")
 
 
 @pytest.mark.parametrize("path", ["/api/v1/tweet", "/api/v1/follow"])

@@ -303,15 +303,17 @@ def test_deleting_an_unknown_tweet_is_404(gw: Gateway) -> None:
 
 
 @pytest.mark.parametrize("bad", BAD_IDS)
-def test_deleting_with_a_malformed_tweet_id_is_400(gw: Gateway, bad: str) -> None:
+def test_deleting_with_a_malformed_tweet_id_is_404(gw: Gateway, bad: str) -> None:
+    # API.md gives this route 404 alone: a string that is no UUID names no tweet.
     author = new_user(gw)
-    assert_error(gw.delete(f"{TWEET}/{bad}", user=author), 400)
+    assert_error(gw.delete(f"{TWEET}/{bad}", user=author), 404)
+    assert_error(gw.delete(f"{TWEET}/{bad}", user="not-a-uuid"), 400)  # the caller is checked first
 
 
-def test_deleting_with_a_mishyphenated_tweet_id_is_400_and_deletes_nothing(gw: Gateway) -> None:
+def test_deleting_with_a_mishyphenated_tweet_id_is_404_and_deletes_nothing(gw: Gateway) -> None:
     author = new_user(gw)
     tweet = post_tweet(gw, author, "still here")["tweet_id"]
-    assert_error(gw.delete(f"{TWEET}/{mishyphenated(tweet)}", user=author), 400)
+    assert_error(gw.delete(f"{TWEET}/{mishyphenated(tweet)}", user=author), 404)
     assert listed_ids(gw, author) == [tweet]
 
 
@@ -322,7 +324,7 @@ def test_rejected_deletes_leave_the_tweet(gw: Gateway) -> None:
     assert_error(gw.delete(f"{TWEET}/{tweet}", headers={"X-User-ID": ""}), 400)
     assert_error(gw.delete(f"{TWEET}/{tweet}", user="not-a-uuid"), 400)
     assert_error(gw.delete(f"{TWEET}/{tweet}", user=unknown_id()), 404)
-    assert_error(gw.delete(f"{TWEET}/{tweet}x", user=author), 400)
+    assert_error(gw.delete(f"{TWEET}/{tweet}x", user=author), 404)
     assert listed_ids(gw, author) == [tweet]
 
 

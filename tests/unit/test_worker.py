@@ -137,6 +137,31 @@ async def test_a_batch_waiting_to_retry_stops_when_its_partition_leaves_and_comm
     assert len(producer.sent) == 1  # offset 0 ("null", no event) was parked; 1 was not
 
 
+async def test_a_partition_that_leaves_mid_batch_stops_after_the_run_in_hand_and_commits_it() -> None:
+    # A worker that keeps applying a revoked partition's batch may apply a follow after
+    # the next owner applied its unfollow: the follower's home keeps the author's tweets.
+    w = world()
+    author, reader = w.users.add_user("a"), w.users.add_user("r")
+    w.users.follow(reader, author)
+    await w.timeline(reader)
+    first, gone, third = w.tweet_event(author), w.tweet_event(author), w.tweet_event(author)
+    deleted = TweetDeleted(event_id=new_id(), occurred_at=utcnow(), tweet_id=gone.tweet_id, author_id=author)
+    records = [_record(i, codec.encode(e)) for i, e in enumerate([first, deleted, third])]  # three runs
+    worker, consumer, _ = _worker(w.fanout)
+    leaving, applied = asyncio.Event(), []
+    fan_out = worker._fan_out
+
+    async def revoked_meanwhile(record, events):
+        applied.append(record.offset)
+        leaving.set()  # the rebalance comes while the first run is applied
+        await fan_out(record, events)
+
+    worker._fan_out = revoked_meanwhile  # type: ignore[method-assign]
+    await worker._partition(TP, records, leaving)
+    assert applied == [0] and consumer.committed == {TP: 1}  # the next owner starts at 1
+    assert await w.timeline(reader) == [first.tweet_id]
+
+
 async def test_the_dead_letter_topic_unreachable_is_retried_too() -> None:
     w = world()
     worker, consumer, producer = _worker(w.fanout, FakeProducer(down=3))

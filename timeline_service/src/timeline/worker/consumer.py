@@ -102,8 +102,8 @@ def runs(records: list[ConsumerRecord], most: int) -> Iterator[Run]:
 
 class FinishBatchBeforeRevoke(ConsumerRebalanceListener):
     """A rebalance may take partitions away while their batches are being applied: hold
-    the revocation until those batches are applied and committed, so the new owner
-    starts right after them instead of applying them a second time."""
+    the revocation until the run each is applying is done and what was applied is
+    committed, so the new owner starts right after it instead of applying it again."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -181,6 +181,13 @@ class Worker:
         applied: int | None = None
         try:
             for run in runs(records, TWEETS_AT_ONCE):
+                # Leaving (revoked, or SIGTERM): the rest is the next owner's, from the
+                # commit below. Applied here it could land after the next owner applied
+                # what follows it (a worker that lost its partition unawares, or whose
+                # revocation outlasted the group's wait: a follow's backfill after the
+                # unfollow), and a revocation waits for one run, not a batch of 500.
+                if leaving.is_set():
+                    break
                 if not await self._apply(run, leaving):
                     # Given up while waiting to retry: fetch this run again, unless the
                     # partition is going (then its next owner starts from the commit).

@@ -13,7 +13,7 @@ from shared_schemas.http_contract import CallerHeader, Limit, NextCursor, errors
 from shared_schemas.ids import iso_ms
 from shared_schemas.internal_api import UserInfo
 from users.api import schemas
-from users.api.identity import caller_id, page_params, path_id
+from users.api.identity import caller_id, page_params, path_id, tweet_path_id
 from users.services import accounts, follows, tweets
 
 UserId = Annotated[str, id_param("A user's id.")]
@@ -128,10 +128,12 @@ class TweetController(Controller):
         "/{tweet_id:str}",
         operation_id="deleteTweet",
         status_code=204,
-        responses=errors({400: f"{BAD_CALLER}; a bad id.", 404: "No such tweet of the caller's."}),
+        responses=errors(
+            {400: BAD_CALLER, 404: "No such tweet of the caller's (a tweet_id that is no UUID names none)."}
+        ),
     )
     async def delete(self, state: State, tweet_id: TweetId, x_user_id: CallerHeader = None) -> None:
         """Delete one of the caller's tweets; it leaves every timeline."""
-        caller, tweet = caller_id(x_user_id), path_id(tweet_id, "tweet_id")
+        caller, tweet = caller_id(x_user_id), tweet_path_id(tweet_id)
         await tweets.delete(state.db, caller, tweet)
         await state.own_timeline.deleted(caller, tweet)
