@@ -18,12 +18,13 @@ stop: ## stop everything `make run` started
 status:
 	@bash deploy/local/stack.sh status
 
-lint: venv ## ruff (lint and format), mypy on the three packages, shellcheck on every script
+lint: venv ## ruff (lint and format), mypy on the three packages, shellcheck on every script, promtool on the alerting rules
 	@echo "[lint] ruff check"; $(VENV)/bin/ruff check .
 	@echo "[lint] ruff format --check"; $(VENV)/bin/ruff format --check .
 	@echo "[lint] mypy"; $(VENV)/bin/mypy
-	@command -v shellcheck >/dev/null || bash deploy/local/install.sh
+	@command -v shellcheck >/dev/null && command -v promtool >/dev/null || bash deploy/local/install.sh
 	@echo "[lint] shellcheck"; git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck -x
+	@echo "[lint] promtool check rules"; promtool check rules deploy/observability/alerts.yml >/dev/null
 	@echo "[lint] clean"
 
 test: lint ## make lint, then bring up a separate test stack, run every test, stop it again

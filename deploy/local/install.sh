@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the local stack needs, skipping whatever is already there:
 #   - Debian packages: postgresql, redis-server, nginx (+ curl, gettext-base
-#     for envsubst, wrk for `make bench`, shellcheck for `make lint`; a JRE and Maven if missing). Only the
+#     for envsubst, wrk for `make bench`, shellcheck and prometheus's promtool for
+#     `make lint` and the rules' tests; a JRE and Maven if missing). Only the
 #     binaries are used: the system-wide services are never started or configured.
 #   - Kafka: the broker, storage tool, CLI tools and a log4j2 backend, resolved
 #     from Maven Central with deploy/local/kafka/pom.xml into
@@ -26,8 +27,9 @@ pkg_installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
 }
 
-# wrk: the load generator of `make bench`; shellcheck: `make lint`
-want=(postgresql redis-server nginx curl gettext-base wrk shellcheck)
+# wrk: the load generator of `make bench`; shellcheck: `make lint`; prometheus: its
+# promtool checks and tests the alerting rules (deploy/observability/alerts.yml)
+want=(postgresql redis-server nginx curl gettext-base wrk shellcheck prometheus)
 # Java and Maven are normally there already; install Debian's if not.
 command -v java >/dev/null 2>&1 || want+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || want+=(maven)

@@ -99,8 +99,8 @@ start_bg() {
   # One JSON line, as every line the services write (`jq` reads the whole file).
   local command="${*//\\/\\\\}"
   command="${command//\"/\\\"}"
-  printf '{"asctime":"%s","level":"INFO","name":"stack","message":"===== starting","command":"%s"}\n' \
-    "$(date '+%Y-%m-%d %H:%M:%S,000')" "$command" >>"$log"
+  printf '{"time":"%s","level":"INFO","name":"stack","message":"===== starting","command":"%s"}\n' \
+    "$(date -u '+%Y-%m-%dT%H:%M:%S.000Z')" "$command" >>"$log"
   # The inner shell writes its own pid and then execs CMD, so the pid file is
   # right even if setsid had to fork. setsid makes that pid the process group
   # id too. nohup: belt and braces against SIGHUP from a closing terminal.

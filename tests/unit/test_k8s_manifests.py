@@ -575,8 +575,8 @@ def test_every_deployment_has_probes_resources_and_runs_as_non_root(
 
 
 def test_api_probes_use_health_and_ready(rendered: dict[str, list[dict]]) -> None:
-    # The relay and the worker too: their /metrics is answered by a thread of
-    # prometheus_client's, whatever their event loop does (shared_schemas/process_http.py).
+    # The relay and the worker too: their event loop answers these (a loop that is
+    # stuck fails them), not prometheus_client's thread (shared_schemas/process_http.py).
     for name in ("users-api", "timeline-api", "relay", "worker"):
         container = _pod_spec(_named(rendered["base"], "Deployment", name))["containers"][0]
         assert container["livenessProbe"]["httpGet"]["path"] == "/health"
@@ -1249,6 +1249,43 @@ def test_prometheus_config_scrapes_pods_and_the_local_stack(rendered: dict[str, 
         if annotations.get("prometheus.io/scrape") == "true":
             ports = {p["containerPort"] for c in _pod_spec(doc)["containers"] for p in c.get("ports", [])}
             assert int(annotations["prometheus.io/port"]) in ports, doc["metadata"]["name"]
+
+
+def _alert_rules() -> list[dict]:
+    config = yaml.safe_load((OBS / "alerts.yml").read_text())
+    return [rule for group in config["groups"] for rule in group["rules"]]
+
+
+def test_the_alerting_rules_pass_their_cases() -> None:
+    # promtool (Prometheus's own checker) parses each expression and runs
+    # alerts.test.yml: each alert raised when what it watches goes wrong, not otherwise.
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: deploy/local/install.sh installs it (Debian's prometheus)"
+    for command in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
+        done = subprocess.run([promtool, *command], cwd=OBS, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_watches_exported_metrics_has_a_case_and_says_what_to_do(rendered: dict[str, list[dict]]) -> None:
+    exported, rules = _exported_series(), _alert_rules()
+    cases = yaml.safe_load((OBS / "alerts.test.yml").read_text())["tests"]
+    raised = {check["alertname"] for case in cases for check in case["alert_rule_test"] if check.get("exp_alerts")}
+    for rule in rules:
+        used = set(re.findall(r"\b[a-z_][a-z0-9_]*\b", re.sub(r'"[^"]*"', "", rule["expr"])))
+        metrics = {m for m in used if m.startswith(("litestar_", "timeline_", "outbox_", "users_"))}
+        assert metrics <= exported, f"{rule['alert']} watches metrics nobody exports: {sorted(metrics - exported)}"
+        assert metrics or "up" in used, rule["alert"]
+        assert rule["alert"] in raised, f"{rule['alert']} has no case in alerts.test.yml that raises it"
+        assert rule["labels"]["severity"] in ("warning", "critical")
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+    # `up` is per job: the jobs the rules name are the scrape jobs, local and in pods.
+    jobs = {job["job_name"] for job in yaml.safe_load((OBS / "prometheus.yml").read_text())["scrape_configs"]}
+    (down,) = [rule for rule in rules if rule["alert"] == "ProcessDown"]
+    assert set(re.search(r'job=~"([^"]+)"', down["expr"])[1].split("|")) <= jobs
+    assert "alerts.yml" in yaml.safe_load((OBS / "prometheus.yml").read_text())["rule_files"]
+    # Shipped to Kubernetes as a ConfigMap, the file as it is.
+    cm = _named(rendered["base"], "ConfigMap", "prometheus-rules-timeline")
+    assert cm["data"]["alerts.yml"] == (OBS / "alerts.yml").read_text()
 
 
 def test_prometheus_adapter_rule_serves_the_hpa_metric() -> None:

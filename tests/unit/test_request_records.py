@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
+import time
+from datetime import UTC, datetime, timedelta
 
 from shared_schemas.http_observability import RequestRecords
 
@@ -56,3 +60,23 @@ async def test_a_request_under_way_is_in_the_gauge_before_any_request_ends() -> 
     records.started(gauge)
     await asyncio.sleep(0.3)
     assert gauge.value == 2
+
+
+def test_a_request_line_is_json_whose_time_is_utc_as_every_other_line(capfd, monkeypatch) -> None:
+    # The request lines are written apart from logging (for speed); their time must read
+    # as the other lines' do, or a merge of the two by time sorts them wrong.
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        log = logging.getLogger("test.request.line")
+        log.setLevel(logging.INFO)
+        records = RequestRecords(log)
+        records.add((_Child(), _Child(), None, _Child()), 0.003, "GET", "/api/v1/timeline", 200)
+        records.flush()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    line = json.loads(capfd.readouterr().err.splitlines()[-1])
+    assert line["message"] == "request" and line["status"] == 200
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"]), line["time"]
+    assert abs(datetime.fromisoformat(line["time"]) - datetime.now(UTC)) < timedelta(hours=1)

@@ -21,7 +21,7 @@ from litestar.plugins.prometheus.middleware import PrometheusMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, HTTPScope, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
-from shared_schemas.logs import request_id
+from shared_schemas.logs import request_id, second_text
 
 _line = msgspec.json.Encoder()
 _clock = [-1, ""]  # the second last formatted, and its text
@@ -74,11 +74,11 @@ class RequestRecords:
             now = time.time()
             second = int(now)
             if second != _clock[0]:
-                _clock[0], _clock[1] = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+                _clock[0], _clock[1] = second, second_text(second)
             line = (
                 _line.encode(
                     {
-                        "asctime": f"{_clock[1]},{int((now - second) * 1000):03d}",
+                        "time": f"{_clock[1]}.{int((now - second) * 1000):03d}Z",
                         "level": "INFO",
                         "name": self.log.name,
                         "message": "request",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
+import time
 from types import TracebackType
 
 from pythonjsonlogger.msgspec import MsgspecFormatter
@@ -16,6 +17,16 @@ from pythonjsonlogger.msgspec import MsgspecFormatter
 # carries it, so one grep follows a request through nginx and the service. Set by the
 # request middleware (shared_schemas.http_observability).
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+# Each line's "time": ISO 8601 in UTC with milliseconds and a Z, as the API's times and
+# the gateway's lines ($time_iso8601) are, whatever the host's timezone.
+SECOND_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def second_text(second: int) -> str:
+    """A log line's time to the second (its milliseconds follow: ".123Z")."""
+    return time.strftime(SECOND_FORMAT, time.gmtime(second))
 
 
 def request_headers() -> dict[str, str]:
@@ -35,9 +46,12 @@ def configure(level: str = "INFO", *, requests: bool = False) -> None:
     """JSON lines on stderr for the whole process; `requests`: an HTTP API's, whose
     lines also carry the id of the request they were written for."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        MsgspecFormatter("{asctime}{levelname}{name}{message}", style="{", rename_fields={"levelname": "level"})
+    formatter = MsgspecFormatter(
+        "{asctime}{levelname}{name}{message}", style="{", rename_fields={"asctime": "time", "levelname": "level"}
     )
+    formatter.converter = time.gmtime
+    formatter.default_time_format, formatter.default_msec_format = SECOND_FORMAT, "%s.%03dZ"
+    handler.setFormatter(formatter)
     if requests:
         handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
