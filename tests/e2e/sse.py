@@ -31,6 +31,9 @@ class Stream:
     response: httpx.Response
     events: asyncio.Queue[SseEvent | None] = field(default_factory=asyncio.Queue)
     ended: bool = False  # the server ended the response cleanly
+    # The spec's "last event ID": set by every `id:` field, an event dispatched or not
+    # (a block of an `id:` alone is none); what a browser sends back as Last-Event-ID.
+    last_id: str | None = None
 
     async def next(self, timeout: float = 10.0, comments: bool = False) -> SseEvent:
         """The next event (comments too, if asked) within `timeout` seconds in all: the
@@ -53,12 +56,14 @@ class Stream:
         return found
 
 
-async def _parse(lines: AsyncIterator[str]) -> AsyncIterator[SseEvent]:
+async def _parse(lines: AsyncIterator[str], stream: Stream) -> AsyncIterator[SseEvent]:
     event = SseEvent("message")
     data: list[str] = []
     async for line in lines:
         if line == "":
-            if data or event.id is not None or event.kind != "message":
+            if event.id is not None:
+                stream.last_id = event.id
+            if data:  # a block without data is no event (the spec's dispatch)
                 event.data = "\n".join(data)
                 yield event
             event, data = SseEvent("message"), []
@@ -93,7 +98,7 @@ async def open_stream(http: httpx.AsyncClient, user: str, last_event_id: str | N
 
     async def read() -> None:
         try:
-            async for event in _parse(response.aiter_lines()):
+            async for event in _parse(response.aiter_lines(), stream):
                 stream.events.put_nowait(event)
             stream.ended = True
         except (httpx.HTTPError, asyncio.CancelledError):

@@ -89,6 +89,24 @@ async def test_a_reconnect_with_the_last_id_replays_what_was_missed_then_goes_li
     assert first not in [t["tweet_id"] for t in response.json()["tweets"]]
 
 
+async def test_a_quiet_stream_that_drops_resumes_from_the_id_it_was_given_at_the_start(client: Client) -> None:
+    # No tweet came while it was open: without an id from the start, the client would
+    # reconnect with none and never get what was posted while it was away.
+    reader, author = await client.user(), await client.user()
+    await client.follow(reader, author)
+    await client.tweet(author, "before the stream")
+    async with open_stream(client.http, reader) as stream:
+        await eventually(lambda: _given_an_id(stream), what="the stream's first id")
+        last_id = stream.last_id
+    missed = await client.tweet(author, "while away")
+    async with open_stream(client.http, reader, last_event_id=last_id) as stream:
+        assert [e.json()["tweet_id"] for e in await stream.tweets(1)] == [missed]
+
+
+async def _given_an_id(stream) -> bool:
+    return stream.last_id is not None
+
+
 async def test_more_than_a_hundred_missed_is_a_gap_then_the_newest_hundred(client: Client) -> None:
     reader, authors = await client.user(), [await client.user() for _ in range(3)]
     for author in authors:

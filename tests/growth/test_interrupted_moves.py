@@ -93,3 +93,17 @@ async def _group_posting_from(http: httpx.AsyncClient, found: Layout, source: in
         if any(found.map.for_user(uuid.UUID(a)) == source for a in group.authors):
             return group
     raise AssertionError(f"none of {GROUPS} groups had an author on database {source}")
+
+
+async def test_the_movers_sessions_are_probed_so_a_dead_host_frees_its_locks() -> None:
+    # A host that dies sends no FIN: without the server's probes its sessions (the move
+    # lock, a final round's relay lock and fence rows) would stay for two hours.
+    # Checked as the session sees it; a real host loss needs a network this stack lacks.
+    from users.settings import Settings
+    from users.shards.mover import connect
+
+    async with connect(Settings().shard_dsns[0]) as conn:
+        assert await conn.fetchval("SELECT inet_client_addr() IS NOT NULL")  # TCP, where probes apply
+        probes = [await conn.fetchval(f"SHOW {name}") for name in ("tcp_keepalives_idle", "tcp_keepalives_interval")]
+        count = await conn.fetchval("SHOW tcp_keepalives_count")
+    assert probes == ["30", "10"] and count == "3", (probes, count)  # seconds; the kernel's: 7200, 75, 9

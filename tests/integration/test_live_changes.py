@@ -184,3 +184,47 @@ async def _tweets(events):
 
 async def _recalled(store: RedisTimelineStore, user: uuid.UUID, last: uuid.UUID) -> bool:
     return await store.recall_sent(user, last) is not None
+
+
+async def test_a_new_stream_sends_an_older_item_that_lands_after_it_opened(home_streams) -> None:
+    """The caller's own tweet is in their home at once; a friend's, posted a moment
+    before it, is still on its way when the stream opens. It goes out when it lands; what
+    the home held at the start (the client's page) does not."""
+    store, live, user = home_streams
+    before, late, own = new_id(), new_id(), new_id()
+    await store.put_items([_fake_item(t, user) for t in (before, late, own)])
+    await store.push_to_homes([user], [before])
+    await store.push_to_homes([user], [own])
+    events = await live.start(user, None)
+    tweets = _tweets(events)
+    first = asyncio.ensure_future(anext(tweets))
+    await eventually(lambda: _listening(live), what="the stream open")
+    await store.push_to_homes([user], [late])  # below the newest: the fan-out was behind
+    event = await asyncio.wait_for(first, 10)
+    assert item_codec.decode(event.item).tweet_id == late
+    await tweets.aclose()
+    await events.aclose()
+
+
+async def test_a_quiet_stream_lost_resumes_from_its_first_position(home_streams) -> None:
+    """No tweet came while the stream was open; the connection drops, a tweet arrives,
+    and the client reconnects with the only id it was given: it gets that tweet."""
+    store, live, user = home_streams
+    head = new_id()
+    await store.put_items([_fake_item(head, user)])
+    await store.push_to_homes([user], [head])
+    events = await live.start(user, None)
+    opened = await anext(events)
+    assert (opened.kind, opened.tweet_id) == ("position", head)  # before any tweet
+    await events.aclose()
+    missed = new_id()
+    await store.put_items([_fake_item(missed, user)])
+    await store.push_to_homes([user], [missed])
+    again = await live.start(user, opened.tweet_id)
+    resumed = await asyncio.wait_for(anext(_tweets(again)), 10)
+    assert item_codec.decode(resumed.item).tweet_id == missed
+    await again.aclose()
+
+
+async def _listening(live: LiveTimeline) -> bool:
+    return live.open > 0

@@ -386,3 +386,18 @@ async def test_an_unfollowed_celebrity_stays_out_when_a_rebuild_lands_mid_unfoll
     assert star not in w.store.followed.get(reader, set())
     assert await w.timeline(reader) == []
     assert tweets  # the star's, which the reader no longer sees
+
+
+async def test_a_tweet_deleted_but_not_yet_out_of_the_homes_shortens_a_page_never_ends_the_timeline() -> None:
+    # A delete takes the tweet's item at once; its id leaves the followers' homes with the
+    # fan-out, later. A page that read it meanwhile must still say that more follow.
+    w = world()
+    author, reader = w.users.add_user("a"), w.users.add_user("r")
+    await w.timeline(reader)  # a home in the store
+    await w.follow(reader, author)
+    posted = [await w.tweet(author) for _ in range(10)]
+    gone = posted[6]  # the fourth newest: on the first page of three (with the extra one read)
+    del w.users.tweets[gone]
+    await w.store.delete_item(gone)  # the delete's own part; the homes still hold the id
+    assert gone.bytes in await w.store.home_ids(reader)
+    assert await w.timeline(reader, page=3) == [t for t in posted[::-1] if t != gone]  # all nine, once

@@ -151,6 +151,8 @@ async def _sse(events: AsyncIterator[Event], cursors: CursorCodec) -> AsyncItera
         if event.kind == "tweet":
             token = cursors.encode(event.tweet_id).encode()  # type: ignore[arg-type]
             yield b"event: tweet\nid: " + token + b"\ndata: " + event.item + b"\n\n"
+        elif event.kind == "position":  # an id alone: the client's Last-Event-ID, no event
+            yield b"id: " + cursors.encode(event.tweet_id).encode() + b"\n\n"  # type: ignore[arg-type]
         elif event.kind == "delete":
             yield b'event: delete\ndata: {"tweet_id":"' + str(event.tweet_id).encode() + b'"}\n\n'
         elif event.kind == "gap":

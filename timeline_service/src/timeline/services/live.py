@@ -20,7 +20,7 @@ import msgspec
 from prometheus_client import Counter, Gauge
 
 from timeline.domain.errors import Busy, TooManyStreams
-from timeline.services.reader import Reader
+from timeline.services.reader import Reader, Slice
 
 # Summed over an API's worker processes while they live (prometheus multiprocess mode).
 OPEN = Gauge("timeline_open_streams", "Live streams open", multiprocess_mode="livesum")
@@ -31,8 +31,10 @@ _END = b""  # put in a stream's queue: the process is stopping
 
 
 class Event(NamedTuple):
-    kind: str  # "tweet", "delete", "gap" or "keep-alive"
-    tweet_id: uuid.UUID | None  # tweet: its id (the resume position); delete: the id; gap: where to page from
+    kind: str  # "position", "tweet", "delete", "gap" or "keep-alive"
+    # position (a new stream's first event): where a resume would start; tweet: its id
+    # (the resume position); delete: the id; gap: where to page from
+    tweet_id: uuid.UUID | None
     item: bytes = b""  # tweet: the item's JSON
 
 
@@ -102,13 +104,15 @@ class LiveTimeline:
         if self._ending or self.open >= self.per_process:
             REFUSED.labels("process").inc()
             raise Busy("this server holds all the streams it can; retry shortly")
-        head = await self.reader.page(user, None, 1)  # 404 for a made-up caller; the home built
+        # 404 for a made-up caller; the home built. A new stream's start is the top of
+        # the home, read whole (_opening).
+        top = await self.reader.page(user, None, 1 if last_seen else REPLAY)
         stream = uuid.uuid4().hex
         # A place lapses after three keep-alives without a renewal (a process that died).
         if not await self.places.hold_stream(user, stream, 3 * self.keepalive, self.per_caller):
             REFUSED.labels("caller").inc()
             raise TooManyStreams(f"at most {self.per_caller} open streams per caller")
-        return self._events(user, stream, last_seen, head.newest)
+        return self._events(user, stream, last_seen, top)
 
     def end_all(self) -> None:
         """The process is stopping: every stream ends cleanly, so its client reconnects
@@ -122,7 +126,7 @@ class LiveTimeline:
         user: uuid.UUID,
         stream: str,
         last_seen: uuid.UUID | None,
-        head: uuid.UUID | None,
+        top: Slice,
     ) -> AsyncIterator[Event]:
         # Counted from the first event asked for: a stream never iterated (its client
         # gone at once) holds nothing here, and its place lapses on its own.
@@ -130,7 +134,7 @@ class LiveTimeline:
         self._queues.add(queue)
         OPEN.inc()
         channels: list[bytes] = []
-        sent = _Sent(last_seen or head, self.grace)
+        sent = _Sent(last_seen or top.newest, self.grace)
         try:
             channels = self.changes.channels(user, await self.places.followed_celebrities(user))
             # Listening before the first read: a change from now on wakes the stream.
@@ -143,6 +147,11 @@ class LiveTimeline:
                     sent.resume(recalled[0], recalled[1:])
                 async for event in self._replay(user, sent):
                     yield event
+            else:
+                _opening(sent, top)
+                # Its position before any tweet: a client that loses a quiet stream
+                # resumes from here (SSE keeps an `id:` without data as the last id).
+                yield Event("position", sent.high or uuid.UUID(bytes=_id_at(time.time() - self.grace)))
             beat = time.monotonic() + self.keepalive
             while True:
                 wait = max(0.001, min(beat - time.monotonic(), sent.unsettled_in(self.settle)))
@@ -235,6 +244,20 @@ class LiveTimeline:
         return now
 
 
+def _opening(sent: _Sent, top: Slice) -> None:
+    """A new stream starts at the home's newest item, and, as a resume does, keeps the
+    grace period below it open, less what the home held there at the start (`top`, its
+    first page, read in one go: the page the client has): an older item the fan-out
+    brings after the stream opened (another author's tweet still on its way when the
+    caller's own landed) goes out too."""
+    if sent.high is None:
+        return  # an empty home: whatever comes is new
+    trailing = sent.trailing(sent.high)
+    held = [_ids.decode(raw).tweet_id for raw in top.items]
+    if top.older is None or held[-1] < trailing:  # (else: all of it young; the floor stays at the top)
+        sent.resume(trailing, [tweet for tweet in held if tweet >= trailing])
+
+
 def _id_at(moment: float) -> bytes:
     """The smallest id of that moment: a UUIDv7's first 48 bits are its milliseconds."""
     return int(moment * 1000).to_bytes(6, "big") + bytes(10)
@@ -260,18 +283,18 @@ class _Sent:
         its last id: the grace period below that id is open again, less what was sent."""
         self._recent = dict.fromkeys(recalled)
         assert self.high is not None
-        self.base = max(self._trailing(self.high), base)
+        self.base = max(self.trailing(self.high), base)
 
     def recent(self) -> list[uuid.UUID]:
         return list(self._recent)
 
-    def _trailing(self, high: uuid.UUID) -> uuid.UUID:
+    def trailing(self, high: uuid.UUID) -> uuid.UUID:
         return uuid.UUID(bytes=_id_at(_moment(high) - self.grace))
 
     def floor(self) -> uuid.UUID | None:
         if self.high is None:
             return self.base
-        trailing = self._trailing(self.high)
+        trailing = self.trailing(self.high)
         return max(trailing, self.base) if self.base is not None else trailing
 
     def first_time(self, tweet: uuid.UUID) -> bool:

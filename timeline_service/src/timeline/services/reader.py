@@ -139,13 +139,24 @@ class Reader:
         # truth, as far as they go.
         if page.window_ended:
             after = uuid.UUID(bytes=page.ids[-1]) if page.ids else older_than
-            items += await self._from_source(user, after, want - len(page.ids))
-        return self._cut(items, limit)
+            items += await self._from_source(user, after, want - len(items))
+            return self._cut(items, limit)
+        # The page ends at the store's `limit`-th id, and another follows if it had one
+        # more, whatever hydrating dropped: a tweet deleted a moment ago (its item gone,
+        # its id not yet out of every home) shortens a page, never ends the timeline.
+        return self._cut(items, limit, page.ids)
 
     @staticmethod
-    def _cut(items: list[tuple[bytes, bytes]], limit: int) -> Slice:
-        """`limit` of the items (one more, if there: another page exists), as a Slice."""
+    def _cut(items: list[tuple[bytes, bytes]], limit: int, ids: list[bytes] | None = None) -> Slice:
+        """`limit` of the items (one more, if there: another page exists), as a Slice;
+        or, given the `ids` they were read for (deleted tweets' among them), the items
+        of the first `limit` ids, continued below the `limit`-th if there are more."""
         newest = uuid.UUID(bytes=items[0][0]) if items else None
+        if ids is not None:
+            if len(ids) <= limit:
+                return Slice([raw for _, raw in items], None, newest)
+            head = set(ids[:limit])
+            return Slice([raw for i, raw in items if i in head], uuid.UUID(bytes=ids[limit - 1]), newest)
         if len(items) <= limit:
             return Slice([raw for _, raw in items], None, newest)
         return Slice([raw for _, raw in items[:limit]], uuid.UUID(bytes=items[limit - 1][0]), newest)

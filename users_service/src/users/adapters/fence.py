@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,6 +45,13 @@ _HELD = sa.select(sa.func.count()).where(shard_fence.c.logical.in_(sa.bindparam(
 async def count_held(conn: AsyncConnection, logicals: list[int]) -> int:
     """How many of `logicals` this database holds, without a lock (for reads)."""
     return (await conn.execute(_HELD, {"logicals": logicals})).scalar_one()
+
+
+async def held_of(conn: asyncpg.Connection, logicals: list[int]) -> set[int]:
+    """Which of `logicals` this database holds, without a lock, on a plain asyncpg
+    connection: whether a read that found nothing looked where the rows are."""
+    rows = await conn.fetch("SELECT logical FROM shard_fence WHERE logical = ANY($1::smallint[])", logicals)
+    return {row[0] for row in rows}
 
 
 # For a plain asyncpg read of one statement that may find nothing: a FROM item `f` of

@@ -10,7 +10,7 @@ import asyncpg
 from shared_schemas import codec, topics
 from shared_schemas.events import TweetCreated, TweetDeleted
 from shared_schemas.ids import new_id, utcnow
-from users.adapters import tweets_repo
+from users.adapters import fence, tweets_repo
 from users.adapters.db import ShardedDatabase
 from users.domain.errors import Conflict, NotFound, ShardMoved
 from users.domain.model import Tweet
@@ -43,6 +43,13 @@ async def _publish_group(db: ShardedDatabase, index: int, drafts: list[_Draft]) 
     outcomes: list[Tweet | Exception] = [NotFound("caller (X-User-ID) not found") for _ in drafts]
     async with db.raw_primary(index) as conn:
         authors = await tweets_repo.authors(conn, list({d.author_id for d in drafts}))
+        missing = {user_logical_shard(d.author_id) for d in drafts if d.author_id not in authors}
+        if missing:  # no such user here: a 404 only if their shard is still here
+            held = await fence.held_of(conn, sorted(missing))
+            for i, draft in enumerate(drafts):
+                logical = user_logical_shard(draft.author_id)
+                if draft.author_id not in authors and logical not in held:
+                    outcomes[i] = ShardMoved([logical])  # a map older than a move: read it again
         new: dict[int, tweets_repo.NewTweet] = {}
         for i, draft in enumerate(drafts):
             if draft.author_id in authors:

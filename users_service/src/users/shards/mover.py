@@ -58,9 +58,18 @@ def _drill(step: str) -> None:
         os._exit(70)
 
 
+# A mover whose host dies (not its process: a killed process's sockets close) would
+# leave sessions that PostgreSQL keeps for the kernel's two hours of keepalive silence:
+# holding the move lock (no resume, no rollback) and, in a final round, the source's
+# relay lock and fence rows (no event of that database published, the shard's writes
+# waiting). The server probes the mover's connections instead: a dead one goes in about
+# a minute. (Ignored on a Unix socket, where no host can die apart.)
+KEEPALIVE = {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}
+
+
 @asynccontextmanager
 async def connect(dsn: str):
-    conn = await asyncpg.connect(catalog.plain_dsn(dsn))
+    conn = await asyncpg.connect(catalog.plain_dsn(dsn), server_settings=KEEPALIVE)
     try:
         yield conn
     finally:
