@@ -3,12 +3,13 @@ through the gateway, with the real worker fanning out."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import httpx
 
 from tests.e2e.timeline_client import Client
-from tests.support import eventually
+from tests.support import eventually, stack
 
 THRESHOLD = int(os.environ.get("TIMELINE_CELEBRITY_THRESHOLD", "10000"))
 MAX_ITEMS = int(os.environ.get("TIMELINE_MAX_ITEMS", "800"))
@@ -110,3 +111,32 @@ async def _two(client: Client, user: str) -> dict | None:
 
 async def _has(client: Client, user: str, tweet_id: str) -> bool:
     return tweet_id in await client.ids(user, 100)
+
+
+async def test_an_older_tweet_that_lands_after_a_refresh_comes_with_the_next_one(client: Client) -> None:
+    # The caller's own tweet is in their home at once (read-your-writes); a friend's,
+    # posted just before it, waits on the fan-out (the workers frozen here). A refresh
+    # meanwhile gets the caller's; the friend's lands below it afterwards and must come
+    # with the next refresh, not be skipped for good.
+    reader, friend = await client.user(), await client.user()
+    await client.follow(reader, friend)
+    await client.tweet(reader, "a start")
+    token = (await client.page(reader))["prev_cursor"]
+    workers = [f"worker-{i}" for i in range(1, int(os.environ.get("TIMELINE_WORKER_COUNT", "1")) + 1)]
+    for worker in workers:
+        await asyncio.to_thread(stack, "freeze", worker)
+    try:
+        late = await client.tweet(friend, "on its way")
+        own = await client.tweet(reader, "mine, at once")
+        page = await _refresh(client, reader, token, 20)
+        assert [t["tweet_id"] for t in page["tweets"]] == [own]
+        token = page["prev_cursor"]
+    finally:
+        for worker in workers:
+            await asyncio.to_thread(stack, "thaw", worker)
+    assert late < own  # time-ordered ids: the friend's is the older
+    await eventually(lambda: _has(client, reader, late), timeout=30, what="the friend's tweet delivered")
+    page = await _refresh(client, reader, token, 20)
+    assert [t["tweet_id"] for t in page["tweets"]] == [late]
+    again = await _refresh(client, reader, page["prev_cursor"], 20)
+    assert again["tweets"] == [] and again["prev_cursor"] == page["prev_cursor"]

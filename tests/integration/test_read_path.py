@@ -42,7 +42,7 @@ async def test_a_page_with_a_celebrity_merged_in_reads_whole_and_in_order(db, re
     await any_redis.delete(keys.item(posted[0]))  # one cache miss, refilled from the source
     seen, cursor = [], None
     while True:
-        items, cursor, _ = await reader.page(me.user_id, cursor, 4)
+        items, cursor, *_ = await reader.page(me.user_id, cursor, 4)
         seen += [item_codec.decode(raw).tweet_id for raw in items]
         if cursor is None:
             break
@@ -57,11 +57,11 @@ async def test_a_page_without_celebrities_fills_what_the_cache_lacks(db, reader:
     me, friend = [await accounts.create_user(db, unique_name()) for _ in range(2)]
     await follows.follow(db, me.user_id, friend.user_id, MAX_FOLLOWING)
     posted = [(await tweet_service.publish(db, friend.user_id, f"plain {i}", None)).tweet_id for i in range(5)]
-    first, _, _ = await reader.page(me.user_id, None, 5)  # builds the home, caches the items
+    first, *_ = await reader.page(me.user_id, None, 5)  # builds the home, caches the items
     missing = [keys.item(posted[i]) for i in (1, 3)]
     for key in missing:  # one by one: on a cluster they are on different nodes
         await any_redis.delete(key)
-    again, cursor, _ = await reader.page(me.user_id, None, 5)
+    again, cursor, *_ = await reader.page(me.user_id, None, 5)
     assert again == first and [item_codec.decode(raw).tweet_id for raw in again] == posted[::-1]
     assert cursor is None
     assert all([await any_redis.exists(key) for key in missing])
@@ -97,7 +97,7 @@ async def _walk_up(reader: Reader, user: uuid.UUID, start: uuid.UUID, limit: int
     first, and the position at the head."""
     seen, position = [], start
     while True:
-        items, older, newest = await reader.newer(user, position, limit)
+        items, older, newest, _ = await reader.newer(user, position, limit)
         assert older is None  # a refresh never offers a page further down
         ids = [item_codec.decode(raw).tweet_id for raw in items]
         assert ids == sorted(ids, reverse=True)  # newest first within the page
@@ -160,7 +160,7 @@ async def test_a_rebuild_that_died_midway_is_never_served_half_built_and_is_done
         # (it serves no empty page) until the mark lapses, then builds the home itself.
         assert await store.begin_rebuild(me.user_id, take_over=False)
         patient = Reader(store, users, celebrities, rebuild_wait=30)
-        items, _, _ = await patient.page(me.user_id, None, 10)
+        items, *_ = await patient.page(me.user_id, None, 10)
         assert [item_codec.decode(raw).tweet_id for raw in items] == posted[::-1]
         assert await any_redis.ttl(keys.home(me.user_id).marker) > 500, "whole: the full TTL"
 
@@ -169,7 +169,7 @@ async def test_a_rebuild_that_died_midway_is_never_served_half_built_and_is_done
         lasting = RedisTimelineStore(any_redis, max_items=50, ttl_seconds=600, item_ttl_seconds=600)
         assert await lasting.begin_rebuild(me.user_id, take_over=False)
         impatient = Reader(lasting, users, celebrities, rebuild_wait=0.2)
-        items, _, _ = await impatient.page(me.user_id, None, 10)
+        items, *_ = await impatient.page(me.user_id, None, 10)
         assert [item_codec.decode(raw).tweet_id for raw in items] == posted[::-1]
     finally:
         await users.close()

@@ -65,7 +65,7 @@ class World:
         seen: list[uuid.UUID] = []
         cursor = None
         while True:
-            items, cursor, _ = await self.reader.page(user, cursor, page)
+            items, cursor, *_ = await self.reader.page(user, cursor, page)
             seen += [uuid.UUID(raw.split(b'"tweet_id":"')[1][:36].decode()) for raw in items]
             if cursor is None:
                 return seen

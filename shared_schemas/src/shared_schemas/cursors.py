@@ -2,7 +2,9 @@
 
 A cursor is the 16 bytes of a tweet id plus a truncated HMAC, base64url encoded. The
 signature is what lets a service answer 400 to "a cursor the server did not issue"
-instead of paging from an arbitrary, possibly forged, position.
+instead of paging from an arbitrary, possibly forged, position. A refresh's cursor may
+carry a few more ids after the first (what the client holds above that position: the
+Timeline Service's timeline.domain.refresh), signed with it.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import hashlib
 import hmac
 import re
 import uuid
+from collections.abc import Sequence
 
 # 8 bytes of HMAC-SHA256: forging one takes ~2^64 guesses, and the token stays short
-# enough (32 characters) to sit comfortably in a query string.
+# enough (32 characters; a refresh's with 8 held ids, 203) for a query string.
 _MAC_BYTES = 8
+MAX_HELD = 8  # ids a cursor carries past its position, at most
+_PAYLOAD_SIZES = frozenset(16 * (1 + n) for n in range(MAX_HELD + 1))
 
 
 # Secrets anyone can read in this repository: the local stacks' defaults and the
@@ -48,19 +53,32 @@ class CursorCodec:
         return mac.digest()[:_MAC_BYTES]
 
     def encode(self, older_than: uuid.UUID) -> str:
-        payload = older_than.bytes
+        return self.encode_ids(older_than.bytes)
+
+    def encode_ids(self, position: bytes, held: Sequence[bytes] = ()) -> str:
+        """A cursor of 16-byte ids: the position, then up to MAX_HELD held above it."""
+        payload = position + b"".join(held[:MAX_HELD])
         return base64.urlsafe_b64encode(payload + self._mac(payload)).rstrip(b"=").decode()
 
     def decode(self, token: str) -> uuid.UUID:
+        return self.decode_held(token)[0]
+
+    def decode_held(self, token: str) -> tuple[uuid.UUID, tuple[bytes, ...]]:
+        """The position, and the 16-byte ids a refresh's cursor says the client holds
+        above it."""
         try:
             # validate=True: a character outside the alphabet is an error, not skipped.
             raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError) as exc:
             raise InvalidCursor("next_cursor is not a cursor this service issued") from exc
-        payload, mac = raw[:16], raw[16:]
-        if len(raw) != 16 + _MAC_BYTES or not hmac.compare_digest(mac, self._mac(payload)):
+        payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+        if (
+            len(payload) not in _PAYLOAD_SIZES
+            or len(mac) != _MAC_BYTES
+            or not hmac.compare_digest(mac, self._mac(payload))
+        ):
             raise InvalidCursor("next_cursor is not a cursor this service issued")
-        return uuid.UUID(bytes=payload)
+        return uuid.UUID(bytes=payload[:16]), tuple(payload[i : i + 16] for i in range(16, len(payload), 16))
 
 
 # The page size contract of every listing: `limit` is 1..100, 20 when absent.

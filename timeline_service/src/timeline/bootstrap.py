@@ -51,7 +51,9 @@ def build(settings: Settings) -> Components:
     celebrities = Celebrities(store, users, settings.celebrity_threshold, settings.fanout_batch)
     fanout = Fanout(store, users, celebrities, settings.backfill_items, settings.fanout_batch)
     recent = RecentReaders(settings.warm_readers)
-    reader = Reader(store, users, celebrities, settings.unknown_user_ttl_seconds, recent=recent)
+    reader = Reader(
+        store, users, celebrities, settings.unknown_user_ttl_seconds, recent=recent, grace=settings.stream_grace_seconds
+    )
     warmup = Warmup(reader, store, recent, settings.warm_concurrency, settings.warm_check_seconds)
     changes = ChangeFeed(redis)
     live = LiveTimeline(

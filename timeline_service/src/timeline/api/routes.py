@@ -17,6 +17,7 @@ from shared_schemas.cursors import CursorCodec, InvalidCursor, parse_limit
 from shared_schemas.http_contract import CallerHeader, Limit, NextCursor, PrevCursor, caller_problem, errors
 from shared_schemas.internal_api import TweetItem
 from timeline.domain.errors import Invalid
+from timeline.domain.refresh import Position
 from timeline.services.live import Event, LiveTimeline
 from timeline.services.reader import Reader
 
@@ -38,6 +39,10 @@ def _caller(x_user_id: str | None) -> uuid.UUID:
 
 def _token(cursors: CursorCodec, position: uuid.UUID | None) -> bytes:
     return b'"' + cursors.encode(position).encode() + b'"' if position else b"null"
+
+
+def _refresh_token(cursors: CursorCodec, position: Position | None) -> bytes:
+    return b'"' + cursors.encode_ids(position.floor, position.held).encode() + b'"' if position else b"null"
 
 
 def timeline_route(reader: Reader, cursors: CursorCodec) -> HTTPRouteHandler:
@@ -73,11 +78,11 @@ def timeline_route(reader: Reader, cursors: CursorCodec) -> HTTPRouteHandler:
         try:
             size = parse_limit(limit)
             older_than = cursors.decode(next_cursor) if next_cursor else None
-            newer_than = cursors.decode(prev_cursor) if prev_cursor else None
+            newer_than, held = cursors.decode_held(prev_cursor) if prev_cursor else (None, ())
         except (ValueError, InvalidCursor) as exc:
             raise Invalid(str(exc)) from exc
         if newer_than is not None:
-            page = await reader.newer(user, newer_than, size)
+            page = await reader.newer(user, newer_than, size, held)
         else:
             page = await reader.page(user, older_than, size)
         # The items are stored as the exact JSON the client gets: join, don't re-encode.
@@ -87,7 +92,7 @@ def timeline_route(reader: Reader, cursors: CursorCodec) -> HTTPRouteHandler:
             + b'],"next_cursor":'
             + _token(cursors, page.older)
             + b',"prev_cursor":'
-            + _token(cursors, page.newest)
+            + _refresh_token(cursors, page.refresh)
             + b"}"
         )
         return Response(body, media_type="application/json")

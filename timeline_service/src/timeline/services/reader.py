@@ -13,6 +13,7 @@ from prometheus_client import Counter, Histogram
 from timeline.adapters.users_client import UnknownUser
 from timeline.domain import items as item_codec
 from timeline.domain.errors import NotFound
+from timeline.domain.refresh import Position, after_page, after_refresh
 from timeline.services.celebrities import VOIDED, Celebrities
 from timeline.services.items import hydrate
 from timeline.services.ports import Page, TimelineStore, UsersSource
@@ -50,7 +51,8 @@ class Slice(NamedTuple):
 
     items: list[bytes]
     older: uuid.UUID | None  # continue down from here (None: nothing older)
-    newest: uuid.UUID | None  # the newest item's id: a refresh goes on up from here
+    newest: uuid.UUID | None  # the newest item's id (a stream goes on up from here)
+    refresh: Position | None = None  # where a refresh goes on from (None: an empty page)
 
 
 class Reader:
@@ -62,8 +64,10 @@ class Reader:
         unknown_ttl: float = 30.0,
         rebuild_wait: float = 2.0,
         recent: RecentReaders | None = None,
+        grace: float = 10.0,
     ) -> None:
         self.store, self.users, self.celebrities = store, users, celebrities
+        self.grace = grace  # how far below the newest item a refresh looks (domain/refresh.py)
         self.unknown_ttl = unknown_ttl
         self._unknown: dict[uuid.UUID, float] = {}  # caller id -> until when it is known unknown
         self._flights: dict[uuid.UUID, asyncio.Future] = {}  # homes this process is rebuilding
@@ -146,27 +150,30 @@ class Reader:
         # its id not yet out of every home) shortens a page, never ends the timeline.
         return self._cut(items, limit, page.ids)
 
-    @staticmethod
-    def _cut(items: list[tuple[bytes, bytes]], limit: int, ids: list[bytes] | None = None) -> Slice:
+    def _cut(self, items: list[tuple[bytes, bytes]], limit: int, ids: list[bytes] | None = None) -> Slice:
         """`limit` of the items (one more, if there: another page exists), as a Slice;
         or, given the `ids` they were read for (deleted tweets' among them), the items
         of the first `limit` ids, continued below the `limit`-th if there are more."""
-        newest = uuid.UUID(bytes=items[0][0]) if items else None
+        older = None
         if ids is not None:
-            if len(ids) <= limit:
-                return Slice([raw for _, raw in items], None, newest)
-            head = set(ids[:limit])
-            return Slice([raw for i, raw in items if i in head], uuid.UUID(bytes=ids[limit - 1]), newest)
-        if len(items) <= limit:
-            return Slice([raw for _, raw in items], None, newest)
-        return Slice([raw for _, raw in items[:limit]], uuid.UUID(bytes=items[limit - 1][0]), newest)
+            if len(ids) > limit:
+                head = set(ids[:limit])
+                items, older = [item for item in items if item[0] in head], uuid.UUID(bytes=ids[limit - 1])
+        elif len(items) > limit:
+            items, older = items[:limit], uuid.UUID(bytes=items[limit - 1][0])
+        if not items:
+            return Slice([], older, None)
+        kept = [i for i, _ in items]
+        return Slice([raw for _, raw in items], older, uuid.UUID(bytes=kept[0]), after_page(kept, self.grace))
 
-    async def newer(self, user: uuid.UUID, newer_than: uuid.UUID, limit: int) -> Slice:
-        """The `limit` items immediately newer than `newer_than`, newest first (a
-        refresh); `newest` is the position to refresh from next: the newest item's, or
-        `newer_than` again when nothing is newer."""
+    async def newer(self, user: uuid.UUID, newer_than: uuid.UUID, limit: int, held: tuple[bytes, ...] = ()) -> Slice:
+        """The `limit` items immediately newer than `newer_than`, newest first, less those
+        `held` (a refresh: what its cursor says the client has); `newest` is the newest
+        item's id, or `newer_than` again when nothing is newer, and `refresh` where the
+        next refresh goes on from."""
         self._check_known(user)
-        page = await self._read(user, lambda: self.store.read_newer(user, newer_than, limit), 0)
+        want = limit + len(held)
+        page = await self._read(user, lambda: self.store.read_newer(user, newer_than, want), 0)
         self.recent.saw(user)
         # A list lost ids just above the position (a reader away long), or the store could
         # not be repaired in time: from the source of truth.
@@ -174,11 +181,18 @@ class Reader:
             SOURCE_PAGES.inc()
             following = await self.users.following(user)
             authors = [user, *(u.user_id for u in following.following)]
-            found = await self.users.newer_tweets(authors, newer_than, limit)
+            found = await self.users.newer_tweets(authors, newer_than, want)
             items = [(item.tweet_id.bytes, item_codec.encode(item)) for item in found]
+            more = len(found) >= want
         else:
             items = await hydrate(self.store, self.users, page.ids, page.items)
-        return Slice([raw for _, raw in items], None, uuid.UUID(bytes=items[0][0]) if items else newer_than)
+            more = len(page.ids) >= want
+        if held:  # the page is the oldest `limit` of the rest (newest first)
+            items = [item for item in items if item[0] not in held][-limit:]
+        sent = [i for i, _ in items]
+        refresh = after_refresh(Position(newer_than.bytes, held), sent, more and bool(sent), self.grace)
+        newest = uuid.UUID(bytes=max(sent)) if sent else newer_than
+        return Slice([raw for _, raw in items], None, newest, refresh)
 
     async def _from_source(
         self, user: uuid.UUID, older_than: uuid.UUID | None, count: int
