@@ -16,7 +16,7 @@ from tests.e2e.timeline_client import Client
 from tests.support import GATEWAY, eventually, stack
 
 THRESHOLD = int(os.environ.get("TIMELINE_CELEBRITY_THRESHOLD", "10000"))
-KEEPALIVE = float(os.environ.get("TIMELINE_STREAM_KEEPALIVE_SECONDS", "15"))
+KEEPALIVE = float(os.environ.get("TIMELINE_STREAM_KEEPALIVE_SECONDS", "10"))
 
 
 async def _followers(client: Client, user: str, count: int) -> bool:

@@ -50,7 +50,7 @@ class Settings:
     # Live streams (GET /timeline/stream): a comment at least this often keeps proxies
     # and clients from timing out, and is when a stream renews its place and re-reads.
     stream_keepalive_seconds: float = field(
-        default_factory=lambda: float(_env("TIMELINE_STREAM_KEEPALIVE_SECONDS", "15"))
+        default_factory=lambda: float(_env("TIMELINE_STREAM_KEEPALIVE_SECONDS", "10"))
     )
     # A stream sends an item once it is this old (what was posted before it has reached
     # the home by then, normally), and still sends one the fan-out brought later, if it

@@ -77,7 +77,7 @@ class LiveTimeline:
         reader: Reader,
         places: StreamPlaces,
         changes: Changes,
-        keepalive: float = 15.0,
+        keepalive: float = 10.0,
         per_caller: int = 4,
         per_process: int = 1000,
         settle: float = 0.25,
