@@ -13,6 +13,7 @@ import pytest
 from shared_schemas.ids import new_id
 from tests.integration.conftest import MAX_FOLLOWING
 from tests.support import USERS_API, eventually, unique_name
+from timeline.adapters.store import keys
 from timeline.adapters.store.changes import ChangeFeed
 from timeline.adapters.store.redis_store import RedisTimelineStore
 from timeline.adapters.users_client import UsersClient
@@ -228,3 +229,56 @@ async def test_a_quiet_stream_lost_resumes_from_its_first_position(home_streams)
 
 async def _listening(live: LiveTimeline) -> bool:
     return live.open > 0
+
+
+async def test_a_resume_sends_the_deletes_made_while_the_client_was_away(home_streams) -> None:
+    """The client had an item; it is deleted while the client is away, when no stream
+    listens for the message: the resume says so."""
+    store, live, user = home_streams
+    had, stays = new_id(), new_id()
+    await store.put_items([_fake_item(t, user) for t in (had, stays)])
+    await store.push_to_homes([user], [had, stays])
+    events = await live.start(user, None)
+    opened = await anext(events)  # its position: the newest it holds
+    await events.aclose()  # the client leaves
+    await store.unpush_from_homes([user], [had])  # deleted while it is away
+    again = await live.start(user, opened.tweet_id)
+    event = await asyncio.wait_for(anext(_kinds(again, "delete")), 10)
+    assert event.tweet_id == had
+    await again.aclose()
+
+
+async def test_a_delete_whose_message_is_lost_is_sent_at_the_next_keep_alive(home_streams, monkeypatch) -> None:
+    """The change feed's message never comes (its subscriber's connection dropped, say):
+    the stream's keep-alive reads the record of removals and sends the delete, once."""
+    store, live, user = home_streams
+    gone = new_id()
+    await store.put_items([_fake_item(gone, user)])
+    await store.push_to_homes([user], [gone])
+    events = await live.start(user, None)
+    seen: list = []
+    task = asyncio.create_task(_collect_all(events, seen))
+    await eventually(lambda: _listening(live), what="the stream open")
+    monkeypatch.setattr(keys, "CHANGES", "nobody-listens:")  # the removal's message goes astray
+    await store.unpush_from_homes([user], [gone])
+    monkeypatch.undo()
+    await eventually(lambda: _has_delete(seen, gone), timeout=10, what="the delete, from the record")
+    await asyncio.sleep(2.5)  # two more keep-alives (1 s): it is not sent again
+    assert [e.tweet_id for e in seen if e.kind == "delete"] == [gone]
+    live.end_all()
+    await asyncio.wait_for(task, 5)
+
+
+async def _kinds(events, kind: str):
+    async for event in events:
+        if event.kind == kind:
+            yield event
+
+
+async def _collect_all(events, seen: list) -> None:
+    async for event in events:
+        seen.append(event)
+
+
+async def _has_delete(seen: list, tweet: uuid.UUID) -> bool:
+    return any(e.kind == "delete" and e.tweet_id == tweet for e in seen)

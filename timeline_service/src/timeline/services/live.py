@@ -5,7 +5,9 @@ A stream keeps one position (the newest item it has sent) and reads up from it w
 the same refresh as `?prev_cursor=` whenever the home or a followed celebrity's list
 says it changed (adapters/store/changes.py), and at every keep-alive. Messages are only
 wake-ups: what a stream sends is always read from the timeline, so it sends each item
-once, in time order, celebrities merged, whatever messages were lost."""
+once, in time order, celebrities merged, whatever messages were lost. A delete comes by
+message, and from the store's record of removals (read on a resume and at every
+keep-alive) when the message was lost or nobody listened."""
 
 from __future__ import annotations
 
@@ -69,6 +71,12 @@ class StreamPlaces(Protocol):
         last id."""
 
     async def recall_sent(self, user: uuid.UUID, last: uuid.UUID) -> list[uuid.UUID] | None: ...
+
+    async def mark_streamed(self, user: uuid.UUID) -> None:
+        """A stream reads this home now: record its removals for a while (a resume's)."""
+
+    async def removed_since(self, user: uuid.UUID, celebrities: list[uuid.UUID], since_ms: int) -> list[uuid.UUID]:
+        """What left the home and these celebrities' lists after `since_ms` (Unix ms)."""
 
 
 class LiveTimeline:
@@ -135,8 +143,11 @@ class LiveTimeline:
         OPEN.inc()
         channels: list[bytes] = []
         sent = _Sent(last_seen or top.newest, self.grace)
+        deletes = _Deletes()
         try:
-            channels = self.changes.channels(user, await self.places.followed_celebrities(user))
+            await self.places.mark_streamed(user)
+            celebrities = await self.places.followed_celebrities(user)
+            channels = self.changes.channels(user, celebrities)
             # Listening before the first read: a change from now on wakes the stream.
             await self.changes.listen(channels, queue)
             if last_seen is not None:
@@ -146,6 +157,10 @@ class LiveTimeline:
                 if recalled:
                     sent.resume(recalled[0], recalled[1:])
                 async for event in self._replay(user, sent):
+                    yield event
+                # What was deleted since the client's last item (it may have heard some:
+                # a delete twice removes nothing more).
+                for event in deletes.new(await self.places.removed_since(user, celebrities, deletes.since(last_seen))):
                     yield event
             else:
                 _opening(sent, top)
@@ -162,14 +177,20 @@ class LiveTimeline:
                 if time.monotonic() >= beat:
                     yield Event("keep-alive", None)
                     await self.places.hold_stream(user, stream, 3 * self.keepalive, None)
-                    channels = await self._follow_celebrity_changes(user, channels, queue)
+                    await self.places.mark_streamed(user)
+                    celebrities, channels = await self._follow_celebrity_changes(user, channels, queue)
+                    # The deletes whose messages were lost (a subscriber reconnecting).
+                    checked = deletes.checked()
+                    for event in deletes.new(await self.places.removed_since(user, celebrities, checked)):
+                        yield event
                     beat = time.monotonic() + self.keepalive
                     message = b"+"
                 messages = [message, *_drain(queue)]
                 if _END in messages:
                     return
-                for removed in (m[1:] for m in messages if m.startswith(b"-") and len(m) == 17):
-                    yield Event("delete", uuid.UUID(bytes=removed))
+                removed = [uuid.UUID(bytes=m[1:]) for m in messages if m.startswith(b"-") and len(m) == 17]
+                for event in deletes.new(removed):
+                    yield event
                 if b"+" in messages:
                     async for event in self._since(user, sent):
                         yield event
@@ -187,6 +208,8 @@ class LiveTimeline:
             await self.changes.forget(channels, queue)
         with contextlib.suppress(Exception):
             await self.places.release_stream(user, stream)
+        with contextlib.suppress(Exception):
+            await self.places.mark_streamed(user)  # its removals kept for a resume
         if sent.high is not None:
             with contextlib.suppress(Exception):
                 # First the floor the stream began at (nothing below it is ever due).
@@ -233,15 +256,17 @@ class LiveTimeline:
 
     async def _follow_celebrity_changes(
         self, user: uuid.UUID, channels: list[bytes], queue: asyncio.Queue[bytes]
-    ) -> list[bytes]:
-        """Celebrities followed or unfollowed since the stream opened: listen to theirs."""
-        now = self.changes.channels(user, await self.places.followed_celebrities(user))
+    ) -> tuple[list[uuid.UUID], list[bytes]]:
+        """Celebrities followed or unfollowed since the stream opened: listen to theirs.
+        The celebrities followed now, and the channels listened to."""
+        celebrities = await self.places.followed_celebrities(user)
+        now = self.changes.channels(user, celebrities)
         added, gone = [c for c in now if c not in channels], [c for c in channels if c not in now]
         if added:
             await self.changes.listen(added, queue)
         if gone:
             await self.changes.forget(gone, queue)
-        return now
+        return celebrities, now
 
 
 def _opening(sent: _Sent, top: Slice) -> None:
@@ -319,6 +344,35 @@ class _Sent:
         if self._next_settled is None:
             return float("inf")
         return max(0.001, self._next_settled + settle - time.time())
+
+
+class _Deletes:
+    """The deletes one stream has sent (each once, however it learnt of it: a message,
+    or the store's record of removals), and when it last read that record."""
+
+    # Read back this far: the record's times are Redis's clock, the checks this host's.
+    SKEW_MS = 2000
+
+    def __init__(self) -> None:
+        self._sent: dict[uuid.UUID, None] = {}
+        self._checked = int(time.time() * 1000) - self.SKEW_MS
+
+    def since(self, last_seen: uuid.UUID) -> int:
+        """Where a resume reads the record from: the client's last item's time."""
+        return int(_moment(last_seen) * 1000) - self.SKEW_MS
+
+    def checked(self) -> int:
+        """Where a keep-alive reads the record from (the last such read, less the skew)."""
+        since, self._checked = self._checked, int(time.time() * 1000) - self.SKEW_MS
+        return since
+
+    def new(self, removed: list[uuid.UUID]) -> list[Event]:
+        events = [Event("delete", tweet) for tweet in removed if tweet not in self._sent]
+        self._sent.update((event.tweet_id, None) for event in events)  # type: ignore[misc]
+        if len(self._sent) > 10_000:  # a stream open for days: forget the oldest half
+            for tweet in list(self._sent)[:5_000]:
+                del self._sent[tweet]
+        return events
 
 
 def _drain(queue: asyncio.Queue[bytes]) -> list[bytes]:

@@ -20,6 +20,12 @@
   st:{user}     the user's open live streams, fleet-wide (id -> when it lapses)
   rs:{user}:<id> what a closed stream had sent just below its last id (16-byte ids),
                 so a resume from that id can still send what arrived late
+  sx:{user}     a stream read this home lately (it lapses REMOVALS_SECONDS after the
+                last): its removals are recorded
+  rm:tl:{user}, rm:cl:{author}  what was removed from a home (while sx:{user} was there)
+                or a celebrity's list lately: 16-byte id -> when (ms), for
+                REMOVALS_SECONDS; a resume and each keep-alive send the deletes a
+                stream's messages did not bring
 
 and one channel (sharded pub/sub) per list, which the scripts that change the list
 publish to: "n:" and the list's key (`n:tl:{user}`, `n:cl:{author}`), so the channel
@@ -115,6 +121,17 @@ def streams(user: uuid.UUID) -> str:
 
 def sent(user: uuid.UUID, last: uuid.UUID) -> str:
     return "rs:" + _tag(user) + ":" + last.hex
+
+
+REMOVALS_SECONDS = 600  # how long removals are kept for streams: as a closed stream's record (rs:)
+
+
+def removals(list_key: str) -> str:
+    return "rm:" + list_key
+
+
+def streamed(user: uuid.UUID) -> str:
+    return "sx:" + _tag(user)
 
 
 def item(tweet_id: uuid.UUID | bytes) -> bytes:

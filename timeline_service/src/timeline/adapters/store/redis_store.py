@@ -170,14 +170,21 @@ class RedisTimelineStore:
         await self._pipelined(queue)
 
     async def unpush_from_homes(self, users: list[uuid.UUID], tweet_ids: list[uuid.UUID]) -> None:
-        await self._unpush_from([(home.marker, home.ids) for home in map(keys.home, users)], tweet_ids)
+        await self._unpush_from(
+            [
+                (home.marker, home.ids, keys.removals(home.ids), keys.streamed(user))
+                for user, home in zip(users, map(keys.home, users), strict=True)
+            ],
+            tweet_ids,
+        )
 
-    async def _unpush_from(self, lists: list[tuple[str, str]], tweet_ids: list[uuid.UUID]) -> None:
-        args = [keys.CHANGES, self.max_items, *(t.bytes for t in tweet_ids)]
+    async def _unpush_from(self, lists: list[tuple[str, str, str, str]], tweet_ids: list[uuid.UUID]) -> None:
+        """unpush.lua on each list: (marker, list, its removals, the key that asks for them)."""
+        args = [keys.CHANGES, self.max_items, keys.REMOVALS_SECONDS * 1000, *(t.bytes for t in tweet_ids)]
 
         def queue(pipe: Any) -> None:
-            for marker, listing in lists:  # one list a call: on a cluster, lists share no slot
-                _evalsha(pipe, self._unpush.sha, [marker, listing], args)
+            for list_keys in lists:  # one list a call: on a cluster, lists share no slot
+                _evalsha(pipe, self._unpush.sha, list(list_keys), args)
 
         await self._pipelined(queue)
 
@@ -399,8 +406,8 @@ class RedisTimelineStore:
         await self.redis.delete(keys.celebrity(author).ids)
 
     async def unpush_from_celebrity(self, author: uuid.UUID, tweet_ids: list[uuid.UUID]) -> None:
-        listing = keys.celebrity(author)
-        await self._unpush_from([(listing.marker, listing.ids)], tweet_ids)
+        listing = keys.celebrity(author)  # its removals always kept: few lists, read by many
+        await self._unpush_from([(listing.marker, listing.ids, keys.removals(listing.ids), listing.ids)], tweet_ids)
 
     async def celebrity_ids(self, author: uuid.UUID) -> list[bytes]:
         return cast(list[bytes], await self.redis.lrange(keys.celebrity(author).ids, 0, -1))
@@ -464,6 +471,19 @@ class RedisTimelineStore:
 
     async def remember_sent(self, user: uuid.UUID, last: uuid.UUID, ids: list[uuid.UUID], ttl_seconds: int) -> None:
         await self.redis.set(keys.sent(user, last), b"".join(t.bytes for t in ids), ex=ttl_seconds)
+
+    async def mark_streamed(self, user: uuid.UUID) -> None:
+        await self.redis.set(keys.streamed(user), b"1", ex=keys.REMOVALS_SECONDS)
+
+    async def removed_since(self, user: uuid.UUID, celebrities: list[uuid.UUID], since_ms: int) -> list[uuid.UUID]:
+        lists = [keys.home(user).ids, *(keys.celebrity(c).ids for c in celebrities)]
+
+        def queue(pipe: Any) -> None:
+            for listing in lists:  # on a cluster, in as many slots
+                pipe.zrangebyscore(keys.removals(listing), f"({since_ms}", "+inf")
+
+        found = await self._pipelined(queue)
+        return [uuid.UUID(bytes=raw) for raw in dict.fromkeys(raw for ids in found for raw in ids)]
 
     async def recall_sent(self, user: uuid.UUID, last: uuid.UUID) -> list[uuid.UUID] | None:
         raw = cast(bytes | None, await self.redis.get(keys.sent(user, last)))
