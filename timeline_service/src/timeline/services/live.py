@@ -350,8 +350,10 @@ class _Deletes:
     """The deletes one stream has sent (each once, however it learnt of it: a message,
     or the store's record of removals), and when it last read that record."""
 
-    # Read back this far: the record's times are Redis's clock, the checks this host's.
-    SKEW_MS = 2000
+    # Read back this far: the record's times are Redis's clock, the checks this host's
+    # (a few ms apart under NTP; 30 s covers a clock gone astray). What is read twice
+    # is sent once.
+    SKEW_MS = 30_000
 
     def __init__(self) -> None:
         self._sent: dict[uuid.UUID, None] = {}
