@@ -28,7 +28,9 @@ from shared_schemas.ids import iso_ms
 from shared_schemas.internal_api import TweetItem
 from timeline.api import errors
 from timeline.api.routes import timeline_route
+from timeline.domain.refresh import after_page
 from timeline.services.reader import Slice
+from timeline.settings import Settings as TimelineSettings
 from users.adapters import catalog
 from users.domain.sharding import ShardMap
 
@@ -56,6 +58,7 @@ _encoder = msgspec.json.Encoder()
 def create_app() -> Litestar:
     dsns = list(config.load().shard_dsns)
     cursors = CursorCodec(os.environ.get("TIMELINE_CURSOR_SECRET", "local-timeline-cursor-secret"))
+    grace = TimelineSettings().stream_grace_seconds
     pools: dict[int, asyncpg.Pool] = {}  # database id -> pool
 
     async def start() -> None:
@@ -100,7 +103,10 @@ def create_app() -> Litestar:
                 for r in rows[:size]
             ]
             newest = rows[0][0] if rows else None
-            return Slice(items, rows[size - 1][0] if len(rows) > size else None, newest)
+            # Where a refresh goes on from, as the service's reader says it (the same
+            # prev_cursor: bench/check.py compares the two services' pages byte for byte).
+            refresh = after_page([r[0].bytes for r in rows[:size]], grace)
+            return Slice(items, rows[size - 1][0] if len(rows) > size else None, newest, refresh)
 
     reader = PullReader()
 
