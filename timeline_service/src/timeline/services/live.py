@@ -120,7 +120,10 @@ class LiveTimeline:
         if not await self.places.hold_stream(user, stream, 3 * self.keepalive, self.per_caller):
             REFUSED.labels("caller").inc()
             raise TooManyStreams(f"at most {self.per_caller} open streams per caller")
-        return self._events(user, stream, last_seen, top)
+        sent = _Sent(last_seen or top.newest, self.grace)
+        if last_seen is None:
+            _opening(sent, top)  # (the page is not kept: a stream lives for hours)
+        return self._events(user, stream, last_seen, sent)
 
     def end_all(self) -> None:
         """The process is stopping: every stream ends cleanly, so its client reconnects
@@ -134,7 +137,7 @@ class LiveTimeline:
         user: uuid.UUID,
         stream: str,
         last_seen: uuid.UUID | None,
-        top: Slice,
+        sent: _Sent,
     ) -> AsyncIterator[Event]:
         # Counted from the first event asked for: a stream never iterated (its client
         # gone at once) holds nothing here, and its place lapses on its own.
@@ -142,7 +145,6 @@ class LiveTimeline:
         self._queues.add(queue)
         OPEN.inc()
         channels: list[bytes] = []
-        sent = _Sent(last_seen or top.newest, self.grace)
         deletes = _Deletes()
         try:
             await self.places.mark_streamed(user)
@@ -163,7 +165,6 @@ class LiveTimeline:
                 for event in deletes.new(await self.places.removed_since(user, celebrities, deletes.since(last_seen))):
                     yield event
             else:
-                _opening(sent, top)
                 # Its position before any tweet: a client that loses a quiet stream
                 # resumes from here (SSE keeps an `id:` without data as the last id).
                 yield Event("position", sent.high or uuid.UUID(bytes=_id_at(time.time() - self.grace)))
