@@ -29,6 +29,11 @@ OPEN = Gauge("timeline_open_streams", "Live streams open", multiprocess_mode="li
 REFUSED = Counter("timeline_streams_refused_total", "Live streams refused", ["reason"])
 REPLAY = 100  # items replayed on a resume (more missed: a gap event first)
 REMEMBER_SECONDS = 600  # how long a closed stream's sent ids help its resume
+# Items a new stream reads at its start: the home's newest, and those within the grace
+# period below it (_opening; more of them young than this: the stream starts above
+# them all). A crowd reconnecting opens hundreds at once, and what they read at once
+# stays the process's memory (docs/benchmarks.md, session 29).
+OPENING = 16
 _END = b""  # put in a stream's queue: the process is stopping
 
 
@@ -114,7 +119,7 @@ class LiveTimeline:
             raise Busy("this server holds all the streams it can; retry shortly")
         # 404 for a made-up caller; the home built. A new stream's start is the top of
         # the home, read whole (_opening).
-        top = await self.reader.page(user, None, 1 if last_seen else REPLAY)
+        top = await self.reader.page(user, None, 1 if last_seen else OPENING)
         stream = uuid.uuid4().hex
         # A place lapses after three keep-alives without a renewal (a process that died).
         if not await self.places.hold_stream(user, stream, 3 * self.keepalive, self.per_caller):
