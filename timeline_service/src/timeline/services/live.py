@@ -22,6 +22,7 @@ import msgspec
 from prometheus_client import Counter, Gauge
 
 from timeline.domain.errors import Busy, TooManyStreams
+from timeline.domain.refresh import trailing
 from timeline.services.reader import Reader, Slice
 
 # Summed over an API's worker processes while they live (prometheus multiprocess mode).
@@ -65,7 +66,9 @@ class Changes(Protocol):
 class StreamPlaces(Protocol):
     """The fleet-wide count of a caller's open streams (RedisTimelineStore)."""
 
-    async def hold_stream(self, user: uuid.UUID, stream: str, lapse_seconds: float, limit: int | None) -> bool: ...
+    async def hold_stream(self, user: uuid.UUID, stream: str, lapse_seconds: float, limit: int | None) -> bool:
+        """Take (limit given) or renew a place; while a stream holds one, and for a while
+        after its release, the home's removals are recorded (`removed_since`)."""
 
     async def release_stream(self, user: uuid.UUID, stream: str) -> None: ...
 
@@ -76,9 +79,6 @@ class StreamPlaces(Protocol):
         last id."""
 
     async def recall_sent(self, user: uuid.UUID, last: uuid.UUID) -> list[uuid.UUID] | None: ...
-
-    async def mark_streamed(self, user: uuid.UUID) -> None:
-        """A stream reads this home now: record its removals for a while (a resume's)."""
 
     async def removed_since(self, user: uuid.UUID, celebrities: list[uuid.UUID], since_ms: int) -> list[uuid.UUID]:
         """What left the home and these celebrities' lists after `since_ms` (Unix ms)."""
@@ -152,7 +152,6 @@ class LiveTimeline:
         channels: list[bytes] = []
         deletes = _Deletes()
         try:
-            await self.places.mark_streamed(user)
             celebrities = await self.places.followed_celebrities(user)
             channels = self.changes.channels(user, celebrities)
             # Listening before the first read: a change from now on wakes the stream.
@@ -183,7 +182,6 @@ class LiveTimeline:
                 if time.monotonic() >= beat:
                     yield Event("keep-alive", None)
                     await self.places.hold_stream(user, stream, 3 * self.keepalive, None)
-                    await self.places.mark_streamed(user)
                     celebrities, channels = await self._follow_celebrity_changes(user, channels, queue)
                     # The deletes whose messages were lost (a subscriber reconnecting).
                     checked = deletes.checked()
@@ -214,8 +212,6 @@ class LiveTimeline:
             await self.changes.forget(channels, queue)
         with contextlib.suppress(Exception):
             await self.places.release_stream(user, stream)
-        with contextlib.suppress(Exception):
-            await self.places.mark_streamed(user)  # its removals kept for a resume
         if sent.high is not None:
             with contextlib.suppress(Exception):
                 # First the floor the stream began at (nothing below it is ever due).
@@ -320,7 +316,7 @@ class _Sent:
         return list(self._recent)
 
     def trailing(self, high: uuid.UUID) -> uuid.UUID:
-        return uuid.UUID(bytes=_id_at(_moment(high) - self.grace))
+        return uuid.UUID(bytes=trailing(high.bytes, self.grace))
 
     def floor(self) -> uuid.UUID | None:
         if self.high is None:

@@ -462,18 +462,23 @@ class RedisTimelineStore:
 
     # -- live streams -----------------------------------------------------------------
     async def hold_stream(self, user: uuid.UUID, stream: str, lapse_seconds: float, limit: int | None) -> bool:
-        """Take (limit given) or renew (None) one of the caller's places for open streams."""
-        args = [stream, int(lapse_seconds * 1000), "" if limit is None else limit]
-        return bool(await self._script(self._streams.sha, self._streams.script, [keys.streams(user)], args))
+        """Take (limit given) or renew (None) one of the caller's places for open streams,
+        and mark the home as streamed (its removals recorded) for REMOVALS_SECONDS."""
+        args = [stream, int(lapse_seconds * 1000), "" if limit is None else limit, keys.REMOVALS_SECONDS]
+        script_keys = [keys.streams(user), keys.streamed(user)]
+        return bool(await self._script(self._streams.sha, self._streams.script, script_keys, args))
 
     async def release_stream(self, user: uuid.UUID, stream: str) -> None:
-        await self.redis.zrem(keys.streams(user), stream)
+        """Give the place back; the home stays marked as streamed (a resume's removals)."""
+
+        def queue(pipe: Any) -> None:
+            pipe.zrem(keys.streams(user), stream)
+            pipe.set(keys.streamed(user), b"1", ex=keys.REMOVALS_SECONDS)
+
+        await self._pipelined(queue)
 
     async def remember_sent(self, user: uuid.UUID, last: uuid.UUID, ids: list[uuid.UUID], ttl_seconds: int) -> None:
         await self.redis.set(keys.sent(user, last), b"".join(t.bytes for t in ids), ex=ttl_seconds)
-
-    async def mark_streamed(self, user: uuid.UUID) -> None:
-        await self.redis.set(keys.streamed(user), b"1", ex=keys.REMOVALS_SECONDS)
 
     async def removed_since(self, user: uuid.UUID, celebrities: list[uuid.UUID], since_ms: int) -> list[uuid.UUID]:
         lists = [keys.home(user).ids, *(keys.celebrity(c).ids for c in celebrities)]
